@@ -1,0 +1,26 @@
+MRuby::Gem::Specification.new('mruby-cgroup') do |spec|
+  spec.license = 'MIT'
+  spec.authors = 'mruby-cgroup developers'
+  spec.summary = 'Linux control groups (cpu, cpuset, cpuacct, blkio, memory, pids) through libcgroup'
+  spec.version = '1.0.0'
+
+  unless spec.search_package('libcgroup')
+    raise "mruby-cgroup: libcgroup was not found by pkg-config " \
+          "(on Debian: apt-get install libcgroup-dev pkg-config)"
+  end
+  # The gem's own C (src/, test/) must build warning-free; mruby's generated
+  # glue (gem_init.c) is compiled by the same compiler object without them.
+  strict = %w[-Wall -Wextra -Werror]
+  own = %w[src test].map { |d| File.join(dir, d) + '/' }
+  spec.cc.define_singleton_method(:run) do |out, infile, defines = [], includes = [], flags = []|
+    flags += strict if own.any? { |d| infile.to_s.start_with?(d) }
+    super(out, infile, defines, includes, flags)
+  end
+  spec.linker.libraries << 'pthread'
+
+  # test/*.rb run children: the mruby binary, and the gem's own directory
+  spec.test_args = {
+    'mruby_bin' => File.join(build.build_dir, 'bin', 'mruby'),
+    'gem_dir' => dir,
+  }
+end

@@ -1,0 +1,415 @@
+/*
+ * Test-only helpers for the Ruby tests in test/: children to put into groups, and reading
+ * the kernel's cgroup files directly, independently of the gem.
+ *
+ * CgroupTest.spawn(mode, arg) forks a child that waits on a pipe until
+ * CgroupTest.release(pid), so the test can attach it to groups first.
+ */
+
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mruby.h>
+#include <mruby/array.h>
+#include <mruby/string.h>
+
+#define MAX_GATES 64
+
+static struct {
+  pid_t pid;
+  int fd;
+} gates[MAX_GATES];
+
+static mrb_noreturn void
+raise_errno(mrb_state *mrb, const char *what, const char *path)
+{
+  mrb_raisef(mrb, E_RUNTIME_ERROR, "%s %s: %s", what, path, strerror(errno));
+}
+
+static const char *
+test_prefix(void)
+{
+  static char fallback[64];
+  const char *p = getenv("MRB_CGROUP_TEST_PREFIX");
+
+  if (p && *p) return p;
+  if (!fallback[0]) snprintf(fallback, sizeof fallback, "/mrbcg-test-%d", (int)getpid());
+  return fallback;
+}
+
+/* CgroupTest.prefix: the group every test group of this run lives under. */
+static mrb_value
+t_prefix(mrb_state *mrb, mrb_value self)
+{
+  (void)self;
+  return mrb_str_new_cstr(mrb, test_prefix());
+}
+
+/* The mount point of a v1 controller (or "unified" for cgroup2), read from
+ * /proc/self/mountinfo; NULL when not mounted. */
+static char *
+find_mount(const char *controller, char *out, size_t size)
+{
+  FILE *f = fopen("/proc/self/mountinfo", "r");
+  char line[4096];
+  mrb_bool found = FALSE;
+
+  if (!f) return NULL;
+  while (!found && fgets(line, sizeof line, f)) {
+    char mnt[PATH_MAX], fstype[64], source[256], opts[1024], *sep = strstr(line, " - ");
+    char *tok, *save = NULL;
+    if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1) continue;
+    if (sscanf(sep + 3, "%63s %255s %1023s", fstype, source, opts) != 3) continue;
+    if (strcmp(fstype, "cgroup2") == 0)
+      found = strcmp(controller, "unified") == 0;
+    else if (strcmp(fstype, "cgroup") == 0) {
+      for (tok = strtok_r(opts, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (strcmp(tok, controller) == 0) found = TRUE;
+      }
+    }
+    if (found) snprintf(out, size, "%s", mnt);
+  }
+  fclose(f);
+  return found ? out : NULL;
+}
+
+/* CgroupTest.mount(controller) => "/sys/fs/cgroup/memory" or nil */
+static mrb_value
+t_mount(mrb_state *mrb, mrb_value self)
+{
+  char *name, buf[PATH_MAX];
+  (void)self;
+
+  mrb_get_args(mrb, "z", &name);
+  return find_mount(name, buf, sizeof buf) ? mrb_str_new_cstr(mrb, buf) : mrb_nil_value();
+}
+
+/* CgroupTest.read(path) => the file's whole content */
+static mrb_value
+t_read(mrb_state *mrb, mrb_value self)
+{
+  char *path, buf[8192];
+  int fd;
+  ssize_t n;
+  mrb_value out;
+  (void)self;
+
+  mrb_get_args(mrb, "z", &path);
+  if ((fd = open(path, O_RDONLY)) < 0) raise_errno(mrb, "open", path);
+  out = mrb_str_new_capa(mrb, 64);
+  while ((n = read(fd, buf, sizeof buf)) > 0) mrb_str_cat(mrb, out, buf, n);
+  close(fd);
+  if (n < 0) raise_errno(mrb, "read", path);
+  return out;
+}
+
+/* CgroupTest.dir?(path) */
+static mrb_value
+t_dir_p(mrb_state *mrb, mrb_value self)
+{
+  char *path;
+  struct stat st;
+  (void)self;
+
+  mrb_get_args(mrb, "z", &path);
+  return mrb_bool_value(stat(path, &st) == 0 && S_ISDIR(st.st_mode));
+}
+
+static void
+busy_for(long ms)
+{
+  struct timespec start, now;
+  volatile unsigned long spin = 0;
+
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  do {
+    for (int i = 0; i < 100000; i++) spin++;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+  } while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 < ms);
+}
+
+/* Allocate and touch `bytes` of memory; exit 0 if the kernel allowed it. */
+static int
+child_alloc(long bytes)
+{
+  for (long done = 0; done < bytes; done += 1 << 20) {
+    char *p = malloc(1 << 20);
+    if (!p) return 2;
+    memset(p, 1, 1 << 20);
+  }
+  return 0;
+}
+
+/* Try n forks; exit code = how many succeeded (the forks wait, then go). */
+static int
+child_forks(long n)
+{
+  pid_t kids[64];
+  int ok = 0;
+
+  for (long i = 0; i < n && i < 64; i++) {
+    pid_t k = fork();
+    if (k == 0) {
+      pause();
+      _exit(0);
+    }
+    if (k > 0) kids[ok++] = k;
+  }
+  for (int i = 0; i < ok; i++) {
+    kill(kids[i], SIGKILL);
+    waitpid(kids[i], NULL, 0);
+  }
+  return ok;
+}
+
+/* Exit code = the CPUs this child may run on, as a bit mask of CPUs 0-7. */
+static int
+child_affinity(void)
+{
+  cpu_set_t set;
+  int mask = 0;
+
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return 255;
+  for (int cpu = 0; cpu < 8; cpu++) {
+    if (CPU_ISSET(cpu, &set)) mask |= 1 << cpu;
+  }
+  return mask;
+}
+
+static void
+run_child(const char *mode, long arg, int gate)
+{
+  char go;
+  int code = 0;
+
+  if (read(gate, &go, 1) != 1) _exit(100);
+  if (strcmp(mode, "sleep") == 0) {
+    for (;;) pause();
+  } else if (strcmp(mode, "alloc") == 0)
+    code = child_alloc(arg);
+  else if (strcmp(mode, "spin") == 0)
+    busy_for(arg);
+  else if (strcmp(mode, "fork") == 0)
+    code = child_forks(arg);
+  else if (strcmp(mode, "affinity") == 0)
+    code = child_affinity();
+  else
+    code = 101;
+  _exit(code);
+}
+
+/* CgroupTest.spawn(mode, arg = 0) => pid of a child waiting for release */
+static mrb_value
+t_spawn(mrb_state *mrb, mrb_value self)
+{
+  char *mode;
+  mrb_int arg = 0;
+  int fds[2], slot;
+  pid_t pid;
+  (void)self;
+
+  mrb_get_args(mrb, "z|i", &mode, &arg);
+  for (slot = 0; slot < MAX_GATES && gates[slot].pid; slot++)
+    ;
+  if (slot == MAX_GATES) mrb_raise(mrb, E_RUNTIME_ERROR, "too many gated children");
+  if (pipe(fds) != 0) raise_errno(mrb, "pipe", mode);
+  fflush(NULL);
+  pid = fork();
+  if (pid < 0) raise_errno(mrb, "fork", mode);
+  if (pid == 0) {
+    close(fds[1]);
+    run_child(mode, (long)arg, fds[0]);
+  }
+  close(fds[0]);
+  gates[slot].pid = pid;
+  gates[slot].fd = fds[1];
+  return mrb_int_value(mrb, pid);
+}
+
+static void
+close_gate(pid_t pid, mrb_bool open_it)
+{
+  for (int i = 0; i < MAX_GATES; i++) {
+    if (gates[i].pid != pid) continue;
+    if (open_it && write(gates[i].fd, "g", 1) != 1) perror("release");
+    close(gates[i].fd);
+    gates[i].pid = 0;
+  }
+}
+
+/* CgroupTest.release(pid): let a spawned child start its work. */
+static mrb_value
+t_release(mrb_state *mrb, mrb_value self)
+{
+  mrb_int pid;
+
+  mrb_get_args(mrb, "i", &pid);
+  close_gate((pid_t)pid, TRUE);
+  return self;
+}
+
+/* CgroupTest.run(argv) => pid: fork and exec a command */
+static mrb_value
+t_run(mrb_state *mrb, mrb_value self)
+{
+  mrb_value *argv;
+  mrb_int argc;
+  char *args[32];
+  pid_t pid;
+  (void)self;
+
+  mrb_get_args(mrb, "*", &argv, &argc);
+  if (argc < 1 || argc > 31) mrb_raise(mrb, E_ARGUMENT_ERROR, "1 to 31 arguments");
+  for (mrb_int i = 0; i < argc; i++) args[i] = (char *)mrb_string_value_cstr(mrb, &argv[i]);
+  args[argc] = NULL;
+  fflush(NULL);
+  pid = fork();
+  if (pid < 0) raise_errno(mrb, "fork", args[0]);
+  if (pid == 0) {
+    execv(args[0], args);
+    _exit(127);
+  }
+  return mrb_int_value(mrb, pid);
+}
+
+/* CgroupTest.wait(pid) => [exit status or nil, signal or nil] */
+static mrb_value
+t_wait(mrb_state *mrb, mrb_value self)
+{
+  mrb_int pid;
+  int status;
+  mrb_value pair[2] = {mrb_nil_value(), mrb_nil_value()};
+  (void)self;
+
+  mrb_get_args(mrb, "i", &pid);
+  close_gate((pid_t)pid, FALSE);
+  if (waitpid((pid_t)pid, &status, 0) < 0) raise_errno(mrb, "waitpid", "child");
+  if (WIFEXITED(status)) pair[0] = mrb_int_value(mrb, WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) pair[1] = mrb_int_value(mrb, WTERMSIG(status));
+  return mrb_ary_new_from_values(mrb, 2, pair);
+}
+
+/* CgroupTest.kill(pid, signal = SIGKILL) */
+static mrb_value
+t_kill(mrb_state *mrb, mrb_value self)
+{
+  mrb_int pid, sig = SIGKILL;
+
+  mrb_get_args(mrb, "i|i", &pid, &sig);
+  kill((pid_t)pid, (int)sig);
+  return self;
+}
+
+/* CgroupTest.tid: the calling thread's id (what attach without a pid moves) */
+static mrb_value
+t_tid(mrb_state *mrb, mrb_value self)
+{
+  (void)self;
+  return mrb_int_value(mrb, (mrb_int)syscall(SYS_gettid));
+}
+
+/* CgroupTest.peak_rss_kb: this process's VmHWM */
+static mrb_value
+t_peak_rss_kb(mrb_state *mrb, mrb_value self)
+{
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kb = -1;
+  (void)self;
+
+  while (f && fgets(line, sizeof line, f)) {
+    if (sscanf(line, "VmHWM: %ld", &kb) == 1) break;
+  }
+  if (f) fclose(f);
+  return mrb_int_value(mrb, kb);
+}
+
+/* CgroupTest.now: monotonic seconds, for reports (never for assertions) */
+static mrb_value
+t_now(mrb_state *mrb, mrb_value self)
+{
+  struct timespec ts;
+  (void)self;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return mrb_float_value(mrb, ts.tv_sec + ts.tv_nsec / 1e9);
+}
+
+/* Remove a directory tree of groups, deepest first, killing what is inside
+ * (only this run's own children can be).  Returns how many were removed. */
+static int
+remove_tree(const char *dir)
+{
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  char sub[PATH_MAX];
+  int removed = 0;
+
+  if (!d) return 0;
+  while ((e = readdir(d))) {
+    if (e->d_type != DT_DIR || e->d_name[0] == '.') continue;
+    snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
+    removed += remove_tree(sub);
+  }
+  closedir(d);
+  snprintf(sub, sizeof sub, "%s/cgroup.procs", dir);
+  for (int tries = 0; tries < 50 && rmdir(dir) != 0; tries++) {
+    FILE *f = fopen(sub, "r");
+    int pid;
+    while (f && fscanf(f, "%d", &pid) == 1) kill(pid, SIGKILL);
+    if (f) fclose(f);
+    usleep(20000);
+  }
+  return removed + 1;
+}
+
+/* CgroupTest.cleanup: remove every group below the prefix in every mount. */
+static mrb_value
+t_cleanup(mrb_state *mrb, mrb_value self)
+{
+  static const char *const mounts[] = {"cpu",  "cpuacct", "cpuset",  "blkio",  "memory",
+                                       "pids", "freezer", "devices", "unified"};
+  char mnt[PATH_MAX], top[PATH_MAX * 2];
+  int removed = 0;
+  (void)self;
+
+  for (size_t i = 0; i < sizeof mounts / sizeof mounts[0]; i++) {
+    if (!find_mount(mounts[i], mnt, sizeof mnt)) continue;
+    snprintf(top, sizeof top, "%s%s", mnt, test_prefix());
+    removed += remove_tree(top);
+  }
+  return mrb_int_value(mrb, removed);
+}
+
+void
+mrb_mruby_cgroup_gem_test(mrb_state *mrb)
+{
+  struct RClass *t = mrb_define_module(mrb, "CgroupTest");
+
+  mrb_define_module_function(mrb, t, "prefix", t_prefix, MRB_ARGS_NONE());
+  mrb_define_module_function(mrb, t, "mount", t_mount, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "read", t_read, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "dir?", t_dir_p, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "spawn", t_spawn, MRB_ARGS_ARG(1, 1));
+  mrb_define_module_function(mrb, t, "release", t_release, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "run", t_run, MRB_ARGS_ANY());
+  mrb_define_module_function(mrb, t, "wait", t_wait, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "kill", t_kill, MRB_ARGS_ARG(1, 1));
+  mrb_define_module_function(mrb, t, "tid", t_tid, MRB_ARGS_NONE());
+  mrb_define_module_function(mrb, t, "peak_rss_kb", t_peak_rss_kb, MRB_ARGS_NONE());
+  mrb_define_module_function(mrb, t, "now", t_now, MRB_ARGS_NONE());
+  mrb_define_module_function(mrb, t, "cleanup", t_cleanup, MRB_ARGS_NONE());
+}
