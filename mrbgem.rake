@@ -18,6 +18,8 @@ MRuby::Gem::Specification.new('mruby-cgroup') do |spec|
   end
   spec.linker.libraries << 'pthread'
 
+  spec.add_test_dependency 'mruby-string-ext', core: 'mruby-string-ext'
+
   # test/*.rb run children: the mruby binary, and the gem's own directory
   spec.test_args = {
     'mruby_bin' => File.join(build.build_dir, 'bin', 'mruby'),

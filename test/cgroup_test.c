@@ -128,6 +128,47 @@ t_dir_p(mrb_state *mrb, mrb_value self)
   return mrb_bool_value(stat(path, &st) == 0 && S_ISDIR(st.st_mode));
 }
 
+/* CgroupTest.file?(path) */
+static mrb_value
+t_file_p(mrb_state *mrb, mrb_value self)
+{
+  char *path;
+  struct stat st;
+  (void)self;
+
+  mrb_get_args(mrb, "z", &path);
+  return mrb_bool_value(stat(path, &st) == 0 && S_ISREG(st.st_mode));
+}
+
+/* CgroupTest.write(path, text): create or replace a file */
+static mrb_value
+t_write(mrb_state *mrb, mrb_value self)
+{
+  char *path, *text;
+  mrb_int len;
+  int fd;
+
+  mrb_get_args(mrb, "zs", &path, &text, &len);
+  if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0) raise_errno(mrb, "open", path);
+  if (write(fd, text, len) != len) {
+    close(fd);
+    raise_errno(mrb, "write", path);
+  }
+  close(fd);
+  return self;
+}
+
+/* CgroupTest.unlink(path) */
+static mrb_value
+t_unlink(mrb_state *mrb, mrb_value self)
+{
+  char *path;
+
+  mrb_get_args(mrb, "z", &path);
+  unlink(path);
+  return self;
+}
+
 static void
 busy_for(long ms)
 {
@@ -337,6 +378,17 @@ t_peak_rss_kb(mrb_state *mrb, mrb_value self)
   return mrb_int_value(mrb, kb);
 }
 
+/* CgroupTest.note(text): a line for the report on stderr */
+static mrb_value
+t_note(mrb_state *mrb, mrb_value self)
+{
+  char *text;
+
+  mrb_get_args(mrb, "z", &text);
+  fprintf(stderr, "\n  note: %s\n", text);
+  return self;
+}
+
 /* CgroupTest.now: monotonic seconds, for reports (never for assertions) */
 static mrb_value
 t_now(mrb_state *mrb, mrb_value self)
@@ -403,6 +455,9 @@ mrb_mruby_cgroup_gem_test(mrb_state *mrb)
   mrb_define_module_function(mrb, t, "mount", t_mount, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "read", t_read, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "dir?", t_dir_p, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "file?", t_file_p, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "write", t_write, MRB_ARGS_REQ(2));
+  mrb_define_module_function(mrb, t, "unlink", t_unlink, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "spawn", t_spawn, MRB_ARGS_ARG(1, 1));
   mrb_define_module_function(mrb, t, "release", t_release, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "run", t_run, MRB_ARGS_ANY());
@@ -410,6 +465,7 @@ mrb_mruby_cgroup_gem_test(mrb_state *mrb)
   mrb_define_module_function(mrb, t, "kill", t_kill, MRB_ARGS_ARG(1, 1));
   mrb_define_module_function(mrb, t, "tid", t_tid, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "peak_rss_kb", t_peak_rss_kb, MRB_ARGS_NONE());
+  mrb_define_module_function(mrb, t, "note", t_note, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "now", t_now, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "cleanup", t_cleanup, MRB_ARGS_NONE());
 }

@@ -1,0 +1,227 @@
+# create / exist? / delete / attach / detach against the kernel.
+
+PREFIX = CgroupTest.prefix
+
+def group_dir(controller, group)
+  "#{CgroupTest.mount(controller)}#{group}"
+end
+
+def cgroup_of(pid, controller)
+  line = CgroupTest.read("/proc/#{pid}/cgroup").split("\n").find { |l| l.split(':')[1].split(',').include?(controller) }
+  line.split(':', 3)[2]
+end
+
+def tasks_of(controller, group)
+  CgroupTest.read("#{group_dir(controller, group)}/tasks").split.map(&:to_i)
+end
+
+assert('create makes the directory (and parents), delete removes it') do
+  begin
+    g = Cgroup::CPU.new("#{PREFIX}/a/b")
+    assert_false g.exist?
+    g.create
+    assert_true CgroupTest.dir?(group_dir('cpu', "#{PREFIX}/a/b"))
+    assert_true g.exist?
+    g.delete
+    assert_false CgroupTest.dir?(group_dir('cpu', "#{PREFIX}/a/b"))
+    assert_false g.exist?
+    assert_true CgroupTest.dir?(group_dir('cpu', "#{PREFIX}/a")), "parents stay"
+  ensure
+    CgroupTest.cleanup
+  end
+end
+
+assert('open and close are aliases of create and delete; group_name is normalised') do
+  begin
+    g = Cgroup::PIDS.new("#{PREFIX}/alias/")
+    assert_equal "#{PREFIX}/alias", g.group_name
+    g.open
+    assert_true CgroupTest.dir?(group_dir('pids', g.group_name))
+    g.close
+    assert_false CgroupTest.dir?(group_dir('pids', g.group_name))
+    assert_equal "/", Cgroup::CPU.new("/").group_name
+  ensure
+    CgroupTest.cleanup
+  end
+end
+
+assert('create on an existing group keeps it and writes the staged values') do
+  begin
+    Cgroup::CPU.new("#{PREFIX}/again").create
+    g = Cgroup::CPU.new("#{PREFIX}/again")
+    g.shares = 256
+    g.create
+    assert_equal "256", CgroupTest.read("#{group_dir('cpu', g.group_name)}/cpu.shares").chomp
+  ensure
+    CgroupTest.cleanup
+  end
+end
+
+assert('a new CPUSET group, and its new parents, get their parent cpus and mems') do
+  begin
+    g = Cgroup::CPUSET.new("#{PREFIX}/pin/inner")
+    g.create
+    root_cpus = CgroupTest.read("#{CgroupTest.mount('cpuset')}/cpuset.cpus").chomp
+    assert_equal root_cpus, CgroupTest.read("#{group_dir('cpuset', "#{PREFIX}/pin")}/cpuset.cpus").chomp
+    assert_equal root_cpus, CgroupTest.read("#{group_dir('cpuset', g.group_name)}/cpuset.cpus").chomp
+    assert_not_equal "", g.mems
+  ensure
+    CgroupTest.cleanup
+  end
+end
+
+assert('create that the kernel refuses removes what it made and names the file') do
+  begin
+    g = Cgroup::CPU.new("#{PREFIX}/bad/child")
+    g.cfs_quota_us = 5 # below the kernel's 1 ms minimum
+    e = assert_raise(Cgroup::InvalidValue) { g.create }
+    assert_equal "cpu.cfs_quota_us", e.file
+    assert_equal "5", e.value
+    assert_equal "#{PREFIX}/bad/child", e.group
+    assert_equal 22, e.errno
+    assert_false CgroupTest.dir?(group_dir('cpu', "#{PREFIX}/bad")), "no half-made group"
+  ensure
+    CgroupTest.cleanup
+  end
+end
+
+assert('attach moves a child into tasks; detach returns it to where it was') do
+  begin
+    g = Cgroup::MEMORY.new("#{PREFIX}/att")
+    g.create
+    pid = CgroupTest.spawn("sleep")
+    before = cgroup_of(pid, 'memory')
+    g.attach(pid)
+    assert_include tasks_of('memory', g.group_name), pid
+    assert_equal g.group_name, cgroup_of(pid, 'memory')
+    g.detach
+    assert_equal before, cgroup_of(pid, 'memory'), "back in its own group, not the root"
+    assert_not_include tasks_of('memory', g.group_name), pid
+  ensure
+    CgroupTest.kill(pid) if pid
+    CgroupTest.wait(pid) if pid
+    CgroupTest.cleanup
+  end
+end
+
+assert('attach without a pid moves the calling thread (cpu), detach brings it back') do
+  begin
+    g = Cgroup::CPU.new("#{PREFIX}/self")
+    g.create
+    tid = CgroupTest.tid
+    before = cgroup_of(tid, 'cpu')
+    g.attach
+    assert_equal [tid], tasks_of('cpu', g.group_name)
+    g.detach
+    assert_equal before, cgroup_of(tid, 'cpu')
+    assert_equal [], tasks_of('cpu', g.group_name)
+  ensure
+    CgroupTest.cleanup
+  end
+end
+
+assert('attach writes values still staged, so the task never runs under stale limits') do
+  begin
+    g = Cgroup::PIDS.new("#{PREFIX}/flush")
+    g.create
+    g.max = 7
+    pid = CgroupTest.spawn("sleep")
+    g.attach(pid)
+    assert_equal "7", CgroupTest.read("#{group_dir('pids', g.group_name)}/pids.max").chomp
+    g.detach(pid)
+  ensure
+    CgroupTest.kill(pid) if pid
+    CgroupTest.wait(pid) if pid
+    CgroupTest.cleanup
+  end
+end
+
+assert('detach falls back to the root when the previous group is gone') do
+  begin
+    old = Cgroup::PIDS.new("#{PREFIX}/old")
+    old.create
+    g = Cgroup::PIDS.new("#{PREFIX}/new")
+    g.create
+    pid = CgroupTest.spawn("sleep")
+    old.attach(pid)
+    g.attach(pid)
+    old.delete
+    g.detach(pid)
+    assert_equal "/", cgroup_of(pid, 'pids')
+  ensure
+    CgroupTest.kill(pid) if pid
+    CgroupTest.wait(pid) if pid
+    CgroupTest.cleanup
+  end
+end
+
+assert('attach and detach raise with the reason') do
+  begin
+    missing = Cgroup::CPU.new("#{PREFIX}/missing")
+    e = assert_raise(Cgroup::NotFound) { missing.attach }
+    assert_equal "#{PREFIX}/missing", e.group
+    g = Cgroup::CPU.new("#{PREFIX}/err")
+    g.create
+    pid = CgroupTest.spawn("sleep")
+    CgroupTest.kill(pid)
+    CgroupTest.wait(pid)
+    e = assert_raise(Cgroup::NotFound) { g.attach(pid) }
+    assert_equal pid.to_s, e.value
+    assert_raise(Cgroup::InvalidValue) { g.attach(0) }
+    assert_raise(Cgroup::InvalidValue) { g.attach(-1) }
+    assert_raise(TypeError) { g.attach("1") }
+    assert_raise(Cgroup::NotFound) { g.detach } # nothing attached, caller not inside
+  ensure
+    CgroupTest.cleanup
+  end
+end
+
+assert('delete raises for a missing group, for a busy group and for the root') do
+  begin
+    assert_raise(Cgroup::NotFound) { Cgroup::CPU.new("#{PREFIX}/nothing").delete }
+    assert_raise(Cgroup::InvalidValue) { Cgroup::CPU.new("/").delete }
+    g = Cgroup::PIDS.new("#{PREFIX}/busy")
+    g.create
+    pid = CgroupTest.spawn("sleep")
+    g.attach(pid)
+    assert_raise(Cgroup::Busy) { g.delete }
+    assert_true CgroupTest.dir?(group_dir('pids', g.group_name))
+    Cgroup::PIDS.new("#{PREFIX}/busy/kid").create
+    g.detach
+    assert_raise(Cgroup::Busy) { g.delete } # a child group
+  ensure
+    CgroupTest.kill(pid) if pid
+    CgroupTest.wait(pid) if pid
+    CgroupTest.cleanup
+  end
+end
+
+assert('modify of a missing group raises NotFound and writes nothing') do
+  g = Cgroup::CPU.new("#{PREFIX}/gone")
+  g.shares = 100
+  assert_raise(Cgroup::NotFound) { g.modify }
+  assert_false CgroupTest.dir?(group_dir('cpu', g.group_name))
+end
+
+assert('names that could leave the cgroup tree are refused') do
+  ["", "/a/../b", "..", "a//b", "a\nb", "a\0b", "./a"].each do |bad|
+    e = assert_raise(Cgroup::InvalidValue) { Cgroup::CPU.new(bad) }
+    assert_equal "cpu", e.controller
+  end
+  assert_raise(TypeError) { Cgroup::CPU.new(nil) }
+end
+
+assert('the Cgroup methods are public on every class and the errors form a family') do
+  g = Cgroup::MEMORY.new("/x")
+  %i[create open modify delete close attach detach exist? group_name].each do |m|
+    assert_true g.respond_to?(m), "#{m} is public"
+  end
+  [Cgroup::NotFound, Cgroup::PermissionDenied, Cgroup::InvalidValue, Cgroup::Busy, Cgroup::Unsupported].each do |k|
+    assert_true k.ancestors.include?(Cgroup::Error)
+  end
+  assert_true Cgroup::Error.ancestors.include?(StandardError)
+end
+
+assert('an object made with allocate raises instead of crashing') do
+  assert_raise(TypeError) { Cgroup::CPU.allocate.create }
+end

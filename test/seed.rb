@@ -1,0 +1,24 @@
+# The script the project began from (example/memory.rb), run by the built
+# mruby in a child process, ends in an OOM kill inside its group.
+
+PREFIX = CgroupTest.prefix
+
+assert('example/memory.rb ends with SIGKILL from the OOM killer inside /test') do
+  mruby = TEST_ARGS['mruby_bin']
+  skip "no mruby binary at #{mruby}" unless CgroupTest.file?(mruby)
+  seed = CgroupTest.read("#{TEST_ARGS['gem_dir']}/example/memory.rb")
+  # the same script, with its group moved under this run's prefix
+  script = "#{PREFIX}-seed.rb"
+  group = "#{PREFIX}/test"
+  begin
+    CgroupTest.write("/tmp#{script}", seed.gsub('"/test"', group.inspect))
+    pid = CgroupTest.run(mruby, "/tmp#{script}")
+    assert_equal [nil, 9], CgroupTest.wait(pid)
+    oom = CgroupTest.read("#{CgroupTest.mount('memory')}#{group}/memory.oom_control")
+    kills = oom.split("\n").find { |l| l.start_with?("oom_kill ") }.split[1].to_i
+    assert_true kills >= 1, "the kill happened in #{group}"
+  ensure
+    CgroupTest.unlink("/tmp#{script}")
+    CgroupTest.cleanup
+  end
+end
