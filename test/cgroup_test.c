@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -378,6 +379,54 @@ t_peak_rss_kb(mrb_state *mrb, mrb_value self)
   return mrb_int_value(mrb, kb);
 }
 
+/* CgroupTest.open_fd(path) => a read-only file descriptor */
+static mrb_value
+t_open_fd(mrb_state *mrb, mrb_value self)
+{
+  char *path;
+  int fd;
+  (void)self;
+
+  mrb_get_args(mrb, "z", &path);
+  if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) raise_errno(mrb, "open", path);
+  return mrb_int_value(mrb, fd);
+}
+
+/* CgroupTest.eventfd => a non-blocking eventfd */
+static mrb_value
+t_eventfd(mrb_state *mrb, mrb_value self)
+{
+  int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  (void)self;
+
+  if (fd < 0) raise_errno(mrb, "eventfd", "");
+  return mrb_int_value(mrb, fd);
+}
+
+/* CgroupTest.eventfd_count(fd) => events signalled so far (0 if none) */
+static mrb_value
+t_eventfd_count(mrb_state *mrb, mrb_value self)
+{
+  mrb_int fd;
+  uint64_t count = 0;
+  (void)self;
+
+  mrb_get_args(mrb, "i", &fd);
+  if (read((int)fd, &count, sizeof count) != sizeof count) count = 0;
+  return mrb_int_value(mrb, (mrb_int)count);
+}
+
+/* CgroupTest.close_fd(fd) */
+static mrb_value
+t_close_fd(mrb_state *mrb, mrb_value self)
+{
+  mrb_int fd;
+
+  mrb_get_args(mrb, "i", &fd);
+  close((int)fd);
+  return self;
+}
+
 /* CgroupTest.note(text): a line for the report on stderr */
 static mrb_value
 t_note(mrb_state *mrb, mrb_value self)
@@ -465,6 +514,10 @@ mrb_mruby_cgroup_gem_test(mrb_state *mrb)
   mrb_define_module_function(mrb, t, "kill", t_kill, MRB_ARGS_ARG(1, 1));
   mrb_define_module_function(mrb, t, "tid", t_tid, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "peak_rss_kb", t_peak_rss_kb, MRB_ARGS_NONE());
+  mrb_define_module_function(mrb, t, "open_fd", t_open_fd, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "eventfd", t_eventfd, MRB_ARGS_NONE());
+  mrb_define_module_function(mrb, t, "eventfd_count", t_eventfd_count, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "close_fd", t_close_fd, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "note", t_note, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "now", t_now, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "cleanup", t_cleanup, MRB_ARGS_NONE());

@@ -21,12 +21,34 @@ assert('a child over MEMORY#limit_in_bytes is OOM-killed inside the group') do
     g.limit_in_bytes = 32 << 20
     g.swappiness = 0 # v1: no swapping for this group, so the limit bites
     g.create
+    # cgroup_event_control= registers an eventfd for OOM notifications
+    efd = CgroupTest.eventfd
+    cfd = CgroupTest.open_fd("#{CgroupTest.mount('memory')}#{g.group_name}/memory.oom_control")
+    g.cgroup_event_control = "#{efd} #{cfd}"
+    g.modify
+    assert_equal 0, CgroupTest.eventfd_count(efd)
     status = run_in(g, "alloc", 256 << 20)
     assert_equal [nil, 9], status, "killed by SIGKILL"
     assert_true g.oom_kill_count >= 1, "oom_kill in memory.oom_control"
     assert_include kernel('memory', g.group_name, 'memory.oom_control').split("\n"), "oom_kill #{g.oom_kill_count}"
     assert_true g.failcnt > 0, "failcnt rose (#{g.failcnt})"
     assert_true g.max_usage_in_bytes <= 32 << 20
+    assert_true CgroupTest.eventfd_count(efd) >= 1, "the OOM event reached the eventfd"
+  ensure
+    CgroupTest.close_fd(efd) if efd
+    CgroupTest.close_fd(cfd) if cfd
+    CgroupTest.cleanup
+  end
+end
+
+assert('MEMORY#cgroup_event_control= refuses a registration the kernel rejects') do
+  begin
+    g = Cgroup::MEMORY.new("#{PREFIX}/event")
+    g.create
+    g.cgroup_event_control = "999 998"
+    e = assert_raise(Cgroup::Error) { g.modify }
+    assert_equal "cgroup.event_control", e.file
+    assert_equal "999 998", e.value
   ensure
     CgroupTest.cleanup
   end
