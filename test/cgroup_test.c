@@ -27,12 +27,41 @@
 #include <mruby/array.h>
 #include <mruby/string.h>
 
-#define MAX_GATES 64
+#define MAX_CHILDREN 64
 
+/* Children not yet waited for; gate is the pipe that releases them (-1: none). */
 static struct {
   pid_t pid;
-  int fd;
-} gates[MAX_GATES];
+  int gate;
+} children[MAX_CHILDREN];
+
+static void
+remember_child(mrb_state *mrb, pid_t pid, int gate)
+{
+  for (int i = 0; i < MAX_CHILDREN; i++) {
+    if (children[i].pid) continue;
+    children[i].pid = pid;
+    children[i].gate = gate;
+    return;
+  }
+  kill(pid, SIGKILL);
+  mrb_raise(mrb, E_RUNTIME_ERROR, "too many children");
+}
+
+/* Open (or just close) a child's gate, and optionally forget the child. */
+static void
+close_gate(pid_t pid, mrb_bool open_it, mrb_bool forget)
+{
+  for (int i = 0; i < MAX_CHILDREN; i++) {
+    if (children[i].pid != pid) continue;
+    if (children[i].gate >= 0) {
+      if (open_it && write(children[i].gate, "g", 1) != 1) perror("release");
+      close(children[i].gate);
+      children[i].gate = -1;
+    }
+    if (forget) children[i].pid = 0;
+  }
+}
 
 static mrb_noreturn void
 raise_errno(mrb_state *mrb, const char *what, const char *path)
@@ -259,14 +288,11 @@ t_spawn(mrb_state *mrb, mrb_value self)
 {
   char *mode;
   mrb_int arg = 0;
-  int fds[2], slot;
+  int fds[2];
   pid_t pid;
   (void)self;
 
   mrb_get_args(mrb, "z|i", &mode, &arg);
-  for (slot = 0; slot < MAX_GATES && gates[slot].pid; slot++)
-    ;
-  if (slot == MAX_GATES) mrb_raise(mrb, E_RUNTIME_ERROR, "too many gated children");
   if (pipe(fds) != 0) raise_errno(mrb, "pipe", mode);
   fflush(NULL);
   pid = fork();
@@ -276,20 +302,8 @@ t_spawn(mrb_state *mrb, mrb_value self)
     run_child(mode, (long)arg, fds[0]);
   }
   close(fds[0]);
-  gates[slot].pid = pid;
-  gates[slot].fd = fds[1];
+  remember_child(mrb, pid, fds[1]);
   return mrb_int_value(mrb, pid);
-}
-
-static void
-close_gate(pid_t pid, mrb_bool open_it)
-{
-  for (int i = 0; i < MAX_GATES; i++) {
-    if (gates[i].pid != pid) continue;
-    if (open_it && write(gates[i].fd, "g", 1) != 1) perror("release");
-    close(gates[i].fd);
-    gates[i].pid = 0;
-  }
 }
 
 /* CgroupTest.release(pid): let a spawned child start its work. */
@@ -299,7 +313,7 @@ t_release(mrb_state *mrb, mrb_value self)
   mrb_int pid;
 
   mrb_get_args(mrb, "i", &pid);
-  close_gate((pid_t)pid, TRUE);
+  close_gate((pid_t)pid, TRUE, FALSE);
   return self;
 }
 
@@ -324,6 +338,7 @@ t_run(mrb_state *mrb, mrb_value self)
     execv(args[0], args);
     _exit(127);
   }
+  remember_child(mrb, pid, -1);
   return mrb_int_value(mrb, pid);
 }
 
@@ -337,7 +352,7 @@ t_wait(mrb_state *mrb, mrb_value self)
   (void)self;
 
   mrb_get_args(mrb, "i", &pid);
-  close_gate((pid_t)pid, FALSE);
+  close_gate((pid_t)pid, FALSE, TRUE);
   if (waitpid((pid_t)pid, &status, 0) < 0) raise_errno(mrb, "waitpid", "child");
   if (WIFEXITED(status)) pair[0] = mrb_int_value(mrb, WEXITSTATUS(status));
   if (WIFSIGNALED(status)) pair[1] = mrb_int_value(mrb, WTERMSIG(status));
@@ -477,7 +492,8 @@ remove_tree(const char *dir)
   return removed + 1;
 }
 
-/* CgroupTest.cleanup: remove every group below the prefix in every mount. */
+/* CgroupTest.cleanup: kill and reap every child not yet waited for, then
+ * remove every group below the prefix in every mount. */
 static mrb_value
 t_cleanup(mrb_state *mrb, mrb_value self)
 {
@@ -487,6 +503,13 @@ t_cleanup(mrb_state *mrb, mrb_value self)
   int removed = 0;
   (void)self;
 
+  for (int i = 0; i < MAX_CHILDREN; i++) {
+    pid_t pid = children[i].pid;
+    if (!pid) continue;
+    kill(pid, SIGKILL);
+    close_gate(pid, FALSE, TRUE);
+    waitpid(pid, NULL, 0);
+  }
   for (size_t i = 0; i < sizeof mounts / sizeof mounts[0]; i++) {
     if (!find_mount(mounts[i], mnt, sizeof mnt)) continue;
     snprintf(top, sizeof top, "%s%s", mnt, test_prefix());

@@ -32,8 +32,6 @@ assert('10,000 per-request cycles (CPU on the calling thread, MEMORY on a helper
     # a figure for the report, not an assertion: these machines are shared
     CgroupTest.note "10,000 cycles: #{(elapsed * 1000).round} ms, peak RSS #{CgroupTest.peak_rss_kb} kB"
   ensure
-    CgroupTest.kill(helper) if helper
-    CgroupTest.wait(helper) if helper
     CgroupTest.cleanup
   end
 end

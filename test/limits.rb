@@ -11,8 +11,6 @@ def run_in(group, mode, arg)
   group.attach(pid)
   CgroupTest.release(pid)
   CgroupTest.wait(pid)
-ensure
-  CgroupTest.kill(pid) if pid
 end
 
 assert('a child over MEMORY#limit_in_bytes is OOM-killed inside the group') do
