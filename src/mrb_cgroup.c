@@ -348,8 +348,8 @@ normalise_name(mrb_state *mrb, enum controller_id controller, mrb_value name, ch
   size_t n = 0;
 
   if (s < end && *s == '/') s++;
-  if (end > s && end[-1] == '/') end--;    /* "/a/b/" is "/a/b" */
-  if (s == end && RSTRING_LEN(name) > 0) { /* "/" */
+  if (end - s >= 2 && end[-1] == '/' && end[-2] != '/') end--; /* "/a/b/" is "/a/b" */
+  if (s == end && RSTRING_LEN(name) > 0) {                     /* "/" */
     strcpy(out, "/");
     return;
   }
