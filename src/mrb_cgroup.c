@@ -12,11 +12,14 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/magic.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -42,75 +45,127 @@
 
 /* ---- The Ruby surface ------------------------------------------------- */
 
-/* X(Ruby class name under Cgroup, kernel controller name) */
+/*
+ * X(Ruby class under Cgroup, cgroup v1 controller, cgroup v2 controller).
+ * On v2, CPUACCT's numbers come from the cpu controller and BLKIO's from io;
+ * IO exists on v2 only.
+ */
 #define CGROUP_CONTROLLERS(X)                                                                      \
-  X(CPU, "cpu")                                                                                    \
-  X(CPUACCT, "cpuacct")                                                                            \
-  X(CPUSET, "cpuset")                                                                              \
-  X(BLKIO, "blkio")                                                                                \
-  X(MEMORY, "memory")                                                                              \
-  X(PIDS, "pids")
+  X(CPU, "cpu", "cpu")                                                                             \
+  X(CPUACCT, "cpuacct", "cpu")                                                                     \
+  X(CPUSET, "cpuset", "cpuset")                                                                    \
+  X(BLKIO, "blkio", "io")                                                                          \
+  X(IO, NULL, "io")                                                                                \
+  X(MEMORY, "memory", "memory")                                                                    \
+  X(PIDS, "pids", "pids")
 
 /*
- * X(class, Ruby name, cgroup file, key inside the file or NULL, kind, access)
+ * X(class, Ruby name, kind, access, v1 file, v1 key, v2 file, v2 key, v2 conversion)
  *
- * kind:   INT    decimal integer
- *         LIMIT  integer where the kernel's "max" and Ruby's -1 mean unlimited
+ * A NULL file means the attribute does not exist on that cgroup version
+ * (Cgroup::Unsupported).  "key" picks one "key value" line of the file.
+ * kind:   INT    decimal integer; the kernel's "max" reads as -1
+ *         LIMIT  integer where Ruby's -1 is written as "max"
  *         STRING text, one value (trailing newline dropped)
  *         FLAG   true/false, written as 1/0
  *         STAT   "key value" lines, read as a Hash of Integers
+ *         DEVSTAT "MAJ:MIN key=value ..." lines, a Hash of Hashes
  *         LIST   space separated integers, read as an Array
  * access: RO, WO, RW; RWI is RW plus "copied from the parent on create when
- *         not set" (a v1 cpuset with empty cpus or mems refuses every task).
+ *         not set" on v1 (a v1 cpuset with empty cpus or mems refuses every
+ *         task; on v2 an empty one inherits).
+ * v2 conversion (values are staged in v1 form and translated when written
+ * or read on v2; see the "cgroup v2 translation" section):
+ *         SAME   as is ("-1" is written as "max")
+ *         FIELD0, FIELD1  one field of a two-field file (cpu.max)
+ *         WEIGHT cpu.shares <-> cpu.weight
+ *         USEC   microseconds on v2, nanoseconds in Ruby (read only)
+ *         IOMAX  "MAJ:MIN N" <-> the io.max entry named by the v2 key
+ *         SWAP   memory+swap <-> memory.swap.X plus memory.X
  * Staged values are written in table order, so a memory limit goes in before
  * the memory+swap limit that must not be lower than it.
  */
 #define CGROUP_ATTRIBUTES(X)                                                                       \
-  X(CPU, cfs_period_us, "cpu.cfs_period_us", NULL, INT, RW)                                        \
-  X(CPU, cfs_quota_us, "cpu.cfs_quota_us", NULL, INT, RW)                                          \
-  X(CPU, rt_period_us, "cpu.rt_period_us", NULL, INT, RW)                                          \
-  X(CPU, rt_runtime_us, "cpu.rt_runtime_us", NULL, INT, RW)                                        \
-  X(CPU, shares, "cpu.shares", NULL, INT, RW)                                                      \
-  X(CPU, stat, "cpu.stat", NULL, STAT, RO)                                                         \
-  X(CPUACCT, usage, "cpuacct.usage", NULL, INT, RW)                                                \
-  X(CPUACCT, stat, "cpuacct.stat", NULL, STAT, RO)                                                 \
-  X(CPUACCT, usage_percpu, "cpuacct.usage_percpu", NULL, LIST, RO)                                 \
-  X(CPUSET, cpus, "cpuset.cpus", NULL, STRING, RWI)                                                \
-  X(CPUSET, mems, "cpuset.mems", NULL, STRING, RWI)                                                \
-  X(BLKIO, throttle_read_bps_device, "blkio.throttle.read_bps_device", NULL, STRING, RW)           \
-  X(BLKIO, throttle_write_bps_device, "blkio.throttle.write_bps_device", NULL, STRING, RW)         \
-  X(BLKIO, throttle_read_iops_device, "blkio.throttle.read_iops_device", NULL, STRING, RW)         \
-  X(BLKIO, throttle_write_iops_device, "blkio.throttle.write_iops_device", NULL, STRING, RW)       \
-  X(MEMORY, limit_in_bytes, "memory.limit_in_bytes", NULL, INT, RW)                                \
-  X(MEMORY, memsw_limit_in_bytes, "memory.memsw.limit_in_bytes", NULL, INT, RW)                    \
-  X(MEMORY, soft_limit_in_bytes, "memory.soft_limit_in_bytes", NULL, INT, RW)                      \
-  X(MEMORY, swappiness, "memory.swappiness", NULL, INT, RW)                                        \
-  X(MEMORY, move_charge_at_immigrate, "memory.move_charge_at_immigrate", NULL, INT, RW)            \
-  X(MEMORY, oom_control, "memory.oom_control", "oom_kill_disable", FLAG, RW)                       \
-  X(MEMORY, cgroup_event_control, "cgroup.event_control", NULL, STRING, WO)                        \
-  X(MEMORY, usage_in_bytes, "memory.usage_in_bytes", NULL, INT, RO)                                \
-  X(MEMORY, max_usage_in_bytes, "memory.max_usage_in_bytes", NULL, INT, RO)                        \
-  X(MEMORY, memsw_usage_in_bytes, "memory.memsw.usage_in_bytes", NULL, INT, RO)                    \
-  X(MEMORY, memsw_max_usage_in_bytes, "memory.memsw.max_usage_in_bytes", NULL, INT, RO)            \
-  X(MEMORY, failcnt, "memory.failcnt", NULL, INT, RO)                                              \
-  X(MEMORY, oom_kill_count, "memory.oom_control", "oom_kill", INT, RO)                             \
-  X(MEMORY, stat, "memory.stat", NULL, STAT, RO)                                                   \
-  X(PIDS, max, "pids.max", NULL, LIMIT, RW)                                                        \
-  X(PIDS, current, "pids.current", NULL, INT, RO)
+  X(CPU, cfs_period_us, INT, RW, "cpu.cfs_period_us", NULL, "cpu.max", NULL, FIELD1)               \
+  X(CPU, cfs_quota_us, INT, RW, "cpu.cfs_quota_us", NULL, "cpu.max", NULL, FIELD0)                 \
+  X(CPU, rt_period_us, INT, RW, "cpu.rt_period_us", NULL, NULL, NULL, SAME)                        \
+  X(CPU, rt_runtime_us, INT, RW, "cpu.rt_runtime_us", NULL, NULL, NULL, SAME)                      \
+  X(CPU, shares, INT, RW, "cpu.shares", NULL, "cpu.weight", NULL, WEIGHT)                          \
+  X(CPU, stat, STAT, RO, "cpu.stat", NULL, "cpu.stat", NULL, SAME)                                 \
+  X(CPU, max, STRING, RW, NULL, NULL, "cpu.max", NULL, SAME)                                       \
+  X(CPU, weight, INT, RW, NULL, NULL, "cpu.weight", NULL, SAME)                                    \
+  X(CPUACCT, usage, INT, RW, "cpuacct.usage", NULL, "cpu.stat", "usage_usec", USEC)                \
+  X(CPUACCT, stat, STAT, RO, "cpuacct.stat", NULL, "cpu.stat", NULL, SAME)                         \
+  X(CPUACCT, usage_percpu, LIST, RO, "cpuacct.usage_percpu", NULL, NULL, NULL, SAME)               \
+  X(CPUSET, cpus, STRING, RWI, "cpuset.cpus", NULL, "cpuset.cpus", NULL, SAME)                     \
+  X(CPUSET, mems, STRING, RWI, "cpuset.mems", NULL, "cpuset.mems", NULL, SAME)                     \
+  X(BLKIO, throttle_read_bps_device, STRING, RW, "blkio.throttle.read_bps_device", NULL, "io.max", \
+    "rbps", IOMAX)                                                                                 \
+  X(BLKIO, throttle_write_bps_device, STRING, RW, "blkio.throttle.write_bps_device", NULL,         \
+    "io.max", "wbps", IOMAX)                                                                       \
+  X(BLKIO, throttle_read_iops_device, STRING, RW, "blkio.throttle.read_iops_device", NULL,         \
+    "io.max", "riops", IOMAX)                                                                      \
+  X(BLKIO, throttle_write_iops_device, STRING, RW, "blkio.throttle.write_iops_device", NULL,       \
+    "io.max", "wiops", IOMAX)                                                                      \
+  X(IO, max, STRING, RW, NULL, NULL, "io.max", NULL, SAME)                                         \
+  X(IO, weight, INT, RW, NULL, NULL, "io.weight", "default", SAME)                                 \
+  X(IO, stat, DEVSTAT, RO, NULL, NULL, "io.stat", NULL, SAME)                                      \
+  X(MEMORY, limit_in_bytes, INT, RW, "memory.limit_in_bytes", NULL, "memory.max", NULL, SAME)      \
+  X(MEMORY, memsw_limit_in_bytes, INT, RW, "memory.memsw.limit_in_bytes", NULL, "memory.swap.max", \
+    NULL, SWAP)                                                                                    \
+  X(MEMORY, soft_limit_in_bytes, INT, RW, "memory.soft_limit_in_bytes", NULL, "memory.low", NULL,  \
+    SAME)                                                                                          \
+  X(MEMORY, swappiness, INT, RW, "memory.swappiness", NULL, NULL, NULL, SAME)                      \
+  X(MEMORY, move_charge_at_immigrate, INT, RW, "memory.move_charge_at_immigrate", NULL, NULL,      \
+    NULL, SAME)                                                                                    \
+  X(MEMORY, oom_control, FLAG, RW, "memory.oom_control", "oom_kill_disable", NULL, NULL, SAME)     \
+  X(MEMORY, cgroup_event_control, STRING, WO, "cgroup.event_control", NULL, NULL, NULL, SAME)      \
+  X(MEMORY, max, INT, RW, NULL, NULL, "memory.max", NULL, SAME)                                    \
+  X(MEMORY, high, INT, RW, NULL, NULL, "memory.high", NULL, SAME)                                  \
+  X(MEMORY, low, INT, RW, NULL, NULL, "memory.low", NULL, SAME)                                    \
+  X(MEMORY, min, INT, RW, NULL, NULL, "memory.min", NULL, SAME)                                    \
+  X(MEMORY, swap_max, INT, RW, NULL, NULL, "memory.swap.max", NULL, SAME)                          \
+  X(MEMORY, usage_in_bytes, INT, RO, "memory.usage_in_bytes", NULL, "memory.current", NULL, SAME)  \
+  X(MEMORY, max_usage_in_bytes, INT, RO, "memory.max_usage_in_bytes", NULL, "memory.peak", NULL,   \
+    SAME)                                                                                          \
+  X(MEMORY, memsw_usage_in_bytes, INT, RO, "memory.memsw.usage_in_bytes", NULL,                    \
+    "memory.swap.current", NULL, SWAP)                                                             \
+  X(MEMORY, memsw_max_usage_in_bytes, INT, RO, "memory.memsw.max_usage_in_bytes", NULL, NULL,      \
+    NULL, SAME)                                                                                    \
+  X(MEMORY, failcnt, INT, RO, "memory.failcnt", NULL, "memory.events", "max", SAME)                \
+  X(MEMORY, oom_kill_count, INT, RO, "memory.oom_control", "oom_kill", "memory.events",            \
+    "oom_kill", SAME)                                                                              \
+  X(MEMORY, current, INT, RO, NULL, NULL, "memory.current", NULL, SAME)                            \
+  X(MEMORY, peak, INT, RO, NULL, NULL, "memory.peak", NULL, SAME)                                  \
+  X(MEMORY, events, STAT, RO, NULL, NULL, "memory.events", NULL, SAME)                             \
+  X(MEMORY, stat, STAT, RO, "memory.stat", NULL, "memory.stat", NULL, SAME)                        \
+  X(PIDS, max, LIMIT, RW, "pids.max", NULL, "pids.max", NULL, SAME)                                \
+  X(PIDS, current, INT, RO, "pids.current", NULL, "pids.current", NULL, SAME)                      \
+  X(PIDS, events, STAT, RO, "pids.events", NULL, "pids.events", NULL, SAME)
 
 enum controller_id {
-#define CONTROLLER_ENUM(klass, name) CTL_##klass,
+#define CONTROLLER_ENUM(klass, v1, v2) CTL_##klass,
   CGROUP_CONTROLLERS(CONTROLLER_ENUM) CTL_COUNT
 #undef CONTROLLER_ENUM
 };
 
 enum attribute_id {
-#define ATTRIBUTE_ENUM(klass, rname, file, key, kind, access) ATTR_##klass##_##rname,
+#define ATTRIBUTE_ENUM(klass, rname, kind, access, f1, k1, f2, k2, conv) ATTR_##klass##_##rname,
   CGROUP_ATTRIBUTES(ATTRIBUTE_ENUM) ATTR_COUNT
 #undef ATTRIBUTE_ENUM
 };
 
-enum value_kind { KIND_INT, KIND_LIMIT, KIND_STRING, KIND_FLAG, KIND_STAT, KIND_LIST };
+enum value_kind {
+  KIND_INT,
+  KIND_LIMIT,
+  KIND_STRING,
+  KIND_FLAG,
+  KIND_STAT,
+  KIND_DEVSTAT,
+  KIND_LIST
+};
+
+enum v2_conversion { V2_SAME, V2_FIELD0, V2_FIELD1, V2_WEIGHT, V2_USEC, V2_IOMAX, V2_SWAP };
 
 enum access {
   ACCESS_RO = 1,
@@ -123,16 +178,18 @@ enum access {
 struct attribute {
   enum controller_id controller;
   const char *name;
-  const char *file;
-  const char *key;
   enum value_kind kind;
   enum access access;
+  const char *file[2]; /* [0] on cgroup v1, [1] on v2 */
+  const char *key[2];
+  enum v2_conversion conversion;
   mrb_func_t reader;
   mrb_func_t writer;
 };
 
-static const char *const controller_names[CTL_COUNT] = {
-#define CONTROLLER_NAME(klass, name) name,
+/* The kernel's controller names, [0] on cgroup v1, [1] on v2. */
+static const char *const controller_names[CTL_COUNT][2] = {
+#define CONTROLLER_NAME(klass, v1, v2) {v1, v2},
     CGROUP_CONTROLLERS(CONTROLLER_NAME)
 #undef CONTROLLER_NAME
 };
@@ -141,22 +198,76 @@ static const char *const controller_names[CTL_COUNT] = {
 
 static pthread_once_t library_once = PTHREAD_ONCE_INIT;
 static int library_status;
-static char *mount_points[CTL_COUNT];
+static char *mount_points[CTL_COUNT]; /* NULL: not available here */
+static int versions[CTL_COUNT];       /* 1 or 2; 0: not available */
 
-/* cgroup_init parses the mount table (hundreds of microseconds): do it and
- * the mount point look-ups once per process, on first use. */
+static mrb_bool
+is_cgroup2(const char *mount)
+{
+  struct statfs fs;
+
+  return statfs(mount, &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+/* Where libcgroup found the controller, if it is of the wanted version. */
+static char *
+find_mount(const char *controller, int version)
+{
+  char *mount = NULL;
+
+  if (!controller || cgroup_get_subsys_mount_point(controller, &mount) != 0) return NULL;
+  if (is_cgroup2(mount) == (version == 2)) return mount;
+  free(mount);
+  return NULL;
+}
+
+/*
+ * cgroup_init parses the mount table (hundreds of microseconds): do it, and
+ * find each controller's mount and cgroup version, once per process, on
+ * first use.  A controller mounted as v1 is served by v1 (hybrid hosts keep
+ * most controllers there); otherwise by the cgroup2 hierarchy if it has it.
+ */
 static void
 library_init(void)
 {
-  int i;
+  int i, v;
 
   library_status = cgroup_init();
   if (library_status != 0) return;
   for (i = 0; i < CTL_COUNT; i++) {
-    if (cgroup_get_subsys_mount_point(controller_names[i], &mount_points[i]) != 0) {
-      mount_points[i] = NULL;
+    for (v = 1; v <= 2 && !mount_points[i]; v++) {
+      mount_points[i] = find_mount(controller_names[i][v - 1], v);
+      if (mount_points[i]) versions[i] = v;
     }
   }
+}
+
+/* The kernel's name for a controller on the version that serves it. */
+static const char *
+kernel_controller(enum controller_id id)
+{
+  const char *v1 = controller_names[id][0];
+
+  return versions[id] == 2 || !v1 ? controller_names[id][1] : v1;
+}
+
+static mrb_bool
+on_v2(enum controller_id id)
+{
+  return versions[id] == 2;
+}
+
+/* An attribute's file on the version serving its controller (NULL: none). */
+static const char *
+attr_file(const struct attribute *attr)
+{
+  return attr->file[on_v2(attr->controller)];
+}
+
+static const char *
+attr_key(const struct attribute *attr)
+{
+  return attr->key[on_v2(attr->controller)];
 }
 
 /* ---- One C context per Ruby object ------------------------------------ */
@@ -189,7 +300,8 @@ ctx_free(mrb_state *mrb, void *p)
     fprintf(stderr,
             "mruby-cgroup: warning: %s:%s: %s = %s was set but never written "
             "(call modify or create)\n",
-            controller_names[ctx->controller], ctx->path, attributes[i].file, ctx->staged[i]);
+            kernel_controller(ctx->controller), ctx->path, attr_file(&attributes[i]),
+            ctx->staged[i]);
     mrb_free(mrb, ctx->staged[i]);
   }
   for (i = 0; i < ctx->attached_count; i++) {
@@ -273,11 +385,11 @@ raise_error(mrb_state *mrb, const char *cls, int err, enum controller_id control
   if (!cls) cls = error_class_for(err);
   if (!reason) reason = err ? strerror(err) : "failed";
   msg =
-      mrb_format(mrb, "%s:%s: %s%s%s%s%s: %s", controller_names[controller], group, action,
+      mrb_format(mrb, "%s:%s: %s%s%s%s%s: %s", kernel_controller(controller), group, action,
                  file ? " " : "", file ? file : "", value ? " = " : "", value ? value : "", reason);
   exc = mrb_exc_new_str(mrb, mrb_class_get_under(mrb, module, cls), msg);
   mrb_iv_set(mrb, exc, MRB_IVSYM(errno), mrb_int_value(mrb, err));
-  mrb_iv_set(mrb, exc, MRB_IVSYM(controller), mrb_str_new_cstr(mrb, controller_names[controller]));
+  mrb_iv_set(mrb, exc, MRB_IVSYM(controller), mrb_str_new_cstr(mrb, kernel_controller(controller)));
   mrb_iv_set(mrb, exc, MRB_IVSYM(group), mrb_str_new_cstr(mrb, group));
   mrb_iv_set(mrb, exc, MRB_IVSYM(file), file ? mrb_str_new_cstr(mrb, file) : mrb_nil_value());
   mrb_iv_set(mrb, exc, MRB_IVSYM(value), value ? mrb_str_new_cstr(mrb, value) : mrb_nil_value());
@@ -385,7 +497,7 @@ new_libcgroup(struct cgroup_ctx *ctx, const char *path)
 {
   struct cgroup *cg = cgroup_new_cgroup(path);
 
-  if (cg && !cgroup_add_controller(cg, controller_names[ctx->controller])) cgroup_free(&cg);
+  if (cg && !cgroup_add_controller(cg, kernel_controller(ctx->controller))) cgroup_free(&cg);
   return cg;
 }
 
@@ -418,7 +530,7 @@ kernel_read(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char
   int ret;
 
   require_mount(mrb, ctx);
-  ret = cgroup_read_value_begin(controller_names[ctx->controller], path, (char *)file, &handle,
+  ret = cgroup_read_value_begin(kernel_controller(ctx->controller), path, (char *)file, &handle,
                                 line, sizeof line);
   while (ret == 0) {
     mrb_str_cat_cstr(mrb, text, line);
@@ -427,6 +539,10 @@ kernel_read(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char
   if (handle) cgroup_read_value_end(&handle);
   if (ret != ECGEOF) {
     int err = errno_of(ret);
+    if (err == ENOENT && path_exists(mrb, ctx, path)) {
+      raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, path, "read", file, NULL,
+                  "this kernel has no such file");
+    }
     raise_error(mrb, NULL, err, ctx->controller, path, "read", file, NULL,
                 err ? NULL : cgroup_strerror(ret));
   }
@@ -441,13 +557,16 @@ kernel_write(struct cgroup_ctx *ctx, const char *path, const char *file, const c
   int ret = ECGFAIL;
 
   if (cg) {
-    ret = cgroup_add_value_string(cgroup_get_controller(cg, controller_names[ctx->controller]),
+    ret = cgroup_add_value_string(cgroup_get_controller(cg, kernel_controller(ctx->controller)),
                                   file, value);
     if (ret == 0) ret = cgroup_modify_cgroup(cg);
     cgroup_free(&cg);
   }
   return ret;
 }
+
+static const char *v1_to_v2(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
+                            const char *text);
 
 /*
  * Write every staged value, in table order.  Each is written on its own so
@@ -460,10 +579,13 @@ write_staged(mrb_state *mrb, struct cgroup_ctx *ctx)
   int i, ret;
 
   for (i = 0; i < ATTR_COUNT; i++) {
+    const struct attribute *attr = &attributes[i];
     char *value = ctx->staged[i];
+    const char *text;
     if (!value) continue;
-    ret = kernel_write(ctx, ctx->path, attributes[i].file, value);
-    if (ret != 0) raise_libcgroup(mrb, ctx, ret, "write", attributes[i].file, value);
+    text = on_v2(ctx->controller) ? v1_to_v2(mrb, ctx, attr, value) : value;
+    ret = kernel_write(ctx, ctx->path, attr_file(attr), text);
+    if (ret != 0) raise_libcgroup(mrb, ctx, ret, "write", attr_file(attr), text);
     ctx->staged[i] = NULL;
     mrb_free(mrb, value);
   }
@@ -506,7 +628,7 @@ static mrb_noreturn void
 raise_unexpected(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
                  const char *text)
 {
-  raise_error(mrb, "Error", 0, ctx->controller, ctx->path, "parse", attr->file, text,
+  raise_error(mrb, "Error", 0, ctx->controller, ctx->path, "parse", attr_file(attr), text,
               "unexpected content");
 }
 
@@ -559,6 +681,30 @@ stat_to_hash(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *att
   return hash;
 }
 
+/* "MAJ:MIN key=value ..." lines (io.stat) as {"MAJ:MIN" => {"key" => value}} */
+static mrb_value
+devstat_to_hash(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
+                const char *text, const char *end)
+{
+  mrb_value devices = mrb_hash_new(mrb), num;
+  const char *s = skip_blanks(text, end);
+
+  while (s < end) {
+    const char *eol = memchr(s, '\n', end - s), *dev_end = token_end(s, end);
+    mrb_value stats = mrb_hash_new(mrb);
+    if (!eol) eol = end;
+    mrb_hash_set(mrb, devices, mrb_str_new(mrb, s, dev_end - s), stats);
+    for (s = skip_blanks(dev_end, eol); s < eol; s = skip_blanks(s, eol)) {
+      const char *tok_end = token_end(s, eol), *eq = memchr(s, '=', tok_end - s);
+      if (!eq || !parse_integer(mrb, eq + 1, tok_end, &num)) raise_unexpected(mrb, ctx, attr, text);
+      mrb_hash_set(mrb, stats, mrb_str_new(mrb, s, eq - s), num);
+      s = tok_end;
+    }
+    s = skip_blanks(eol, end);
+  }
+  return devices;
+}
+
 static mrb_value
 list_to_array(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
               const char *text, const char *end)
@@ -583,14 +729,11 @@ text_to_value(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *at
   const char *end = text + len;
   mrb_value num;
 
-  if (attr->key) {
-    text = find_key(text, end, attr->key, &end);
-    if (!text) raise_unexpected(mrb, ctx, attr, attr->key);
-  }
   while (end > text && end[-1] == '\n') end--;
   switch (attr->kind) {
   case KIND_STRING: return mrb_str_new(mrb, text, end - text);
   case KIND_STAT: return stat_to_hash(mrb, ctx, attr, text, end);
+  case KIND_DEVSTAT: return devstat_to_hash(mrb, ctx, attr, text, end);
   case KIND_LIST: return list_to_array(mrb, ctx, attr, text, end);
   default: break;
   }
@@ -616,8 +759,8 @@ value_to_text(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *at
     if (!mrb_string_p(v)) goto type_error;
     text = printable(mrb, v);
     if (has_control_chars(v)) { /* one value: no NUL, no second line */
-      raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "set", attr->file, text,
-                  "control character in value");
+      raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "set", attr_file(attr),
+                  text, "control character in value");
     }
     break;
   default:
@@ -631,11 +774,179 @@ value_to_text(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *at
   return (char *)memcpy(mrb_malloc(mrb, len + 1), text, len + 1);
 
 type_error:
-  mrb_raisef(mrb, E_TYPE_ERROR, "%s expects %s, got %s", attr->file,
+  mrb_raisef(mrb, E_TYPE_ERROR, "%s expects %s, got %s", attr->name,
              attr->kind == KIND_STRING ? "String"
              : attr->kind == KIND_FLAG ? "true or false"
                                        : "Integer",
              mrb_obj_classname(mrb, v));
+}
+
+/* ---- cgroup v2 translation ------------------------------------------- */
+
+/*
+ * Values are staged, and read, in their v1 form; these convert between it
+ * and v2's files.  cpu.shares <-> cpu.weight uses the log-based mapping of
+ * current container runtimes: 2 <-> 1, 1024 <-> 100 (both defaults),
+ * 262144 <-> 10000, rounded in between.
+ */
+static long long
+weight_from_shares(long long shares)
+{
+  double l = log2((double)shares);
+
+  if (shares <= 2) return 1;
+  if (shares >= 262144) return 10000;
+  return llround(pow(10.0, (l * l + 125.0 * l) / 612.0 - 7.0 / 34.0));
+}
+
+static long long
+shares_from_weight(long long weight)
+{
+  double y = log10((double)weight) + 7.0 / 34.0;
+  double l = (-125.0 + sqrt(125.0 * 125.0 + 4.0 * 612.0 * y)) / 2.0;
+
+  if (weight <= 1) return 2;
+  if (weight >= 10000) return 262144;
+  return llround(pow(2.0, l));
+}
+
+/* An integer in text ("max" is -1); raises on anything else. */
+static long long
+text_integer(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, const char *text,
+             const char *end)
+{
+  mrb_value v;
+
+  while (end > text && (end[-1] == '\n' || end[-1] == ' ')) end--;
+  if (!parse_integer(mrb, text, end, &v) || !mrb_integer_p(v))
+    raise_unexpected(mrb, ctx, attr, text);
+  return (long long)mrb_integer(v);
+}
+
+static mrb_value
+int_text(mrb_state *mrb, long long v)
+{
+  char buf[32];
+
+  if (v == -1) return mrb_str_new_lit(mrb, "max");
+  snprintf(buf, sizeof buf, "%lld", v);
+  return mrb_str_new_cstr(mrb, buf);
+}
+
+/* memory.swap.X's partner memory.X */
+static const char *
+swap_partner(const char *file, char *buf, size_t size)
+{
+  snprintf(buf, size, "memory.%s", file + strlen("memory.swap."));
+  return buf;
+}
+
+/* io.max lines "MAJ:MIN rbps=N wbps=N riops=N wiops=N" -> "MAJ:MIN N" lines
+ * for the devices whose `key` is limited. */
+static mrb_value
+iomax_to_blkio(mrb_state *mrb, const char *key, mrb_value text)
+{
+  mrb_value out = mrb_str_new_capa(mrb, 32);
+  const char *s = RSTRING_PTR(text), *end = RSTRING_END(text);
+  size_t klen = strlen(key);
+
+  while (s < end) {
+    const char *eol = memchr(s, '\n', end - s), *dev_end = token_end(s, end), *t;
+    if (!eol) eol = end;
+    for (t = skip_blanks(dev_end, eol); t < eol; t = skip_blanks(token_end(t, eol), eol)) {
+      const char *v = t + klen + 1, *v_end = token_end(t, eol);
+      if (memcmp(t, key, klen) != 0 || t[klen] != '=' || (v_end - v == 3 && !memcmp(v, "max", 3)))
+        continue;
+      if (RSTRING_LEN(out) > 0) mrb_str_cat_lit(mrb, out, "\n");
+      mrb_str_cat(mrb, out, s, dev_end - s);
+      mrb_str_cat_lit(mrb, out, " ");
+      mrb_str_cat(mrb, out, v, v_end - v);
+    }
+    s = eol + 1;
+  }
+  return out;
+}
+
+/* A v2 file's text (after key selection) in the attribute's v1 form. */
+static mrb_value
+v2_to_v1(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, mrb_value text)
+{
+  const char *s = RSTRING_PTR(text), *end = RSTRING_END(text);
+  char partner[64];
+
+  switch (attr->conversion) {
+  case V2_FIELD1: s = skip_blanks(token_end(s, end), end); /* fall through */
+  case V2_FIELD0: return mrb_str_new(mrb, s, token_end(s, end) - s);
+  case V2_WEIGHT: return int_text(mrb, shares_from_weight(text_integer(mrb, ctx, attr, s, end)));
+  case V2_USEC: return int_text(mrb, text_integer(mrb, ctx, attr, s, end) * 1000);
+  case V2_IOMAX: return iomax_to_blkio(mrb, attr_key(attr), text);
+  case V2_SWAP: {
+    mrb_value other = kernel_read(mrb, ctx, ctx->path, swap_partner(attr_file(attr), partner, 64));
+    long long a = text_integer(mrb, ctx, attr, s, end);
+    long long b = text_integer(mrb, ctx, attr, RSTRING_PTR(other), RSTRING_END(other));
+    return int_text(mrb, a == -1 || b == -1 ? -1 : a + b);
+  }
+  default: return text;
+  }
+}
+
+static mrb_noreturn void
+raise_untranslatable(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
+                     const char *text, const char *why)
+{
+  raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "write", attr_file(attr),
+              text, why);
+}
+
+/* The text to write on v2 for a staged v1-form value. */
+static const char *
+v1_to_v2(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, const char *text)
+{
+  const char *end = text + strlen(text), *sep;
+  char partner[64];
+  mrb_value current, out;
+  long long v;
+
+  switch (attr->conversion) {
+  case V2_FIELD0:
+  case V2_FIELD1: { /* rewrite one field of "QUOTA PERIOD", keep the other */
+    mrb_value fields[2];
+    const char *f, *f_end;
+    current = kernel_read(mrb, ctx, ctx->path, attr_file(attr));
+    f = RSTRING_PTR(current), f_end = RSTRING_END(current);
+    fields[0] = mrb_str_new(mrb, f, token_end(f, f_end) - f);
+    f = skip_blanks(token_end(f, f_end), f_end);
+    fields[1] = mrb_str_new(mrb, f, token_end(f, f_end) - f);
+    fields[attr->conversion == V2_FIELD1] = int_text(mrb, text_integer(mrb, ctx, attr, text, end));
+    return RSTRING_CSTR(mrb, mrb_format(mrb, "%v %v", fields[0], fields[1]));
+  }
+  case V2_WEIGHT:
+    return RSTRING_CSTR(mrb,
+                        int_text(mrb, weight_from_shares(text_integer(mrb, ctx, attr, text, end))));
+  case V2_IOMAX:
+    sep = strchr(text, ' ');
+    if (!sep || strchr(sep + 1, ' '))
+      raise_untranslatable(mrb, ctx, attr, text, "expected \"MAJ:MIN VALUE\"");
+    v = text_integer(mrb, ctx, attr, sep + 1, end);
+    out = mrb_format(mrb, "%s %s=%v", RSTRING_CSTR(mrb, mrb_str_new(mrb, text, sep - text)),
+                     attr_key(attr), v == 0 ? int_text(mrb, -1) : int_text(mrb, v));
+    return RSTRING_CSTR(mrb, out);
+  case V2_SWAP:
+    v = text_integer(mrb, ctx, attr, text, end);
+    if (v != -1) {
+      current = kernel_read(mrb, ctx, ctx->path, swap_partner(attr_file(attr), partner, 64));
+      long long memory = text_integer(mrb, ctx, attr, RSTRING_PTR(current), RSTRING_END(current));
+      if (memory == -1 || v < memory)
+        raise_untranslatable(mrb, ctx, attr, text,
+                             memory == -1 ? "memory+swap needs a memory limit on cgroup v2"
+                                          : "below the memory limit");
+      v -= memory;
+    }
+    return RSTRING_CSTR(mrb, int_text(mrb, v));
+  default:
+    return (attr->kind == KIND_INT || attr->kind == KIND_LIMIT) && strcmp(text, "-1") == 0 ? "max"
+                                                                                           : text;
+  }
 }
 
 /* ---- Attribute readers and writers ------------------------------------ */
@@ -646,10 +957,40 @@ attr_ctx(mrb_state *mrb, mrb_value self, const struct attribute *attr)
   struct cgroup_ctx *ctx = get_ctx(mrb, self);
 
   if (ctx->controller != attr->controller) {
-    mrb_raisef(mrb, E_TYPE_ERROR, "%s is a %s attribute, not %s", attr->name,
-               controller_names[attr->controller], controller_names[ctx->controller]);
+    mrb_raisef(mrb, E_TYPE_ERROR, "%s is not an attribute of %s", attr->name,
+               mrb_obj_classname(mrb, self));
   }
   return ctx;
+}
+
+/* The attribute's file on this host; raises Unsupported when the cgroup
+ * version serving the controller has no equivalent. */
+static const char *
+require_file(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
+             const char *action)
+{
+  const char *file;
+
+  require_mount(mrb, ctx);
+  file = attr_file(attr);
+  if (!file || (action[0] == 's' && on_v2(ctx->controller) && attr->conversion == V2_USEC)) {
+    const char *name = attr->file[0] ? attr->file[0] : attr->name;
+    raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, ctx->path, action, name, NULL,
+                on_v2(ctx->controller) ? "no equivalent on cgroup v2" : "cgroup v2 only");
+  }
+  return file;
+}
+
+/* The part of a file's text the attribute reads: its key's value, if any. */
+static mrb_value
+select_key(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, mrb_value text)
+{
+  const char *key = attr_key(attr), *value, *end = RSTRING_END(text);
+
+  if (!key || attr->conversion == V2_IOMAX) return text;
+  value = find_key(RSTRING_PTR(text), end, key, &end);
+  if (!value) raise_unexpected(mrb, ctx, attr, key);
+  return mrb_str_new(mrb, value, end - value);
 }
 
 /* A setting reads as its staged value while one is pending, else the
@@ -659,12 +1000,14 @@ attr_get(mrb_state *mrb, mrb_value self, enum attribute_id id)
 {
   const struct attribute *attr = &attributes[id];
   struct cgroup_ctx *ctx = attr_ctx(mrb, self, attr);
+  const char *file = require_file(mrb, ctx, attr, "read");
   mrb_value text;
 
   if (ctx->staged[id]) {
     return text_to_value(mrb, ctx, attr, ctx->staged[id], strlen(ctx->staged[id]));
   }
-  text = kernel_read(mrb, ctx, ctx->path, attr->file);
+  text = select_key(mrb, ctx, attr, kernel_read(mrb, ctx, ctx->path, file));
+  if (on_v2(ctx->controller)) text = v2_to_v1(mrb, ctx, attr, text);
   return text_to_value(mrb, ctx, attr, RSTRING_PTR(text), RSTRING_LEN(text));
 }
 
@@ -678,13 +1021,14 @@ attr_set(mrb_state *mrb, mrb_value self, enum attribute_id id)
   char *text;
 
   mrb_get_args(mrb, "o", &v);
+  require_file(mrb, ctx, attr, "set");
   text = value_to_text(mrb, ctx, attr, v);
   mrb_free(mrb, ctx->staged[id]);
   ctx->staged[id] = text;
   return v;
 }
 
-#define DEFINE_ACCESSORS(klass, rname, file, key, kind, access)                                    \
+#define DEFINE_ACCESSORS(klass, rname, kind, access, f1, k1, f2, k2, conv)                         \
   static mrb_value klass##_get_##rname(mrb_state *mrb, mrb_value self)                             \
   {                                                                                                \
     return attr_get(mrb, self, ATTR_##klass##_##rname);                                            \
@@ -697,9 +1041,9 @@ CGROUP_ATTRIBUTES(DEFINE_ACCESSORS)
 #undef DEFINE_ACCESSORS
 
 static const struct attribute attributes[ATTR_COUNT] = {
-#define ATTRIBUTE_ENTRY(klass, rname, file, key, kind, access)                                     \
-  {CTL_##klass,        #rname, file, key, KIND_##kind, ACCESS_##access, klass##_get_##rname,       \
-   klass##_set_##rname},
+#define ATTRIBUTE_ENTRY(klass, rname, kind, access, f1, k1, f2, k2, conv)                          \
+  {CTL_##klass, #rname,    KIND_##kind,         ACCESS_##access,    {f1, f2},                      \
+   {k1, k2},    V2_##conv, klass##_get_##rname, klass##_set_##rname},
     CGROUP_ATTRIBUTES(ATTRIBUTE_ENTRY)
 #undef ATTRIBUTE_ENTRY
 };
@@ -726,7 +1070,7 @@ cgroup_initialize(mrb_state *mrb, mrb_value self, enum controller_id controller)
   return self;
 }
 
-#define DEFINE_INITIALIZE(klass, name)                                                             \
+#define DEFINE_INITIALIZE(klass, v1, v2)                                                           \
   static mrb_value klass##_initialize(mrb_state *mrb, mrb_value self)                              \
   {                                                                                                \
     return cgroup_initialize(mrb, self, CTL_##klass);                                              \
@@ -735,10 +1079,19 @@ CGROUP_CONTROLLERS(DEFINE_INITIALIZE)
 #undef DEFINE_INITIALIZE
 
 static const mrb_func_t controller_initializers[CTL_COUNT] = {
-#define INITIALIZER_ENTRY(klass, name) klass##_initialize,
+#define INITIALIZER_ENTRY(klass, v1, v2) klass##_initialize,
     CGROUP_CONTROLLERS(INITIALIZER_ENTRY)
 #undef INITIALIZER_ENTRY
 };
+
+/* The parent group's path of a path other than "/". */
+static void
+parent_of(const char *path, char parent[PATH_MAX])
+{
+  strcpy(parent, path);
+  *strrchr(parent, '/') = '\0';
+  if (!parent[0]) strcpy(parent, "/");
+}
 
 /* The text of a file of the group at path, without its trailing newline,
  * as a C string owned by the returned Ruby String. */
@@ -767,18 +1120,46 @@ make_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_bool ta
   cgroup_free(&cg);
   /* libcgroup 2.0.2 may report failure for a group it did make */
   if (!path_exists(mrb, ctx, path)) raise_libcgroup(mrb, ctx, ret, "create", NULL, NULL);
-  strcpy(parent, path);
-  *strrchr(parent, '/') = '\0';
-  if (!parent[0]) strcpy(parent, "/");
+  if (on_v2(ctx->controller)) return; /* v2 children inherit by themselves */
+  parent_of(path, parent);
   for (i = 0; i < ATTR_COUNT; i++) {
     const struct attribute *attr = &attributes[i];
     const char *value;
     if (attr->controller != ctx->controller || !(attr->access & ACCESS_INHERIT)) continue;
     if (target && ctx->staged[i]) continue;
-    value = kernel_read_line(mrb, ctx, parent, attr->file);
-    ret = kernel_write(ctx, path, attr->file, value);
-    if (ret != 0) raise_libcgroup(mrb, ctx, ret, "write", attr->file, value);
+    value = kernel_read_line(mrb, ctx, parent, attr_file(attr));
+    ret = kernel_write(ctx, path, attr_file(attr), value);
+    if (ret != 0) raise_libcgroup(mrb, ctx, ret, "write", attr_file(attr), value);
   }
+}
+
+/*
+ * cgroup v2: a group has a controller's files only if its parent lists the
+ * controller in cgroup.subtree_control.  libcgroup enables it for groups it
+ * creates, not for existing ones (a CPU object on a group made for MEMORY),
+ * so do it here, and only for this controller.
+ */
+static void
+enable_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
+{
+  const char *name = kernel_controller(ctx->controller);
+  char parent[PATH_MAX], change[32];
+  mrb_value enabled;
+  const char *s, *end;
+  int ret;
+
+  parent_of(path, parent);
+  enabled = kernel_read(mrb, ctx, parent, "cgroup.subtree_control");
+  end = RSTRING_END(enabled);
+  for (s = skip_blanks(RSTRING_PTR(enabled), end); s < end;
+       s = skip_blanks(token_end(s, end), end)) {
+    if ((size_t)(token_end(s, end) - s) == strlen(name) && memcmp(s, name, strlen(name)) == 0)
+      return;
+  }
+  snprintf(change, sizeof change, "+%s", name);
+  ret = kernel_write(ctx, parent, "cgroup.subtree_control", change);
+  if (ret != 0)
+    raise_libcgroup(mrb, ctx, ret, "enable controller", "cgroup.subtree_control", change);
 }
 
 struct create_args {
@@ -799,6 +1180,7 @@ create_body(mrb_state *mrb, void *p)
     len = slash ? (size_t)(slash - ctx->path) : full;
     memcpy(level, ctx->path, len);
     level[len] = '\0';
+    if (on_v2(ctx->controller)) enable_in_parent(mrb, ctx, level);
     if (!args->first_made && path_exists(mrb, ctx, level)) continue;
     make_level(mrb, ctx, level, len == full);
     if (!args->first_made) args->first_made = len;
@@ -926,6 +1308,47 @@ move_task(struct cgroup_ctx *ctx, const char *path, pid_t pid)
   return ret;
 }
 
+static mrb_bool
+in_list(const char *list, const char *word, char sep)
+{
+  size_t n = strlen(word);
+
+  for (const char *s = list; s; s = strchr(s, sep) ? strchr(s, sep) + 1 : NULL) {
+    if (strncmp(s, word, n) == 0 && (s[n] == sep || s[n] == '\0')) return TRUE;
+  }
+  return FALSE;
+}
+
+/*
+ * The group a task is in for ctx's controller, read from /proc/PID/cgroup
+ * ("ID:controllers:path" lines; "0::path" is the v2 hierarchy): a malloc'd
+ * path, or NULL when there is no such task.  (libcgroup 2.0.2's
+ * cgroup_get_current_controller_path fails on v2.)
+ */
+static char *
+current_group(struct cgroup_ctx *ctx, pid_t pid)
+{
+  char file[64], line[PATH_MAX + 128];
+  const char *name = kernel_controller(ctx->controller);
+  char *found = NULL;
+  FILE *f;
+
+  snprintf(file, sizeof file, "/proc/%d/cgroup", (int)pid);
+  if (!(f = fopen(file, "re"))) return NULL;
+  while (!found && fgets(line, sizeof line, f)) {
+    char *controllers = strchr(line, ':'),
+         *path = controllers ? strchr(controllers + 1, ':') : NULL;
+    if (!path) continue;
+    *path++ = '\0';
+    controllers++;
+    path[strcspn(path, "\n")] = '\0';
+    if (on_v2(ctx->controller) ? !*controllers : in_list(controllers, name, ','))
+      found = strdup(path);
+  }
+  fclose(f);
+  return found;
+}
+
 static struct attachment *
 find_attachment(struct cgroup_ctx *ctx, pid_t pid)
 {
@@ -962,8 +1385,8 @@ cgroup_attach(mrb_state *mrb, mrb_value self)
   require_group(mrb, ctx, "attach");
   write_staged(mrb, ctx);
   reserve_attachment(mrb, ctx);
-  ret = cgroup_get_current_controller_path(pid, controller_names[ctx->controller], &previous);
-  if (ret != 0) {
+  previous = current_group(ctx, pid);
+  if (!previous) {
     raise_error(mrb, "NotFound", ESRCH, ctx->controller, ctx->path, "attach", "tasks", pidtext,
                 "no such process");
   }
@@ -1010,9 +1433,8 @@ detach_unrecorded(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid)
   char *current = NULL, pidtext[16];
   mrb_bool inside;
 
-  inside =
-      cgroup_get_current_controller_path(pid, controller_names[ctx->controller], &current) == 0 &&
-      strcmp(current, ctx->path) == 0;
+  current = current_group(ctx, pid);
+  inside = current && strcmp(current, ctx->path) == 0;
   free(current);
   if (inside) {
     return_task(mrb, ctx, pid, "/");
@@ -1051,6 +1473,80 @@ cgroup_detach(mrb_state *mrb, mrb_value self)
   return self;
 }
 
+/* ---- Cgroup module functions ------------------------------------------ */
+
+/* The controller a name ("memory", :io, "cpuacct", ...) stands for: the
+ * class served by a controller of that name here, else the class named so. */
+static enum controller_id
+controller_arg(mrb_state *mrb)
+{
+  mrb_value name;
+  const char *s;
+  int i;
+
+  mrb_get_args(mrb, "o", &name);
+  if (mrb_symbol_p(name)) name = mrb_sym_str(mrb, mrb_symbol(name));
+  s = mrb_string_value_cstr(mrb, &name);
+  pthread_once(&library_once, library_init);
+  for (i = 0; i < CTL_COUNT; i++) {
+    if (versions[i] && strcmp(kernel_controller(i), s) == 0) return (enum controller_id)i;
+  }
+  for (i = 0; i < CTL_COUNT; i++) { /* the class's own name: "cpuacct", "io" */
+    const char *own = controller_names[i][0] ? controller_names[i][0] : controller_names[i][1];
+    if (strcmp(own, s) == 0) return (enum controller_id)i;
+  }
+  mrb_raisef(mrb, E_ARGUMENT_ERROR, "unknown controller %s", s);
+}
+
+/* Cgroup.version(controller) => 1, 2, or nil when it is not available */
+static mrb_value
+cgroup_s_version(mrb_state *mrb, mrb_value self)
+{
+  enum controller_id id = controller_arg(mrb);
+  (void)self;
+
+  return versions[id] ? mrb_int_value(mrb, versions[id]) : mrb_nil_value();
+}
+
+/* Cgroup.controllers => the controllers available here, by kernel name */
+static mrb_value
+cgroup_s_controllers(mrb_state *mrb, mrb_value self)
+{
+  mrb_value list = mrb_ary_new(mrb), name;
+  int i;
+  (void)self;
+
+  pthread_once(&library_once, library_init);
+  for (i = 0; i < CTL_COUNT; i++) {
+    if (!versions[i]) continue;
+    name = mrb_str_new_cstr(mrb, kernel_controller(i));
+    if (!mrb_test(mrb_funcall_id(mrb, list, MRB_SYM_Q(include), 1, name)))
+      mrb_ary_push(mrb, list, name);
+  }
+  return list;
+}
+
+/* Cgroup.current_path(controller) => the calling thread's group, e.g.
+ * "/user.slice/session-1.scope", to build names inside a delegated subtree */
+static mrb_value
+cgroup_s_current_path(mrb_state *mrb, mrb_value self)
+{
+  struct cgroup_ctx probe = {controller_arg(mrb), {NULL}, NULL, 0};
+  char *path;
+  mrb_value result;
+  (void)self;
+
+  if (!versions[probe.controller]) {
+    raise_error(mrb, "Unsupported", ENODEV, probe.controller, "/", "find controller", NULL, NULL,
+                "controller is not mounted");
+  }
+  path = current_group(&probe, calling_thread());
+  if (!path) mrb_sys_fail(mrb, "/proc/self/cgroup");
+  result = mrb_str_new_cstr(mrb, path);
+  free(path);
+  return result;
+}
+
 /* ---- Definitions ------------------------------------------------------ */
 
 static void
@@ -1084,7 +1580,7 @@ void
 mrb_mruby_cgroup_gem_init(mrb_state *mrb)
 {
   static const char *const class_names[CTL_COUNT] = {
-#define CLASS_NAME(klass, name) #klass,
+#define CLASS_NAME(klass, v1, v2) #klass,
       CGROUP_CONTROLLERS(CLASS_NAME)
 #undef CLASS_NAME
   };
@@ -1100,13 +1596,18 @@ mrb_mruby_cgroup_gem_init(mrb_state *mrb)
   mrb_define_method(mrb, cgroup, "attach", cgroup_attach, MRB_ARGS_OPT(1));
   mrb_define_method(mrb, cgroup, "detach", cgroup_detach, MRB_ARGS_OPT(1));
   mrb_define_method(mrb, cgroup, "exist?", cgroup_exist_p, MRB_ARGS_NONE());
+  mrb_define_class_method(mrb, cgroup, "version", cgroup_s_version, MRB_ARGS_REQ(1));
+  mrb_define_class_method(mrb, cgroup, "controllers", cgroup_s_controllers, MRB_ARGS_NONE());
+  mrb_define_class_method(mrb, cgroup, "current_path", cgroup_s_current_path, MRB_ARGS_REQ(1));
 
   for (i = 0; i < CTL_COUNT; i++) {
     classes[i] = mrb_define_class_under(mrb, cgroup, class_names[i], mrb->object_class);
     MRB_SET_INSTANCE_TT(classes[i], CGROUP_DATA_TT);
     mrb_include_module(mrb, classes[i], cgroup);
     mrb_define_method(mrb, classes[i], "initialize", controller_initializers[i], MRB_ARGS_REQ(1));
-    mrb_define_const(mrb, classes[i], "CONTROLLER", mrb_str_new_cstr(mrb, controller_names[i]));
+    mrb_define_const(mrb, classes[i], "CONTROLLER",
+                     mrb_str_new_cstr(mrb, controller_names[i][0] ? controller_names[i][0]
+                                                                  : controller_names[i][1]));
   }
   for (i = 0; i < ATTR_COUNT; i++) {
     define_attribute(mrb, classes[attributes[i].controller], &attributes[i]);
