@@ -1,48 +1,77 @@
 # Every writable attribute round-trips: written through the gem, read back
-# from the kernel file by the test itself, and through the gem's reader.
+# from the kernel file by the test itself, and through the gem's reader, on
+# whichever cgroup version serves its controller here (v1 or v2).
 
 PREFIX = CgroupTest.prefix
 
-def kernel_file(controller, group, file)
-  CgroupTest.read("#{CgroupTest.mount(controller)}#{group}/#{file}")
+def kernel_file(klass, group, file)
+  CgroupTest.read("#{CgroupTest.mount(klass::CONTROLLER)}#{group}/#{file}")
+end
+
+def version(klass)
+  CgroupTest.version(klass::CONTROLLER)
 end
 
 def first_block_device
-  # "MAJ:MIN" of a real disk (not loop/zram/ram), for blkio throttles
-  %w[vda sda nvme0n1 xvda hda].each do |d|
+  # "MAJ:MIN" of a disk (a RAM disk in the test VMs), not loop or zram
+  %w[vda sda nvme0n1 xvda hda ram0].each do |d|
     return CgroupTest.read("/sys/block/#{d}/dev").chomp if CgroupTest.dir?("/sys/block/#{d}")
   end
   nil
 end
 
-# [class, attribute, value written, what the kernel file then holds]
+MiB = 1 << 20
+
+# [class, attribute, value written, [v1 file, its text], [v2 file, its text]];
+# nil where that cgroup version has no such attribute.
 ROUND_TRIPS = [
-  [Cgroup::CPU, :cfs_period_us, 50000, "50000"],
-  [Cgroup::CPU, :cfs_quota_us, 25000, "25000"],
-  [Cgroup::CPU, :cfs_quota_us, -1, "-1"],
-  [Cgroup::CPU, :shares, 512, "512"],
-  [Cgroup::CPU, :rt_period_us, 500000, "500000"],
-  [Cgroup::CPUSET, :cpus, "0", "0"],
-  [Cgroup::CPUSET, :mems, "0", "0"],
-  [Cgroup::MEMORY, :limit_in_bytes, 64 << 20, (64 << 20).to_s],
-  [Cgroup::MEMORY, :soft_limit_in_bytes, 32 << 20, (32 << 20).to_s],
-  [Cgroup::MEMORY, :swappiness, 10, "10"],
-  [Cgroup::MEMORY, :move_charge_at_immigrate, 0, "0"],
-  [Cgroup::PIDS, :max, 10, "10"],
-  [Cgroup::PIDS, :max, -1, "max"],
+  [Cgroup::CPU, :cfs_period_us, 50000, ["cpu.cfs_period_us", "50000"], ["cpu.max", "max 50000"]],
+  [Cgroup::CPU, :cfs_quota_us, 25000, ["cpu.cfs_quota_us", "25000"], ["cpu.max", "25000 100000"]],
+  [Cgroup::CPU, :cfs_quota_us, -1, ["cpu.cfs_quota_us", "-1"], ["cpu.max", "max 100000"]],
+  [Cgroup::CPU, :shares, 262144, ["cpu.shares", "262144"], ["cpu.weight", "10000"]],
+  [Cgroup::CPU, :shares, 2, ["cpu.shares", "2"], ["cpu.weight", "1"]],
+  [Cgroup::CPU, :rt_period_us, 500000, ["cpu.rt_period_us", "500000"], nil],
+  [Cgroup::CPU, :max, "50000 100000", nil, ["cpu.max", "50000 100000"]],
+  [Cgroup::CPU, :weight, 200, nil, ["cpu.weight", "200"]],
+  [Cgroup::CPUSET, :cpus, "0", ["cpuset.cpus", "0"], ["cpuset.cpus", "0"]],
+  [Cgroup::CPUSET, :mems, "0", ["cpuset.mems", "0"], ["cpuset.mems", "0"]],
+  [Cgroup::MEMORY, :limit_in_bytes, 64 * MiB, ["memory.limit_in_bytes", "67108864"], ["memory.max", "67108864"]],
+  [Cgroup::MEMORY, :soft_limit_in_bytes, 32 * MiB, ["memory.soft_limit_in_bytes", "33554432"], ["memory.low", "33554432"]],
+  [Cgroup::MEMORY, :swappiness, 10, ["memory.swappiness", "10"], nil],
+  [Cgroup::MEMORY, :move_charge_at_immigrate, 0, ["memory.move_charge_at_immigrate", "0"], nil],
+  [Cgroup::MEMORY, :max, 64 * MiB, nil, ["memory.max", "67108864"]],
+  [Cgroup::MEMORY, :high, 48 * MiB, nil, ["memory.high", "50331648"]],
+  [Cgroup::MEMORY, :high, -1, nil, ["memory.high", "max"]],
+  [Cgroup::MEMORY, :low, 16 * MiB, nil, ["memory.low", "16777216"]],
+  [Cgroup::MEMORY, :min, 8 * MiB, nil, ["memory.min", "8388608"]],
+  [Cgroup::MEMORY, :swap_max, 0, nil, ["memory.swap.max", "0"]],
+  [Cgroup::PIDS, :max, 10, ["pids.max", "10"], ["pids.max", "10"]],
+  [Cgroup::PIDS, :max, -1, ["pids.max", "max"], ["pids.max", "max"]],
+  [Cgroup::IO, :weight, 200, nil, ["io.weight", "default 200"]],
 ]
 
-ROUND_TRIPS.each do |klass, attr, value, kernel_text|
-  assert("#{klass}##{attr} = #{value.inspect} round-trips through #{klass::CONTROLLER}") do
+ROUND_TRIPS.each do |klass, attr, value, v1, v2|
+  assert("#{klass}##{attr} = #{value.inspect} round-trips through the kernel file") do
+    v = version(klass)
+    skip "#{klass::CONTROLLER} is not available here" unless v
+    file, text = v == 2 ? v2 : v1
     begin
       g = klass.new("#{PREFIX}/rt-#{attr}")
       g.create
-      g.__send__("#{attr}=", value)
-      assert_equal value, g.__send__(attr), "staged value reads back before modify"
-      g.modify
-      file = klass::CONTROLLER + '.' + attr.to_s.sub('memsw_', 'memsw.')
-      assert_equal kernel_text, kernel_file(klass::CONTROLLER, g.group_name, file).chomp
-      assert_equal value, klass.new(g.group_name).__send__(attr), "a fresh object reads the kernel"
+      if file.nil? || !CgroupTest.file?("#{CgroupTest.mount(klass::CONTROLLER)}#{g.group_name}/#{file}")
+        # no such file on this cgroup version or kernel: said, never ignored
+        assert_raise(Cgroup::Unsupported) do
+          g.__send__("#{attr}=", value)
+          g.modify
+        end
+        assert_raise(Cgroup::Unsupported) { klass.new(g.group_name).__send__(attr) }
+      else
+        g.__send__("#{attr}=", value)
+        assert_equal value, g.__send__(attr), "staged value reads back before modify"
+        g.modify
+        assert_equal text, kernel_file(klass, g.group_name, file).chomp
+        assert_equal value, klass.new(g.group_name).__send__(attr), "a fresh object reads the kernel"
+      end
     ensure
       CgroupTest.cleanup
     end
@@ -52,57 +81,116 @@ end
 assert('CPU#rt_runtime_us round-trips (inside a parent given an RT budget)') do
   begin
     parent = Cgroup::CPU.new(PREFIX)
-    parent.rt_runtime_us = 20000
     parent.create
+    unless CgroupTest.file?("#{CgroupTest.mount('cpu')}#{PREFIX}/cpu.rt_runtime_us")
+      assert_raise(Cgroup::Unsupported) { parent.rt_runtime_us = 20000; parent.modify }
+      skip "no cpu.rt_runtime_us on this kernel or cgroup version (Unsupported raised)"
+    end
+    parent.rt_runtime_us = 20000
+    parent.modify
     g = Cgroup::CPU.new("#{PREFIX}/rt")
     g.rt_runtime_us = 10000
     g.create
-    assert_equal "20000", kernel_file('cpu', PREFIX, 'cpu.rt_runtime_us').chomp
-    assert_equal "10000", kernel_file('cpu', g.group_name, 'cpu.rt_runtime_us').chomp
+    assert_equal "20000", kernel_file(Cgroup::CPU, PREFIX, 'cpu.rt_runtime_us').chomp
+    assert_equal "10000", kernel_file(Cgroup::CPU, g.group_name, 'cpu.rt_runtime_us').chomp
     assert_equal 10000, Cgroup::CPU.new(g.group_name).rt_runtime_us
   ensure
     CgroupTest.cleanup
   end
 end
 
-assert('MEMORY#oom_control = true disables the OOM killer; oom_kill_count reads oom_control') do
+assert('cgroup v2: setting one of cfs_quota_us and cfs_period_us keeps the other in cpu.max') do
+  skip "cpu is served by cgroup v1 here" unless version(Cgroup::CPU) == 2
+  begin
+    g = Cgroup::CPU.new("#{PREFIX}/cpumax")
+    g.cfs_quota_us = 30000
+    g.create
+    assert_equal "30000 100000", kernel_file(Cgroup::CPU, g.group_name, 'cpu.max').chomp
+    g.cfs_period_us = 60000
+    g.modify
+    assert_equal "30000 60000", kernel_file(Cgroup::CPU, g.group_name, 'cpu.max').chomp
+    assert_equal [30000, 60000], [g.cfs_quota_us, g.cfs_period_us]
+    assert_equal "30000 60000", g.max
+    g.shares = 1024
+    g.modify
+    assert_equal "100", kernel_file(Cgroup::CPU, g.group_name, 'cpu.weight').chomp
+  ensure
+    CgroupTest.cleanup
+  end
+end
+
+assert('MEMORY#oom_control = true disables the OOM killer (cgroup v1)') do
+  skip "memory is served by cgroup v2 here" unless version(Cgroup::MEMORY) == 1
   begin
     g = Cgroup::MEMORY.new("#{PREFIX}/oomctl")
     g.oom_control = true
+    assert_true g.oom_control, "staged"
     g.create
-    text = kernel_file('memory', g.group_name, 'memory.oom_control')
+    text = kernel_file(Cgroup::MEMORY, g.group_name, 'memory.oom_control')
     assert_include text.split("\n"), "oom_kill_disable 1"
     assert_true Cgroup::MEMORY.new(g.group_name).oom_control
     assert_equal 0, g.oom_kill_count
     g.oom_control = false
     g.modify
-    assert_include kernel_file('memory', g.group_name, 'memory.oom_control').split("\n"), "oom_kill_disable 0"
+    assert_include kernel_file(Cgroup::MEMORY, g.group_name, 'memory.oom_control').split("\n"), "oom_kill_disable 0"
     assert_false g.oom_control
   ensure
     CgroupTest.cleanup
   end
 end
 
-assert('BLKIO throttles round-trip as "MAJ:MIN VALUE"') do
+assert('v1-only attributes raise Cgroup::Unsupported on cgroup v2, v2-only ones on v1') do
+  mem = Cgroup::MEMORY.new("#{PREFIX}/x")
+  if version(Cgroup::MEMORY) == 2
+    e = assert_raise(Cgroup::Unsupported) { mem.swappiness = 10 }
+    assert_equal "memory.swappiness", e.file
+    assert_raise(Cgroup::Unsupported) { mem.oom_control }
+    assert_raise(Cgroup::Unsupported) { mem.cgroup_event_control = "1 2" }
+    assert_raise(Cgroup::Unsupported) { mem.memsw_max_usage_in_bytes }
+    assert_raise(Cgroup::Unsupported) { Cgroup::CPUACCT.new("/x").usage = 0 }
+    assert_raise(Cgroup::Unsupported) { Cgroup::CPUACCT.new("/x").usage_percpu }
+    assert_raise(Cgroup::Unsupported) { Cgroup::CPU.new("/x").rt_runtime_us = 1 }
+  else
+    assert_raise(Cgroup::Unsupported) { mem.high = 10 }
+    assert_raise(Cgroup::Unsupported) { mem.events }
+    assert_raise(Cgroup::Unsupported) { Cgroup::CPU.new("/x").weight }
+    assert_raise(Cgroup::Unsupported) { Cgroup::IO.new("/x").max }
+  end
+end
+
+assert('BLKIO throttles round-trip as "MAJ:MIN VALUE" (blkio.throttle.* on v1, io.max on v2)') do
   dev = first_block_device
-  skip "no real block device in /sys/block to throttle" unless dev
+  skip "no block device in /sys/block to throttle" unless dev
   begin
     g = Cgroup::BLKIO.new("#{PREFIX}/io")
     g.create
-    { throttle_read_bps_device: 1048576, throttle_write_bps_device: 2097152,
-      throttle_read_iops_device: 100, throttle_write_iops_device: 200 }.each do |attr, v|
+    v2 = version(Cgroup::BLKIO) == 2
+    { throttle_read_bps_device: [1048576, "rbps"], throttle_write_bps_device: [2097152, "wbps"],
+      throttle_read_iops_device: [100, "riops"], throttle_write_iops_device: [200, "wiops"] }.each do |attr, (v, key)|
       g.__send__("#{attr}=", "#{dev} #{v}")
       g.modify
-      file = "blkio." + attr.to_s.sub('throttle_', 'throttle.')
-      assert_equal "#{dev} #{v}", kernel_file('blkio', g.group_name, file).chomp
+      if v2
+        line = kernel_file(Cgroup::BLKIO, g.group_name, "io.max").split("\n").find { |l| l.start_with?("#{dev} ") }
+        assert_include line.split, "#{key}=#{v}"
+      else
+        file = "blkio." + attr.to_s.sub('throttle_', 'throttle.')
+        assert_equal "#{dev} #{v}", kernel_file(Cgroup::BLKIO, g.group_name, file).chomp
+      end
       assert_equal "#{dev} #{v}", Cgroup::BLKIO.new(g.group_name).__send__(attr)
+    end
+    if v2
+      assert_equal "#{dev} rbps=1048576 wbps=2097152 riops=100 wiops=200", Cgroup::IO.new(g.group_name).max
+      g.throttle_read_bps_device = "#{dev} 0" # 0 removes the limit, as on v1
+      g.modify
+      assert_equal "", g.throttle_read_bps_device
+      assert_kind_of Hash, Cgroup::IO.new(g.group_name).stat
     end
   ensure
     CgroupTest.cleanup
   end
 end
 
-assert('CPUACCT#usage = 0 resets the counter a busy child raised') do
+assert('CPUACCT#usage counts a busy child; usage = 0 resets it on cgroup v1') do
   begin
     g = Cgroup::CPUACCT.new("#{PREFIX}/acct")
     g.create
@@ -110,39 +198,54 @@ assert('CPUACCT#usage = 0 resets the counter a busy child raised') do
     g.attach(pid)
     CgroupTest.release(pid)
     assert_equal [0, nil], CgroupTest.wait(pid)
-    used = kernel_file('cpuacct', g.group_name, 'cpuacct.usage').to_i
-    assert_true used > 50_000_000, "a 100 ms spin shows in cpuacct.usage (#{used} ns)"
-    assert_equal used, g.usage
-    assert_equal used, g.usage_percpu.inject(0) { |a, b| a + b }
-    assert_equal %w[system user], g.stat.keys.sort
-    g.usage = 0
-    g.modify
-    assert_equal "0", kernel_file('cpuacct', g.group_name, 'cpuacct.usage').chomp
-    assert_equal 0, g.usage
+    if version(Cgroup::CPUACCT) == 2
+      usec = kernel_file(Cgroup::CPUACCT, g.group_name, 'cpu.stat').split("\n").find { |l| l.start_with?("usage_usec ") }.split[1].to_i
+      assert_true usec > 50_000, "a 100 ms spin shows in cpu.stat usage_usec (#{usec})"
+      assert_equal usec * 1000, g.usage
+      assert_include g.stat.keys, "user_usec"
+    else
+      used = kernel_file(Cgroup::CPUACCT, g.group_name, 'cpuacct.usage').to_i
+      assert_true used > 50_000_000, "a 100 ms spin shows in cpuacct.usage (#{used} ns)"
+      assert_equal used, g.usage
+      assert_equal used, g.usage_percpu.inject(0) { |a, b| a + b }
+      assert_equal %w[system user], g.stat.keys.sort
+      g.usage = 0
+      g.modify
+      assert_equal "0", kernel_file(Cgroup::CPUACCT, g.group_name, 'cpuacct.usage').chomp
+      assert_equal 0, g.usage
+    end
   ensure
     CgroupTest.cleanup
   end
 end
 
-assert('stat readers return Hashes of Integers read live from the kernel') do
+assert('stat readers and counters are read live from the kernel') do
   begin
     cpu = Cgroup::CPU.new("#{PREFIX}/st")
     cpu.create
     mem = Cgroup::MEMORY.new("#{PREFIX}/st")
     mem.create
     assert_equal 0, cpu.stat["nr_throttled"]
-    assert_include mem.stat.keys, "rss"
     assert_true mem.stat.values.all? { |v| v.is_a?(Integer) }
-    kernel = kernel_file('memory', mem.group_name, 'memory.stat').split("\n").map(&:split)
+    kernel = kernel_file(Cgroup::MEMORY, mem.group_name, 'memory.stat').split("\n").map(&:split)
     assert_equal kernel.map(&:first), mem.stat.keys
-    assert_equal kernel_file('memory', mem.group_name, 'memory.usage_in_bytes').to_i, mem.usage_in_bytes
-    assert_kind_of Integer, mem.max_usage_in_bytes
+    usage_file = version(Cgroup::MEMORY) == 2 ? 'memory.current' : 'memory.usage_in_bytes'
+    assert_equal kernel_file(Cgroup::MEMORY, mem.group_name, usage_file).to_i, mem.usage_in_bytes
     assert_kind_of Integer, mem.memsw_usage_in_bytes
-    assert_kind_of Integer, mem.memsw_max_usage_in_bytes
     assert_equal 0, mem.failcnt
+    assert_equal 0, mem.oom_kill_count
+    if version(Cgroup::MEMORY) == 2
+      events = mem.events
+      assert_true %w[low high max oom oom_kill].all? { |k| events.key?(k) }, events.keys.inspect
+      assert_equal mem.usage_in_bytes, mem.current
+    else
+      assert_kind_of Integer, mem.max_usage_in_bytes
+      assert_kind_of Integer, mem.memsw_max_usage_in_bytes
+    end
     pids = Cgroup::PIDS.new("#{PREFIX}/st")
     pids.create
     assert_equal 0, pids.current
+    assert_equal({ "max" => 0 }, pids.events)
   ensure
     CgroupTest.cleanup
   end
@@ -151,12 +254,18 @@ end
 assert('memsw_limit_in_bytes is written after limit_in_bytes, which it must not be below') do
   begin
     g = Cgroup::MEMORY.new("#{PREFIX}/memsw")
-    g.memsw_limit_in_bytes = 128 << 20
-    g.limit_in_bytes = 64 << 20
+    g.memsw_limit_in_bytes = 128 * MiB
+    g.limit_in_bytes = 64 * MiB
     g.create
-    assert_equal (128 << 20).to_s, kernel_file('memory', g.group_name, 'memory.memsw.limit_in_bytes').chomp
-    assert_equal (64 << 20).to_s, kernel_file('memory', g.group_name, 'memory.limit_in_bytes').chomp
-    assert_equal 128 << 20, Cgroup::MEMORY.new(g.group_name).memsw_limit_in_bytes
+    if version(Cgroup::MEMORY) == 2
+      # memory.swap.max holds what memory+swap allows beyond memory.max
+      assert_equal (64 * MiB).to_s, kernel_file(Cgroup::MEMORY, g.group_name, 'memory.swap.max').chomp
+      assert_equal (64 * MiB).to_s, kernel_file(Cgroup::MEMORY, g.group_name, 'memory.max').chomp
+    else
+      assert_equal (128 * MiB).to_s, kernel_file(Cgroup::MEMORY, g.group_name, 'memory.memsw.limit_in_bytes').chomp
+      assert_equal (64 * MiB).to_s, kernel_file(Cgroup::MEMORY, g.group_name, 'memory.limit_in_bytes').chomp
+    end
+    assert_equal 128 * MiB, Cgroup::MEMORY.new(g.group_name).memsw_limit_in_bytes
   ensure
     CgroupTest.cleanup
   end
@@ -164,20 +273,21 @@ end
 
 assert('a value the kernel refuses raises InvalidValue naming the file; nothing changes') do
   begin
-    g = Cgroup::MEMORY.new("#{PREFIX}/refused")
+    g = Cgroup::CPUSET.new("#{PREFIX}/refused")
     g.create
-    g.swappiness = 201 # the kernel takes 0..200
+    before = kernel_file(Cgroup::CPUSET, g.group_name, 'cpuset.cpus')
+    g.cpus = "999" # no such CPU
     e = assert_raise(Cgroup::InvalidValue) { g.modify }
-    assert_equal "memory.swappiness", e.file
-    assert_equal "201", e.value
-    assert_equal 22, e.errno
-    assert_equal "memory", e.controller
+    assert_equal "cpuset.cpus", e.file
+    assert_equal "999", e.value
+    assert_include [22, 34], e.errno # EINVAL or ERANGE
+    assert_equal "cpuset", e.controller
     assert_equal g.group_name, e.group
-    assert_not_equal "201", kernel_file('memory', g.group_name, 'memory.swappiness').chomp
-    assert_equal 201, g.swappiness, "still staged after the refusal"
-    g.swappiness = 60
+    assert_equal before, kernel_file(Cgroup::CPUSET, g.group_name, 'cpuset.cpus')
+    assert_equal "999", g.cpus, "still staged after the refusal"
+    g.cpus = "0"
     g.modify
-    assert_equal "60", kernel_file('memory', g.group_name, 'memory.swappiness').chomp
+    assert_equal "0", kernel_file(Cgroup::CPUSET, g.group_name, 'cpuset.cpus').chomp
   ensure
     CgroupTest.cleanup
   end
@@ -185,14 +295,14 @@ end
 
 assert('a setting reads as staged while pending, else from the kernel') do
   begin
-    g = Cgroup::CPU.new("#{PREFIX}/staged")
+    g = Cgroup::PIDS.new("#{PREFIX}/staged")
     g.create
-    assert_equal 1024, g.shares
-    g.shares = 300
-    assert_equal 300, g.shares
-    assert_equal "1024", kernel_file('cpu', g.group_name, 'cpu.shares').chomp, "nothing written yet"
+    assert_equal(-1, g.max)
+    g.max = 300
+    assert_equal 300, g.max
+    assert_equal "max", kernel_file(Cgroup::PIDS, g.group_name, 'pids.max').chomp, "nothing written yet"
     g.modify
-    assert_equal "300", kernel_file('cpu', g.group_name, 'cpu.shares').chomp
+    assert_equal "300", kernel_file(Cgroup::PIDS, g.group_name, 'pids.max').chomp
   ensure
     CgroupTest.cleanup
   end
@@ -205,10 +315,20 @@ assert('CPU#cpuacct is the CPUACCT object of the same group') do
 end
 
 assert('writers refuse the wrong Ruby type with TypeError') do
-  g = Cgroup::MEMORY.new("#{PREFIX}/types")
-  assert_raise(TypeError) { g.limit_in_bytes = "1024" }
-  assert_raise(TypeError) { g.limit_in_bytes = 1.5 }
-  assert_raise(TypeError) { g.limit_in_bytes = nil }
-  assert_raise(TypeError) { g.oom_control = 1 }
+  g = Cgroup::PIDS.new("#{PREFIX}/types")
+  assert_raise(TypeError) { g.max = "1024" }
+  assert_raise(TypeError) { g.max = 1.5 }
+  assert_raise(TypeError) { g.max = nil }
   assert_raise(TypeError) { Cgroup::CPUSET.new("/x").cpus = 0 }
+end
+
+assert('Cgroup.version and Cgroup.controllers agree with the mounts') do
+  %w[cpu cpuacct cpuset blkio memory pids].each do |c|
+    assert_equal CgroupTest.version(c), Cgroup.version(c), c
+  end
+  assert_equal Cgroup.version(:memory), Cgroup.version("memory")
+  assert_include Cgroup.controllers, "memory" if CgroupTest.version("memory")
+  assert_raise(ArgumentError) { Cgroup.version("nonsense") }
+  assert_equal CgroupTest.group_of(CgroupTest.tid, "memory"), Cgroup.current_path(:memory)
+  assert_equal CgroupTest.group_of(CgroupTest.tid, "cpu"), Cgroup.current_path(:cpu)
 end

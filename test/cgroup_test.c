@@ -116,7 +116,42 @@ find_mount(const char *controller, char *out, size_t size)
   return found ? out : NULL;
 }
 
-/* CgroupTest.mount(controller) => "/sys/fs/cgroup/memory" or nil */
+/* The controller's name on cgroup v2 (cpuacct's numbers live in cpu, blkio's in io). */
+static const char *
+v2_name(const char *controller)
+{
+  if (strcmp(controller, "cpuacct") == 0) return "cpu";
+  if (strcmp(controller, "blkio") == 0) return "io";
+  return controller;
+}
+
+/* 1 or 2 for the version serving a controller here (0: none), and its mount:
+ * a v1 hierarchy with it, else the cgroup2 mount if its root offers it. */
+static int
+controller_mount(const char *controller, char *out, size_t size)
+{
+  char mnt[PATH_MAX], file[PATH_MAX + 32], list[512], *tok, *save = NULL;
+  FILE *f;
+  size_t n;
+
+  if (find_mount(controller, out, size)) return 1;
+  if (!find_mount("unified", mnt, sizeof mnt)) return 0;
+  snprintf(file, sizeof file, "%s/cgroup.controllers", mnt);
+  if (!(f = fopen(file, "r"))) return 0;
+  n = fread(list, 1, sizeof list - 1, f);
+  fclose(f);
+  list[n] = '\0';
+  for (tok = strtok_r(list, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
+    if (strcmp(tok, v2_name(controller)) == 0) {
+      snprintf(out, size, "%s", mnt);
+      return 2;
+    }
+  }
+  return 0;
+}
+
+/* CgroupTest.mount(controller) => "/sys/fs/cgroup/memory", the cgroup2
+ * mount if v2 serves it, or nil; CgroupTest.mount("unified") => cgroup2 */
 static mrb_value
 t_mount(mrb_state *mrb, mrb_value self)
 {
@@ -124,7 +159,52 @@ t_mount(mrb_state *mrb, mrb_value self)
   (void)self;
 
   mrb_get_args(mrb, "z", &name);
-  return find_mount(name, buf, sizeof buf) ? mrb_str_new_cstr(mrb, buf) : mrb_nil_value();
+  if (strcmp(name, "unified") == 0) {
+    return find_mount(name, buf, sizeof buf) ? mrb_str_new_cstr(mrb, buf) : mrb_nil_value();
+  }
+  return controller_mount(name, buf, sizeof buf) ? mrb_str_new_cstr(mrb, buf) : mrb_nil_value();
+}
+
+/* CgroupTest.version(controller) => 1, 2 or nil, found independently of the gem */
+static mrb_value
+t_version(mrb_state *mrb, mrb_value self)
+{
+  char *name, buf[PATH_MAX];
+  int v;
+  (void)self;
+
+  mrb_get_args(mrb, "z", &name);
+  v = controller_mount(name, buf, sizeof buf);
+  return v ? mrb_int_value(mrb, v) : mrb_nil_value();
+}
+
+/* CgroupTest.group_of(pid, controller) => the task's group from /proc/PID/cgroup */
+static mrb_value
+t_group_of(mrb_state *mrb, mrb_value self)
+{
+  mrb_int pid;
+  char *name, file[64], line[PATH_MAX + 128], buf[PATH_MAX];
+  int v;
+  FILE *f;
+  mrb_value found = mrb_nil_value();
+  (void)self;
+
+  mrb_get_args(mrb, "iz", &pid, &name);
+  v = controller_mount(name, buf, sizeof buf);
+  snprintf(file, sizeof file, "/proc/%d/cgroup", (int)pid);
+  if (!(f = fopen(file, "r"))) raise_errno(mrb, "open", file);
+  while (mrb_nil_p(found) && fgets(line, sizeof line, f)) {
+    char *ctls = strchr(line, ':'), *path = ctls ? strchr(ctls + 1, ':') : NULL, *tok, *save;
+    if (!path) continue;
+    *path++ = '\0';
+    path[strcspn(path, "\n")] = '\0';
+    if (v == 2 && ctls[1] == '\0') found = mrb_str_new_cstr(mrb, path);
+    for (tok = strtok_r(ctls + 1, ",", &save); v == 1 && tok; tok = strtok_r(NULL, ",", &save)) {
+      if (strcmp(tok, name) == 0) found = mrb_str_new_cstr(mrb, path);
+    }
+  }
+  fclose(f);
+  return found;
 }
 
 /* CgroupTest.read(path) => the file's whole content */
@@ -525,6 +605,8 @@ mrb_mruby_cgroup_gem_test(mrb_state *mrb)
 
   mrb_define_module_function(mrb, t, "prefix", t_prefix, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "mount", t_mount, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "version", t_version, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "group_of", t_group_of, MRB_ARGS_REQ(2));
   mrb_define_module_function(mrb, t, "read", t_read, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "dir?", t_dir_p, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "file?", t_file_p, MRB_ARGS_REQ(1));

@@ -7,12 +7,13 @@ def group_dir(controller, group)
 end
 
 def cgroup_of(pid, controller)
-  line = CgroupTest.read("/proc/#{pid}/cgroup").split("\n").find { |l| l.split(':')[1].split(',').include?(controller) }
-  line.split(':', 3)[2]
+  CgroupTest.group_of(pid, controller)
 end
 
+# the tasks (v1) or processes (v2: attach moves whole processes) in a group
 def tasks_of(controller, group)
-  CgroupTest.read("#{group_dir(controller, group)}/tasks").split.map(&:to_i)
+  file = CgroupTest.version(controller) == 2 ? "cgroup.procs" : "tasks"
+  CgroupTest.read("#{group_dir(controller, group)}/#{file}").split.map(&:to_i)
 end
 
 assert('create makes the directory (and parents), delete removes it') do
@@ -47,24 +48,56 @@ end
 
 assert('create on an existing group keeps it and writes the staged values') do
   begin
-    Cgroup::CPU.new("#{PREFIX}/again").create
-    g = Cgroup::CPU.new("#{PREFIX}/again")
-    g.shares = 256
+    Cgroup::PIDS.new("#{PREFIX}/again").create
+    g = Cgroup::PIDS.new("#{PREFIX}/again")
+    g.max = 256
     g.create
-    assert_equal "256", CgroupTest.read("#{group_dir('cpu', g.group_name)}/cpu.shares").chomp
+    assert_equal "256", CgroupTest.read("#{group_dir('pids', g.group_name)}/pids.max").chomp
   ensure
     CgroupTest.cleanup
   end
 end
 
-assert('a new CPUSET group, and its new parents, get their parent cpus and mems') do
+assert('a new CPUSET group, and its new parents, can run tasks: cpus and mems are set') do
   begin
     g = Cgroup::CPUSET.new("#{PREFIX}/pin/inner")
     g.create
-    root_cpus = CgroupTest.read("#{CgroupTest.mount('cpuset')}/cpuset.cpus").chomp
-    assert_equal root_cpus, CgroupTest.read("#{group_dir('cpuset', "#{PREFIX}/pin")}/cpuset.cpus").chomp
-    assert_equal root_cpus, CgroupTest.read("#{group_dir('cpuset', g.group_name)}/cpuset.cpus").chomp
-    assert_not_equal "", g.mems
+    root = CgroupTest.mount('cpuset')
+    if CgroupTest.version('cpuset') == 2
+      # v2: empty means "the parent's"; the effective set is what counts
+      eff = CgroupTest.read("#{root}/cpuset.cpus.effective").chomp
+      assert_equal eff, CgroupTest.read("#{group_dir('cpuset', g.group_name)}/cpuset.cpus.effective").chomp
+    else
+      root_cpus = CgroupTest.read("#{root}/cpuset.cpus").chomp
+      assert_equal root_cpus, CgroupTest.read("#{group_dir('cpuset', "#{PREFIX}/pin")}/cpuset.cpus").chomp
+      assert_equal root_cpus, CgroupTest.read("#{group_dir('cpuset', g.group_name)}/cpuset.cpus").chomp
+      assert_not_equal "", g.mems
+    end
+    pid = CgroupTest.spawn("sleep")
+    g.attach(pid)
+    assert_include tasks_of('cpuset', g.group_name), pid
+  ensure
+    CgroupTest.cleanup
+  end
+end
+
+assert('cgroup v2: each ancestor enables exactly the controllers its children need') do
+  skip "memory is served by cgroup v1 here" unless CgroupTest.version('memory') == 2
+  begin
+    Cgroup::MEMORY.new("#{PREFIX}/tree/a/b").create
+    top = group_dir('memory', PREFIX)
+    assert_equal "memory", CgroupTest.read("#{top}/cgroup.subtree_control").chomp
+    assert_equal "memory", CgroupTest.read("#{top}/tree/a/cgroup.subtree_control").chomp
+    assert_equal "", CgroupTest.read("#{top}/tree/a/b/cgroup.subtree_control").chomp
+    # a CPU object on the same, existing group enables cpu on the way down
+    cpu = Cgroup::CPU.new("#{PREFIX}/tree/a/b")
+    cpu.cfs_quota_us = 50000
+    cpu.create
+    assert_equal %w[cpu memory], CgroupTest.read("#{top}/tree/a/cgroup.subtree_control").split.sort
+    assert_equal "50000 100000", CgroupTest.read("#{top}/tree/a/b/cpu.max").chomp
+    # one directory serves every controller on v2: deleting it once removes it
+    cpu.delete
+    assert_false Cgroup::MEMORY.new("#{PREFIX}/tree/a/b").exist?
   ensure
     CgroupTest.cleanup
   end
@@ -75,8 +108,12 @@ assert('create that the kernel refuses removes what it made and names the file')
     g = Cgroup::CPU.new("#{PREFIX}/bad/child")
     g.cfs_quota_us = 5 # below the kernel's 1 ms minimum
     e = assert_raise(Cgroup::InvalidValue) { g.create }
-    assert_equal "cpu.cfs_quota_us", e.file
-    assert_equal "5", e.value
+    # the error names the file and value the kernel refused
+    if CgroupTest.version('cpu') == 2
+      assert_equal ["cpu.max", "5 100000"], [e.file, e.value]
+    else
+      assert_equal ["cpu.cfs_quota_us", "5"], [e.file, e.value]
+    end
     assert_equal "#{PREFIX}/bad/child", e.group
     assert_equal 22, e.errno
     assert_false CgroupTest.dir?(group_dir('cpu', "#{PREFIX}/bad")), "no half-made group"

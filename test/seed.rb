@@ -14,7 +14,8 @@ assert('example/memory.rb ends with SIGKILL from the OOM killer inside /test') d
     CgroupTest.write("/tmp#{script}", seed.gsub('"/test"', group.inspect))
     pid = CgroupTest.run(mruby, "/tmp#{script}")
     assert_equal [nil, 9], CgroupTest.wait(pid)
-    oom = CgroupTest.read("#{CgroupTest.mount('memory')}#{group}/memory.oom_control")
+    counters = CgroupTest.version('memory') == 2 ? 'memory.events' : 'memory.oom_control'
+    oom = CgroupTest.read("#{CgroupTest.mount('memory')}#{group}/#{counters}")
     kills = oom.split("\n").find { |l| l.start_with?("oom_kill ") }.split[1].to_i
     assert_true kills >= 1, "the kill happened in #{group}"
   ensure
