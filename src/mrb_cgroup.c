@@ -855,7 +855,8 @@ iomax_to_blkio(mrb_state *mrb, const char *key, mrb_value text)
     if (!eol) eol = end;
     for (t = skip_blanks(dev_end, eol); t < eol; t = skip_blanks(token_end(t, eol), eol)) {
       const char *v = t + klen + 1, *v_end = token_end(t, eol);
-      if (memcmp(t, key, klen) != 0 || t[klen] != '=' || (v_end - v == 3 && !memcmp(v, "max", 3)))
+      if (v > v_end || memcmp(t, key, klen) != 0 || t[klen] != '=' ||
+          (v_end - v == 3 && !memcmp(v, "max", 3)))
         continue;
       if (RSTRING_LEN(out) > 0) mrb_str_cat_lit(mrb, out, "\n");
       mrb_str_cat(mrb, out, s, dev_end - s);
