@@ -300,8 +300,7 @@ ctx_free(mrb_state *mrb, void *p)
     fprintf(stderr,
             "mruby-cgroup: warning: %s:%s: %s = %s was set but never written "
             "(call modify or create)\n",
-            kernel_controller(ctx->controller), ctx->path, attr_file(&attributes[i]),
-            ctx->staged[i]);
+            kernel_controller(ctx->controller), ctx->path, attributes[i].name, ctx->staged[i]);
     mrb_free(mrb, ctx->staged[i]);
   }
   for (i = 0; i < ctx->attached_count; i++) {
