@@ -19,6 +19,7 @@ MRuby::Gem::Specification.new('mruby-cgroup') do |spec|
   spec.linker.libraries << 'pthread'
 
   spec.add_test_dependency 'mruby-string-ext', core: 'mruby-string-ext'
+  spec.add_test_dependency 'mruby-array-ext', core: 'mruby-array-ext'
 
   # test/*.rb run children: the mruby binary, and the gem's own directory
   spec.test_args = {

@@ -10,11 +10,6 @@ module Cgroup
     "#<#{self.class} #{self.class::CONTROLLER}:#{@group_name}>"
   end
 
-  # Facts about a failed cgroup operation, set by the C code.
-  class Error
-    attr_reader :errno, :controller, :group, :file, :value
-  end
-
   class CPU
     # The CPUACCT object of the same group.
     def cpuacct

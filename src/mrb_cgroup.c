@@ -67,6 +67,7 @@
  * kind:   INT    decimal integer; the kernel's "max" reads as -1
  *         LIMIT  integer where Ruby's -1 is written as "max"
  *         STRING text, one value (trailing newline dropped)
+ *         DEVLIMIT  a STRING "MAJ:MIN VALUE" (digits only), checked before writing
  *         FLAG   true/false, written as 1/0
  *         STAT   "key value" lines, read as a Hash of Integers
  *         DEVSTAT "MAJ:MIN key=value ..." lines, a Hash of Hashes
@@ -99,13 +100,13 @@
   X(CPUACCT, usage_percpu, LIST, RO, "cpuacct.usage_percpu", NULL, NULL, NULL, SAME)               \
   X(CPUSET, cpus, STRING, RWI, "cpuset.cpus", NULL, "cpuset.cpus", NULL, SAME)                     \
   X(CPUSET, mems, STRING, RWI, "cpuset.mems", NULL, "cpuset.mems", NULL, SAME)                     \
-  X(BLKIO, throttle_read_bps_device, STRING, RW, "blkio.throttle.read_bps_device", NULL, "io.max", \
-    "rbps", IOMAX)                                                                                 \
-  X(BLKIO, throttle_write_bps_device, STRING, RW, "blkio.throttle.write_bps_device", NULL,         \
+  X(BLKIO, throttle_read_bps_device, DEVLIMIT, RW, "blkio.throttle.read_bps_device", NULL,         \
+    "io.max", "rbps", IOMAX)                                                                       \
+  X(BLKIO, throttle_write_bps_device, DEVLIMIT, RW, "blkio.throttle.write_bps_device", NULL,       \
     "io.max", "wbps", IOMAX)                                                                       \
-  X(BLKIO, throttle_read_iops_device, STRING, RW, "blkio.throttle.read_iops_device", NULL,         \
+  X(BLKIO, throttle_read_iops_device, DEVLIMIT, RW, "blkio.throttle.read_iops_device", NULL,       \
     "io.max", "riops", IOMAX)                                                                      \
-  X(BLKIO, throttle_write_iops_device, STRING, RW, "blkio.throttle.write_iops_device", NULL,       \
+  X(BLKIO, throttle_write_iops_device, DEVLIMIT, RW, "blkio.throttle.write_iops_device", NULL,     \
     "io.max", "wiops", IOMAX)                                                                      \
   X(IO, max, STRING, RW, NULL, NULL, "io.max", NULL, SAME)                                         \
   X(IO, weight, INT, RW, NULL, NULL, "io.weight", "default", SAME)                                 \
@@ -159,6 +160,7 @@ enum value_kind {
   KIND_INT,
   KIND_LIMIT,
   KIND_STRING,
+  KIND_DEVLIMIT,
   KIND_FLAG,
   KIND_STAT,
   KIND_DEVSTAT,
@@ -352,7 +354,8 @@ error_class_for(int err)
 {
   switch (err) {
   case ENOENT:
-  case ESRCH: return "NotFound";
+  case ESRCH:
+  case ENODEV: return "NotFound"; /* ENODEV: a device that does not exist (blkio, io.max) */
   case EPERM:
   case EACCES:
   case EROFS: return "PermissionDenied";
@@ -361,7 +364,6 @@ error_class_for(int err)
   case EOVERFLOW: return "InvalidValue";
   case EBUSY:
   case ENOTEMPTY: return "Busy";
-  case ENODEV:
   case ENOSYS:
   case EOPNOTSUPP: return "Unsupported";
   default: return "Error";
@@ -369,14 +371,14 @@ error_class_for(int err)
 }
 
 /*
- * Raise Cgroup::<class> with a message naming the group, the file and the
- * value, and the same facts in @errno, @controller, @group, @file, @value.
- * cls NULL picks the class from err; reason NULL uses strerror(err).
+ * A Cgroup::<class> exception with a message naming the group, the file and
+ * the value, and the same facts in @errno, @controller, @group, @file and
+ * @value.  cls NULL picks the class from err; reason NULL uses strerror(err).
  */
-static mrb_noreturn void
-raise_error(mrb_state *mrb, const char *cls, int err, enum controller_id controller,
-            const char *group, const char *action, const char *file, const char *value,
-            const char *reason)
+static mrb_value
+make_error(mrb_state *mrb, const char *cls, int err, enum controller_id controller,
+           const char *group, const char *action, const char *file, const char *value,
+           const char *reason)
 {
   struct RClass *module = mrb_module_get(mrb, "Cgroup");
   mrb_value msg, exc;
@@ -392,7 +394,16 @@ raise_error(mrb_state *mrb, const char *cls, int err, enum controller_id control
   mrb_iv_set(mrb, exc, MRB_IVSYM(group), mrb_str_new_cstr(mrb, group));
   mrb_iv_set(mrb, exc, MRB_IVSYM(file), file ? mrb_str_new_cstr(mrb, file) : mrb_nil_value());
   mrb_iv_set(mrb, exc, MRB_IVSYM(value), value ? mrb_str_new_cstr(mrb, value) : mrb_nil_value());
-  mrb_exc_raise(mrb, exc);
+  mrb_iv_set(mrb, exc, MRB_IVSYM(written), mrb_ary_new(mrb));
+  return exc;
+}
+
+static mrb_noreturn void
+raise_error(mrb_state *mrb, const char *cls, int err, enum controller_id controller,
+            const char *group, const char *action, const char *file, const char *value,
+            const char *reason)
+{
+  mrb_exc_raise(mrb, make_error(mrb, cls, err, controller, group, action, file, value, reason));
 }
 
 /* Raise for a failed libcgroup call on ctx's group. */
@@ -567,24 +578,57 @@ kernel_write(struct cgroup_ctx *ctx, const char *path, const char *file, const c
 static const char *v1_to_v2(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
                             const char *text);
 
+struct staged_value {
+  struct cgroup_ctx *ctx;
+  const struct attribute *attr;
+  const char *value;
+};
+
+/* The text to write for a staged value on this host, as a String. */
+static mrb_value
+translate_staged(mrb_state *mrb, void *p)
+{
+  struct staged_value *sv = (struct staged_value *)p;
+
+  if (!on_v2(sv->ctx->controller)) return mrb_str_new_cstr(mrb, sv->value);
+  return mrb_str_new_cstr(mrb, v1_to_v2(mrb, sv->ctx, sv->attr, sv->value));
+}
+
 /*
  * Write every staged value, in table order.  Each is written on its own so
  * that a refusal names its file; values written before it are no longer
- * staged, the refused one and those after it stay staged.
+ * staged (the error lists them in #written), the refused one and those after
+ * it stay staged.
  */
 static void
 write_staged(mrb_state *mrb, struct cgroup_ctx *ctx)
 {
+  mrb_value written = mrb_ary_new(mrb), exc;
   int i, ret;
 
   for (i = 0; i < ATTR_COUNT; i++) {
     const struct attribute *attr = &attributes[i];
     char *value = ctx->staged[i];
     const char *text;
+    mrb_bool failed = FALSE;
     if (!value) continue;
-    text = on_v2(ctx->controller) ? v1_to_v2(mrb, ctx, attr, value) : value;
-    ret = kernel_write(ctx, ctx->path, attr_file(attr), text);
-    if (ret != 0) raise_libcgroup(mrb, ctx, ret, "write", attr_file(attr), text);
+    exc = mrb_protect_error(mrb, translate_staged, (void *)&(struct staged_value){ctx, attr, value},
+                            &failed);
+    if (!failed) {
+      text = RSTRING_PTR(exc);
+      ret = kernel_write(ctx, ctx->path, attr_file(attr), text);
+      if (ret != 0) {
+        int err = errno_of(ret);
+        exc = make_error(mrb, NULL, err, ctx->controller, ctx->path, "write", attr_file(attr), text,
+                         err ? NULL : cgroup_strerror(ret));
+        failed = TRUE;
+      }
+    }
+    if (failed) {
+      mrb_iv_set(mrb, exc, MRB_IVSYM(written), written);
+      mrb_exc_raise(mrb, exc);
+    }
+    mrb_ary_push(mrb, written, mrb_str_new_cstr(mrb, attr->name));
     ctx->staged[i] = NULL;
     mrb_free(mrb, value);
   }
@@ -730,7 +774,8 @@ text_to_value(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *at
 
   while (end > text && end[-1] == '\n') end--;
   switch (attr->kind) {
-  case KIND_STRING: return mrb_str_new(mrb, text, end - text);
+  case KIND_STRING:
+  case KIND_DEVLIMIT: return mrb_str_new(mrb, text, end - text);
   case KIND_STAT: return stat_to_hash(mrb, ctx, attr, text, end);
   case KIND_DEVSTAT: return devstat_to_hash(mrb, ctx, attr, text, end);
   case KIND_LIST: return list_to_array(mrb, ctx, attr, text, end);
@@ -741,7 +786,25 @@ text_to_value(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *at
   return num;
 }
 
-/* The text to write for a Ruby value; raises TypeError or InvalidValue. */
+static const char *
+skip_digits(const char *s)
+{
+  const char *start = s;
+
+  while (*s >= '0' && *s <= '9') s++;
+  return s > start ? s : NULL;
+}
+
+/* "MAJ:MIN VALUE", all digits, single spaces: one device, one value. */
+static mrb_bool
+is_device_limit(const char *s)
+{
+  return (s = skip_digits(s)) && *s++ == ':' && (s = skip_digits(s)) && *s++ == ' ' &&
+         (s = skip_digits(s)) && *s == '\0';
+}
+
+/* The text to write for a Ruby value; raises TypeError, RangeError or
+ * InvalidValue. */
 static char *
 value_to_text(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, mrb_value v)
 {
@@ -755,15 +818,27 @@ value_to_text(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *at
     text = mrb_true_p(v) ? "1" : "0";
     break;
   case KIND_STRING:
+  case KIND_DEVLIMIT:
     if (!mrb_string_p(v)) goto type_error;
     text = printable(mrb, v);
     if (has_control_chars(v)) { /* one value: no NUL, no second line */
       raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "set", attr_file(attr),
                   text, "control character in value");
     }
+    if (attr->kind == KIND_DEVLIMIT && !is_device_limit(text)) {
+      raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "set", attr_file(attr),
+                  text, "expected \"MAJ:MIN VALUE\" in digits");
+    }
     break;
   default:
-    if (!mrb_integer_p(v)) goto type_error;
+    if (!mrb_integer_p(v)) {
+      if (!mrb_obj_is_kind_of(mrb, v, mrb->integer_class)) goto type_error;
+      mrb_raisef(mrb, E_RANGE_ERROR, "%s: %v is beyond 64 bits", attr->name, v);
+    }
+    if (mrb_integer(v) < -1) {
+      mrb_raisef(mrb, E_RANGE_ERROR, "%s must be -1 (unlimited) or 0 and above, got %v", attr->name,
+                 v);
+    }
     if (attr->kind == KIND_LIMIT && mrb_integer(v) == -1)
       text = "max";
     else
@@ -774,9 +849,9 @@ value_to_text(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *at
 
 type_error:
   mrb_raisef(mrb, E_TYPE_ERROR, "%s expects %s, got %s", attr->name,
-             attr->kind == KIND_STRING ? "String"
-             : attr->kind == KIND_FLAG ? "true or false"
-                                       : "Integer",
+             attr->kind == KIND_STRING || attr->kind == KIND_DEVLIMIT ? "String"
+             : attr->kind == KIND_FLAG                                ? "true or false"
+                                                                      : "Integer",
              mrb_obj_classname(mrb, v));
 }
 
@@ -924,9 +999,7 @@ v1_to_v2(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, c
     return RSTRING_CSTR(mrb,
                         int_text(mrb, weight_from_shares(text_integer(mrb, ctx, attr, text, end))));
   case V2_IOMAX:
-    sep = strchr(text, ' ');
-    if (!sep || strchr(sep + 1, ' '))
-      raise_untranslatable(mrb, ctx, attr, text, "expected \"MAJ:MIN VALUE\"");
+    sep = strchr(text, ' '); /* "MAJ:MIN VALUE", checked when it was set */
     v = text_integer(mrb, ctx, attr, sep + 1, end);
     out = mrb_format(mrb, "%s %s=%v", RSTRING_CSTR(mrb, mrb_str_new(mrb, text, sep - text)),
                      attr_key(attr), v == 0 ? int_text(mrb, -1) : int_text(mrb, v));
@@ -1252,7 +1325,6 @@ cgroup_delete(mrb_state *mrb, mrb_value self)
 {
   struct cgroup_ctx *ctx = get_ctx(mrb, self);
   struct cgroup *cg;
-  int ret = ECGFAIL;
 
   if (strcmp(ctx->path, "/") == 0) {
     raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "delete", NULL, NULL,
@@ -1260,14 +1332,20 @@ cgroup_delete(mrb_state *mrb, mrb_value self)
   }
   require_group(mrb, ctx, "delete");
   cg = new_libcgroup(ctx, ctx->path);
-  if (cg) ret = cgroup_delete_cgroup_ext(cg, CGFLAG_DELETE_EMPTY_ONLY);
+  if (cg) cgroup_delete_cgroup_ext(cg, CGFLAG_DELETE_EMPTY_ONLY);
   cgroup_free(&cg);
   /* libcgroup 2.0.2 returns 0 when rmdir failed and errors when it worked:
-   * the directory is the truth. */
+   * the directory is the truth, and rmdir(2) tells why it is still there. */
   if (path_exists(mrb, ctx, ctx->path)) {
-    int err = errno_of(ret);
-    raise_error(mrb, err ? NULL : "Busy", err ? err : EBUSY, ctx->controller, ctx->path, "delete",
-                NULL, NULL, err ? NULL : "group still has tasks or child groups");
+    char full[PATH_MAX];
+    int err;
+    snprintf(full, sizeof full, "%s%s", require_mount(mrb, ctx), ctx->path);
+    err = rmdir(full) == 0 ? 0 : errno;
+    if (err == EBUSY || err == ENOTEMPTY) {
+      raise_error(mrb, "Busy", err, ctx->controller, ctx->path, "delete", NULL, NULL,
+                  "group still has tasks or child groups");
+    }
+    if (err) raise_error(mrb, NULL, err, ctx->controller, ctx->path, "delete", NULL, NULL, NULL);
   }
   return self;
 }
@@ -1349,6 +1427,16 @@ current_group(struct cgroup_ctx *ctx, pid_t pid)
   return found;
 }
 
+static mrb_bool
+task_is_in(struct cgroup_ctx *ctx, pid_t pid, const char *path)
+{
+  char *current = current_group(ctx, pid);
+  mrb_bool inside = current && strcmp(current, path) == 0;
+
+  free(current);
+  return inside;
+}
+
 static struct attachment *
 find_attachment(struct cgroup_ctx *ctx, pid_t pid)
 {
@@ -1391,14 +1479,21 @@ cgroup_attach(mrb_state *mrb, mrb_value self)
                 "no such process");
   }
   ret = move_task(ctx, ctx->path, pid);
-  if (ret != 0 || find_attachment(ctx, pid)) {
-    /* on a second attach, keep where it was before the first */
+  if (ret != 0) {
     free(previous);
-    if (ret != 0) raise_libcgroup(mrb, ctx, ret, "attach", "tasks", pidtext);
+    raise_libcgroup(mrb, ctx, ret, "attach", "tasks", pidtext);
+  }
+  if (!task_is_in(ctx, pid, ctx->path)) { /* the kernel skips exiting tasks without an error */
+    free(previous);
+    raise_error(mrb, "NotFound", ESRCH, ctx->controller, ctx->path, "attach", "tasks", pidtext,
+                "process has exited");
+  }
+  if (find_attachment(ctx, pid)) { /* on a second attach, keep where it was before the first */
+    free(previous);
     return self;
   }
   ctx->attached[ctx->attached_count].pid = pid;
-  ctx->attached[ctx->attached_count++].previous = previous; /* malloc'd by libcgroup */
+  ctx->attached[ctx->attached_count++].previous = previous; /* malloc'd */
   return self;
 }
 
@@ -1430,13 +1525,9 @@ detach_attachment(mrb_state *mrb, struct cgroup_ctx *ctx, struct attachment *a)
 static void
 detach_unrecorded(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid)
 {
-  char *current = NULL, pidtext[16];
-  mrb_bool inside;
+  char pidtext[16];
 
-  current = current_group(ctx, pid);
-  inside = current && strcmp(current, ctx->path) == 0;
-  free(current);
-  if (inside) {
+  if (task_is_in(ctx, pid, ctx->path)) {
     return_task(mrb, ctx, pid, "/");
     return;
   }
@@ -1549,6 +1640,17 @@ cgroup_s_current_path(mrb_state *mrb, mrb_value self)
 
 /* ---- Definitions ------------------------------------------------------ */
 
+#define ERROR_READERS(X) X(errno) X(controller) X(group) X(file) X(value) X(written)
+#define DEFINE_ERROR_READER(name)                                                                  \
+  static mrb_value error_##name(mrb_state *mrb, mrb_value self)                                    \
+  {                                                                                                \
+    return mrb_iv_get(mrb, self, mrb_intern_lit(mrb, "@" #name));                                  \
+  }
+ERROR_READERS(DEFINE_ERROR_READER)
+#undef DEFINE_ERROR_READER
+
+/* Cgroup::Error < StandardError and its subclasses; readers for the facts
+ * make_error records (nil on an Error raised from Ruby). */
 static void
 define_errors(mrb_state *mrb, struct RClass *cgroup)
 {
@@ -1557,6 +1659,10 @@ define_errors(mrb_state *mrb, struct RClass *cgroup)
   struct RClass *base = mrb_define_class_under(mrb, cgroup, "Error", mrb->eStandardError_class);
   size_t i;
 
+#define DEFINE_ERROR_METHOD(name)                                                                  \
+  mrb_define_method(mrb, base, #name, error_##name, MRB_ARGS_NONE());
+  ERROR_READERS(DEFINE_ERROR_METHOD)
+#undef DEFINE_ERROR_METHOD
   for (i = 0; i < sizeof subclasses / sizeof subclasses[0]; i++) {
     mrb_define_class_under(mrb, cgroup, subclasses[i], base);
   }

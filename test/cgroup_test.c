@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
@@ -422,6 +423,132 @@ t_run(mrb_state *mrb, mrb_value self)
   return mrb_int_value(mrb, pid);
 }
 
+/* CgroupTest.capture_as(uid, argv...) => [output, exit status or nil, signal or nil]:
+ * run a command as another user (no supplementary groups), stdout+stderr captured */
+static mrb_value
+t_capture_as(mrb_state *mrb, mrb_value self)
+{
+  mrb_int uid, argc;
+  mrb_value *argv, out, result[3] = {mrb_nil_value(), mrb_nil_value(), mrb_nil_value()};
+  char *args[32], buf[4096];
+  int fds[2], status;
+  ssize_t n;
+  pid_t pid;
+  (void)self;
+
+  mrb_get_args(mrb, "i*", &uid, &argv, &argc);
+  if (argc < 1 || argc > 31) mrb_raise(mrb, E_ARGUMENT_ERROR, "1 to 31 arguments");
+  for (mrb_int i = 0; i < argc; i++) args[i] = (char *)mrb_string_value_cstr(mrb, &argv[i]);
+  args[argc] = NULL;
+  if (pipe(fds) != 0) raise_errno(mrb, "pipe", args[0]);
+  fflush(NULL);
+  if ((pid = fork()) < 0) raise_errno(mrb, "fork", args[0]);
+  if (pid == 0) {
+    dup2(fds[1], 1);
+    dup2(fds[1], 2);
+    close(fds[0]);
+    if (setgroups(0, NULL) != 0 || setgid((gid_t)uid) != 0 || setuid((uid_t)uid) != 0) _exit(126);
+    execv(args[0], args);
+    _exit(127);
+  }
+  close(fds[1]);
+  out = mrb_str_new_capa(mrb, 256);
+  while ((n = read(fds[0], buf, sizeof buf)) > 0) mrb_str_cat(mrb, out, buf, n);
+  close(fds[0]);
+  if (waitpid(pid, &status, 0) < 0) raise_errno(mrb, "waitpid", args[0]);
+  result[0] = out;
+  if (WIFEXITED(status)) result[1] = mrb_int_value(mrb, WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) result[2] = mrb_int_value(mrb, WTERMSIG(status));
+  return mrb_ary_new_from_values(mrb, 3, result);
+}
+
+/* CgroupTest.zombie => pid of a child that has exited and is not reaped yet */
+static mrb_value
+t_zombie(mrb_state *mrb, mrb_value self)
+{
+  char file[64], stat[256];
+  pid_t pid;
+  (void)self;
+
+  if ((pid = fork()) < 0) raise_errno(mrb, "fork", "zombie");
+  if (pid == 0) _exit(0);
+  remember_child(mrb, pid, -1);
+  snprintf(file, sizeof file, "/proc/%d/stat", (int)pid);
+  for (int tries = 0; tries < 500; tries++) { /* until the kernel shows it as Z */
+    FILE *f = fopen(file, "r");
+    char *state = NULL;
+    if (f && fgets(stat, sizeof stat, f)) state = strrchr(stat, ')');
+    if (f) fclose(f);
+    if (state && state[2] == 'Z') return mrb_int_value(mrb, pid);
+    usleep(2000);
+  }
+  mrb_raise(mrb, E_RUNTIME_ERROR, "child did not become a zombie");
+}
+
+/* CgroupTest.fd_count: open file descriptors of this process */
+static mrb_value
+t_fd_count(mrb_state *mrb, mrb_value self)
+{
+  DIR *d = opendir("/proc/self/fd");
+  struct dirent *e;
+  int n = 0;
+  (void)self;
+
+  if (!d) raise_errno(mrb, "opendir", "/proc/self/fd");
+  while ((e = readdir(d))) n += e->d_name[0] != '.';
+  closedir(d);
+  return mrb_int_value(mrb, n - 1); /* not the one opendir holds */
+}
+
+/* CgroupTest.rss_kb: this process's resident set now (VmRSS) */
+static mrb_value
+t_rss_kb(mrb_state *mrb, mrb_value self)
+{
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kb = -1;
+  (void)self;
+
+  while (f && fgets(line, sizeof line, f)) {
+    if (sscanf(line, "VmRSS: %ld", &kb) == 1) break;
+  }
+  if (f) fclose(f);
+  return mrb_int_value(mrb, kb);
+}
+
+/* CgroupTest.entries(dir) => names in a directory, sorted, without . and .. */
+static mrb_value
+t_entries(mrb_state *mrb, mrb_value self)
+{
+  char *path;
+  DIR *d;
+  struct dirent *e;
+  mrb_value list = mrb_ary_new(mrb);
+  (void)self;
+
+  mrb_get_args(mrb, "z", &path);
+  if (!(d = opendir(path))) return list;
+  while ((e = readdir(d))) {
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+      mrb_ary_push(mrb, list, mrb_str_new_cstr(mrb, e->d_name));
+    }
+  }
+  closedir(d);
+  return mrb_funcall(mrb, list, "sort", 0);
+}
+
+/* CgroupTest.getenv(name) => String or nil */
+static mrb_value
+t_getenv(mrb_state *mrb, mrb_value self)
+{
+  char *name, *v;
+  (void)self;
+
+  mrb_get_args(mrb, "z", &name);
+  v = getenv(name);
+  return v ? mrb_str_new_cstr(mrb, v) : mrb_nil_value();
+}
+
 /* CgroupTest.wait(pid) => [exit status or nil, signal or nil] */
 static mrb_value
 t_wait(mrb_state *mrb, mrb_value self)
@@ -623,6 +750,12 @@ mrb_mruby_cgroup_gem_test(mrb_state *mrb)
   mrb_define_module_function(mrb, t, "eventfd", t_eventfd, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "eventfd_count", t_eventfd_count, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "close_fd", t_close_fd, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "capture_as", t_capture_as, MRB_ARGS_ANY());
+  mrb_define_module_function(mrb, t, "zombie", t_zombie, MRB_ARGS_NONE());
+  mrb_define_module_function(mrb, t, "fd_count", t_fd_count, MRB_ARGS_NONE());
+  mrb_define_module_function(mrb, t, "rss_kb", t_rss_kb, MRB_ARGS_NONE());
+  mrb_define_module_function(mrb, t, "entries", t_entries, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "getenv", t_getenv, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "note", t_note, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "now", t_now, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "cleanup", t_cleanup, MRB_ARGS_NONE());
