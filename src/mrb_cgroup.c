@@ -559,12 +559,18 @@ kernel_read(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char
   return text;
 }
 
-/* Write one value through cgroup_modify_cgroup; returns libcgroup's code. */
+/*
+ * Write one value through cgroup_modify_cgroup; returns 0 or an errno.
+ * libcgroup 2.0.2 says "value does not exist" both for a file this kernel
+ * lacks and for one the caller may not write: tell them apart here.
+ */
 static int
-kernel_write(struct cgroup_ctx *ctx, const char *path, const char *file, const char *value)
+kernel_write(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
+             const char *value)
 {
   struct cgroup *cg = new_libcgroup(ctx, path);
-  int ret = ECGFAIL;
+  char full[PATH_MAX];
+  int ret = ECGFAIL, err;
 
   if (cg) {
     ret = cgroup_add_value_string(cgroup_get_controller(cg, kernel_controller(ctx->controller)),
@@ -572,7 +578,9 @@ kernel_write(struct cgroup_ctx *ctx, const char *path, const char *file, const c
     if (ret == 0) ret = cgroup_modify_cgroup(cg);
     cgroup_free(&cg);
   }
-  return ret;
+  if (ret != ECGROUPVALUENOTEXIST) return (err = errno_of(ret)) || ret == 0 ? err : EIO;
+  snprintf(full, sizeof full, "%s%s/%s", require_mount(mrb, ctx), path, file);
+  return access(full, F_OK) != 0 ? EOPNOTSUPP : access(full, W_OK) != 0 ? errno : EIO;
 }
 
 static const char *v1_to_v2(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
@@ -604,7 +612,7 @@ static void
 write_staged(mrb_state *mrb, struct cgroup_ctx *ctx)
 {
   mrb_value written = mrb_ary_new(mrb), exc;
-  int i, ret;
+  int i, err;
 
   for (i = 0; i < ATTR_COUNT; i++) {
     const struct attribute *attr = &attributes[i];
@@ -616,11 +624,10 @@ write_staged(mrb_state *mrb, struct cgroup_ctx *ctx)
                             &failed);
     if (!failed) {
       text = RSTRING_PTR(exc);
-      ret = kernel_write(ctx, ctx->path, attr_file(attr), text);
-      if (ret != 0) {
-        int err = errno_of(ret);
+      err = kernel_write(mrb, ctx, ctx->path, attr_file(attr), text);
+      if (err) {
         exc = make_error(mrb, NULL, err, ctx->controller, ctx->path, "write", attr_file(attr), text,
-                         err ? NULL : cgroup_strerror(ret));
+                         NULL);
         failed = TRUE;
       }
     }
@@ -1188,7 +1195,7 @@ make_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_bool ta
   struct cgroup *cg = new_libcgroup(ctx, path);
   int ret = cg ? cgroup_create_cgroup(cg, 0) : ECGFAIL;
   char parent[PATH_MAX];
-  int i;
+  int i, err;
 
   cgroup_free(&cg);
   /* libcgroup 2.0.2 may report failure for a group it did make */
@@ -1201,8 +1208,9 @@ make_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_bool ta
     if (attr->controller != ctx->controller || !(attr->access & ACCESS_INHERIT)) continue;
     if (target && ctx->staged[i]) continue;
     value = kernel_read_line(mrb, ctx, parent, attr_file(attr));
-    ret = kernel_write(ctx, path, attr_file(attr), value);
-    if (ret != 0) raise_libcgroup(mrb, ctx, ret, "write", attr_file(attr), value);
+    err = kernel_write(mrb, ctx, path, attr_file(attr), value);
+    if (err)
+      raise_error(mrb, NULL, err, ctx->controller, path, "write", attr_file(attr), value, NULL);
   }
 }
 
@@ -1219,7 +1227,7 @@ enable_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
   char parent[PATH_MAX], change[32];
   mrb_value enabled;
   const char *s, *end;
-  int ret;
+  int err;
 
   parent_of(path, parent);
   enabled = kernel_read(mrb, ctx, parent, "cgroup.subtree_control");
@@ -1230,9 +1238,11 @@ enable_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
       return;
   }
   snprintf(change, sizeof change, "+%s", name);
-  ret = kernel_write(ctx, parent, "cgroup.subtree_control", change);
-  if (ret != 0)
-    raise_libcgroup(mrb, ctx, ret, "enable controller", "cgroup.subtree_control", change);
+  err = kernel_write(mrb, ctx, parent, "cgroup.subtree_control", change);
+  if (err) {
+    raise_error(mrb, NULL, err, ctx->controller, parent, "enable controller",
+                "cgroup.subtree_control", change, NULL);
+  }
 }
 
 struct create_args {

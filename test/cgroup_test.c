@@ -423,8 +423,8 @@ t_run(mrb_state *mrb, mrb_value self)
   return mrb_int_value(mrb, pid);
 }
 
-/* CgroupTest.capture_as(uid, argv...) => [output, exit status or nil, signal or nil]:
- * run a command as another user (no supplementary groups), stdout+stderr captured */
+/* CgroupTest.capture_as(uid, argv...) => [stdout, exit status or nil, signal or nil]:
+ * run a command as another user (no supplementary groups); its stderr goes to ours */
 static mrb_value
 t_capture_as(mrb_state *mrb, mrb_value self)
 {
@@ -445,7 +445,6 @@ t_capture_as(mrb_state *mrb, mrb_value self)
   if ((pid = fork()) < 0) raise_errno(mrb, "fork", args[0]);
   if (pid == 0) {
     dup2(fds[1], 1);
-    dup2(fds[1], 2);
     close(fds[0]);
     if (setgroups(0, NULL) != 0 || setgid((gid_t)uid) != 0 || setuid((uid_t)uid) != 0) _exit(126);
     execv(args[0], args);
