@@ -293,16 +293,26 @@ busy_for(long ms)
   } while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 < ms);
 }
 
-/* Allocate and touch `bytes` of memory; exit 0 if the kernel allowed it. */
+/* Allocate and touch `bytes` of memory in 1 MiB blocks, then free them;
+ * returns 0 if the kernel allowed it all (a group's limit kills it first). */
 static int
 child_alloc(long bytes)
 {
-  for (long done = 0; done < bytes; done += 1 << 20) {
-    char *p = malloc(1 << 20);
-    if (!p) return 2;
-    memset(p, 1, 1 << 20);
+  long count = bytes >> 20, i;
+  char **blocks = calloc(count + 1, sizeof *blocks);
+  int code = 0;
+
+  if (!blocks) return 2;
+  for (i = 0; i < count; i++) {
+    if (!(blocks[i] = malloc(1 << 20))) {
+      code = 2;
+      break;
+    }
+    memset(blocks[i], 1, 1 << 20);
   }
-  return 0;
+  for (i = 0; i < count; i++) free(blocks[i]);
+  free(blocks);
+  return code;
 }
 
 /* Try n forks; exit code = how many succeeded (the forks wait, then go). */

@@ -1,7 +1,8 @@
 # Runs mrbtest against the kernel's cgroups under a prefix of its own, then
 # removes every group left under that prefix, whatever the tests did.
-# Usage: ruby tools/run-tests.rb path/to/mrbtest
-mrbtest = ARGV.fetch(0)
+# Usage: ruby tools/run-tests.rb [wrapper args...] path/to/mrbtest
+command = ARGV.dup
+abort "usage: run-tests.rb [wrapper...] mrbtest" if command.empty?
 prefix = "/mrbcg-test-#{Process.pid}-#{rand(1 << 32).to_s(16)}"
 ENV['MRB_CGROUP_TEST_PREFIX'] = prefix
 
@@ -28,7 +29,7 @@ def sweep(top)
 end
 
 output = +''
-IO.popen([mrbtest, '-v', err: [:child, :out]]) do |io|
+IO.popen([*command, '-v', err: [:child, :out]]) do |io|
   io.each_line { |l| print l; output << l }
 end
 status = $?
