@@ -960,7 +960,9 @@ v2_to_v1(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, m
   case V2_FIELD1: s = skip_blanks(token_end(s, end), end); /* fall through */
   case V2_FIELD0: return mrb_str_new(mrb, s, token_end(s, end) - s);
   case V2_WEIGHT: return int_text(mrb, shares_from_weight(text_integer(mrb, ctx, attr, s, end)));
-  case V2_USEC: return int_text(mrb, text_integer(mrb, ctx, attr, s, end) * 1000);
+  case V2_USEC: /* times 1000 in decimal: no overflow; the parser makes a Float of huge ones */
+    if (text_integer(mrb, ctx, attr, s, end) == 0) return text;
+    return mrb_str_cat_lit(mrb, mrb_str_new(mrb, s, token_end(s, end) - s), "000");
   case V2_IOMAX: return iomax_to_blkio(mrb, attr_key(attr), text);
   case V2_SWAP: {
     mrb_value other = kernel_read(mrb, ctx, ctx->path, swap_partner(attr_file(attr), partner, 64));
@@ -1198,8 +1200,17 @@ make_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_bool ta
   int i, err;
 
   cgroup_free(&cg);
-  /* libcgroup 2.0.2 may report failure for a group it did make */
-  if (!path_exists(mrb, ctx, path)) raise_libcgroup(mrb, ctx, ret, "create", NULL, NULL);
+  /* libcgroup 2.0.2 may report failure for a group it did make, and on v2
+   * reports a parent the caller may not write to as "value does not exist" */
+  if (!path_exists(mrb, ctx, path)) {
+    char full[PATH_MAX];
+    parent_of(path, parent);
+    snprintf(full, sizeof full, "%s%s", require_mount(mrb, ctx), parent);
+    if (access(full, W_OK) != 0) {
+      raise_error(mrb, NULL, errno, ctx->controller, path, "create", NULL, NULL, NULL);
+    }
+    raise_libcgroup(mrb, ctx, ret, "create", NULL, NULL);
+  }
   if (on_v2(ctx->controller)) return; /* v2 children inherit by themselves */
   parent_of(path, parent);
   for (i = 0; i < ATTR_COUNT; i++) {

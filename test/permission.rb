@@ -43,7 +43,9 @@ TARGETS.each do |klass, attr, value|
     begin
       owned = klass.new("#{PREFIX}/owned")
       owned.create
-      setting = "#{CgroupTest.mount(klass::CONTROLLER)}#{owned.group_name}/#{klass::CONTROLLER == 'cpu' && CgroupTest.version('cpu') == 2 ? 'cpu.max' : "#{klass::CONTROLLER}.#{attr}"}"
+      v2_files = { "cpu" => "cpu.max", "memory" => "memory.max", "pids" => "pids.max", "cpuset" => "cpuset.cpus" }
+      file = CgroupTest.version(klass::CONTROLLER) == 2 ? v2_files[klass::CONTROLLER] : "#{klass::CONTROLLER}.#{attr}"
+      setting = "#{CgroupTest.mount(klass::CONTROLLER)}#{owned.group_name}/#{file}"
       before = [state_of(klass), CgroupTest.read(setting)]
       script = SCRIPT.sub("ARGV[3]", value.is_a?(Integer) ? "ARGV[3].to_i" : "ARGV[3]")
       out, status, signal = CgroupTest.capture_as(NOBODY, mruby, "-e", script, klass.to_s.split("::").last,
