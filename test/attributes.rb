@@ -294,6 +294,29 @@ assert('a value the kernel refuses raises InvalidValue naming the file; nothing 
   end
 end
 
+assert('a refused value names itself; #written lists what went in before it') do
+  begin
+    g = Cgroup::MEMORY.new("#{PREFIX}/partial")
+    g.create
+    g.limit_in_bytes = 64 * MiB
+    if version(Cgroup::MEMORY) == 2
+      g.memsw_limit_in_bytes = 32 * MiB # below the memory limit: no memory.swap.max for it
+      e = assert_raise(Cgroup::InvalidValue) { g.modify }
+      assert_equal "memory.swap.max", e.file
+      limit_file = "memory.max"
+    else
+      g.swappiness = 201
+      e = assert_raise(Cgroup::InvalidValue) { g.modify }
+      assert_equal "memory.swappiness", e.file
+      limit_file = "memory.limit_in_bytes"
+    end
+    assert_equal ["limit_in_bytes"], e.written
+    assert_equal (64 * MiB).to_s, kernel_file(Cgroup::MEMORY, g.group_name, limit_file).chomp
+  ensure
+    CgroupTest.cleanup
+  end
+end
+
 assert('a setting reads as staged while pending, else from the kernel') do
   begin
     g = Cgroup::PIDS.new("#{PREFIX}/staged")
