@@ -16,7 +16,8 @@ MRuby::Gem::Specification.new('mruby-cgroup') do |spec|
     flags += strict if own.any? { |d| infile.to_s.start_with?(d) }
     super(out, infile, defines, includes, flags)
   end
-  spec.linker.libraries << 'pthread'
+  # after -lmruby too, for programs that embed mruby (mruby-config --libs)
+  spec.linker.libraries << 'cgroup' << 'pthread'
 
   spec.add_test_dependency 'mruby-string-ext', core: 'mruby-string-ext'
   spec.add_test_dependency 'mruby-array-ext', core: 'mruby-array-ext'
@@ -24,6 +25,7 @@ MRuby::Gem::Specification.new('mruby-cgroup') do |spec|
   # test/*.rb run children: the mruby binary, and the gem's own directory
   spec.test_args = {
     'mruby_bin' => File.join(build.build_dir, 'bin', 'mruby'),
+    'embed_bin' => File.join(build.build_dir, 'bin', 'embed'), # built by the Rakefile
     'gem_dir' => dir,
   }
 end

@@ -546,6 +546,17 @@ t_entries(mrb_state *mrb, mrb_value self)
   return mrb_funcall(mrb, list, "sort", 0);
 }
 
+/* CgroupTest.setenv(name, value): for the children this process starts */
+static mrb_value
+t_setenv(mrb_state *mrb, mrb_value self)
+{
+  char *name, *value;
+
+  mrb_get_args(mrb, "zz", &name, &value);
+  setenv(name, value, 1);
+  return self;
+}
+
 /* CgroupTest.getenv(name) => String or nil */
 static mrb_value
 t_getenv(mrb_state *mrb, mrb_value self)
@@ -765,6 +776,7 @@ mrb_mruby_cgroup_gem_test(mrb_state *mrb)
   mrb_define_module_function(mrb, t, "rss_kb", t_rss_kb, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "entries", t_entries, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "getenv", t_getenv, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "setenv", t_setenv, MRB_ARGS_REQ(2));
   mrb_define_module_function(mrb, t, "note", t_note, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "now", t_now, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "cleanup", t_cleanup, MRB_ARGS_NONE());

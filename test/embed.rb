@@ -1,0 +1,49 @@
+# The embedding example (example/embed): one mrb_state, scripts compiled
+# once, a request script run per simulated request.  Its requests attach and
+# detach for real, a failing request is reported without stopping the host,
+# and RSS and file descriptors stay flat.
+
+PREFIX = CgroupTest.prefix
+EMBED = TEST_ARGS['embed_bin']
+SCRIPTS = "#{TEST_ARGS['gem_dir']}/example/embed"
+
+def embed(n, request = "#{SCRIPTS}/request.rb")
+  CgroupTest.setenv("MRB_EMBED_GROUP", "#{PREFIX}/embed")
+  out, status, signal = CgroupTest.capture_as(0, EMBED, "-n", n.to_s, "#{SCRIPTS}/setup.rb", request,
+                                              "#{SCRIPTS}/teardown.rb")
+  line = out.split("\n").find { |l| l.start_with?("requests ") }
+  [line.to_s.split, status, signal]
+end
+
+assert('the embed host runs 2,000 requests that attach and detach, with flat RSS and fds') do
+  skip "no embed host at #{EMBED} (built by the Rakefile)" unless CgroupTest.file?(EMBED)
+  begin
+    words, status, signal = embed(2000)
+    assert_equal [0, nil], [status, signal]
+    assert_equal %w[requests 2000 errors 0], words[0, 4]
+    fds = words[words.index("fds") + 1, 2]
+    assert_equal fds[0], fds[1], "open file descriptors before and after"
+    rss = words[words.index("rss_kb") + 1, 2].map(&:to_i)
+    assert_true rss[1] - rss[0] < 1024, "RSS grew #{rss[1] - rss[0]} kB"
+    %w[cpu memory].each do |c|
+      assert_false CgroupTest.dir?("#{CgroupTest.mount(c)}#{PREFIX}/embed"), "teardown removed the #{c} groups"
+    end
+    CgroupTest.note "embed host: #{words.join(' ')}"
+  ensure
+    CgroupTest.cleanup
+  end
+end
+
+assert('a request that raises is reported, and the host goes on to the next one') do
+  skip "no embed host at #{EMBED} (built by the Rakefile)" unless CgroupTest.file?(EMBED)
+  failing = "/tmp/mrbcg-embed-fail-#{PREFIX.split('-').last}.rb"
+  begin
+    CgroupTest.write(failing, "Cgroup::CPU.new(\"#{PREFIX}/embed/missing\").attach if $request % 2 == 1\n")
+    words, status, signal = embed(10, failing)
+    assert_equal [1, nil], [status, signal], "exit 1, not a crash"
+    assert_equal %w[requests 10 errors 5], words[0, 4]
+  ensure
+    CgroupTest.unlink(failing)
+    CgroupTest.cleanup
+  end
+end
