@@ -9,7 +9,8 @@
  * The host forks a helper child to stand in for the request's worker
  * process (scripts see its pid in $worker_pid; the host itself stays in its
  * memory cgroup), $request counts requests, and $group is the parent group
- * for the scripts' groups ($MRB_EMBED_GROUP, default "/mruby-embed").  It prints the requests,
+ * for the scripts' groups ($MRB_EMBED_GROUP, default "/mruby-embed"); $argument
+ * passes $MRB_EMBED_ARG (or "") on to the scripts.  It prints the requests,
  * errors, time per request, and its RSS and open file descriptors before
  * and after the requests.
  */
@@ -131,6 +132,8 @@ main(int argc, char **argv)
   mrb_gv_set(mrb, mrb_intern_lit(mrb, "$group"),
              mrb_str_new_cstr(mrb, getenv("MRB_EMBED_GROUP") ? getenv("MRB_EMBED_GROUP")
                                                              : "/mruby-embed"));
+  mrb_gv_set(mrb, mrb_intern_lit(mrb, "$argument"),
+             mrb_str_new_cstr(mrb, getenv("MRB_EMBED_ARG") ? getenv("MRB_EMBED_ARG") : ""));
   setup = compile(mrb, argv[optind]);
   request = compile(mrb, argv[optind + 1]);
   teardown = compile(mrb, argv[optind + 2]);
