@@ -10,6 +10,7 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/magic.h>
@@ -560,27 +561,34 @@ kernel_read(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char
 }
 
 /*
- * Write one value through cgroup_modify_cgroup; returns 0 or an errno.
- * libcgroup 2.0.2 says "value does not exist" both for a file this kernel
- * lacks and for one the caller may not write: tell them apart here.
+ * Write one value to a cgroup file; returns 0 or an errno.  This is the
+ * per-request path, and libcgroup 2.0.2's cgroup_modify_cgroup re-reads
+ * /proc/mounts on every call (and reports a file the caller may not write
+ * as "value does not exist"), so the value goes straight to the file under
+ * the mount point libcgroup found once.  A file missing from an existing
+ * group is one this kernel or cgroup version lacks.
  */
 static int
 kernel_write(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
              const char *value)
 {
-  struct cgroup *cg = new_libcgroup(ctx, path);
   char full[PATH_MAX];
-  int ret = ECGFAIL, err;
+  size_t len = strlen(value);
+  int fd, err = 0;
 
-  if (cg) {
-    ret = cgroup_add_value_string(cgroup_get_controller(cg, kernel_controller(ctx->controller)),
-                                  file, value);
-    if (ret == 0) ret = cgroup_modify_cgroup(cg);
-    cgroup_free(&cg);
+  if (snprintf(full, sizeof full, "%s%s/%s", require_mount(mrb, ctx), path, file) >=
+      (int)sizeof full) {
+    return ENAMETOOLONG;
   }
-  if (ret != ECGROUPVALUENOTEXIST) return (err = errno_of(ret)) || ret == 0 ? err : EIO;
-  snprintf(full, sizeof full, "%s%s/%s", require_mount(mrb, ctx), path, file);
-  return access(full, F_OK) != 0 ? EOPNOTSUPP : access(full, W_OK) != 0 ? errno : EIO;
+  if (len == 0) value = "\n", len = 1; /* an empty write would not reach the kernel */
+  if ((fd = open(full, O_WRONLY | O_CLOEXEC)) < 0) {
+    err = errno;
+  } else {
+    if (write(fd, value, len) != (ssize_t)len) err = errno ? errno : EIO;
+    if (close(fd) != 0 && !err) err = errno;
+  }
+  if (err == ENOENT && path_exists(mrb, ctx, path)) err = EOPNOTSUPP;
+  return err;
 }
 
 static const char *v1_to_v2(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
@@ -1326,8 +1334,11 @@ static mrb_value
 cgroup_modify(mrb_state *mrb, mrb_value self)
 {
   struct cgroup_ctx *ctx = get_ctx(mrb, self);
+  int i;
 
-  require_group(mrb, ctx, "modify");
+  for (i = 0; i < ATTR_COUNT && !ctx->staged[i]; i++)
+    ;
+  if (i == ATTR_COUNT) require_group(mrb, ctx, "modify"); /* else the writes tell */
   write_staged(mrb, ctx);
   return self;
 }
@@ -1491,7 +1502,6 @@ cgroup_attach(mrb_state *mrb, mrb_value self)
   mrb_get_args(mrb, "|o", &v);
   pid = pid_arg(mrb, ctx, v);
   snprintf(pidtext, sizeof pidtext, "%d", (int)pid);
-  require_group(mrb, ctx, "attach");
   write_staged(mrb, ctx);
   reserve_attachment(mrb, ctx);
   previous = current_group(ctx, pid);
@@ -1504,7 +1514,8 @@ cgroup_attach(mrb_state *mrb, mrb_value self)
     free(previous);
     raise_libcgroup(mrb, ctx, ret, "attach", "tasks", pidtext);
   }
-  if (!task_is_in(ctx, pid, ctx->path)) { /* the kernel skips exiting tasks without an error */
+  /* the kernel skips exiting tasks without an error; the caller is alive */
+  if (!mrb_nil_p(v) && !task_is_in(ctx, pid, ctx->path)) {
     free(previous);
     raise_error(mrb, "NotFound", ESRCH, ctx->controller, ctx->path, "attach", "tasks", pidtext,
                 "process has exited");
@@ -1525,8 +1536,8 @@ return_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, const char *targe
   char pidtext[16];
   int ret;
 
-  if (!path_exists(mrb, ctx, target)) target = "/";
   ret = move_task(ctx, target, pid);
+  if (errno_of(ret) == ENOENT && strcmp(target, "/") != 0) ret = move_task(ctx, target = "/", pid);
   if (ret == 0 || errno_of(ret) == ESRCH) return; /* a task that has exited needs no move */
   snprintf(pidtext, sizeof pidtext, "%d", (int)pid);
   raise_error(mrb, NULL, errno_of(ret), ctx->controller, target, "detach", "tasks", pidtext,
