@@ -1512,6 +1512,7 @@ cgroup_attach(mrb_state *mrb, mrb_value self)
   ret = move_task(ctx, ctx->path, pid);
   if (ret != 0) {
     free(previous);
+    require_group(mrb, ctx, "attach"); /* libcgroup's code for a missing group varies */
     raise_libcgroup(mrb, ctx, ret, "attach", "tasks", pidtext);
   }
   /* the kernel skips exiting tasks without an error; the caller is alive */

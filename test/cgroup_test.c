@@ -509,20 +509,28 @@ t_fd_count(mrb_state *mrb, mrb_value self)
   return mrb_int_value(mrb, n - 1); /* not the one opendir holds */
 }
 
+/* A "Field: N kB" line of /proc/self/status, in kB (-1 if missing). */
+static long
+status_kb(const char *field)
+{
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  size_t n = strlen(field);
+  long kb = -1;
+
+  while (kb < 0 && f && fgets(line, sizeof line, f)) {
+    if (strncmp(line, field, n) == 0 && line[n] == ':') kb = atol(line + n + 1);
+  }
+  if (f) fclose(f);
+  return kb;
+}
+
 /* CgroupTest.rss_kb: this process's resident set now (VmRSS) */
 static mrb_value
 t_rss_kb(mrb_state *mrb, mrb_value self)
 {
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  long kb = -1;
   (void)self;
-
-  while (f && fgets(line, sizeof line, f)) {
-    if (sscanf(line, "VmRSS: %ld", &kb) == 1) break;
-  }
-  if (f) fclose(f);
-  return mrb_int_value(mrb, kb);
+  return mrb_int_value(mrb, status_kb("VmRSS"));
 }
 
 /* CgroupTest.entries(dir) => names in a directory, sorted, without . and .. */
@@ -609,16 +617,8 @@ t_tid(mrb_state *mrb, mrb_value self)
 static mrb_value
 t_peak_rss_kb(mrb_state *mrb, mrb_value self)
 {
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  long kb = -1;
   (void)self;
-
-  while (f && fgets(line, sizeof line, f)) {
-    if (sscanf(line, "VmHWM: %ld", &kb) == 1) break;
-  }
-  if (f) fclose(f);
-  return mrb_int_value(mrb, kb);
+  return mrb_int_value(mrb, status_kb("VmHWM"));
 }
 
 /* CgroupTest.open_fd(path) => a read-only file descriptor */

@@ -1,5 +1,8 @@
 # Runs once when the host stops.
-Cgroup::CPU.new("#{$group}/request").delete
-Cgroup::MEMORY.new("#{$group}/request").delete
-Cgroup::CPU.new($group).delete
-Cgroup::MEMORY.new($group).delete
+# On cgroup v2 the CPU and MEMORY groups are one directory: delete what is left.
+["#{$group}/request", $group].each do |name|
+  [Cgroup::CPU, Cgroup::MEMORY].each do |klass|
+    group = klass.new(name)
+    group.delete if group.exist?
+  end
+end

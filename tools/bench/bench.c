@@ -22,8 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *group;     /* e.g. /mrbcg-bench-123 */
-static char home[2][256];     /* where the moved task started, per controller */
+static const char *group; /* e.g. /mrbcg-bench-123 */
+static char home[2][256]; /* where the moved task started, per controller */
 static const char *ctl_names[2] = {"cpu", "memory"};
 
 static double
@@ -100,9 +100,12 @@ lib_cycle(int c, pid_t pid, long i)
   snprintf(path, sizeof path, "%s/req", group);
   cg = cgroup_new_cgroup(path);
   ctl = cgroup_add_controller(cg, ctl_names[c]);
-  if (c) cgroup_add_value_int64(ctl, "memory.limit_in_bytes", (256L << 20) + (i % 16) * 4096);
-  else cgroup_add_value_int64(ctl, "cpu.cfs_quota_us", 20000 + i % 10 * 1000);
-  if (cgroup_modify_cgroup(cg) || cgroup_attach_task_pid(cg, pid)) fprintf(stderr, "lib cycle failed\n");
+  if (c)
+    cgroup_add_value_int64(ctl, "memory.limit_in_bytes", (256L << 20) + (i % 16) * 4096);
+  else
+    cgroup_add_value_int64(ctl, "cpu.cfs_quota_us", 20000 + i % 10 * 1000);
+  if (cgroup_modify_cgroup(cg) || cgroup_attach_task_pid(cg, pid))
+    fprintf(stderr, "lib cycle failed\n");
   back = cgroup_new_cgroup(home[c]);
   cgroup_add_controller(back, ctl_names[c]);
   cgroup_attach_task_pid(back, pid);
@@ -117,7 +120,10 @@ cycles(int lib, int c, long n)
   char path[256];
   double t;
 
-  if (pid == 0) { pause(); _exit(0); }
+  if (pid == 0) {
+    pause();
+    _exit(0);
+  }
   find_home(c, pid);
   snprintf(path, sizeof path, "/sys/fs/cgroup/%s%s", ctl_names[c], group);
   mkdir(path, 0755);
@@ -129,7 +135,10 @@ cycles(int lib, int c, long n)
   rmdir(path);
   *strrchr(path, '/') = '\0';
   rmdir(path);
-  if (c) { kill(pid, SIGKILL); waitpid(pid, NULL, 0); }
+  if (c) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+  }
   return t / n;
 }
 
@@ -146,7 +155,8 @@ create_delete(int lib, long n)
         snprintf(path, sizeof path, "%s/g%ld", group, i);
         struct cgroup *cg = cgroup_new_cgroup(path);
         cgroup_add_controller(cg, "cpu");
-        if (pass == 0 ? cgroup_create_cgroup(cg, 0) : cgroup_delete_cgroup(cg, 0)) fprintf(stderr, "lib create failed\n");
+        if (pass == 0 ? cgroup_create_cgroup(cg, 0) : cgroup_delete_cgroup(cg, 0))
+          fprintf(stderr, "lib create failed\n");
         cgroup_free(&cg);
       } else {
         snprintf(path, sizeof path, "/sys/fs/cgroup/cpu%s/g%ld", group, i);
@@ -173,7 +183,10 @@ reads(int lib, long n)
       void *h = NULL;
       struct cgroup_stat st;
       int ret = cgroup_read_stats_begin("memory", group, &h, &st);
-      while (ret == 0) { sum += strlen(st.value); ret = cgroup_read_stats_next(&h, &st); }
+      while (ret == 0) {
+        sum += strlen(st.value);
+        ret = cgroup_read_stats_next(&h, &st);
+      }
       cgroup_read_stats_end(&h);
       ret = cgroup_read_value_begin("memory", group, "memory.usage_in_bytes", &h, buf, sizeof buf);
       while (ret == 0) ret = cgroup_read_value_next(&h, buf, sizeof buf);
@@ -205,15 +218,18 @@ main(int argc, char **argv)
   lib = strcmp(argv[1], "lib") == 0;
   n = atol(argv[3]);
   if (lib && cgroup_init() != 0) return 1;
-  if (strcmp(argv[2], "cpu") == 0) us = cycles(lib, 0, n);
-  else if (strcmp(argv[2], "memory") == 0) us = cycles(lib, 1, n);
+  if (strcmp(argv[2], "cpu") == 0)
+    us = cycles(lib, 0, n);
+  else if (strcmp(argv[2], "memory") == 0)
+    us = cycles(lib, 1, n);
   else if (strcmp(argv[2], "create") == 0) {
     char path[256];
     snprintf(path, sizeof path, "/sys/fs/cgroup/cpu%s", group);
     mkdir(path, 0755);
     us = create_delete(lib, n);
     rmdir(path);
-  } else us = reads(lib, n);
+  } else
+    us = reads(lib, n);
   printf("%.2f\n", us);
   return 0;
 }

@@ -1,4 +1,7 @@
-Cgroup::CPU.new("#{$group}/req").delete
-Cgroup::MEMORY.new("#{$group}/req").delete
-Cgroup::CPU.new($group).delete
-Cgroup::MEMORY.new($group).delete
+# On cgroup v2 the CPU and MEMORY groups are one directory: delete what is left.
+["#{$group}/req", $group].each do |name|
+  [Cgroup::CPU, Cgroup::MEMORY].each do |klass|
+    group = klass.new(name)
+    group.delete if group.exist?
+  end
+end
