@@ -1,3 +1,0 @@
-# Bench: the groups the cases use, made once.
-Cgroup::CPU.new("#{$group}/req").create
-Cgroup::MEMORY.new("#{$group}/req").create
