@@ -3,8 +3,12 @@
  *
  * Two tables define everything Ruby sees: CGROUP_CONTROLLERS (one class per
  * controller) and CGROUP_ATTRIBUTES (one reader and/or writer per cgroup
- * file).  Macros turn them into small C wrappers around a handful of generic
- * functions; adding an attribute is one line in CGROUP_ATTRIBUTES.
+ * file, on v1 and on v2).  Macros turn them into small C wrappers around a
+ * handful of generic functions; adding an attribute is one line.
+ *
+ * libcgroup finds the mounts (once per process), creates and deletes groups,
+ * moves tasks and reads files; values are written straight to the file under
+ * the mount it found, since its modify call re-reads /proc/mounts each time.
  *
  * Copyright (c) mruby-cgroup developers.  MIT License, see LICENSE.
  */
@@ -501,7 +505,7 @@ normalise_name(mrb_state *mrb, enum controller_id controller, mrb_value name, ch
               why);
 }
 
-/* ---- Kernel I/O through libcgroup ------------------------------------- */
+/* ---- Kernel I/O ------------------------------------------------------- */
 
 static struct cgroup *
 new_libcgroup(struct cgroup_ctx *ctx, const char *path)
