@@ -516,14 +516,26 @@ new_libcgroup(struct cgroup_ctx *ctx, const char *path)
   return cg;
 }
 
+/* Where a group (file NULL), or one of its files, is in the file system;
+ * FALSE when that does not fit in PATH_MAX. */
+static mrb_bool
+mount_path(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
+           char full[PATH_MAX])
+{
+  const char *mount = require_mount(mrb, ctx);
+  int n = file ? snprintf(full, PATH_MAX, "%s%s/%s", mount, path, file)
+               : snprintf(full, PATH_MAX, "%s%s", mount, path);
+
+  return n < PATH_MAX;
+}
+
 static mrb_bool
 path_exists(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
 {
   char full[PATH_MAX];
   struct stat st;
 
-  snprintf(full, sizeof full, "%s%s", require_mount(mrb, ctx), path);
-  return stat(full, &st) == 0 && S_ISDIR(st.st_mode);
+  return mount_path(mrb, ctx, path, NULL, full) && stat(full, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 static void
@@ -580,10 +592,7 @@ kernel_write(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const cha
   size_t len = strlen(value);
   int fd, err = 0;
 
-  if (snprintf(full, sizeof full, "%s%s/%s", require_mount(mrb, ctx), path, file) >=
-      (int)sizeof full) {
-    return ENAMETOOLONG;
-  }
+  if (!mount_path(mrb, ctx, path, file, full)) return ENAMETOOLONG;
   if (len == 0) value = "\n", len = 1; /* an empty write would not reach the kernel */
   if ((fd = open(full, O_WRONLY | O_CLOEXEC)) < 0) {
     err = errno;
@@ -604,13 +613,12 @@ struct staged_value {
   const char *value;
 };
 
-/* The text to write for a staged value on this host, as a String. */
+/* The text to write on v2 for a staged value, as a String. */
 static mrb_value
 translate_staged(mrb_state *mrb, void *p)
 {
   struct staged_value *sv = (struct staged_value *)p;
 
-  if (!on_v2(sv->ctx->controller)) return mrb_str_new_cstr(mrb, sv->value);
   return mrb_str_new_cstr(mrb, v1_to_v2(mrb, sv->ctx, sv->attr, sv->value));
 }
 
@@ -623,30 +631,30 @@ translate_staged(mrb_state *mrb, void *p)
 static void
 write_staged(mrb_state *mrb, struct cgroup_ctx *ctx)
 {
-  mrb_value written = mrb_ary_new(mrb), exc;
+  mrb_value written = mrb_nil_value(), exc = mrb_nil_value();
   int i, err;
 
   for (i = 0; i < ATTR_COUNT; i++) {
     const struct attribute *attr = &attributes[i];
     char *value = ctx->staged[i];
-    const char *text;
+    const char *text = value;
     mrb_bool failed = FALSE;
     if (!value) continue;
-    exc = mrb_protect_error(mrb, translate_staged, (void *)&(struct staged_value){ctx, attr, value},
-                            &failed);
-    if (!failed) {
-      text = RSTRING_PTR(exc);
-      err = kernel_write(mrb, ctx, ctx->path, attr_file(attr), text);
-      if (err) {
-        exc = make_error(mrb, NULL, err, ctx->controller, ctx->path, "write", attr_file(attr), text,
-                         NULL);
-        failed = TRUE;
-      }
+    if (on_v2(ctx->controller)) { /* v1 writes the staged text as it is */
+      exc = mrb_protect_error(mrb, translate_staged,
+                              (void *)&(struct staged_value){ctx, attr, value}, &failed);
+      if (!failed) text = RSTRING_PTR(exc);
+    }
+    if (!failed && (err = kernel_write(mrb, ctx, ctx->path, attr_file(attr), text))) {
+      exc = make_error(mrb, NULL, err, ctx->controller, ctx->path, "write", attr_file(attr), text,
+                       NULL);
+      failed = TRUE;
     }
     if (failed) {
-      mrb_iv_set(mrb, exc, MRB_IVSYM(written), written);
+      if (!mrb_nil_p(written)) mrb_iv_set(mrb, exc, MRB_IVSYM(written), written);
       mrb_exc_raise(mrb, exc);
     }
+    if (mrb_nil_p(written)) written = mrb_ary_new(mrb);
     mrb_ary_push(mrb, written, mrb_str_new_cstr(mrb, attr->name));
     ctx->staged[i] = NULL;
     mrb_free(mrb, value);
@@ -1217,8 +1225,7 @@ make_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_bool ta
   if (!path_exists(mrb, ctx, path)) {
     char full[PATH_MAX];
     parent_of(path, parent);
-    snprintf(full, sizeof full, "%s%s", require_mount(mrb, ctx), parent);
-    if (access(full, W_OK) != 0) {
+    if (mount_path(mrb, ctx, parent, NULL, full) && access(full, W_OK) != 0) {
       raise_error(mrb, NULL, errno, ctx->controller, path, "create", NULL, NULL, NULL);
     }
     raise_libcgroup(mrb, ctx, ret, "create", NULL, NULL);
@@ -1375,7 +1382,7 @@ cgroup_delete(mrb_state *mrb, mrb_value self)
   if (path_exists(mrb, ctx, ctx->path)) {
     char full[PATH_MAX];
     int err;
-    snprintf(full, sizeof full, "%s%s", require_mount(mrb, ctx), ctx->path);
+    mount_path(mrb, ctx, ctx->path, NULL, full); /* it fitted: path_exists found it */
     err = rmdir(full) == 0 ? 0 : errno;
     if (err == EBUSY || err == ENOTEMPTY) {
       raise_error(mrb, "Busy", err, ctx->controller, ctx->path, "delete", NULL, NULL,
