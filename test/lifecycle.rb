@@ -207,6 +207,35 @@ assert('attach and detach raise with the reason') do
   end
 end
 
+assert('attach keeps at most four /proc files open and never reads a reaped task through one') do
+  begin
+    g = Cgroup::PIDS.new("#{PREFIX}/kept")
+    g.create
+    fds = CgroupTest.fd_count
+    counts = [0, 1].map do
+      6.times do
+        pid = CgroupTest.spawn("sleep")
+        g.attach(pid)
+        g.detach(pid)
+        CgroupTest.kill(pid)
+        CgroupTest.wait(pid)
+      end
+      CgroupTest.fd_count
+    end
+    assert_true counts[0] <= fds + 4, "#{counts[0] - fds} more descriptors after 6 tasks"
+    assert_equal counts[0], counts[1], "12 tasks keep as many open as 6"
+    pid = CgroupTest.spawn("sleep")
+    g.attach(pid)
+    g.detach(pid)
+    CgroupTest.kill(pid)
+    CgroupTest.wait(pid)
+    e = assert_raise(Cgroup::NotFound) { g.attach(pid) } # its /proc file is still open
+    assert_equal pid.to_s, e.value
+  ensure
+    CgroupTest.cleanup
+  end
+end
+
 assert('delete raises for a missing group, for a busy group and for the root') do
   begin
     assert_raise(Cgroup::NotFound) { Cgroup::CPU.new("#{PREFIX}/nothing").delete }
