@@ -658,6 +658,37 @@ t_eventfd_count(mrb_state *mrb, mrb_value self)
   return mrb_int_value(mrb, (mrb_int)count);
 }
 
+/* CgroupTest.fd_path(fd) => what the descriptor refers to, nil if closed */
+static mrb_value
+t_fd_path(mrb_state *mrb, mrb_value self)
+{
+  char link[64], target[PATH_MAX];
+  mrb_int fd;
+  ssize_t n;
+  (void)self;
+
+  mrb_get_args(mrb, "i", &fd);
+  snprintf(link, sizeof link, "/proc/self/fd/%d", (int)fd);
+  n = readlink(link, target, sizeof target);
+  return n < 0 ? mrb_nil_value() : mrb_str_new(mrb, target, (size_t)n);
+}
+
+/* CgroupTest.open_as(fd, path): close fd and open path read-only under
+ * that same number, as a program reusing a descriptor number would */
+static mrb_value
+t_open_as(mrb_state *mrb, mrb_value self)
+{
+  mrb_int fd;
+  char *path;
+  int other;
+
+  mrb_get_args(mrb, "iz", &fd, &path);
+  if ((other = open(path, O_RDONLY | O_CLOEXEC)) < 0) raise_errno(mrb, "open", path);
+  if (dup3(other, (int)fd, O_CLOEXEC) < 0) raise_errno(mrb, "dup3", path);
+  close(other);
+  return self;
+}
+
 /* CgroupTest.close_fd(fd) */
 static mrb_value
 t_close_fd(mrb_state *mrb, mrb_value self)
@@ -770,6 +801,8 @@ mrb_mruby_cgroup_gem_test(mrb_state *mrb)
   mrb_define_module_function(mrb, t, "eventfd", t_eventfd, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "eventfd_count", t_eventfd_count, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "close_fd", t_close_fd, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "fd_path", t_fd_path, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "open_as", t_open_as, MRB_ARGS_REQ(2));
   mrb_define_module_function(mrb, t, "capture_as", t_capture_as, MRB_ARGS_ANY());
   mrb_define_module_function(mrb, t, "zombie", t_zombie, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "fd_count", t_fd_count, MRB_ARGS_NONE());

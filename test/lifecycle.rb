@@ -236,6 +236,42 @@ assert('attach keeps at most four /proc files open and never reads a reaped task
   end
 end
 
+assert('descriptors closed behind the gem\'s back and reused are neither used nor closed') do
+  decoy = "/tmp/mrbcg-decoy-#{PREFIX.split('-').last}"
+  decoys = []
+  begin
+    g = Cgroup::PIDS.new("#{PREFIX}/decoy")
+    g.create
+    pid = CgroupTest.spawn("sleep")
+    before = cgroup_of(pid, 'pids')
+    g.attach(pid)
+    g.detach(pid)
+    dir, proc = [CgroupTest.mount('pids'), "/proc/#{pid}/cgroup"].map do |target|
+      CgroupTest.entries("/proc/self/fd").map(&:to_i).find { |fd| CgroupTest.fd_path(fd) == target }
+    end
+    assert_true !!(dir && proc), "the pids mount and the task's /proc file are kept open"
+    # a daemon closes every descriptor and its own files take the numbers: a
+    # directory laid out like the mount, a /proc-like file naming another group
+    CgroupTest.wait(CgroupTest.run("/bin/mkdir", "-p", "#{decoy}#{g.group_name}"))
+    tasks = "#{decoy}#{g.group_name}/#{CgroupTest.version('pids') == 2 ? 'cgroup.procs' : 'tasks'}"
+    CgroupTest.write(tasks, "")
+    CgroupTest.write("#{decoy}/cgroup", "8:pids:/decoy\n0::/decoy\n")
+    CgroupTest.open_as(dir, decoy)
+    CgroupTest.open_as(proc, "#{decoy}/cgroup")
+    decoys = [dir, proc]
+    g.attach(pid)
+    assert_include tasks_of('pids', g.group_name), pid
+    g.detach(pid)
+    assert_equal before, cgroup_of(pid, 'pids'), "back where it was, not in /decoy"
+    assert_equal "", CgroupTest.read(tasks), "nothing written into the decoy"
+    assert_equal [decoy, "#{decoy}/cgroup"], decoys.map { |fd| CgroupTest.fd_path(fd) }, "still open"
+  ensure
+    decoys.each { |fd| CgroupTest.close_fd(fd) }
+    CgroupTest.wait(CgroupTest.run("/bin/rm", "-rf", decoy))
+    CgroupTest.cleanup
+  end
+end
+
 assert('delete raises for a missing group, for a busy group and for the root') do
   begin
     assert_raise(Cgroup::NotFound) { Cgroup::CPU.new("#{PREFIX}/nothing").delete }
