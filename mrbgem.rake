@@ -19,6 +19,7 @@ MRuby::Gem::Specification.new('mruby-cgroup') do |spec|
   # after -lmruby too, for programs that embed mruby (mruby-config --libs)
   spec.linker.libraries << 'cgroup' << 'pthread'
 
+  spec.add_dependency 'mruby-error', core: 'mruby-error' # mrb_ensure, for attach's block form
   spec.add_test_dependency 'mruby-string-ext', core: 'mruby-string-ext'
   spec.add_test_dependency 'mruby-array-ext', core: 'mruby-array-ext'
 

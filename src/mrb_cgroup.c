@@ -19,6 +19,9 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <fts.h>
+#include <poll.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/magic.h>
@@ -29,8 +32,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libcgroup.h>
@@ -57,8 +63,11 @@
 /*
  * X(Ruby class under Cgroup, cgroup v1 controller, cgroup v2 controller).
  * On v2, CPUACCT's numbers come from the cpu controller and BLKIO's from io;
- * IO exists on v2 only.
+ * IO exists on v2 only.  V2_CORE: v2 has no freezer controller, every
+ * non-root group has cgroup.freeze; such a group is a plain directory in the
+ * cgroup2 hierarchy, which libcgroup found for the other controllers.
  */
+#define V2_CORE "cgroup"
 #define CGROUP_CONTROLLERS(X)                                                                      \
   X(CPU, "cpu", "cpu")                                                                             \
   X(CPUACCT, "cpuacct", "cpu")                                                                     \
@@ -66,7 +75,8 @@
   X(BLKIO, "blkio", "io")                                                                          \
   X(IO, NULL, "io")                                                                                \
   X(MEMORY, "memory", "memory")                                                                    \
-  X(PIDS, "pids", "pids")
+  X(PIDS, "pids", "pids")                                                                          \
+  X(FREEZER, "freezer", V2_CORE)
 
 /*
  * X(class, Ruby name, kind, access, v1 file, v1 key, v2 file, v2 key, v2 conversion)
@@ -101,14 +111,18 @@
   X(CPU, rt_period_us, INT, RW, "cpu.rt_period_us", NULL, NULL, NULL, SAME)                        \
   X(CPU, rt_runtime_us, INT, RW, "cpu.rt_runtime_us", NULL, NULL, NULL, SAME)                      \
   X(CPU, shares, INT, RW, "cpu.shares", NULL, "cpu.weight", NULL, WEIGHT)                          \
-  X(CPU, stat, STAT, RO, "cpu.stat", NULL, "cpu.stat", NULL, SAME)                                 \
+  X(CPU, raw_stat, STAT, RO, "cpu.stat", NULL, "cpu.stat", NULL, SAME)                             \
   X(CPU, max, STRING, RW, NULL, NULL, "cpu.max", NULL, SAME)                                       \
   X(CPU, weight, INT, RW, NULL, NULL, "cpu.weight", NULL, SAME)                                    \
   X(CPUACCT, usage, INT, RW, "cpuacct.usage", NULL, "cpu.stat", "usage_usec", USEC)                \
-  X(CPUACCT, stat, STAT, RO, "cpuacct.stat", NULL, "cpu.stat", NULL, SAME)                         \
+  X(CPUACCT, raw_stat, STAT, RO, "cpuacct.stat", NULL, "cpu.stat", NULL, SAME)                     \
   X(CPUACCT, usage_percpu, LIST, RO, "cpuacct.usage_percpu", NULL, NULL, NULL, SAME)               \
   X(CPUSET, cpus, STRING, RWI, "cpuset.cpus", NULL, "cpuset.cpus", NULL, SAME)                     \
   X(CPUSET, mems, STRING, RWI, "cpuset.mems", NULL, "cpuset.mems", NULL, SAME)                     \
+  X(CPUSET, effective_cpus, STRING, RO, "cpuset.effective_cpus", NULL, "cpuset.cpus.effective",    \
+    NULL, SAME)                                                                                    \
+  X(CPUSET, effective_mems, STRING, RO, "cpuset.effective_mems", NULL, "cpuset.mems.effective",    \
+    NULL, SAME)                                                                                    \
   X(BLKIO, throttle_read_bps_device, DEVLIMIT, RW, "blkio.throttle.read_bps_device", NULL,         \
     "io.max", "rbps", IOMAX)                                                                       \
   X(BLKIO, throttle_write_bps_device, DEVLIMIT, RW, "blkio.throttle.write_bps_device", NULL,       \
@@ -117,6 +131,9 @@
     "io.max", "riops", IOMAX)                                                                      \
   X(BLKIO, throttle_write_iops_device, DEVLIMIT, RW, "blkio.throttle.write_iops_device", NULL,     \
     "io.max", "wiops", IOMAX)                                                                      \
+  X(BLKIO, io_service_bytes, STRING, RO, "blkio.throttle.io_service_bytes", NULL, NULL, NULL,      \
+    SAME)                                                                                          \
+  X(BLKIO, io_serviced, STRING, RO, "blkio.throttle.io_serviced", NULL, NULL, NULL, SAME)          \
   X(IO, max, STRING, RW, NULL, NULL, "io.max", NULL, SAME)                                         \
   X(IO, weight, INT, RW, NULL, NULL, "io.weight", "default", SAME)                                 \
   X(IO, stat, DEVSTAT, RO, NULL, NULL, "io.stat", NULL, SAME)                                      \
@@ -147,8 +164,8 @@
     "oom_kill", SAME)                                                                              \
   X(MEMORY, current, INT, RO, NULL, NULL, "memory.current", NULL, SAME)                            \
   X(MEMORY, peak, INT, RO, NULL, NULL, "memory.peak", NULL, SAME)                                  \
-  X(MEMORY, events, STAT, RO, NULL, NULL, "memory.events", NULL, SAME)                             \
-  X(MEMORY, stat, STAT, RO, "memory.stat", NULL, "memory.stat", NULL, SAME)                        \
+  X(MEMORY, raw_events, STAT, RO, NULL, NULL, "memory.events", NULL, SAME)                         \
+  X(MEMORY, raw_stat, STAT, RO, "memory.stat", NULL, "memory.stat", NULL, SAME)                    \
   X(PIDS, max, LIMIT, RW, "pids.max", NULL, "pids.max", NULL, SAME)                                \
   X(PIDS, current, INT, RO, "pids.current", NULL, "pids.current", NULL, SAME)                      \
   X(PIDS, events, STAT, RO, "pids.events", NULL, "pids.events", NULL, SAME)
@@ -359,6 +376,14 @@ library_init(void)
       if (mount_points[i]) versions[i] = v;
     }
   }
+  for (i = 0; i < CTL_COUNT; i++) { /* core files: wherever v2 serves a controller */
+    if (mount_points[i] || !controller_names[i][1] || strcmp(controller_names[i][1], V2_CORE) != 0)
+      continue;
+    for (v = 0; v < CTL_COUNT && !mount_points[i]; v++) {
+      if (versions[v] == 2) mount_points[i] = strdup(mount_points[v]);
+    }
+    if (mount_points[i]) versions[i] = 2;
+  }
 }
 
 /* The kernel's name for a controller on the version that serves it. */
@@ -374,6 +399,13 @@ static mrb_bool
 on_v2(enum controller_id id)
 {
   return versions[id] == 2;
+}
+
+/* Served by v2's core files rather than by a controller (FREEZER on v2). */
+static mrb_bool
+is_core(enum controller_id id)
+{
+  return on_v2(id) && strcmp(controller_names[id][1], V2_CORE) == 0;
 }
 
 /* An attribute's file on the version serving its controller (NULL: none). */
@@ -491,6 +523,7 @@ error_class_for(int err)
   case ENOTEMPTY: return "Busy";
   case ENOSYS:
   case EOPNOTSUPP: return "Unsupported";
+  case ETIMEDOUT: return "Timeout";
   default: return "Error";
   }
 }
@@ -667,6 +700,34 @@ require_group(mrb_state *mrb, struct cgroup_ctx *ctx, const char *action)
   }
 }
 
+static int open_in_mount(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags);
+
+/* A v2 core file (libcgroup knows no controller for it), as a String. */
+static mrb_value
+core_read(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file)
+{
+  char full[PATH_MAX], buf[4096];
+  mrb_value text = mrb_str_new_capa(mrb, 64);
+  ssize_t n = -1;
+  int fd, err;
+
+  errno = ENAMETOOLONG;
+  if (mount_path(mrb, ctx, path, file, full) &&
+      (fd = open_in_mount(mrb, ctx, full, O_RDONLY)) >= 0) {
+    while ((n = read(fd, buf, sizeof buf)) > 0) mrb_str_cat(mrb, text, buf, (size_t)n);
+    err = errno;
+    close(fd);
+    errno = err;
+  }
+  if (n == 0) return text;
+  err = errno;
+  if (err == ENOENT && path_exists(mrb, ctx, path)) {
+    raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, path, "read", file, NULL,
+                "this group has no such file");
+  }
+  raise_error(mrb, NULL, err, ctx->controller, path, "read", file, NULL, NULL);
+}
+
 /* The whole content of a cgroup file of the group at path, as a String. */
 static mrb_value
 kernel_read(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file)
@@ -677,6 +738,7 @@ kernel_read(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char
   int ret;
 
   require_mount(mrb, ctx);
+  if (is_core(ctx->controller)) return core_read(mrb, ctx, path, file);
   ret = cgroup_read_value_begin(kernel_controller(ctx->controller), path, (char *)file, &handle,
                                 line, sizeof line);
   while (ret == 0) {
@@ -1351,16 +1413,19 @@ kernel_read_line(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const
 static void
 make_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_bool target)
 {
-  struct cgroup *cg = new_libcgroup(ctx, path);
+  struct cgroup *cg = is_core(ctx->controller) ? NULL : new_libcgroup(ctx, path);
   int ret = cg ? cgroup_create_cgroup(cg, 0) : ECGFAIL;
-  char parent[PATH_MAX];
+  char parent[PATH_MAX], full[PATH_MAX];
   int i, err;
 
   cgroup_free(&cg);
+  if (is_core(ctx->controller) && mount_path(mrb, ctx, path, NULL, full) &&
+      mkdir(full, 0755) != 0) {
+    raise_error(mrb, NULL, errno, ctx->controller, path, "create", NULL, NULL, NULL);
+  }
   /* libcgroup 2.0.2 may report failure for a group it did make, and on v2
    * reports a parent the caller may not write to as "value does not exist" */
   if (!path_exists(mrb, ctx, path)) {
-    char full[PATH_MAX];
     parent_of(path, parent);
     if (mount_path(mrb, ctx, parent, NULL, full) && access(full, W_OK) != 0) {
       raise_error(mrb, NULL, errno, ctx->controller, path, "create", NULL, NULL, NULL);
@@ -1396,6 +1461,7 @@ enable_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
   const char *s, *end;
   int err;
 
+  if (is_core(ctx->controller)) return; /* no controller to enable */
   parent_of(path, parent);
   enabled = kernel_read(mrb, ctx, parent, "cgroup.subtree_control");
   end = RSTRING_END(enabled);
@@ -1448,9 +1514,12 @@ remove_made_levels(struct cgroup_ctx *ctx, size_t first_made)
 
   memcpy(level, ctx->path, len + 1);
   while (first_made && len >= first_made) {
-    struct cgroup *cg = new_libcgroup(ctx, level);
+    struct cgroup *cg = is_core(ctx->controller) ? NULL : new_libcgroup(ctx, level);
+    char full[PATH_MAX];
     if (cg) cgroup_delete_cgroup_ext(cg, CGFLAG_DELETE_EMPTY_ONLY);
     cgroup_free(&cg);
+    if (snprintf(full, sizeof full, "%s%s", mount_points[ctx->controller], level) < PATH_MAX)
+      rmdir(full); /* a v2 core group (a plain directory), or what libcgroup left */
     len = strrchr(level, '/') - level;
     level[len] = '\0';
   }
@@ -1511,7 +1580,7 @@ cgroup_delete(mrb_state *mrb, mrb_value self)
                 "the root group cannot be deleted");
   }
   require_group(mrb, ctx, "delete");
-  cg = new_libcgroup(ctx, ctx->path);
+  cg = is_core(ctx->controller) ? NULL : new_libcgroup(ctx, ctx->path);
   if (cg) cgroup_delete_cgroup_ext(cg, CGFLAG_DELETE_EMPTY_ONLY);
   cgroup_free(&cg);
   /* libcgroup 2.0.2 returns 0 when rmdir failed and errors when it worked:
@@ -1708,19 +1777,14 @@ reserve_attachment(mrb_state *mrb, struct cgroup_ctx *ctx)
       mrb, ctx->attached, sizeof *ctx->attached * (ctx->attached_count + 1));
 }
 
-/* Cgroup#attach(pid = nil): move pid, or the calling thread, into the group,
- * first writing any staged values so it never runs under stale limits. */
-static mrb_value
-cgroup_attach(mrb_state *mrb, mrb_value self)
+/* Move pid into ctx's group, first writing any staged values so it never
+ * runs under stale limits; FALSE if it was attached through ctx already. */
+static mrb_bool
+attach_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, mrb_bool other_process)
 {
-  struct cgroup_ctx *ctx = get_ctx(mrb, self);
-  mrb_value v = mrb_nil_value();
   char *previous = NULL, pidtext[16];
-  pid_t pid;
   int err;
 
-  mrb_get_args(mrb, "|o", &v);
-  pid = pid_arg(mrb, ctx, v);
   snprintf(pidtext, sizeof pidtext, "%d", (int)pid);
   write_staged(mrb, ctx);
   reserve_attachment(mrb, ctx);
@@ -1736,18 +1800,55 @@ cgroup_attach(mrb_state *mrb, mrb_value self)
     raise_error(mrb, NULL, err, ctx->controller, ctx->path, "attach", tasks_file(ctx), pidtext,
                 NULL);
   }
-  if (!mrb_nil_p(v) && may_be_exiting(ctx, previous) && !task_is_in(mrb, ctx, pid, ctx->path)) {
+  if (other_process && may_be_exiting(ctx, previous) && !task_is_in(mrb, ctx, pid, ctx->path)) {
     free(previous);
     raise_error(mrb, "NotFound", ESRCH, ctx->controller, ctx->path, "attach", tasks_file(ctx),
                 pidtext, "process has exited");
   }
   if (find_attachment(ctx, pid)) { /* on a second attach, keep where it was before the first */
     free(previous);
-    return self;
+    return FALSE;
   }
   ctx->attached[ctx->attached_count].pid = pid;
   ctx->attached[ctx->attached_count++].previous = previous; /* malloc'd */
-  return self;
+  return TRUE;
+}
+
+/* [self, block, pid]: the block form's body and its ensure */
+static mrb_value
+attach_yield(mrb_state *mrb, mrb_value args)
+{
+  return mrb_yield(mrb, RARRAY_PTR(args)[1], RARRAY_PTR(args)[0]);
+}
+
+static mrb_value
+attach_undo(mrb_state *mrb, mrb_value args)
+{
+  return mrb_funcall_id(mrb, RARRAY_PTR(args)[0], MRB_SYM(detach), 1, RARRAY_PTR(args)[2]);
+}
+
+/*
+ * Cgroup#attach(pid = nil): move pid, or the calling thread, into the group.
+ * With a block: yield self, and move the task back in an ensure, even when
+ * the block raises (unless an outer attach through this object owns it).
+ */
+static mrb_value
+cgroup_attach(mrb_state *mrb, mrb_value self)
+{
+  struct cgroup_ctx *ctx = get_ctx(mrb, self);
+  mrb_value v = mrb_nil_value(), block = mrb_nil_value(), args[3];
+  pid_t pid;
+
+  mrb_get_args(mrb, "|o&", &v, &block);
+  pid = pid_arg(mrb, ctx, v);
+  if (!attach_task(mrb, ctx, pid, !mrb_nil_p(v)) || mrb_nil_p(block)) {
+    return mrb_nil_p(block) ? self : mrb_yield(mrb, block, self);
+  }
+  args[0] = self;
+  args[1] = block;
+  args[2] = mrb_int_value(mrb, pid);
+  return mrb_ensure(mrb, attach_yield, mrb_ary_new_from_values(mrb, 3, args), attach_undo,
+                    mrb_ary_new_from_values(mrb, 3, args));
 }
 
 /* Move a task to the group at target (the root if that is gone). */
@@ -1816,18 +1917,583 @@ cgroup_detach(mrb_state *mrb, mrb_value self)
   return self;
 }
 
+/* ---- Waiting for the kernel ------------------------------------------- */
+
+static double
+monotonic_seconds(void)
+{
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A timeout argument in seconds: nil waits for ever (-1). */
+static double
+timeout_arg(mrb_state *mrb, mrb_value v, double otherwise)
+{
+  double t;
+
+  if (mrb_undef_p(v)) return otherwise;
+  if (mrb_nil_p(v)) return -1;
+  t = mrb_as_float(mrb, v);
+  if (!(t >= 0)) mrb_raisef(mrb, E_ARGUMENT_ERROR, "timeout must be >= 0 or nil, got %v", v);
+  return t;
+}
+
+/* Milliseconds left before deadline (-1: none), for poll(). */
+static int
+ms_left(double deadline)
+{
+  double left;
+
+  if (deadline < 0) return -1;
+  left = (deadline - monotonic_seconds()) * 1000;
+  return left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left + 1;
+}
+
+static double
+deadline_after(double timeout)
+{
+  return timeout < 0 ? -1 : monotonic_seconds() + timeout;
+}
+
+/* The integer after "key " in a kernfs file read through fd; -1 if none. */
+static long long
+fd_key_value(int fd, const char *key)
+{
+  char buf[1024];
+  const char *value, *end;
+  ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+
+  if (n < 0) return -1;
+  buf[n] = '\0';
+  value = find_key(buf, buf + n, key, &end);
+  return value ? strtoll(value, NULL, 10) : -1;
+}
+
+/*
+ * Wait until key in a v2 file (cgroup.events, memory.events) satisfies
+ * done(value, arg) or the deadline passes.  The kernel notifies the file on
+ * each change and poll() wakes with POLLPRI; reading re-arms it, so reading
+ * before each poll loses no change.  Returns the last value (-1: the file
+ * is gone, the group was removed).
+ */
+static long long
+wait_v2_key(int fd, const char *key, int (*done)(long long, long long), long long arg,
+            double deadline)
+{
+  struct pollfd pfd = {fd, POLLPRI, 0};
+  long long value;
+
+  for (;;) {
+    value = fd_key_value(fd, key);
+    if (value < 0 || done(value, arg)) return value;
+    if (ms_left(deadline) == 0) return value;
+    if (poll(&pfd, 1, ms_left(deadline)) < 0 && errno != EINTR) return value;
+  }
+}
+
+static int
+equals(long long value, long long want)
+{
+  return value == want;
+}
+
+static int
+exceeds(long long value, long long base)
+{
+  return value > base;
+}
+
+static void
+sleep_ms(long ms)
+{
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+  nanosleep(&ts, NULL);
+}
+
+/* Open one of ctx's group's files for reading (-1 and errno on failure). */
+static int
+open_group_file(mrb_state *mrb, struct cgroup_ctx *ctx, const char *file)
+{
+  char full[PATH_MAX];
+
+  if (!mount_path(mrb, ctx, ctx->path, file, full)) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  return open_in_mount(mrb, ctx, full, O_RDONLY);
+}
+
+/* ---- FREEZER ---------------------------------------------------------- */
+
+/* "THAWED", "FREEZING" or "FROZEN": v1's freezer.state; on v2 from
+ * cgroup.events' frozen (reached) and cgroup.freeze (asked for). */
+static const char *
+freezer_state(mrb_state *mrb, struct cgroup_ctx *ctx)
+{
+  mrb_value events;
+  const char *v, *end, *s;
+
+  if (!on_v2(ctx->controller)) {
+    s = kernel_read_line(mrb, ctx, ctx->path, "freezer.state");
+    return strcmp(s, "FROZEN") == 0 ? "FROZEN" : strcmp(s, "FREEZING") == 0 ? "FREEZING" : "THAWED";
+  }
+  events = kernel_read(mrb, ctx, ctx->path, "cgroup.events");
+  v = find_key(RSTRING_PTR(events), RSTRING_END(events), "frozen", &end);
+  if (v && *v == '1') return "FROZEN";
+  return *kernel_read_line(mrb, ctx, ctx->path, "cgroup.freeze") == '1' ? "FREEZING" : "THAWED";
+}
+
+/* Whether the freezer reached want by the deadline.  v1's freezer.state has
+ * no notification: look again after 1, 2, 4 .. 16 ms. */
+static mrb_bool
+freezer_wait(mrb_state *mrb, struct cgroup_ctx *ctx, const char *want, double deadline)
+{
+  long delay = 1;
+
+  if (on_v2(ctx->controller)) {
+    int fd = open_group_file(mrb, ctx, "cgroup.events");
+    long long frozen;
+    if (fd < 0) return FALSE;
+    frozen = wait_v2_key(fd, "frozen", equals, strcmp(want, "FROZEN") == 0, deadline);
+    close(fd);
+    return frozen == (strcmp(want, "FROZEN") == 0);
+  }
+  while (strcmp(freezer_state(mrb, ctx), want) != 0) {
+    if (ms_left(deadline) == 0) return FALSE;
+    sleep_ms(deadline < 0 || delay < ms_left(deadline) ? delay : ms_left(deadline));
+    if (delay < 16) delay *= 2;
+  }
+  return TRUE;
+}
+
+static void
+freezer_write(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_bool freeze, const char *action)
+{
+  const char *file = on_v2(ctx->controller) ? "cgroup.freeze" : "freezer.state";
+  const char *value = on_v2(ctx->controller) ? (freeze ? "1" : "0") : freeze ? "FROZEN" : "THAWED";
+  int err = kernel_write(mrb, ctx, ctx->path, file, value);
+
+  if (err) raise_error(mrb, NULL, err, ctx->controller, ctx->path, action, file, value, NULL);
+}
+
+/* FREEZER#freeze(timeout = 5) / #thaw(timeout = 5): ask, then wait until
+ * the kernel reports the state reached; a freeze that times out is undone. */
+static mrb_value
+freezer_change(mrb_state *mrb, mrb_value self, mrb_bool freeze)
+{
+  struct cgroup_ctx *ctx = get_ctx(mrb, self);
+  const char *action = freeze ? "freeze" : "thaw", *want = freeze ? "FROZEN" : "THAWED";
+  mrb_value t = mrb_undef_value();
+  double deadline;
+
+  mrb_get_args(mrb, "|o", &t);
+  deadline = deadline_after(timeout_arg(mrb, t, 5));
+  require_group(mrb, ctx, action);
+  if (strcmp(ctx->path, "/") == 0) {
+    raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, action, NULL, NULL,
+                "the root group cannot be frozen");
+  }
+  freezer_write(mrb, ctx, freeze, action);
+  if (freezer_wait(mrb, ctx, want, deadline)) return self;
+  if (freeze) freezer_write(mrb, ctx, FALSE, "undo freeze");
+  raise_error(mrb, NULL, ETIMEDOUT, ctx->controller, ctx->path, action, NULL, want,
+              freeze ? "not frozen in time (thawed again)" : "not thawed in time");
+}
+
+static mrb_value
+freezer_freeze(mrb_state *mrb, mrb_value self)
+{
+  return freezer_change(mrb, self, TRUE);
+}
+
+static mrb_value
+freezer_thaw(mrb_state *mrb, mrb_value self)
+{
+  return freezer_change(mrb, self, FALSE);
+}
+
+static mrb_value
+freezer_state_m(mrb_state *mrb, mrb_value self)
+{
+  struct cgroup_ctx *ctx = get_ctx(mrb, self);
+
+  require_group(mrb, ctx, "read");
+  return mrb_str_new_cstr(mrb, freezer_state(mrb, ctx));
+}
+
+static mrb_value
+freezer_frozen_p(mrb_state *mrb, mrb_value self)
+{
+  struct cgroup_ctx *ctx = get_ctx(mrb, self);
+
+  require_group(mrb, ctx, "read");
+  return mrb_bool_value(strcmp(freezer_state(mrb, ctx), "FROZEN") == 0);
+}
+
+/* ---- MEMORY: waiting for an OOM --------------------------------------- */
+
+/* v1: an eventfd registered through cgroup.event_control on
+ * memory.oom_control; it also fires when the group is removed. */
+static mrb_bool
+oom_wait_v1(mrb_state *mrb, struct cgroup_ctx *ctx, double deadline)
+{
+  char line[64];
+  int efd = eventfd(0, EFD_CLOEXEC), ofd = open_group_file(mrb, ctx, "memory.oom_control");
+  int err = efd < 0 || ofd < 0 ? errno : 0, ready = 0;
+  struct pollfd pfd = {efd, POLLIN, 0};
+  uint64_t count;
+
+  if (!err) {
+    snprintf(line, sizeof line, "%d %d", efd, ofd);
+    err = kernel_write(mrb, ctx, ctx->path, "cgroup.event_control", line);
+  }
+  if (ofd >= 0) close(ofd); /* the registration holds its own reference */
+  while (!err && (ready = poll(&pfd, 1, ms_left(deadline))) < 0 && errno == EINTR) {
+  }
+  if (ready > 0 && read(efd, &count, sizeof count) != sizeof count) ready = 0;
+  if (efd >= 0) close(efd);
+  if (err) {
+    raise_error(mrb, NULL, err, ctx->controller, ctx->path, "wait for OOM", "cgroup.event_control",
+                NULL, NULL);
+  }
+  return ready > 0;
+}
+
+/* v2: memory.events' oom count rising; poll() wakes on each change. */
+static mrb_bool
+oom_wait_v2(mrb_state *mrb, struct cgroup_ctx *ctx, double deadline)
+{
+  int fd = open_group_file(mrb, ctx, "memory.events");
+  long long before, now;
+
+  if (fd < 0) {
+    raise_error(mrb, NULL, errno, ctx->controller, ctx->path, "wait for OOM", "memory.events", NULL,
+                NULL);
+  }
+  before = fd_key_value(fd, "oom");
+  now = before < 0 ? -1 : wait_v2_key(fd, "oom", exceeds, before, deadline);
+  close(fd);
+  return before >= 0 && now > before;
+}
+
+/* MEMORY#wait_for_oom(timeout = nil): block until an OOM happens in the
+ * group (true) or timeout seconds pass (false); nil waits for ever. */
+static mrb_value
+memory_wait_for_oom(mrb_state *mrb, mrb_value self)
+{
+  struct cgroup_ctx *ctx = get_ctx(mrb, self);
+  mrb_value t = mrb_nil_value();
+  double deadline;
+  mrb_bool oom;
+
+  mrb_get_args(mrb, "|o", &t);
+  deadline = deadline_after(timeout_arg(mrb, t, -1));
+  require_group(mrb, ctx, "wait for OOM");
+  oom = on_v2(ctx->controller) ? oom_wait_v2(mrb, ctx, deadline) : oom_wait_v1(mrb, ctx, deadline);
+  require_group(mrb, ctx, "wait for OOM"); /* removal ends the wait too */
+  return mrb_bool_value(oom);
+}
+
+/* ---- Tasks: listing, signalling --------------------------------------- */
+
+/* The pids in a tasks-like file of ctx's group. */
+static mrb_value
+read_pids(mrb_state *mrb, struct cgroup_ctx *ctx, const char *file)
+{
+  mrb_value text = kernel_read(mrb, ctx, ctx->path, file), pids = mrb_ary_new(mrb);
+  const char *s = RSTRING_PTR(text), *end = RSTRING_END(text);
+  char *next;
+
+  for (s = skip_blanks(s, end); s < end; s = skip_blanks(next, end)) {
+    long pid = strtol(s, &next, 10);
+    if (next == s) break;
+    mrb_ary_push(mrb, pids, mrb_int_value(mrb, pid));
+  }
+  return pids;
+}
+
+/* Cgroup#procs: the processes in the group (cgroup.procs). */
+static mrb_value
+cgroup_procs(mrb_state *mrb, mrb_value self)
+{
+  struct cgroup_ctx *ctx = get_ctx(mrb, self);
+
+  require_group(mrb, ctx, "list processes");
+  return read_pids(mrb, ctx, "cgroup.procs");
+}
+
+/* Cgroup#tasks: the threads in the group (v1 tasks, v2 cgroup.threads). */
+static mrb_value
+cgroup_tasks(mrb_state *mrb, mrb_value self)
+{
+  struct cgroup_ctx *ctx = get_ctx(mrb, self);
+
+  require_group(mrb, ctx, "list threads");
+  return read_pids(mrb, ctx, on_v2(ctx->controller) ? "cgroup.threads" : "tasks");
+}
+
+static const struct {
+  const char *name;
+  int number;
+} signal_names[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"ABRT", SIGABRT},
+                    {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"ALRM", SIGALRM},
+                    {"TERM", SIGTERM}, {"CONT", SIGCONT}, {"STOP", SIGSTOP}, {"TSTP", SIGTSTP}};
+
+/* A signal given as 9, "KILL", "SIGKILL" or :KILL. */
+static int
+signal_arg(mrb_state *mrb, mrb_value v)
+{
+  const char *name;
+  size_t i;
+
+  if (mrb_integer_p(v)) {
+    if (mrb_integer(v) >= 1 && mrb_integer(v) < NSIG) return (int)mrb_integer(v);
+    mrb_raisef(mrb, E_ARGUMENT_ERROR, "no signal %v", v);
+  }
+  if (mrb_symbol_p(v)) v = mrb_sym_str(mrb, mrb_symbol(v));
+  name = mrb_string_value_cstr(mrb, &v);
+  if (strncmp(name, "SIG", 3) == 0) name += 3;
+  for (i = 0; i < sizeof signal_names / sizeof signal_names[0]; i++) {
+    if (strcmp(signal_names[i].name, name) == 0) return signal_names[i].number;
+  }
+  mrb_raisef(mrb, E_ARGUMENT_ERROR, "unknown signal %v", v);
+}
+
+/* Signal each process listed in the group once; how many there were. */
+static mrb_int
+signal_listed(mrb_state *mrb, struct cgroup_ctx *ctx, int sig)
+{
+  mrb_value pids = read_pids(mrb, ctx, "cgroup.procs");
+  mrb_int i;
+
+  for (i = 0; i < RARRAY_LEN(pids); i++) kill((pid_t)mrb_integer(RARRAY_PTR(pids)[i]), sig);
+  return RARRAY_LEN(pids);
+}
+
+/*
+ * Cgroup#kill_all(signal = :KILL, timeout = 5): signal every process in the
+ * group; returns how many there were.  For SIGKILL, v2's cgroup.kill where
+ * the kernel has it (5.14+; it also covers child groups), else the listed
+ * processes are killed until none is left (new ones may fork meanwhile), and
+ * either way it waits until the group is empty.
+ */
+static mrb_value
+cgroup_kill_all(mrb_state *mrb, mrb_value self)
+{
+  struct cgroup_ctx *ctx = get_ctx(mrb, self);
+  mrb_value sigv = mrb_symbol_value(MRB_SYM(KILL)), t = mrb_undef_value();
+  mrb_int count;
+  double deadline;
+  int sig, err = EOPNOTSUPP;
+  long delay = 1;
+
+  mrb_get_args(mrb, "|oo", &sigv, &t);
+  sig = signal_arg(mrb, sigv);
+  deadline = deadline_after(timeout_arg(mrb, t, 5));
+  require_group(mrb, ctx, "kill");
+  count = RARRAY_LEN(read_pids(mrb, ctx, "cgroup.procs"));
+  if (sig == SIGKILL && on_v2(ctx->controller)) {
+    err = kernel_write(mrb, ctx, ctx->path, "cgroup.kill", "1");
+  }
+  if (err == EOPNOTSUPP)
+    count = signal_listed(mrb, ctx, sig);
+  else if (err)
+    raise_error(mrb, NULL, err, ctx->controller, ctx->path, "kill", "cgroup.kill", "1", NULL);
+  while (sig == SIGKILL && RARRAY_LEN(read_pids(mrb, ctx, "cgroup.procs")) > 0) {
+    if (ms_left(deadline) == 0) {
+      raise_error(mrb, NULL, ETIMEDOUT, ctx->controller, ctx->path, "kill", "cgroup.procs", NULL,
+                  "processes remain");
+    }
+    sleep_ms(delay);
+    if (delay < 16) delay *= 2;
+    if (err == EOPNOTSUPP) signal_listed(mrb, ctx, sig);
+  }
+  return mrb_int_value(mrb, count);
+}
+
+/* ---- Running a command in groups (like cgexec) ------------------------ */
+
+struct spawn_report {
+  int stage; /* index of the group whose attach failed; -1: exec */
+  int err;
+};
+
+/* Async-signal-safe decimal of a pid. */
+static size_t
+pid_digits(pid_t pid, char out[16])
+{
+  char rev[16];
+  size_t n = 0, i;
+
+  do rev[n++] = (char)('0' + pid % 10);
+  while ((pid /= 10) > 0);
+  for (i = 0; i < n; i++) out[i] = rev[n - 1 - i];
+  return n;
+}
+
+/* In the forked child: join each group, then exec; on failure tell the
+ * parent through the pipe.  Only async-signal-safe calls. */
+static void
+spawn_child(char **tasks_files, int groups, char **argv, int report_fd)
+{
+  struct spawn_report report = {-1, 0};
+  char pid[16];
+  size_t len = pid_digits(getpid(), pid);
+  int i, fd;
+
+  for (i = 0; i < groups; i++) {
+    fd = open(tasks_files[i], O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, pid, len) != (ssize_t)len) {
+      report.stage = i;
+      report.err = errno;
+      break;
+    }
+    close(fd);
+  }
+  if (i == groups) {
+    execvp(argv[0], argv);
+    report.err = errno;
+  }
+  if (write(report_fd, &report, sizeof report) < 0) _exit(127);
+  _exit(127);
+}
+
+/* The C strings of an Array of Strings (NULL-terminated; the Strings stay
+ * reachable from the Array). */
+static char **
+c_strings(mrb_state *mrb, mrb_value ary)
+{
+  mrb_int i, n = RARRAY_LEN(ary);
+  char **out;
+
+  for (i = 0; i < n; i++) mrb_string_value_cstr(mrb, &RARRAY_PTR(ary)[i]);
+  out = (char **)mrb_malloc(mrb, sizeof *out * (n + 1));
+  for (i = 0; i < n; i++) out[i] = RSTRING_PTR(RARRAY_PTR(ary)[i]);
+  out[n] = NULL;
+  return out;
+}
+
+/*
+ * Cgroup.spawn_in(groups, argv): fork; the child joins every group (its own
+ * pid into each tasks/cgroup.procs, staged values written first), then execs
+ * argv (PATH searched); returns the pid.  A failure in the child raises here.
+ */
+static mrb_value
+cgroup_s_spawn_in(mrb_state *mrb, mrb_value self)
+{
+  mrb_value groups, argv, files = mrb_ary_new(mrb);
+  struct spawn_report report;
+  struct cgroup_ctx *ctx;
+  char **c_files, **c_argv, full[PATH_MAX];
+  int pipefd[2];
+  mrb_int i;
+  pid_t pid;
+  ssize_t n;
+  (void)self;
+
+  mrb_get_args(mrb, "AA", &groups, &argv);
+  if (RARRAY_LEN(groups) == 0) mrb_raise(mrb, E_ARGUMENT_ERROR, "no group to spawn in");
+  if (RARRAY_LEN(argv) == 0) mrb_raise(mrb, E_ARGUMENT_ERROR, "no command to spawn");
+  for (i = 0; i < RARRAY_LEN(groups); i++) {
+    ctx = get_ctx(mrb, RARRAY_PTR(groups)[i]);
+    require_group(mrb, ctx, "spawn");
+    write_staged(mrb, ctx);
+    if (!mount_path(mrb, ctx, ctx->path, tasks_file(ctx), full)) {
+      raise_error(mrb, NULL, ENAMETOOLONG, ctx->controller, ctx->path, "spawn", NULL, NULL, NULL);
+    }
+    mrb_ary_push(mrb, files, mrb_str_new_cstr(mrb, full));
+  }
+  c_files = c_strings(mrb, files);
+  c_argv = c_strings(mrb, argv);
+  pid = pipe2(pipefd, O_CLOEXEC) == 0 ? fork() : -1;
+  if (pid == 0) spawn_child(c_files, (int)RARRAY_LEN(files), c_argv, pipefd[1]);
+  mrb_free(mrb, c_files);
+  mrb_free(mrb, c_argv);
+  if (pid < 0) mrb_sys_fail(mrb, "spawn");
+  close(pipefd[1]);
+  while ((n = read(pipefd[0], &report, sizeof report)) < 0 && errno == EINTR) {
+  }
+  close(pipefd[0]);
+  if (n != (ssize_t)sizeof report) return mrb_int_value(mrb, pid); /* exec'd */
+  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+  }
+  if (report.stage < 0) {
+    raise_error(mrb, NULL, report.err, get_ctx(mrb, RARRAY_PTR(groups)[0])->controller, "-",
+                "spawn", NULL, RSTRING_PTR(RARRAY_PTR(argv)[0]), NULL);
+  }
+  ctx = get_ctx(mrb, RARRAY_PTR(groups)[report.stage]);
+  raise_error(mrb, NULL, report.err, ctx->controller, ctx->path, "spawn: join", tasks_file(ctx),
+              NULL, NULL);
+}
+
+/* Cgroup.waitpid(pid) => [exit status or nil, signal or nil] */
+static mrb_value
+cgroup_s_waitpid(mrb_state *mrb, mrb_value self)
+{
+  mrb_int pid;
+  int status;
+  pid_t ret;
+  (void)self;
+
+  mrb_get_args(mrb, "i", &pid);
+  while ((ret = waitpid((pid_t)pid, &status, 0)) < 0 && errno == EINTR) {
+  }
+  if (ret < 0) mrb_raisef(mrb, E_ARGUMENT_ERROR, "pid %i is not a child to wait for", pid);
+  return mrb_assoc_new(
+      mrb, WIFEXITED(status) ? mrb_int_value(mrb, WEXITSTATUS(status)) : mrb_nil_value(),
+      WIFSIGNALED(status) ? mrb_int_value(mrb, WTERMSIG(status)) : mrb_nil_value());
+}
+
+/* ---- The hierarchy ---------------------------------------------------- */
+
+static enum controller_id controller_from(mrb_state *mrb, mrb_value name);
+
+/* Cgroup.groups(controller, base = "/"): every group at and below base,
+ * as paths relative to the mount, sorted (what lscgroup lists). */
+static mrb_value
+cgroup_s_groups(mrb_state *mrb, mrb_value self)
+{
+  mrb_value name, base = mrb_str_new_lit(mrb, "/"), list = mrb_ary_new(mrb);
+  struct cgroup_ctx probe = {CTL_CPU, {NULL}, NULL, 0, NULL};
+  char path[PATH_MAX], full[PATH_MAX];
+  char *roots[2] = {full, NULL};
+  size_t mount_len;
+  FTSENT *e;
+  FTS *fts;
+  (void)self;
+
+  mrb_get_args(mrb, "o|S", &name, &base);
+  probe.controller = controller_from(mrb, name);
+  normalise_name(mrb, probe.controller, base, path, sizeof path);
+  if (!mount_path(mrb, &probe, path, NULL, full) || !path_exists(mrb, &probe, path)) {
+    raise_error(mrb, "NotFound", ENOENT, probe.controller, path, "list groups", NULL, NULL,
+                "no such group");
+  }
+  mount_len = strlen(mount_points[probe.controller]);
+  if (!(fts = fts_open(roots, FTS_PHYSICAL | FTS_NOCHDIR, NULL))) mrb_sys_fail(mrb, full);
+  while ((e = fts_read(fts))) {
+    if (e->fts_info != FTS_D) continue;
+    mrb_ary_push(mrb, list,
+                 mrb_str_new_cstr(mrb, e->fts_path[mount_len] ? e->fts_path + mount_len : "/"));
+  }
+  fts_close(fts);
+  return mrb_funcall_id(mrb, list, MRB_SYM(sort), 0);
+}
+
 /* ---- Cgroup module functions ------------------------------------------ */
 
 /* The controller a name ("memory", :io, "cpuacct", ...) stands for: the
  * class served by a controller of that name here, else the class named so. */
 static enum controller_id
-controller_arg(mrb_state *mrb)
+controller_from(mrb_state *mrb, mrb_value name)
 {
-  mrb_value name;
   const char *s;
   int i;
 
-  mrb_get_args(mrb, "o", &name);
   if (mrb_symbol_p(name)) name = mrb_sym_str(mrb, mrb_symbol(name));
   s = mrb_string_value_cstr(mrb, &name);
   pthread_once(&library_once, library_init);
@@ -1839,6 +2505,15 @@ controller_arg(mrb_state *mrb)
     if (strcmp(own, s) == 0) return (enum controller_id)i;
   }
   mrb_raisef(mrb, E_ARGUMENT_ERROR, "unknown controller %s", s);
+}
+
+static enum controller_id
+controller_arg(mrb_state *mrb)
+{
+  mrb_value name;
+
+  mrb_get_args(mrb, "o", &name);
+  return controller_from(mrb, name);
 }
 
 /* Cgroup.version(controller) => 1, 2, or nil when it is not available */
@@ -1862,7 +2537,7 @@ cgroup_s_controllers(mrb_state *mrb, mrb_value self)
   pthread_once(&library_once, library_init);
   for (i = 0; i < CTL_COUNT; i++) {
     if (!versions[i]) continue;
-    name = mrb_str_new_cstr(mrb, kernel_controller(i));
+    name = mrb_str_new_cstr(mrb, is_core(i) ? controller_names[i][0] : kernel_controller(i));
     if (!mrb_test(mrb_funcall_id(mrb, list, MRB_SYM_Q(include), 1, name)))
       mrb_ary_push(mrb, list, name);
   }
@@ -1906,8 +2581,8 @@ ERROR_READERS(DEFINE_ERROR_READER)
 static void
 define_errors(mrb_state *mrb, struct RClass *cgroup)
 {
-  static const char *const subclasses[] = {"NotFound", "PermissionDenied", "InvalidValue", "Busy",
-                                           "Unsupported"};
+  static const char *const subclasses[] = {"NotFound", "PermissionDenied", "InvalidValue",
+                                           "Busy",     "Unsupported",      "Timeout"};
   struct RClass *base = mrb_define_class_under(mrb, cgroup, "Error", mrb->eStandardError_class);
   size_t i;
 
@@ -1947,6 +2622,8 @@ mrb_mruby_cgroup_gem_init(mrb_state *mrb)
   int i;
 
   define_errors(mrb, cgroup);
+  /* the unit of v1's cpuacct.stat */
+  mrb_define_const(mrb, cgroup, "USER_HZ", mrb_int_value(mrb, sysconf(_SC_CLK_TCK)));
   kept_files_init(mrb, cgroup);
   /* Methods on the module itself, so they stay public in including classes. */
   mrb_define_method(mrb, cgroup, "create", cgroup_create, MRB_ARGS_NONE());
@@ -1955,6 +2632,12 @@ mrb_mruby_cgroup_gem_init(mrb_state *mrb)
   mrb_define_method(mrb, cgroup, "attach", cgroup_attach, MRB_ARGS_OPT(1));
   mrb_define_method(mrb, cgroup, "detach", cgroup_detach, MRB_ARGS_OPT(1));
   mrb_define_method(mrb, cgroup, "exist?", cgroup_exist_p, MRB_ARGS_NONE());
+  mrb_define_method(mrb, cgroup, "procs", cgroup_procs, MRB_ARGS_NONE());
+  mrb_define_method(mrb, cgroup, "tasks", cgroup_tasks, MRB_ARGS_NONE());
+  mrb_define_method(mrb, cgroup, "kill_all", cgroup_kill_all, MRB_ARGS_OPT(2));
+  mrb_define_class_method(mrb, cgroup, "spawn_in", cgroup_s_spawn_in, MRB_ARGS_REQ(2));
+  mrb_define_class_method(mrb, cgroup, "waitpid", cgroup_s_waitpid, MRB_ARGS_REQ(1));
+  mrb_define_class_method(mrb, cgroup, "groups", cgroup_s_groups, MRB_ARGS_ARG(1, 1));
   mrb_define_class_method(mrb, cgroup, "version", cgroup_s_version, MRB_ARGS_REQ(1));
   mrb_define_class_method(mrb, cgroup, "controllers", cgroup_s_controllers, MRB_ARGS_NONE());
   mrb_define_class_method(mrb, cgroup, "current_path", cgroup_s_current_path, MRB_ARGS_REQ(1));
@@ -1971,6 +2654,11 @@ mrb_mruby_cgroup_gem_init(mrb_state *mrb)
   for (i = 0; i < ATTR_COUNT; i++) {
     define_attribute(mrb, classes[attributes[i].controller], &attributes[i]);
   }
+  mrb_define_method(mrb, classes[CTL_FREEZER], "freeze", freezer_freeze, MRB_ARGS_OPT(1));
+  mrb_define_method(mrb, classes[CTL_FREEZER], "thaw", freezer_thaw, MRB_ARGS_OPT(1));
+  mrb_define_method(mrb, classes[CTL_FREEZER], "state", freezer_state_m, MRB_ARGS_NONE());
+  mrb_define_method(mrb, classes[CTL_FREEZER], "frozen?", freezer_frozen_p, MRB_ARGS_NONE());
+  mrb_define_method(mrb, classes[CTL_MEMORY], "wait_for_oom", memory_wait_for_oom, MRB_ARGS_OPT(1));
 }
 
 void

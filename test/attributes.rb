@@ -153,7 +153,7 @@ assert('v1-only attributes raise Cgroup::Unsupported on cgroup v2, v2-only ones 
     assert_raise(Cgroup::Unsupported) { Cgroup::CPU.new("/x").rt_runtime_us = 1 }
   else
     assert_raise(Cgroup::Unsupported) { mem.high = 10 }
-    assert_raise(Cgroup::Unsupported) { mem.events }
+    assert_raise(Cgroup::Unsupported) { Cgroup::MEMORY.new(PREFIX).raw_events }
     assert_raise(Cgroup::Unsupported) { Cgroup::CPU.new("/x").weight }
     assert_raise(Cgroup::Unsupported) { Cgroup::IO.new("/x").max }
   end
@@ -209,7 +209,11 @@ assert('CPUACCT#usage counts a busy child; usage = 0 resets it on cgroup v1') do
       assert_true used > 50_000_000, "a 100 ms spin shows in cpuacct.usage (#{used} ns)"
       assert_equal used, g.usage
       assert_equal used, g.usage_percpu.inject(0) { |a, b| a + b }
-      assert_equal %w[system user], g.stat.keys.sort
+      assert_equal %w[system user], g.raw_stat.keys.sort
+      stat = g.stat # in v2's units: microseconds, from cpuacct.usage and USER_HZ ticks
+      assert_equal %w[system_usec usage_usec user_usec], stat.keys.sort
+      assert_equal used / 1000, stat["usage_usec"]
+      assert_equal g.raw_stat["user"] * 1_000_000 / Cgroup::USER_HZ, stat["user_usec"]
       g.usage = 0
       g.modify
       assert_equal "0", kernel_file(Cgroup::CPUACCT, g.group_name, 'cpuacct.usage').chomp
@@ -229,7 +233,8 @@ assert('stat readers and counters are read live from the kernel') do
     assert_equal 0, cpu.stat["nr_throttled"]
     assert_true mem.stat.values.all? { |v| v.is_a?(Integer) }
     kernel = kernel_file(Cgroup::MEMORY, mem.group_name, 'memory.stat').split("\n").map(&:split)
-    assert_equal kernel.map(&:first), mem.stat.keys
+    assert_equal kernel.map(&:first), mem.raw_stat.keys
+    assert_true %w[anon file file_mapped file_dirty file_writeback].all? { |k| mem.stat.key?(k) }, mem.stat.keys.inspect
     usage_file = version(Cgroup::MEMORY) == 2 ? 'memory.current' : 'memory.usage_in_bytes'
     assert_equal kernel_file(Cgroup::MEMORY, mem.group_name, usage_file).to_i, mem.usage_in_bytes
     assert_kind_of Integer, mem.memsw_usage_in_bytes

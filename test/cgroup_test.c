@@ -137,6 +137,10 @@ controller_mount(const char *controller, char *out, size_t size)
 
   if (find_mount(controller, out, size)) return 1;
   if (!find_mount("unified", mnt, sizeof mnt)) return 0;
+  if (strcmp(controller, "freezer") == 0) { /* v2: cgroup.freeze in every group, no controller */
+    snprintf(out, size, "%s", mnt);
+    return 2;
+  }
   snprintf(file, sizeof file, "%s/cgroup.controllers", mnt);
   if (!(f = fopen(file, "r"))) return 0;
   n = fread(list, 1, sizeof list - 1, f);
@@ -362,7 +366,10 @@ run_child(const char *mode, long arg, int gate)
     for (;;) pause();
   } else if (strcmp(mode, "alloc") == 0)
     code = child_alloc(arg);
-  else if (strcmp(mode, "spin") == 0)
+  else if (strcmp(mode, "late_alloc") == 0) { /* for a waiter to be in place first */
+    usleep(300000);
+    code = child_alloc(arg);
+  } else if (strcmp(mode, "spin") == 0)
     busy_for(arg);
   else if (strcmp(mode, "fork") == 0)
     code = child_forks(arg);
@@ -700,6 +707,40 @@ t_close_fd(mrb_state *mrb, mrb_value self)
   return self;
 }
 
+/* CgroupTest.sleep(seconds) */
+static mrb_value
+t_sleep(mrb_state *mrb, mrb_value self)
+{
+  mrb_float sec;
+
+  mrb_get_args(mrb, "f", &sec);
+  usleep((useconds_t)(sec * 1e6));
+  return self;
+}
+
+/* CgroupTest.cpu_ticks(pid) => user + system clock ticks from /proc/PID/stat */
+static mrb_value
+t_cpu_ticks(mrb_state *mrb, mrb_value self)
+{
+  char path[64], buf[1024], *p;
+  unsigned long utime = 0, stime = 0;
+  mrb_int pid;
+  FILE *f;
+  (void)self;
+
+  mrb_get_args(mrb, "i", &pid);
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  if (!(f = fopen(path, "re"))) raise_errno(mrb, "open", path);
+  p = fgets(buf, sizeof buf, f);
+  fclose(f);
+  /* after "pid (comm) ": state ppid pgrp session tty tpgid flags minflt
+   * cminflt majflt cmajflt utime stime */
+  if (!p || !(p = strrchr(buf, ')')) ||
+      sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+    mrb_raisef(mrb, E_RUNTIME_ERROR, "cannot parse %s", path);
+  return mrb_int_value(mrb, (mrb_int)(utime + stime));
+}
+
 /* CgroupTest.note(text): a line for the report on stderr */
 static mrb_value
 t_note(mrb_state *mrb, mrb_value self)
@@ -812,5 +853,7 @@ mrb_mruby_cgroup_gem_test(mrb_state *mrb)
   mrb_define_module_function(mrb, t, "setenv", t_setenv, MRB_ARGS_REQ(2));
   mrb_define_module_function(mrb, t, "note", t_note, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "now", t_now, MRB_ARGS_NONE());
+  mrb_define_module_function(mrb, t, "sleep", t_sleep, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "cpu_ticks", t_cpu_ticks, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "cleanup", t_cleanup, MRB_ARGS_NONE());
 }

@@ -89,7 +89,9 @@ assert('CPU cfs_quota_us well below cfs_period_us throttles a busy child') do
     assert_equal [0, nil], run_in(g, "spin", 500)
     stat = g.stat
     assert_true stat["nr_throttled"] > 0, "nr_throttled = #{stat['nr_throttled']}"
-    assert_true stat[v2?('cpu') ? "throttled_usec" : "throttled_time"] > 0
+    raw = g.raw_stat # v1 counts nanoseconds; stat gives v2's microseconds on both
+    assert_equal v2?('cpu') ? raw["throttled_usec"] : raw["throttled_time"] / 1000, stat["throttled_usec"]
+    assert_true stat["throttled_usec"] > 0
     assert_include kernel('cpu', g.group_name, 'cpu.stat').split("\n"), "nr_throttled #{stat['nr_throttled']}"
   ensure
     CgroupTest.cleanup
