@@ -707,11 +707,37 @@ t_close_fd(mrb_state *mrb, mrb_value self)
   return self;
 }
 
+/* CgroupTest.read_direct(device, bytes): read past the page cache (O_DIRECT),
+ * so the block layer counts it for the calling thread's group */
+static mrb_value
+t_read_direct(mrb_state *mrb, mrb_value self)
+{
+  char *path;
+  mrb_int bytes, done = 0;
+  void *buf;
+  int fd;
+  ssize_t n = 0;
+  (void)self;
+
+  mrb_get_args(mrb, "zi", &path, &bytes);
+  if ((fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC)) < 0) raise_errno(mrb, "open", path);
+  if (posix_memalign(&buf, 4096, 65536) != 0) {
+    close(fd);
+    raise_errno(mrb, "posix_memalign", path);
+  }
+  while (done < bytes && (n = read(fd, buf, 65536)) > 0) done += n;
+  free(buf);
+  close(fd);
+  if (n < 0) raise_errno(mrb, "read", path);
+  return mrb_int_value(mrb, done);
+}
+
 /* CgroupTest.sleep(seconds) */
 static mrb_value
 t_sleep(mrb_state *mrb, mrb_value self)
 {
   mrb_float sec;
+  (void)self;
 
   mrb_get_args(mrb, "f", &sec);
   usleep((useconds_t)(sec * 1e6));
@@ -854,6 +880,7 @@ mrb_mruby_cgroup_gem_test(mrb_state *mrb)
   mrb_define_module_function(mrb, t, "note", t_note, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "now", t_now, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "sleep", t_sleep, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "read_direct", t_read_direct, MRB_ARGS_REQ(2));
   mrb_define_module_function(mrb, t, "cpu_ticks", t_cpu_ticks, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "cleanup", t_cleanup, MRB_ARGS_NONE());
 }

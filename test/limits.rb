@@ -122,3 +122,76 @@ assert('CPUSET cpus = "0" pins a child to CPU 0') do
     CgroupTest.cleanup
   end
 end
+
+assert('MEMORY#wait_for_oom returns true promptly when a child is OOM-killed, false at its timeout') do
+  g = Cgroup::MEMORY.new("#{PREFIX}/oomwait")
+  begin
+    g.limit_in_bytes = 32 << 20
+    if v2?('memory')
+      g.memsw_limit_in_bytes = 32 << 20
+    else
+      g.swappiness = 0
+    end
+    g.create
+    started = CgroupTest.now
+    assert_false g.wait_for_oom(0.3)
+    waited = CgroupTest.now - started
+    assert_true waited >= 0.3 && waited < 3, "timed out after #{waited} s"
+    pid = CgroupTest.spawn("late_alloc", 256 << 20) # allocates 0.3 s after release
+    g.attach(pid)
+    CgroupTest.release(pid)
+    started = CgroupTest.now
+    assert_true g.wait_for_oom(20)
+    waited = CgroupTest.now - started
+    assert_true waited < 10, "woke #{waited} s after the release"
+    assert_equal [nil, 9], CgroupTest.wait(pid)
+    assert_true g.oom_kill_count >= 1
+    events = g.events # the same keys on both versions
+    assert_equal [g.failcnt, g.oom_kill_count], [events["max"], events["oom_kill"]]
+    assert_true events["max"] > 0 && events["oom_kill"] >= 1, events.inspect
+    assert_raise(ArgumentError) { g.wait_for_oom(-1) }
+    assert_raise(Cgroup::NotFound) { Cgroup::MEMORY.new("#{PREFIX}/none").wait_for_oom(0) }
+  ensure
+    CgroupTest.cleanup
+  end
+end
+
+assert('stat hashes have the same keys on v1 and v2: PIDS, CPUSET, BLKIO, FREEZER') do
+  begin
+    pids = Cgroup::PIDS.new("#{PREFIX}/stat")
+    pids.max = 2
+    pids.create
+    assert_equal({ "current" => 0, "max" => 2, "refused" => 0 }, pids.stat)
+    set = Cgroup::CPUSET.new("#{PREFIX}/stat")
+    set.create
+    eff = v2?('cpuset') ? %w[cpuset.cpus.effective cpuset.mems.effective] : %w[cpuset.effective_cpus cpuset.effective_mems]
+    assert_equal({ "effective_cpus" => kernel('cpuset', set.group_name, eff[0]).chomp,
+                   "effective_mems" => kernel('cpuset', set.group_name, eff[1]).chomp }, set.stat)
+    disk = %w[vda sda nvme0n1 xvda hda ram0].find { |d| CgroupTest.dir?("/sys/block/#{d}") }
+    blk = Cgroup::BLKIO.new("#{PREFIX}/stat")
+    blk.create
+    if disk
+      dev = CgroupTest.read("/sys/block/#{disk}/dev").chomp
+      # v1's throttle layer counts only where a rule applies: a generous one
+      blk.throttle_read_bps_device = "#{dev} #{1 << 40}"
+      blk.modify
+      # this thread (v1) or process (v2) reads 1 MiB from the disk inside the group
+      read = begin
+        blk.attach { CgroupTest.read_direct("/dev/#{disk}", 1 << 20) }
+      rescue RuntimeError => e # this host's devices cgroup may refuse the disk
+        CgroupTest.note "BLKIO#stat not checked against I/O: #{e.message}"
+        nil
+      end
+    end
+    if read
+      stat = blk.stat[dev]
+      assert_true stat["rbytes"] >= read && stat["rios"] >= 1, stat.inspect
+      file = v2?('blkio') ? 'io.stat' : 'blkio.throttle.io_service_bytes'
+      text = kernel('blkio', blk.group_name, file)
+      assert_include text, v2?('blkio') ? "rbytes=#{stat['rbytes']}" : "#{dev} Read #{stat['rbytes']}"
+    end
+    CgroupTest.note "BLKIO#stat: no disk here to read from" unless disk
+  ensure
+    CgroupTest.cleanup
+  end
+end

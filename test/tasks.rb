@@ -1,0 +1,75 @@
+# Listing and signalling a group's tasks; walking the hierarchy.
+
+PREFIX = CgroupTest.prefix
+
+def procs_file(klass, group)
+  CgroupTest.read("#{CgroupTest.mount(klass::CONTROLLER)}#{group}/cgroup.procs").split.map(&:to_i)
+end
+
+assert('procs and tasks list what the kernel lists, threads included') do
+  g = Cgroup::PIDS.new("#{PREFIX}/list")
+  begin
+    g.create
+    assert_equal [], g.procs
+    a = CgroupTest.spawn("sleep")
+    b = CgroupTest.spawn("sleep")
+    g.attach(a)
+    g.attach(b)
+    assert_equal [a, b].sort, g.procs.sort
+    assert_equal procs_file(Cgroup::PIDS, g.group_name).sort, g.procs.sort
+    assert_equal [a, b].sort, g.tasks.sort, "one thread each"
+    tid = CgroupTest.tid
+    cpu = Cgroup::CPU.new("#{PREFIX}/list")
+    cpu.create
+    if CgroupTest.version('cpu') == 1
+      cpu.attach # v1 moves this one thread: a task of the group, its process is listed too
+      begin
+        assert_include cpu.tasks, tid
+        assert_include cpu.procs, tid # the main thread: its tid is the pid
+      ensure
+        cpu.detach
+      end
+      assert_not_include cpu.tasks, tid
+    end
+    assert_raise(Cgroup::NotFound) { Cgroup::PIDS.new("#{PREFIX}/none").procs }
+  ensure
+    CgroupTest.cleanup
+  end
+end
+
+assert('kill_all signals every process and, for KILL, waits until the group is empty') do
+  g = Cgroup::PIDS.new("#{PREFIX}/kill")
+  begin
+    g.create
+    pids = [0, 1, 2].map { CgroupTest.spawn("sleep") }
+    pids.each { |pid| g.attach(pid) }
+    assert_equal 3, g.kill_all(:TERM, 5)
+    pids.each { |pid| assert_equal [nil, 15], CgroupTest.wait(pid) }
+    pids = [0, 1].map { CgroupTest.spawn("sleep") }
+    pids.each { |pid| g.attach(pid) }
+    assert_equal 2, g.kill_all
+    assert_equal [], procs_file(Cgroup::PIDS, g.group_name), "empty when kill_all returns"
+    pids.each { |pid| assert_equal [nil, 9], CgroupTest.wait(pid) }
+    assert_equal 0, g.kill_all("SIGKILL")
+    assert_raise(ArgumentError) { g.kill_all(:NOPE) }
+    assert_raise(ArgumentError) { g.kill_all(0) }
+  ensure
+    CgroupTest.cleanup
+  end
+end
+
+assert('Cgroup.groups walks the hierarchy like lscgroup') do
+  begin
+    %w[/w /w/a /w/a/b /w/c].each { |n| Cgroup::MEMORY.new("#{PREFIX}#{n}").create }
+    expected = %w[/w /w/a /w/a/b /w/c].map { |n| "#{PREFIX}#{n}" }
+    assert_equal expected, Cgroup.groups(:memory, "#{PREFIX}/w")
+    assert_equal ["#{PREFIX}/w/c"], Cgroup.groups("memory", "#{PREFIX}/w/c")
+    all = Cgroup.groups(:memory)
+    assert_equal "/", all.first
+    assert_true expected.all? { |n| all.include?(n) }
+    assert_raise(Cgroup::NotFound) { Cgroup.groups(:memory, "#{PREFIX}/none") }
+    assert_raise(ArgumentError) { Cgroup.groups(:nonesuch) }
+  ensure
+    CgroupTest.cleanup
+  end
+end
