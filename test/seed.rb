@@ -23,3 +23,21 @@ assert('example/memory.rb ends with SIGKILL from the OOM killer inside /test') d
     CgroupTest.cleanup
   end
 end
+
+assert('example/demo.rb (what make demo runs) sees its spawned child OOM-killed, on this cgroup version') do
+  mruby = TEST_ARGS['mruby_bin']
+  skip "no mruby binary at #{mruby}" unless CgroupTest.file?(mruby)
+  out = "/tmp#{PREFIX}-demo.out"
+  begin
+    pid = CgroupTest.run("/bin/sh", "-c", "#{mruby} #{TEST_ARGS['gem_dir']}/example/demo.rb #{mruby} #{PREFIX}/demo > #{out} 2>&1")
+    status = CgroupTest.wait(pid)
+    text = CgroupTest.read(out)
+    assert_equal [0, nil], status, text
+    assert_include text, "(OOM killed)"
+    assert_include text, "OK: the kernel's OOM killer stopped the child inside #{PREFIX}/demo"
+    assert_false CgroupTest.dir?("#{CgroupTest.mount('memory')}#{PREFIX}/demo"), "the demo removed its group"
+  ensure
+    CgroupTest.unlink(out) if CgroupTest.file?(out)
+    CgroupTest.cleanup
+  end
+end
