@@ -2362,6 +2362,22 @@ spawn_child(char **tasks_files, int groups, char **argv, int report_fd)
   _exit(127);
 }
 
+/* On v2 a process is in one group for every controller: groups given to
+ * spawn that v2 serves must all be the same one. */
+static void
+require_one_v2_group(mrb_state *mrb, mrb_value groups, struct cgroup_ctx *ctx)
+{
+  mrb_int i;
+
+  for (i = 0; on_v2(ctx->controller) && i < RARRAY_LEN(groups); i++) {
+    struct cgroup_ctx *other = get_ctx(mrb, RARRAY_PTR(groups)[i]);
+    if (on_v2(other->controller) && strcmp(other->path, ctx->path) != 0) {
+      raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "spawn", NULL,
+                  other->path, "on cgroup v2 a process is in one group for all controllers");
+    }
+  }
+}
+
 /* The C strings of an Array of Strings (NULL-terminated; the Strings stay
  * reachable from the Array). */
 static char **
@@ -2401,6 +2417,7 @@ cgroup_s_spawn_in(mrb_state *mrb, mrb_value self)
   for (i = 0; i < RARRAY_LEN(groups); i++) {
     ctx = get_ctx(mrb, RARRAY_PTR(groups)[i]);
     require_group(mrb, ctx, "spawn");
+    require_one_v2_group(mrb, groups, ctx);
     write_staged(mrb, ctx);
     if (!mount_path(mrb, ctx, ctx->path, tasks_file(ctx), full)) {
       raise_error(mrb, NULL, ENAMETOOLONG, ctx->controller, ctx->path, "spawn", NULL, NULL, NULL);
@@ -2409,11 +2426,17 @@ cgroup_s_spawn_in(mrb_state *mrb, mrb_value self)
   }
   c_files = c_strings(mrb, files);
   c_argv = c_strings(mrb, argv);
-  pid = pipe2(pipefd, O_CLOEXEC) == 0 ? fork() : -1;
+  if (pipe2(pipefd, O_CLOEXEC) != 0) pipefd[0] = pipefd[1] = -1;
+  pid = pipefd[0] >= 0 ? fork() : -1;
   if (pid == 0) spawn_child(c_files, (int)RARRAY_LEN(files), c_argv, pipefd[1]);
   mrb_free(mrb, c_files);
   mrb_free(mrb, c_argv);
-  if (pid < 0) mrb_sys_fail(mrb, "spawn");
+  if (pid < 0) {
+    int err = errno;
+    if (pipefd[0] >= 0) close(pipefd[0]), close(pipefd[1]);
+    errno = err;
+    mrb_sys_fail(mrb, "spawn");
+  }
   close(pipefd[1]);
   while ((n = read(pipefd[0], &report, sizeof report)) < 0 && errno == EINTR) {
   }

@@ -33,6 +33,30 @@ assert('spawn runs a command already inside every group given; wait gives its st
   end
 end
 
+assert('spawn into groups of different names: each its own on v1, refused on v2') do
+  cpu = Cgroup::CPU.new("#{PREFIX}/one")
+  pids = Cgroup::PIDS.new("#{PREFIX}/two")
+  begin
+    cpu.create
+    pids.create
+    if CgroupTest.version('cpu') == 2 && CgroupTest.version('pids') == 2
+      e = assert_raise(Cgroup::InvalidValue) { Cgroup.spawn([cpu, pids], "/bin/true") }
+      assert_equal pids.group_name, e.value
+      assert_equal [[], []], [cpu.procs, pids.procs], "nothing was started"
+    else
+      pid = Cgroup.spawn([cpu, pids], "/bin/sleep", "5")
+      begin
+        assert_equal [cpu.group_name, pids.group_name], [group_of(pid, Cgroup::CPU), group_of(pid, Cgroup::PIDS)]
+      ensure
+        CgroupTest.kill(pid)
+        Cgroup.wait(pid)
+      end
+    end
+  ensure
+    CgroupTest.cleanup
+  end
+end
+
 assert('spawn reports a command that cannot run and a group that does not exist') do
   g = Cgroup::PIDS.new("#{PREFIX}/bad")
   begin
