@@ -90,9 +90,8 @@ module Cgroup
   # Stat hashes: the v2 names, which v1 figures are converted to where the
   # kernel means the same thing (README, "stat keys"); raw_stat is the file.
   def self.renamed(hash, names)
-    out = {}
-    hash.each { |key, value| out[names[key] || key] = value }
-    out
+    names.each { |old, new| hash[new] = hash.delete(old) if hash.key?(old) }
+    hash
   end
 
   class CPU
