@@ -1949,7 +1949,8 @@ fd_key_value(int fd, const char *key)
  * Wait until key in a v2 file (cgroup.events, memory.events) satisfies
  * done(value, arg) or the deadline passes.  The kernel notifies the file on
  * each change and poll() wakes with POLLPRI; reading re-arms it, so reading
- * before each poll loses no change.  Returns the last value (-1: the file
+ * before each poll loses no change.  Removing the group wakes no one, so it
+ * reads again at least once a second.  Returns the last value (-1: the file
  * is gone, the group was removed).
  */
 static long long
@@ -1958,12 +1959,13 @@ wait_v2_key(int fd, const char *key, int (*done)(long long, long long), long lon
 {
   struct pollfd pfd = {fd, POLLPRI, 0};
   long long value;
+  int ms;
 
   for (;;) {
     value = fd_key_value(fd, key);
     if (value < 0 || done(value, arg)) return value;
-    if (ms_left(deadline) == 0) return value;
-    if (poll(&pfd, 1, ms_left(deadline)) < 0 && errno != EINTR) return value;
+    if ((ms = ms_left(deadline)) == 0) return value;
+    if (poll(&pfd, 1, ms < 0 || ms > 1000 ? 1000 : ms) < 0 && errno != EINTR) return value;
   }
 }
 
