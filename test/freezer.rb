@@ -68,3 +68,28 @@ assert('FREEZER groups are listed by Cgroup.controllers and created, found and d
     CgroupTest.cleanup
   end
 end
+
+assert('kill_all of a frozen group: v2 kills at once; v1 only after thaw, and says so') do
+  g = Cgroup::FREEZER.new("#{PREFIX}/icekill")
+  begin
+    g.create
+    pid = CgroupTest.spawn("spin", 30_000)
+    g.attach(pid)
+    CgroupTest.release(pid)
+    g.freeze
+    if CgroupTest.version('freezer') == 2
+      assert_equal 1, g.kill_all(:KILL, 5)
+    else
+      e = assert_raise(Cgroup::Timeout) { g.kill_all(:KILL, 0.5) }
+      assert_equal "cgroup.procs", e.file
+      assert_equal [pid], g.procs, "still there, frozen"
+      g.thaw
+      g.kill_all(:KILL, 5) # thawed, the pending SIGKILL ends it
+      assert_equal [], g.procs
+    end
+    assert_equal [nil, 9], CgroupTest.wait(pid)
+  ensure
+    g.thaw if g.exist? && g.frozen?
+    CgroupTest.cleanup
+  end
+end
