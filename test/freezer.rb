@@ -15,13 +15,19 @@ def kernel_frozen?(group)
   end
 end
 
+# a new group with a child spinning in it; the child's pid
+def spinning_in(group)
+  group.create
+  pid = CgroupTest.spawn("spin", 30_000)
+  group.attach(pid)
+  CgroupTest.release(pid)
+  pid
+end
+
 assert('FREEZER#freeze stops a busy child (its CPU time stands still) until thaw') do
   g = Cgroup::FREEZER.new("#{PREFIX}/ice")
   begin
-    g.create
-    pid = CgroupTest.spawn("spin", 30_000)
-    g.attach(pid)
-    CgroupTest.release(pid)
+    pid = spinning_in(g)
     CgroupTest.sleep(0.1)
     assert_equal ["THAWED", false], [g.state, g.frozen?]
     assert_equal g, g.freeze(5)
@@ -72,10 +78,7 @@ end
 assert('kill_all of a frozen group: v2 kills at once; v1 only after thaw, and says so') do
   g = Cgroup::FREEZER.new("#{PREFIX}/icekill")
   begin
-    g.create
-    pid = CgroupTest.spawn("spin", 30_000)
-    g.attach(pid)
-    CgroupTest.release(pid)
+    pid = spinning_in(g)
     g.freeze
     if CgroupTest.version('freezer') == 2
       assert_equal 1, g.kill_all(:KILL, 5)
