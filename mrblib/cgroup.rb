@@ -56,7 +56,8 @@ module Cgroup
     # controller), exec argv; returns the pid.  Cgroup.wait(pid) reaps it.
     def spawn(groups, *argv)
       groups = [groups] unless groups.is_a?(Array)
-      watched = groups.select { |g| g.is_a?(MEMORY) }.map { |g| [g, g.oom_kill_count] }
+      # kernels before 4.13 have no oom_kill count: such a child is never reported OOM-killed
+      watched = groups.select { |g| g.is_a?(MEMORY) }.map { |g| [g, (g.oom_kill_count rescue nil)] }
       pid = spawn_in(groups, argv)
       spawned[pid] = watched
       pid
@@ -66,7 +67,7 @@ module Cgroup
     def wait(pid)
       exitstatus, termsig = waitpid(pid)
       watched = spawned.delete(pid) || []
-      oom = termsig == 9 && watched.any? { |g, before| g.exist? && g.oom_kill_count > before }
+      oom = termsig == 9 && watched.any? { |g, before| before && g.exist? && g.oom_kill_count > before }
       Status.new(pid, exitstatus, termsig, oom)
     end
 
