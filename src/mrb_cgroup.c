@@ -2254,14 +2254,15 @@ signal_listed(mrb_state *mrb, struct cgroup_ctx *ctx, int sig)
  * group; returns how many there were.  For SIGKILL, v2's cgroup.kill where
  * the kernel has it (5.14+; it also covers child groups), else the listed
  * processes are killed until none is left (new ones may fork meanwhile), and
- * either way it waits until the group is empty.
+ * either way it waits until the group is empty.  A group holding the
+ * calling process is refused.
  */
 static mrb_value
 cgroup_kill_all(mrb_state *mrb, mrb_value self)
 {
   struct cgroup_ctx *ctx = get_ctx(mrb, self);
-  mrb_value sigv = mrb_symbol_value(MRB_SYM(KILL)), t = mrb_undef_value();
-  mrb_int count;
+  mrb_value sigv = mrb_symbol_value(MRB_SYM(KILL)), t = mrb_undef_value(), pids;
+  mrb_int count, i;
   double deadline;
   int sig, err = EOPNOTSUPP;
   long delay = 1;
@@ -2270,7 +2271,14 @@ cgroup_kill_all(mrb_state *mrb, mrb_value self)
   sig = signal_arg(mrb, sigv);
   deadline = deadline_after(timeout_arg(mrb, t, 5));
   require_group(mrb, ctx, "kill");
-  count = RARRAY_LEN(read_pids(mrb, ctx, "cgroup.procs"));
+  pids = read_pids(mrb, ctx, "cgroup.procs");
+  count = RARRAY_LEN(pids);
+  for (i = 0; i < count; i++) { /* it would end the caller too, half way */
+    if (mrb_integer(RARRAY_PTR(pids)[i]) == (mrb_int)getpid()) {
+      raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "kill", "cgroup.procs",
+                  NULL, "the calling process is in this group");
+    }
+  }
   if (sig == SIGKILL && on_v2(ctx->controller)) {
     err = kernel_write(mrb, ctx, ctx->path, "cgroup.kill", "1");
   }

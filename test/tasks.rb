@@ -51,6 +51,10 @@ assert('kill_all signals every process and, for KILL, waits until the group is e
     assert_equal [], procs_file(Cgroup::PIDS, g.group_name), "empty when kill_all returns"
     pids.each { |pid| assert_equal [nil, 9], CgroupTest.wait(pid) }
     assert_equal 0, g.kill_all("SIGKILL")
+    g.attach do # the calling thread's process is listed: refused, nothing signalled
+      e = assert_raise(Cgroup::InvalidValue) { g.kill_all }
+      assert_equal "cgroup.procs", e.file
+    end
     assert_raise(ArgumentError) { g.kill_all(:NOPE) }
     assert_raise(ArgumentError) { g.kill_all(0) }
   ensure
