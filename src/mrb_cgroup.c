@@ -2416,7 +2416,10 @@ cgroup_s_spawn_in(mrb_state *mrb, mrb_value self)
   mrb_free(mrb, c_argv);
   if (pid < 0) {
     int err = errno;
-    if (pipefd[0] >= 0) close(pipefd[0]), close(pipefd[1]);
+    if (pipefd[0] >= 0) {
+      close(pipefd[0]);
+      close(pipefd[1]);
+    }
     errno = err;
     mrb_sys_fail(mrb, "spawn");
   }
@@ -2427,11 +2430,11 @@ cgroup_s_spawn_in(mrb_state *mrb, mrb_value self)
   if (n != (ssize_t)sizeof report) return mrb_int_value(mrb, pid); /* exec'd */
   while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
   }
+  ctx = get_ctx(mrb, RARRAY_PTR(groups)[report.stage < 0 ? 0 : report.stage]);
   if (report.stage < 0) {
-    raise_error(mrb, NULL, report.err, get_ctx(mrb, RARRAY_PTR(groups)[0])->controller, "-",
-                "spawn", NULL, RSTRING_PTR(RARRAY_PTR(argv)[0]), NULL);
+    raise_error(mrb, NULL, report.err, ctx->controller, ctx->path, "spawn: exec", NULL,
+                RSTRING_PTR(RARRAY_PTR(argv)[0]), NULL);
   }
-  ctx = get_ctx(mrb, RARRAY_PTR(groups)[report.stage]);
   raise_error(mrb, NULL, report.err, ctx->controller, ctx->path, "spawn: join", tasks_file(ctx),
               NULL, NULL);
 }
