@@ -700,14 +700,20 @@ require_group(mrb_state *mrb, struct cgroup_ctx *ctx, const char *action)
   }
 }
 
-/* Open a file at full, a path under ctx's mount point, relative to the
- * mount's directory this state keeps open. */
+/* Open a file of the group at path, relative to the mount's directory this
+ * state keeps open; -1 and errno on failure. */
 static int
-open_in_mount(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags)
+open_in_mount(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file, int flags)
 {
   struct kept_fd *dir = &kept_files(mrb, ctx)->mount_dir[ctx->controller];
-  const char *relative = full + strlen(mount_points[ctx->controller]);
+  char full[PATH_MAX];
+  const char *relative;
 
+  if (!mount_path(mrb, ctx, path, file, full)) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  relative = full + strlen(mount_points[ctx->controller]);
   while (*relative == '/') relative++;
   if (!kept_valid(dir)) {
     kept_close(dir);
@@ -726,14 +732,12 @@ open_in_mount(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flag
 static mrb_value
 kernel_read(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file)
 {
-  char full[PATH_MAX], buf[4096];
+  char buf[4096];
   mrb_value text = mrb_str_new_capa(mrb, 64);
   ssize_t n = -1;
   int fd, err;
 
-  if (!mount_path(mrb, ctx, path, file, full)) {
-    err = ENAMETOOLONG;
-  } else if ((fd = open_in_mount(mrb, ctx, full, O_RDONLY)) < 0) {
+  if ((fd = open_in_mount(mrb, ctx, path, file, O_RDONLY)) < 0) {
     err = errno;
   } else {
     while ((n = read(fd, buf, sizeof buf)) > 0) mrb_str_cat(mrb, text, buf, (size_t)n);
@@ -760,13 +764,11 @@ static int
 kernel_write(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
              const char *value)
 {
-  char full[PATH_MAX];
   size_t len = strlen(value);
   int fd, err = 0;
 
-  if (!mount_path(mrb, ctx, path, file, full)) return ENAMETOOLONG;
   if (len == 0) value = "\n", len = 1; /* an empty write would not reach the kernel */
-  if ((fd = open_in_mount(mrb, ctx, full, O_WRONLY)) < 0) {
+  if ((fd = open_in_mount(mrb, ctx, path, file, O_WRONLY)) < 0) {
     err = errno;
   } else {
     if (write(fd, value, len) != (ssize_t)len) err = errno ? errno : EIO;
@@ -1989,19 +1991,6 @@ sleep_ms(long ms)
   nanosleep(&ts, NULL);
 }
 
-/* Open one of ctx's group's files for reading (-1 and errno on failure). */
-static int
-open_group_file(mrb_state *mrb, struct cgroup_ctx *ctx, const char *file)
-{
-  char full[PATH_MAX];
-
-  if (!mount_path(mrb, ctx, ctx->path, file, full)) {
-    errno = ENAMETOOLONG;
-    return -1;
-  }
-  return open_in_mount(mrb, ctx, full, O_RDONLY);
-}
-
 /* ---- FREEZER ---------------------------------------------------------- */
 
 /* "THAWED", "FREEZING" or "FROZEN": v1's freezer.state; on v2 from
@@ -2030,7 +2019,7 @@ freezer_wait(mrb_state *mrb, struct cgroup_ctx *ctx, const char *want, double de
   long delay = 1;
 
   if (on_v2(ctx->controller)) {
-    int fd = open_group_file(mrb, ctx, "cgroup.events");
+    int fd = open_in_mount(mrb, ctx, ctx->path, "cgroup.events", O_RDONLY);
     long long frozen;
     if (fd < 0) return FALSE;
     frozen = wait_v2_key(fd, "frozen", equals, strcmp(want, "FROZEN") == 0, deadline);
@@ -2117,7 +2106,8 @@ static mrb_bool
 oom_wait_v1(mrb_state *mrb, struct cgroup_ctx *ctx, double deadline)
 {
   char line[64];
-  int efd = eventfd(0, EFD_CLOEXEC), ofd = open_group_file(mrb, ctx, "memory.oom_control");
+  int efd = eventfd(0, EFD_CLOEXEC),
+      ofd = open_in_mount(mrb, ctx, ctx->path, "memory.oom_control", O_RDONLY);
   int err = efd < 0 || ofd < 0 ? errno : 0, ready = 0;
   struct pollfd pfd = {efd, POLLIN, 0};
   uint64_t count;
@@ -2142,7 +2132,7 @@ oom_wait_v1(mrb_state *mrb, struct cgroup_ctx *ctx, double deadline)
 static mrb_bool
 oom_wait_v2(mrb_state *mrb, struct cgroup_ctx *ctx, double deadline)
 {
-  int fd = open_group_file(mrb, ctx, "memory.events");
+  int fd = open_in_mount(mrb, ctx, ctx->path, "memory.events", O_RDONLY);
   long long before, now;
 
   if (fd < 0) {
@@ -2238,15 +2228,13 @@ signal_arg(mrb_state *mrb, mrb_value v)
   mrb_raisef(mrb, E_ARGUMENT_ERROR, "unknown signal %v", v);
 }
 
-/* Signal each process listed in the group once; how many there were. */
-static mrb_int
-signal_listed(mrb_state *mrb, struct cgroup_ctx *ctx, int sig)
+/* Signal each process in pids once. */
+static void
+signal_pids(mrb_value pids, int sig)
 {
-  mrb_value pids = read_pids(mrb, ctx, "cgroup.procs");
   mrb_int i;
 
   for (i = 0; i < RARRAY_LEN(pids); i++) kill((pid_t)mrb_integer(RARRAY_PTR(pids)[i]), sig);
-  return RARRAY_LEN(pids);
 }
 
 /*
@@ -2283,17 +2271,17 @@ cgroup_kill_all(mrb_state *mrb, mrb_value self)
     err = kernel_write(mrb, ctx, ctx->path, "cgroup.kill", "1");
   }
   if (err == EOPNOTSUPP)
-    count = signal_listed(mrb, ctx, sig);
+    signal_pids(pids, sig);
   else if (err)
     raise_error(mrb, NULL, err, ctx->controller, ctx->path, "kill", "cgroup.kill", "1", NULL);
-  while (sig == SIGKILL && RARRAY_LEN(read_pids(mrb, ctx, "cgroup.procs")) > 0) {
+  while (sig == SIGKILL && RARRAY_LEN(pids = read_pids(mrb, ctx, "cgroup.procs")) > 0) {
     if (ms_left(deadline) == 0) {
       raise_error(mrb, NULL, ETIMEDOUT, ctx->controller, ctx->path, "kill", "cgroup.procs", NULL,
                   "processes remain");
     }
+    if (err == EOPNOTSUPP) signal_pids(pids, sig); /* as read: also those forked meanwhile */
     sleep_ms(delay);
     if (delay < 16) delay *= 2;
-    if (err == EOPNOTSUPP) signal_listed(mrb, ctx, sig);
   }
   return mrb_int_value(mrb, count);
 }
