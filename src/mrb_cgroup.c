@@ -237,20 +237,28 @@ struct kept_fd {
   ino_t ino;
 };
 
-static void
-kept_open(struct kept_fd *kept, const char *path, int flags)
+/* Keep fd (closed if its identity cannot be read); FALSE if none is kept. */
+static mrb_bool
+kept_adopt(struct kept_fd *kept, int fd)
 {
   struct stat st;
 
-  kept->fd = open(path, flags | O_CLOEXEC);
-  if (kept->fd < 0) return;
-  if (fstat(kept->fd, &st) != 0) {
-    close(kept->fd);
+  kept->fd = fd;
+  if (fd < 0) return FALSE;
+  if (fstat(fd, &st) != 0) {
+    close(fd);
     kept->fd = -1;
-    return;
+    return FALSE;
   }
   kept->dev = st.st_dev;
   kept->ino = st.st_ino;
+  return TRUE;
+}
+
+static void
+kept_open(struct kept_fd *kept, const char *path, int flags)
+{
+  kept_adopt(kept, open(path, flags | O_CLOEXEC));
 }
 
 static mrb_bool
@@ -271,6 +279,22 @@ kept_close(struct kept_fd *kept)
 }
 
 /*
+ * A group file kept open for writing: the per-request writes (staged values,
+ * tasks moves) go through pwrite on it instead of open, write and close.
+ * The kernel checks write permission when a cgroup file is opened, not when
+ * it is written, so a descriptor is used only under the effective user and
+ * group that opened it: a program that drops privileges after a write keeps
+ * no power it would not have.
+ */
+struct kept_writer {
+  char *path; /* the file's full path (mrb_malloc'd); NULL: slot free */
+  struct kept_fd file;
+  uid_t euid;
+  gid_t egid;
+  unsigned long used; /* when it was last used, for eviction */
+};
+
+/*
  * What the gem keeps open, per mrb_state (a state runs on one thread at a
  * time) and closed with it:
  * - each used controller's mount directory (O_PATH): files opened relative
@@ -281,9 +305,14 @@ kept_close(struct kept_fd *kept)
  *   afresh for 4 us, where open/read/close costs 10 us.  A descriptor is
  *   bound to its task, not to the number: once the task is reaped pread
  *   fails with ESRCH and the pid is opened anew, so a reused pid is never
- *   read as the old task.
+ *   read as the old task;
+ * - the group files written most recently by modify, attach and detach
+ *   (least recently used goes first): open and close are two thirds of the
+ *   cost of such a write.  A removed group's file fails with ENODEV, and is
+ *   then opened anew (a group made again under the same name is a new file).
  */
 #define KEPT_PROC_FILES 4
+#define KEPT_WRITERS 16
 
 struct kept_files {
   struct kept_fd mount_dir[CTL_COUNT];
@@ -292,7 +321,18 @@ struct kept_files {
   int next_proc; /* the slot a new task takes */
   char *buf;     /* the last /proc text read, grown as needed */
   size_t size;
+  struct kept_writer writer[KEPT_WRITERS];
+  unsigned long clock; /* counts writer uses */
 };
+
+static void
+writer_forget(mrb_state *mrb, struct kept_writer *w)
+{
+  kept_close(&w->file);
+  mrb_free(mrb, w->path);
+  w->path = NULL;
+  w->used = 0; /* a free slot is taken first */
+}
 
 static void
 kept_files_free(mrb_state *mrb, void *p)
@@ -302,6 +342,7 @@ kept_files_free(mrb_state *mrb, void *p)
 
   for (i = 0; i < CTL_COUNT; i++) kept_close(&kept->mount_dir[i]);
   for (i = 0; i < KEPT_PROC_FILES; i++) kept_close(&kept->proc[i]);
+  for (i = 0; i < KEPT_WRITERS; i++) writer_forget(mrb, &kept->writer[i]);
   mrb_free(mrb, kept->buf);
   mrb_free(mrb, kept);
 }
@@ -317,6 +358,7 @@ kept_files_init(mrb_state *mrb, struct RClass *cgroup)
 
   for (i = 0; i < CTL_COUNT; i++) kept->mount_dir[i].fd = -1;
   for (i = 0; i < KEPT_PROC_FILES; i++) kept->proc[i].fd = -1;
+  for (i = 0; i < KEPT_WRITERS; i++) kept->writer[i].file.fd = -1;
   mrb_iv_set(mrb, mrb_obj_value(cgroup), MRB_SYM(kept_files),
              mrb_obj_value(mrb_data_object_alloc(mrb, NULL, kept, &kept_files_type)));
 }
@@ -700,20 +742,14 @@ require_group(mrb_state *mrb, struct cgroup_ctx *ctx, const char *action)
   }
 }
 
-/* Open a file of the group at path, relative to the mount's directory this
- * state keeps open; -1 and errno on failure. */
+/* Open the file at full (a path under ctx's mount) relative to the mount's
+ * directory this state keeps open; -1 and errno on failure. */
 static int
-open_in_mount(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file, int flags)
+open_under_mount(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags)
 {
   struct kept_fd *dir = &kept_files(mrb, ctx)->mount_dir[ctx->controller];
-  char full[PATH_MAX];
-  const char *relative;
+  const char *relative = full + strlen(mount_points[ctx->controller]);
 
-  if (!mount_path(mrb, ctx, path, file, full)) {
-    errno = ENAMETOOLONG;
-    return -1;
-  }
-  relative = full + strlen(mount_points[ctx->controller]);
   while (*relative == '/') relative++;
   if (!kept_valid(dir)) {
     kept_close(dir);
@@ -721,6 +757,19 @@ open_in_mount(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const ch
   }
   if (!*relative || dir->fd < 0) return open(full, flags | O_CLOEXEC);
   return openat(dir->fd, relative, flags | O_CLOEXEC);
+}
+
+/* Open a file of the group at path; -1 and errno on failure. */
+static int
+open_in_mount(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file, int flags)
+{
+  char full[PATH_MAX];
+
+  if (!mount_path(mrb, ctx, path, file, full)) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  return open_under_mount(mrb, ctx, full, flags);
 }
 
 /*
@@ -752,6 +801,82 @@ kernel_read(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char
   raise_error(mrb, NULL, err, ctx->controller, path, "read", file, NULL, NULL);
 }
 
+/* 0, or the errno of a write that did not take all of value. */
+static int
+write_at_start(int fd, const char *value, size_t len)
+{
+  ssize_t n = pwrite(fd, value, len, 0);
+
+  return n == (ssize_t)len ? 0 : n < 0 ? errno : EIO;
+}
+
+/* The writer slot for the file at full: the one that keeps it, else the
+ * least recently used one, emptied. */
+static struct kept_writer *
+writer_slot(mrb_state *mrb, struct kept_files *files, const char *full)
+{
+  struct kept_writer *oldest = &files->writer[0];
+  int i;
+
+  for (i = 0; i < KEPT_WRITERS; i++) {
+    struct kept_writer *w = &files->writer[i];
+    if (w->path && strcmp(w->path, full) == 0) return w;
+    if (w->used < oldest->used) oldest = w;
+  }
+  writer_forget(mrb, oldest);
+  return oldest;
+}
+
+static mrb_bool
+writer_usable(const struct kept_writer *w)
+{
+  return w->path && w->euid == geteuid() && w->egid == getegid() && kept_valid(&w->file);
+}
+
+/* Write to the group file at full through a kept descriptor; 0 or an errno. */
+static int
+kept_write(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, const char *value, size_t len)
+{
+  struct kept_files *files = kept_files(mrb, ctx);
+  struct kept_writer *w = writer_slot(mrb, files, full);
+  size_t size = strlen(full) + 1;
+  int fd, err = ENODEV;
+
+  if (writer_usable(w)) err = write_at_start(w->file.fd, value, len);
+  if (err == ENODEV) { /* none kept, or its group was removed since: open anew */
+    writer_forget(mrb, w);
+    if ((fd = open_under_mount(mrb, ctx, full, O_WRONLY)) < 0) return errno;
+    err = write_at_start(fd, value, len);
+    if (kept_adopt(&w->file, fd)) { /* kept before the allocation that may raise */
+      w->euid = geteuid();
+      w->egid = getegid();
+      w->path = (char *)memcpy(mrb_malloc(mrb, size), full, size);
+    }
+  }
+  w->used = ++files->clock;
+  return err;
+}
+
+/* Close the kept writers of the group at path and of the groups below it. */
+static void
+forget_writers_under(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
+{
+  struct kept_files *files = kept_files(mrb, ctx);
+  char full[PATH_MAX];
+  size_t len;
+  int i;
+
+  if (!mount_path(mrb, ctx, path, NULL, full)) return;
+  len = strlen(full);
+  for (i = 0; i < KEPT_WRITERS; i++) {
+    struct kept_writer *w = &files->writer[i];
+    if (w->path && strncmp(w->path, full, len) == 0 && w->path[len] == '/') writer_forget(mrb, w);
+  }
+}
+
+/* How often a file is written: WRITE_OFTEN keeps its descriptor open. */
+enum write_use { WRITE_ONCE, WRITE_OFTEN };
+
 /*
  * Write one value to a cgroup file; returns 0 or an errno.  This is the
  * per-request path, and libcgroup 2.0.2's cgroup_modify_cgroup re-reads
@@ -762,16 +887,21 @@ kernel_read(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char
  */
 static int
 kernel_write(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
-             const char *value)
+             const char *value, enum write_use use)
 {
+  char full[PATH_MAX];
   size_t len = strlen(value);
-  int fd, err = 0;
+  int fd, err;
 
   if (len == 0) value = "\n", len = 1; /* an empty write would not reach the kernel */
-  if ((fd = open_in_mount(mrb, ctx, path, file, O_WRONLY)) < 0) {
+  if (!mount_path(mrb, ctx, path, file, full)) {
+    err = ENAMETOOLONG;
+  } else if (use == WRITE_OFTEN) {
+    err = kept_write(mrb, ctx, full, value, len);
+  } else if ((fd = open_under_mount(mrb, ctx, full, O_WRONLY)) < 0) {
     err = errno;
   } else {
-    if (write(fd, value, len) != (ssize_t)len) err = errno ? errno : EIO;
+    err = write_at_start(fd, value, len);
     if (close(fd) != 0 && !err) err = errno;
   }
   if (err == ENOENT && path_exists(mrb, ctx, path)) err = EOPNOTSUPP;
@@ -796,6 +926,21 @@ translate_staged(mrb_state *mrb, void *p)
   return mrb_str_new_cstr(mrb, v1_to_v2(mrb, sv->ctx, sv->attr, sv->value));
 }
 
+/* Raise exc, listing in its #written the attributes written before it. */
+static mrb_noreturn void
+raise_after_written(mrb_state *mrb, mrb_value exc, const int *written, int count)
+{
+  if (count > 0) {
+    mrb_value names = mrb_ary_new_capa(mrb, count);
+    int i;
+    for (i = 0; i < count; i++) {
+      mrb_ary_push(mrb, names, mrb_str_new_cstr(mrb, attributes[written[i]].name));
+    }
+    mrb_iv_set(mrb, exc, MRB_IVSYM(written), names);
+  }
+  mrb_exc_raise(mrb, exc);
+}
+
 /*
  * Write every staged value, in table order.  Each is written on its own so
  * that a refusal names its file; values written before it are no longer
@@ -805,8 +950,8 @@ translate_staged(mrb_state *mrb, void *p)
 static void
 write_staged(mrb_state *mrb, struct cgroup_ctx *ctx)
 {
-  mrb_value written = mrb_nil_value(), exc = mrb_nil_value();
-  int i, err;
+  mrb_value exc = mrb_nil_value();
+  int i, err, written[ATTR_COUNT], written_count = 0;
 
   for (i = 0; i < ATTR_COUNT; i++) {
     const struct attribute *attr = &attributes[i];
@@ -819,17 +964,13 @@ write_staged(mrb_state *mrb, struct cgroup_ctx *ctx)
                               (void *)&(struct staged_value){ctx, attr, value}, &failed);
       if (!failed) text = RSTRING_PTR(exc);
     }
-    if (!failed && (err = kernel_write(mrb, ctx, ctx->path, attr_file(attr), text))) {
+    if (!failed && (err = kernel_write(mrb, ctx, ctx->path, attr_file(attr), text, WRITE_OFTEN))) {
       exc = make_error(mrb, NULL, err, ctx->controller, ctx->path, "write", attr_file(attr), text,
                        NULL);
       failed = TRUE;
     }
-    if (failed) {
-      if (!mrb_nil_p(written)) mrb_iv_set(mrb, exc, MRB_IVSYM(written), written);
-      mrb_exc_raise(mrb, exc);
-    }
-    if (mrb_nil_p(written)) written = mrb_ary_new(mrb);
-    mrb_ary_push(mrb, written, mrb_str_new_cstr(mrb, attr->name));
+    if (failed) raise_after_written(mrb, exc, written, written_count);
+    written[written_count++] = i; /* Ruby names for them only if one fails */
     ctx->staged[i] = NULL;
     mrb_free(mrb, value);
   }
@@ -1415,7 +1556,7 @@ make_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_bool ta
     if (attr->controller != ctx->controller || !(attr->access & ACCESS_INHERIT)) continue;
     if (target && ctx->staged[i]) continue;
     value = kernel_read_line(mrb, ctx, parent, attr_file(attr));
-    err = kernel_write(mrb, ctx, path, attr_file(attr), value);
+    err = kernel_write(mrb, ctx, path, attr_file(attr), value, WRITE_ONCE);
     if (err)
       raise_error(mrb, NULL, err, ctx->controller, path, "write", attr_file(attr), value, NULL);
   }
@@ -1446,7 +1587,7 @@ enable_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
       return;
   }
   snprintf(change, sizeof change, "+%s", name);
-  err = kernel_write(mrb, ctx, parent, "cgroup.subtree_control", change);
+  err = kernel_write(mrb, ctx, parent, "cgroup.subtree_control", change, WRITE_ONCE);
   if (err) {
     raise_error(mrb, NULL, err, ctx->controller, parent, "enable controller",
                 "cgroup.subtree_control", change, NULL);
@@ -1571,6 +1712,7 @@ cgroup_delete(mrb_state *mrb, mrb_value self)
     }
     if (err) raise_error(mrb, NULL, err, ctx->controller, ctx->path, "delete", NULL, NULL, NULL);
   }
+  forget_writers_under(mrb, ctx, ctx->path);
   return self;
 }
 
@@ -1619,7 +1761,7 @@ move_task(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, pid_t pid)
   char pidtext[16];
 
   snprintf(pidtext, sizeof pidtext, "%d", (int)pid);
-  return kernel_write(mrb, ctx, path, tasks_file(ctx), pidtext);
+  return kernel_write(mrb, ctx, path, tasks_file(ctx), pidtext, WRITE_OFTEN);
 }
 
 static mrb_bool
@@ -2039,7 +2181,7 @@ freezer_write(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_bool freeze, const cha
 {
   const char *file = on_v2(ctx->controller) ? "cgroup.freeze" : "freezer.state";
   const char *value = on_v2(ctx->controller) ? (freeze ? "1" : "0") : freeze ? "FROZEN" : "THAWED";
-  int err = kernel_write(mrb, ctx, ctx->path, file, value);
+  int err = kernel_write(mrb, ctx, ctx->path, file, value, WRITE_ONCE);
 
   if (err) raise_error(mrb, NULL, err, ctx->controller, ctx->path, action, file, value, NULL);
 }
@@ -2114,7 +2256,7 @@ oom_wait_v1(mrb_state *mrb, struct cgroup_ctx *ctx, double deadline)
 
   if (!err) {
     snprintf(line, sizeof line, "%d %d", efd, ofd);
-    err = kernel_write(mrb, ctx, ctx->path, "cgroup.event_control", line);
+    err = kernel_write(mrb, ctx, ctx->path, "cgroup.event_control", line, WRITE_ONCE);
   }
   if (ofd >= 0) close(ofd); /* the registration holds its own reference */
   while (!err && (ready = poll(&pfd, 1, ms_left(deadline))) < 0 && errno == EINTR) {
@@ -2268,7 +2410,7 @@ cgroup_kill_all(mrb_state *mrb, mrb_value self)
     }
   }
   if (sig == SIGKILL && on_v2(ctx->controller)) {
-    err = kernel_write(mrb, ctx, ctx->path, "cgroup.kill", "1");
+    err = kernel_write(mrb, ctx, ctx->path, "cgroup.kill", "1", WRITE_ONCE);
   }
   if (err == EOPNOTSUPP)
     signal_pids(pids, sig);

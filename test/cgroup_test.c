@@ -680,19 +680,35 @@ t_fd_path(mrb_state *mrb, mrb_value self)
   return n < 0 ? mrb_nil_value() : mrb_str_new(mrb, target, (size_t)n);
 }
 
-/* CgroupTest.open_as(fd, path): close fd and open path read-only under
- * that same number, as a program reusing a descriptor number would */
+/* CgroupTest.open_as(fd, path, writable = false): close fd and open path
+ * under that same number, as a program reusing a descriptor number would */
 static mrb_value
 t_open_as(mrb_state *mrb, mrb_value self)
 {
   mrb_int fd;
   char *path;
+  mrb_bool writable = FALSE;
   int other;
 
-  mrb_get_args(mrb, "iz", &fd, &path);
-  if ((other = open(path, O_RDONLY | O_CLOEXEC)) < 0) raise_errno(mrb, "open", path);
+  mrb_get_args(mrb, "iz|b", &fd, &path, &writable);
+  if ((other = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC)) < 0)
+    raise_errno(mrb, "open", path);
   if (dup3(other, (int)fd, O_CLOEXEC) < 0) raise_errno(mrb, "dup3", path);
   close(other);
+  return self;
+}
+
+/* CgroupTest.set_euid(id): effective user and group id (the real ones stay
+ * root, so set_euid(0) goes back) */
+static mrb_value
+t_set_euid(mrb_state *mrb, mrb_value self)
+{
+  mrb_int id;
+
+  mrb_get_args(mrb, "i", &id);
+  if (id == 0 ? seteuid(0) != 0 || setegid(0) != 0
+              : setegid((gid_t)id) != 0 || seteuid((uid_t)id) != 0)
+    raise_errno(mrb, "seteuid", "-");
   return self;
 }
 
@@ -869,7 +885,8 @@ mrb_mruby_cgroup_gem_test(mrb_state *mrb)
   mrb_define_module_function(mrb, t, "eventfd_count", t_eventfd_count, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "close_fd", t_close_fd, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "fd_path", t_fd_path, MRB_ARGS_REQ(1));
-  mrb_define_module_function(mrb, t, "open_as", t_open_as, MRB_ARGS_REQ(2));
+  mrb_define_module_function(mrb, t, "open_as", t_open_as, MRB_ARGS_ARG(2, 1));
+  mrb_define_module_function(mrb, t, "set_euid", t_set_euid, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "capture_as", t_capture_as, MRB_ARGS_ANY());
   mrb_define_module_function(mrb, t, "zombie", t_zombie, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "fd_count", t_fd_count, MRB_ARGS_NONE());

@@ -211,7 +211,9 @@ assert('attach keeps at most four /proc files open and never reads a reaped task
   begin
     g = Cgroup::PIDS.new("#{PREFIX}/kept")
     g.create
-    fds = CgroupTest.fd_count
+    proc_files = lambda do
+      CgroupTest.entries("/proc/self/fd").map { |fd| CgroupTest.fd_path(fd.to_i) }.compact.select { |p| p.start_with?("/proc/") && p.end_with?("/cgroup") }
+    end
     counts = [0, 1].map do
       6.times do
         pid = CgroupTest.spawn("sleep")
@@ -220,9 +222,9 @@ assert('attach keeps at most four /proc files open and never reads a reaped task
         CgroupTest.kill(pid)
         CgroupTest.wait(pid)
       end
-      CgroupTest.fd_count
+      [proc_files.call.size, CgroupTest.fd_count]
     end
-    assert_true counts[0] <= fds + 4, "#{counts[0] - fds} more descriptors after 6 tasks"
+    assert_equal 4, counts[0][0], "/proc files open after 6 tasks"
     assert_equal counts[0], counts[1], "12 tasks keep as many open as 6"
     pid = CgroupTest.spawn("sleep")
     g.attach(pid)
@@ -268,6 +270,103 @@ assert('descriptors closed behind the gem\'s back and reused are neither used no
   ensure
     decoys.each { |fd| CgroupTest.close_fd(fd) }
     CgroupTest.wait(CgroupTest.run("/bin/rm", "-rf", decoy))
+    CgroupTest.cleanup
+  end
+end
+
+# the cgroup files under this run's prefix that this process holds open
+def kept_group_files
+  under = "#{CgroupTest.mount('pids')}#{PREFIX}/"
+  CgroupTest.entries("/proc/self/fd").map { |fd| CgroupTest.fd_path(fd.to_i) }.compact.select { |p| p.start_with?(under) }
+end
+
+assert('modify keeps the sixteen files written last open; delete closes those of its groups') do
+  begin
+    groups = (1..20).map { |i| Cgroup::PIDS.new("#{PREFIX}/w#{i}") }
+    groups.each do |g|
+      g.create
+      g.max = 5
+      g.modify
+    end
+    assert_equal (5..20).map { |i| "#{group_dir('pids', "#{PREFIX}/w#{i}")}/pids.max" }.sort, kept_group_files.sort
+    groups.each(&:delete)
+    assert_equal [], kept_group_files
+  ensure
+    CgroupTest.cleanup
+  end
+end
+
+assert('a group removed and made again behind the gem\'s back gets the writes that follow') do
+  begin
+    g = Cgroup::PIDS.new("#{PREFIX}/again")
+    g.create
+    g.max = 5
+    g.modify
+    pid = CgroupTest.spawn("sleep")
+    g.attach(pid)
+    g.detach(pid)
+    dir = group_dir('pids', g.group_name)
+    assert_equal [0, nil], CgroupTest.wait(CgroupTest.run("/bin/rmdir", dir))
+    assert_equal [0, nil], CgroupTest.wait(CgroupTest.run("/bin/mkdir", dir))
+    g.max = 7
+    g.modify
+    assert_equal "7", CgroupTest.read("#{dir}/pids.max").strip
+    g.attach(pid)
+    assert_equal [pid], tasks_of('pids', g.group_name)
+    g.detach(pid)
+    assert_equal [], tasks_of('pids', g.group_name)
+  ensure
+    CgroupTest.kill(pid) if pid
+    CgroupTest.wait(pid) if pid
+    CgroupTest.cleanup
+  end
+end
+
+assert('a written file\'s descriptor closed behind the gem\'s back and reused is neither written nor closed') do
+  decoy = "/tmp/mrbcg-decoy-file-#{PREFIX.split('-').last}"
+  fd = nil
+  begin
+    g = Cgroup::PIDS.new("#{PREFIX}/decoy-file")
+    g.create
+    g.max = 5
+    g.modify
+    file = "#{group_dir('pids', g.group_name)}/pids.max"
+    fd = CgroupTest.entries("/proc/self/fd").map(&:to_i).find { |n| CgroupTest.fd_path(n) == file }
+    assert_not_nil fd, "pids.max is kept open"
+    CgroupTest.write(decoy, "")
+    CgroupTest.open_as(fd, decoy, true) # a program's own file, open for writing
+    g.max = 9
+    g.modify
+    assert_equal "9", CgroupTest.read(file).strip
+    assert_equal "", CgroupTest.read(decoy), "nothing written into the program's file"
+    assert_equal decoy, CgroupTest.fd_path(fd), "still open"
+  ensure
+    CgroupTest.close_fd(fd) if fd
+    CgroupTest.unlink(decoy)
+    CgroupTest.cleanup
+  end
+end
+
+assert('a file kept open by root is not written through once the effective user is nobody') do
+  begin
+    g = Cgroup::PIDS.new("#{PREFIX}/creds")
+    g.create
+    g.max = 5
+    g.modify
+    file = "#{group_dir('pids', g.group_name)}/pids.max"
+    assert_include kept_group_files, file
+    begin
+      CgroupTest.set_euid(65534)
+      g.max = 6
+      e = assert_raise(Cgroup::PermissionDenied) { g.modify }
+      assert_equal ["pids.max", "6"], [e.file, e.value]
+    ensure
+      CgroupTest.set_euid(0)
+    end
+    assert_equal "5", CgroupTest.read(file).strip
+    g.modify # root again: the value still staged is written
+    assert_equal "6", CgroupTest.read(file).strip
+  ensure
     CgroupTest.cleanup
   end
 end
