@@ -1,9 +1,11 @@
 /*
- * The same cgroup work done two ways, for `rake bench` to set beside the gem
- * (which it runs through example/embed): raw open/write/close of the cgroup
- * files (the floor), and libcgroup called directly the obvious way.
+ * The same cgroup work done three ways, for `rake bench` to set beside the
+ * gem (which it runs through example/embed): raw open/write/close of the
+ * cgroup files (the floor), libcgroup called directly the obvious way, and
+ * (cycles only) raw pwrite on descriptors opened once, with the task's home
+ * group known in advance: the least the kernel can be asked to do.
  *
- *   bench raw|lib cpu|memory|create|read N
+ *   bench raw|lib|kept cpu|memory|create|read N
  *
  * Prints the microseconds per operation.  Groups go under $MRB_BENCH_GROUP
  * and are removed again; the memory case moves a helper child, never this
@@ -90,6 +92,29 @@ raw_cycle(int c, pid_t pid, long i)
   put(path, task);
 }
 
+/* raw_cycle's three writes through descriptors opened on the first call */
+static void
+kept_cycle(int c, pid_t pid, long i)
+{
+  static int fds[3] = {-1, -1, -1};
+  char path[512], value[32], task[16];
+
+  if (fds[0] < 0) {
+    snprintf(path, sizeof path, "/sys/fs/cgroup/%s%s/req/%s", ctl_names[c], group,
+             c ? "memory.limit_in_bytes" : "cpu.cfs_quota_us");
+    fds[0] = open(path, O_WRONLY | O_CLOEXEC);
+    snprintf(path, sizeof path, "/sys/fs/cgroup/%s%s/req/tasks", ctl_names[c], group);
+    fds[1] = open(path, O_WRONLY | O_CLOEXEC);
+    snprintf(path, sizeof path, "/sys/fs/cgroup/%s%s/tasks", ctl_names[c], home[c]);
+    fds[2] = open(path, O_WRONLY | O_CLOEXEC);
+  }
+  snprintf(task, sizeof task, "%d", (int)pid);
+  snprintf(value, sizeof value, "%ld", c ? (256L << 20) + (i % 16) * 4096 : 20000 + i % 10 * 1000);
+  if (pwrite(fds[0], value, strlen(value), 0) < 0 || pwrite(fds[1], task, strlen(task), 0) < 0 ||
+      pwrite(fds[2], task, strlen(task), 0) < 0)
+    perror("kept cycle");
+}
+
 static void
 lib_cycle(int c, pid_t pid, long i)
 {
@@ -114,7 +139,7 @@ lib_cycle(int c, pid_t pid, long i)
 }
 
 static double
-cycles(int lib, int c, long n)
+cycles(void (*cycle)(int, pid_t, long), int c, long n)
 {
   pid_t pid = c ? fork() : (pid_t)syscall(SYS_gettid);
   char path[256];
@@ -130,7 +155,7 @@ cycles(int lib, int c, long n)
   strcat(path, "/req");
   mkdir(path, 0755);
   t = now_us();
-  for (long i = 0; i < n; i++) (lib ? lib_cycle : raw_cycle)(c, pid, i);
+  for (long i = 0; i < n; i++) cycle(c, pid, i);
   t = now_us() - t;
   rmdir(path);
   *strrchr(path, '/') = '\0';
@@ -210,18 +235,20 @@ main(int argc, char **argv)
   int lib;
   long n;
   double us;
+  void (*cycle)(int, pid_t, long);
 
   if (argc != 4 || !(group = getenv("MRB_BENCH_GROUP"))) {
-    fprintf(stderr, "usage: MRB_BENCH_GROUP=/g bench raw|lib cpu|memory|create|read N\n");
+    fprintf(stderr, "usage: MRB_BENCH_GROUP=/g bench raw|lib|kept cpu|memory|create|read N\n");
     return 2;
   }
   lib = strcmp(argv[1], "lib") == 0;
+  cycle = lib ? lib_cycle : strcmp(argv[1], "kept") == 0 ? kept_cycle : raw_cycle;
   n = atol(argv[3]);
   if (lib && cgroup_init() != 0) return 1;
   if (strcmp(argv[2], "cpu") == 0)
-    us = cycles(lib, 0, n);
+    us = cycles(cycle, 0, n);
   else if (strcmp(argv[2], "memory") == 0)
-    us = cycles(lib, 1, n);
+    us = cycles(cycle, 1, n);
   else if (strcmp(argv[2], "create") == 0) {
     char path[256];
     snprintf(path, sizeof path, "/sys/fs/cgroup/cpu%s", group);
