@@ -274,6 +274,15 @@ assert('descriptors closed behind the gem\'s back and reused are neither used no
   end
 end
 
+# a PIDS group under the prefix, made, with max 5 written by modify
+def pids_group_with_max(name)
+  g = Cgroup::PIDS.new("#{PREFIX}/#{name}")
+  g.create
+  g.max = 5
+  g.modify
+  g
+end
+
 # the cgroup files under this run's prefix that this process holds open
 def kept_group_files
   under = "#{CgroupTest.mount('pids')}#{PREFIX}/"
@@ -282,12 +291,7 @@ end
 
 assert('modify keeps the sixteen files written last open; delete closes those of its groups') do
   begin
-    groups = (1..20).map { |i| Cgroup::PIDS.new("#{PREFIX}/w#{i}") }
-    groups.each do |g|
-      g.create
-      g.max = 5
-      g.modify
-    end
+    groups = (1..20).map { |i| pids_group_with_max("w#{i}") }
     assert_equal (5..20).map { |i| "#{group_dir('pids', "#{PREFIX}/w#{i}")}/pids.max" }.sort, kept_group_files.sort
     groups.each(&:delete)
     assert_equal [], kept_group_files
@@ -298,10 +302,7 @@ end
 
 assert('a group removed and made again behind the gem\'s back gets the writes that follow') do
   begin
-    g = Cgroup::PIDS.new("#{PREFIX}/again")
-    g.create
-    g.max = 5
-    g.modify
+    g = pids_group_with_max("again")
     pid = CgroupTest.spawn("sleep")
     g.attach(pid)
     g.detach(pid)
@@ -326,10 +327,7 @@ assert('a written file\'s descriptor closed behind the gem\'s back and reused is
   decoy = "/tmp/mrbcg-decoy-file-#{PREFIX.split('-').last}"
   fd = nil
   begin
-    g = Cgroup::PIDS.new("#{PREFIX}/decoy-file")
-    g.create
-    g.max = 5
-    g.modify
+    g = pids_group_with_max("decoy-file")
     file = "#{group_dir('pids', g.group_name)}/pids.max"
     fd = CgroupTest.entries("/proc/self/fd").map(&:to_i).find { |n| CgroupTest.fd_path(n) == file }
     assert_not_nil fd, "pids.max is kept open"
@@ -349,10 +347,7 @@ end
 
 assert('a file kept open by root is not written through once the effective user is nobody') do
   begin
-    g = Cgroup::PIDS.new("#{PREFIX}/creds")
-    g.create
-    g.max = 5
-    g.modify
+    g = pids_group_with_max("creds")
     file = "#{group_dir('pids', g.group_name)}/pids.max"
     assert_include kept_group_files, file
     begin
