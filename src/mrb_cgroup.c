@@ -279,15 +279,16 @@ kept_close(struct kept_fd *kept)
 }
 
 /*
- * A group file kept open for writing: the per-request writes (staged values,
- * tasks moves) go through pwrite on it instead of open, write and close.
- * The kernel checks write permission when a cgroup file is opened, not when
- * it is written, so a descriptor is used only under the effective user and
- * group that opened it: a program that drops privileges after a write keeps
- * no power it would not have.
+ * A group file kept open for the per-request path: values and tasks moves
+ * written, settings and counters read, each with one pwrite or pread instead
+ * of open, write or read, and close.  The kernel checks permission when a
+ * cgroup file is opened, not when it is used, so a descriptor is used only
+ * under the effective user and group that opened it: a program that drops
+ * privileges keeps no power it would not have.
  */
-struct kept_writer {
+struct kept_group_file {
   char *path; /* the file's full path (mrb_malloc'd); NULL: slot free */
+  int flags;  /* O_RDONLY or O_WRONLY */
   struct kept_fd file;
   uid_t euid;
   gid_t egid;
@@ -306,13 +307,14 @@ struct kept_writer {
  *   bound to its task, not to the number: once the task is reaped pread
  *   fails with ESRCH and the pid is opened anew, so a reused pid is never
  *   read as the old task;
- * - the group files written most recently by modify, attach and detach
- *   (least recently used goes first): open and close are two thirds of the
- *   cost of such a write.  A removed group's file fails with ENODEV, and is
- *   then opened anew (a group made again under the same name is a new file).
+ * - the group files used most recently by modify, attach, detach and the
+ *   attribute readers (least recently used goes first): open and close are
+ *   two thirds of the cost of a write.  A removed group's file fails with
+ *   ENODEV, and is then opened anew (a group made again under the same name
+ *   is a new file).
  */
 #define KEPT_PROC_FILES 4
-#define KEPT_WRITERS 16
+#define KEPT_GROUP_FILES 16
 
 struct kept_files {
   struct kept_fd mount_dir[CTL_COUNT];
@@ -321,17 +323,17 @@ struct kept_files {
   int next_proc; /* the slot a new task takes */
   char *buf;     /* the last /proc text read, grown as needed */
   size_t size;
-  struct kept_writer writer[KEPT_WRITERS];
-  unsigned long clock; /* counts writer uses */
+  struct kept_group_file group_file[KEPT_GROUP_FILES];
+  unsigned long clock; /* counts group file uses */
 };
 
 static void
-writer_forget(mrb_state *mrb, struct kept_writer *w)
+group_file_forget(mrb_state *mrb, struct kept_group_file *g)
 {
-  kept_close(&w->file);
-  mrb_free(mrb, w->path);
-  w->path = NULL;
-  w->used = 0; /* a free slot is taken first */
+  kept_close(&g->file);
+  mrb_free(mrb, g->path);
+  g->path = NULL;
+  g->used = 0; /* a free slot is taken first */
 }
 
 static void
@@ -342,7 +344,7 @@ kept_files_free(mrb_state *mrb, void *p)
 
   for (i = 0; i < CTL_COUNT; i++) kept_close(&kept->mount_dir[i]);
   for (i = 0; i < KEPT_PROC_FILES; i++) kept_close(&kept->proc[i]);
-  for (i = 0; i < KEPT_WRITERS; i++) writer_forget(mrb, &kept->writer[i]);
+  for (i = 0; i < KEPT_GROUP_FILES; i++) group_file_forget(mrb, &kept->group_file[i]);
   mrb_free(mrb, kept->buf);
   mrb_free(mrb, kept);
 }
@@ -358,7 +360,7 @@ kept_files_init(mrb_state *mrb, struct RClass *cgroup)
 
   for (i = 0; i < CTL_COUNT; i++) kept->mount_dir[i].fd = -1;
   for (i = 0; i < KEPT_PROC_FILES; i++) kept->proc[i].fd = -1;
-  for (i = 0; i < KEPT_WRITERS; i++) kept->writer[i].file.fd = -1;
+  for (i = 0; i < KEPT_GROUP_FILES; i++) kept->group_file[i].file.fd = -1;
   mrb_iv_set(mrb, mrb_obj_value(cgroup), MRB_SYM(kept_files),
              mrb_obj_value(mrb_data_object_alloc(mrb, NULL, kept, &kept_files_type)));
 }
@@ -772,94 +774,104 @@ open_in_mount(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const ch
   return open_under_mount(mrb, ctx, full, flags);
 }
 
-/*
- * The whole content of a cgroup file of the group at path, as a String,
- * read straight from the file under the mount libcgroup found, as values
- * are written: libcgroup's read_value goes through stdio line by line (and
- * has no controller for v2's core files), 6 us more per MEMORY#stat here.
- */
-static mrb_value
-kernel_read(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file)
+/* An operation on a group file's descriptor; 0 or an errno. */
+typedef int (*file_op)(mrb_state *mrb, int fd, void *arg);
+
+struct text {
+  const char *s;
+  size_t len;
+};
+
+/* Write the text at arg, at offset 0 (a kept descriptor is used again). */
+static int
+write_text(mrb_state *mrb, int fd, void *arg)
+{
+  struct text *t = (struct text *)arg;
+  ssize_t n = pwrite(fd, t->s, t->len, 0);
+
+  (void)mrb;
+  return n == (ssize_t)t->len ? 0 : n < 0 ? errno : EIO;
+}
+
+/* Append the whole file, from offset 0, to the String at arg. */
+static int
+read_text(mrb_state *mrb, int fd, void *arg)
 {
   char buf[4096];
-  mrb_value text = mrb_str_new_capa(mrb, 64);
-  ssize_t n = -1;
-  int fd, err;
+  off_t offset = 0;
+  ssize_t n;
 
-  if ((fd = open_in_mount(mrb, ctx, path, file, O_RDONLY)) < 0) {
-    err = errno;
-  } else {
-    while ((n = read(fd, buf, sizeof buf)) > 0) mrb_str_cat(mrb, text, buf, (size_t)n);
-    err = errno;
-    close(fd);
+  while ((n = pread(fd, buf, sizeof buf, offset)) > 0) {
+    mrb_str_cat(mrb, *(mrb_value *)arg, buf, (size_t)n);
+    offset += n;
   }
-  if (n == 0) return text;
-  if (err == ENOENT && path_exists(mrb, ctx, path)) {
-    raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, path, "read", file, NULL,
-                "this kernel has no such file");
-  }
-  raise_error(mrb, NULL, err, ctx->controller, path, "read", file, NULL, NULL);
+  return n < 0 ? errno : 0;
 }
 
-/* 0, or the errno of a write that did not take all of value. */
-static int
-write_at_start(int fd, const char *value, size_t len)
+/* The slot for the file at full opened with flags: the one that keeps it,
+ * else the least recently used one, emptied. */
+static struct kept_group_file *
+group_file_slot(mrb_state *mrb, struct kept_files *files, const char *full, int flags)
 {
-  ssize_t n = pwrite(fd, value, len, 0);
-
-  return n == (ssize_t)len ? 0 : n < 0 ? errno : EIO;
-}
-
-/* The writer slot for the file at full: the one that keeps it, else the
- * least recently used one, emptied. */
-static struct kept_writer *
-writer_slot(mrb_state *mrb, struct kept_files *files, const char *full)
-{
-  struct kept_writer *oldest = &files->writer[0];
+  struct kept_group_file *oldest = &files->group_file[0];
   int i;
 
-  for (i = 0; i < KEPT_WRITERS; i++) {
-    struct kept_writer *w = &files->writer[i];
-    if (w->path && strcmp(w->path, full) == 0) return w;
-    if (w->used < oldest->used) oldest = w;
+  for (i = 0; i < KEPT_GROUP_FILES; i++) {
+    struct kept_group_file *g = &files->group_file[i];
+    if (g->path && g->flags == flags && strcmp(g->path, full) == 0) return g;
+    if (g->used < oldest->used) oldest = g;
   }
-  writer_forget(mrb, oldest);
+  group_file_forget(mrb, oldest);
   return oldest;
 }
 
 static mrb_bool
-writer_usable(const struct kept_writer *w)
+group_file_usable(const struct kept_group_file *g)
 {
-  return w->path && w->euid == geteuid() && w->egid == getegid() && kept_valid(&w->file);
+  return g->path && g->euid == geteuid() && g->egid == getegid() && kept_valid(&g->file);
 }
 
-/* Write to the group file at full through a kept descriptor; 0 or an errno. */
+/* Run op on the group file at full through a kept descriptor. */
 static int
-kept_write(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, const char *value, size_t len)
+kept_file_op(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags, file_op op,
+             void *arg)
 {
   struct kept_files *files = kept_files(mrb, ctx);
-  struct kept_writer *w = writer_slot(mrb, files, full);
+  struct kept_group_file *g = group_file_slot(mrb, files, full, flags);
   size_t size = strlen(full) + 1;
   int fd, err = ENODEV;
 
-  if (writer_usable(w)) err = write_at_start(w->file.fd, value, len);
+  if (group_file_usable(g)) err = op(mrb, g->file.fd, arg);
   if (err == ENODEV) { /* none kept, or its group was removed since: open anew */
-    writer_forget(mrb, w);
-    if ((fd = open_under_mount(mrb, ctx, full, O_WRONLY)) < 0) return errno;
-    err = write_at_start(fd, value, len);
-    if (kept_adopt(&w->file, fd)) { /* kept before the allocation that may raise */
-      w->euid = geteuid();
-      w->egid = getegid();
-      w->path = (char *)memcpy(mrb_malloc(mrb, size), full, size);
-    }
+    group_file_forget(mrb, g);
+    if ((fd = open_under_mount(mrb, ctx, full, flags)) < 0) return errno;
+    if (!kept_adopt(&g->file, fd)) return EIO; /* no identity to check it by: closed */
+    g->flags = flags;
+    g->euid = geteuid();
+    g->egid = getegid();
+    g->path = (char *)memcpy(mrb_malloc(mrb, size), full, size); /* may raise: fd is kept */
+    err = op(mrb, fd, arg);
   }
-  w->used = ++files->clock;
+  g->used = ++files->clock;
   return err;
 }
 
-/* Close the kept writers of the group at path and of the groups below it. */
+/* Run op on the file at full, opened for it alone. */
+static int
+file_op_once(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags, file_op op,
+             void *arg)
+{
+  int fd = open_under_mount(mrb, ctx, full, flags), err;
+
+  if (fd < 0) return errno;
+  err = op(mrb, fd, arg);
+  if (close(fd) != 0 && !err) err = errno;
+  return err;
+}
+
+/* Close the kept files of the group at path and of the groups below it. */
 static void
-forget_writers_under(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
+forget_group_files_under(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
 {
   struct kept_files *files = kept_files(mrb, ctx);
   char full[PATH_MAX];
@@ -868,44 +880,71 @@ forget_writers_under(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
 
   if (!mount_path(mrb, ctx, path, NULL, full)) return;
   len = strlen(full);
-  for (i = 0; i < KEPT_WRITERS; i++) {
-    struct kept_writer *w = &files->writer[i];
-    if (w->path && strncmp(w->path, full, len) == 0 && w->path[len] == '/') writer_forget(mrb, w);
+  for (i = 0; i < KEPT_GROUP_FILES; i++) {
+    struct kept_group_file *g = &files->group_file[i];
+    if (g->path && strncmp(g->path, full, len) == 0 && g->path[len] == '/')
+      group_file_forget(mrb, g);
   }
 }
 
-/* How often a file is written: WRITE_OFTEN keeps its descriptor open. */
-enum write_use { WRITE_ONCE, WRITE_OFTEN };
+/* How often a file is used: FILE_OFTEN keeps its descriptor open. */
+enum file_use { FILE_ONCE, FILE_OFTEN };
+
+/* Run op on a file of the group at path; 0 or an errno.  A file missing
+ * from an existing group is one this kernel or cgroup version lacks. */
+static int
+group_file_op(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file, int flags,
+              enum file_use use, file_op op, void *arg)
+{
+  char full[PATH_MAX];
+  int err;
+
+  if (!mount_path(mrb, ctx, path, file, full))
+    err = ENAMETOOLONG;
+  else if (use == FILE_OFTEN)
+    err = kept_file_op(mrb, ctx, full, flags, op, arg);
+  else
+    err = file_op_once(mrb, ctx, full, flags, op, arg);
+  if (err == ENOENT && path_exists(mrb, ctx, path)) err = EOPNOTSUPP;
+  return err;
+}
+
+/*
+ * The whole content of a cgroup file of the group at path, as a String,
+ * read straight from the file under the mount libcgroup found, as values
+ * are written: libcgroup's read_value goes through stdio line by line (and
+ * has no controller for v2's core files), 6 us more per MEMORY#stat here.
+ */
+static mrb_value
+kernel_read(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
+            enum file_use use)
+{
+  mrb_value text = mrb_str_new_capa(mrb, 64);
+  int err = group_file_op(mrb, ctx, path, file, O_RDONLY, use, read_text, &text);
+
+  if (err == EOPNOTSUPP) {
+    raise_error(mrb, "Unsupported", err, ctx->controller, path, "read", file, NULL,
+                "this kernel has no such file");
+  }
+  if (err) raise_error(mrb, NULL, err, ctx->controller, path, "read", file, NULL, NULL);
+  return text;
+}
 
 /*
  * Write one value to a cgroup file; returns 0 or an errno.  This is the
  * per-request path, and libcgroup 2.0.2's cgroup_modify_cgroup re-reads
  * /proc/mounts on every call (and reports a file the caller may not write
  * as "value does not exist"), so the value goes straight to the file under
- * the mount point libcgroup found once.  A file missing from an existing
- * group is one this kernel or cgroup version lacks.
+ * the mount point libcgroup found once.
  */
 static int
 kernel_write(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
-             const char *value, enum write_use use)
+             const char *value, enum file_use use)
 {
-  char full[PATH_MAX];
-  size_t len = strlen(value);
-  int fd, err;
+  struct text t = {value, strlen(value)};
 
-  if (len == 0) value = "\n", len = 1; /* an empty write would not reach the kernel */
-  if (!mount_path(mrb, ctx, path, file, full)) {
-    err = ENAMETOOLONG;
-  } else if (use == WRITE_OFTEN) {
-    err = kept_write(mrb, ctx, full, value, len);
-  } else if ((fd = open_under_mount(mrb, ctx, full, O_WRONLY)) < 0) {
-    err = errno;
-  } else {
-    err = write_at_start(fd, value, len);
-    if (close(fd) != 0 && !err) err = errno;
-  }
-  if (err == ENOENT && path_exists(mrb, ctx, path)) err = EOPNOTSUPP;
-  return err;
+  if (t.len == 0) t.s = "\n", t.len = 1; /* an empty write would not reach the kernel */
+  return group_file_op(mrb, ctx, path, file, O_WRONLY, use, write_text, &t);
 }
 
 static const char *v1_to_v2(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
@@ -964,7 +1003,7 @@ write_staged(mrb_state *mrb, struct cgroup_ctx *ctx)
                               (void *)&(struct staged_value){ctx, attr, value}, &failed);
       if (!failed) text = RSTRING_PTR(exc);
     }
-    if (!failed && (err = kernel_write(mrb, ctx, ctx->path, attr_file(attr), text, WRITE_OFTEN))) {
+    if (!failed && (err = kernel_write(mrb, ctx, ctx->path, attr_file(attr), text, FILE_OFTEN))) {
       exc = make_error(mrb, NULL, err, ctx->controller, ctx->path, "write", attr_file(attr), text,
                        NULL);
       failed = TRUE;
@@ -1300,7 +1339,8 @@ v2_to_v1(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, m
     return mrb_str_cat_lit(mrb, mrb_str_new(mrb, s, token_end(s, end) - s), "000");
   case V2_IOMAX: return iomax_to_blkio(mrb, attr_key(attr), text);
   case V2_SWAP: {
-    mrb_value other = kernel_read(mrb, ctx, ctx->path, swap_partner(attr_file(attr), partner, 64));
+    mrb_value other =
+        kernel_read(mrb, ctx, ctx->path, swap_partner(attr_file(attr), partner, 64), FILE_OFTEN);
     long long a = text_integer(mrb, ctx, attr, s, end);
     long long b = text_integer(mrb, ctx, attr, RSTRING_PTR(other), RSTRING_END(other));
     return int_text(mrb, a == -1 || b == -1 ? -1 : a + b);
@@ -1331,7 +1371,7 @@ v1_to_v2(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, c
   case V2_FIELD1: { /* rewrite one field of "QUOTA PERIOD", keep the other */
     mrb_value fields[2];
     const char *f, *f_end;
-    current = kernel_read(mrb, ctx, ctx->path, attr_file(attr));
+    current = kernel_read(mrb, ctx, ctx->path, attr_file(attr), FILE_OFTEN);
     f = RSTRING_PTR(current), f_end = RSTRING_END(current);
     fields[0] = mrb_str_new(mrb, f, token_end(f, f_end) - f);
     f = skip_blanks(token_end(f, f_end), f_end);
@@ -1351,7 +1391,8 @@ v1_to_v2(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, c
   case V2_SWAP:
     v = text_integer(mrb, ctx, attr, text, end);
     if (v != -1) {
-      current = kernel_read(mrb, ctx, ctx->path, swap_partner(attr_file(attr), partner, 64));
+      current =
+          kernel_read(mrb, ctx, ctx->path, swap_partner(attr_file(attr), partner, 64), FILE_OFTEN);
       long long memory = text_integer(mrb, ctx, attr, RSTRING_PTR(current), RSTRING_END(current));
       if (memory == -1 || v < memory)
         raise_untranslatable(mrb, ctx, attr, text,
@@ -1423,7 +1464,7 @@ attr_get(mrb_state *mrb, mrb_value self, enum attribute_id id)
   if (ctx->staged[id]) {
     return text_to_value(mrb, ctx, attr, ctx->staged[id], strlen(ctx->staged[id]));
   }
-  text = select_key(mrb, ctx, attr, kernel_read(mrb, ctx, ctx->path, file));
+  text = select_key(mrb, ctx, attr, kernel_read(mrb, ctx, ctx->path, file, FILE_OFTEN));
   if (on_v2(ctx->controller)) text = v2_to_v1(mrb, ctx, attr, text);
   return text_to_value(mrb, ctx, attr, RSTRING_PTR(text), RSTRING_LEN(text));
 }
@@ -1515,7 +1556,7 @@ parent_of(const char *path, char parent[PATH_MAX])
 static const char *
 kernel_read_line(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file)
 {
-  mrb_value text = kernel_read(mrb, ctx, path, file);
+  mrb_value text = kernel_read(mrb, ctx, path, file, FILE_ONCE);
   mrb_int len = RSTRING_LEN(text);
 
   while (len > 0 && RSTRING_PTR(text)[len - 1] == '\n') len--;
@@ -1556,7 +1597,7 @@ make_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_bool ta
     if (attr->controller != ctx->controller || !(attr->access & ACCESS_INHERIT)) continue;
     if (target && ctx->staged[i]) continue;
     value = kernel_read_line(mrb, ctx, parent, attr_file(attr));
-    err = kernel_write(mrb, ctx, path, attr_file(attr), value, WRITE_ONCE);
+    err = kernel_write(mrb, ctx, path, attr_file(attr), value, FILE_ONCE);
     if (err)
       raise_error(mrb, NULL, err, ctx->controller, path, "write", attr_file(attr), value, NULL);
   }
@@ -1579,7 +1620,7 @@ enable_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
 
   if (is_core(ctx->controller)) return; /* no controller to enable */
   parent_of(path, parent);
-  enabled = kernel_read(mrb, ctx, parent, "cgroup.subtree_control");
+  enabled = kernel_read(mrb, ctx, parent, "cgroup.subtree_control", FILE_ONCE);
   end = RSTRING_END(enabled);
   for (s = skip_blanks(RSTRING_PTR(enabled), end); s < end;
        s = skip_blanks(token_end(s, end), end)) {
@@ -1587,7 +1628,7 @@ enable_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
       return;
   }
   snprintf(change, sizeof change, "+%s", name);
-  err = kernel_write(mrb, ctx, parent, "cgroup.subtree_control", change, WRITE_ONCE);
+  err = kernel_write(mrb, ctx, parent, "cgroup.subtree_control", change, FILE_ONCE);
   if (err) {
     raise_error(mrb, NULL, err, ctx->controller, parent, "enable controller",
                 "cgroup.subtree_control", change, NULL);
@@ -1712,7 +1753,7 @@ cgroup_delete(mrb_state *mrb, mrb_value self)
     }
     if (err) raise_error(mrb, NULL, err, ctx->controller, ctx->path, "delete", NULL, NULL, NULL);
   }
-  forget_writers_under(mrb, ctx, ctx->path);
+  forget_group_files_under(mrb, ctx, ctx->path);
   return self;
 }
 
@@ -1761,7 +1802,7 @@ move_task(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, pid_t pid)
   char pidtext[16];
 
   snprintf(pidtext, sizeof pidtext, "%d", (int)pid);
-  return kernel_write(mrb, ctx, path, tasks_file(ctx), pidtext, WRITE_OFTEN);
+  return kernel_write(mrb, ctx, path, tasks_file(ctx), pidtext, FILE_OFTEN);
 }
 
 static mrb_bool
@@ -2147,7 +2188,7 @@ freezer_state(mrb_state *mrb, struct cgroup_ctx *ctx)
     s = kernel_read_line(mrb, ctx, ctx->path, "freezer.state");
     return strcmp(s, "FROZEN") == 0 ? "FROZEN" : strcmp(s, "FREEZING") == 0 ? "FREEZING" : "THAWED";
   }
-  events = kernel_read(mrb, ctx, ctx->path, "cgroup.events");
+  events = kernel_read(mrb, ctx, ctx->path, "cgroup.events", FILE_ONCE);
   v = find_key(RSTRING_PTR(events), RSTRING_END(events), "frozen", &end);
   if (v && *v == '1') return "FROZEN";
   return *kernel_read_line(mrb, ctx, ctx->path, "cgroup.freeze") == '1' ? "FREEZING" : "THAWED";
@@ -2181,7 +2222,7 @@ freezer_write(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_bool freeze, const cha
 {
   const char *file = on_v2(ctx->controller) ? "cgroup.freeze" : "freezer.state";
   const char *value = on_v2(ctx->controller) ? (freeze ? "1" : "0") : freeze ? "FROZEN" : "THAWED";
-  int err = kernel_write(mrb, ctx, ctx->path, file, value, WRITE_ONCE);
+  int err = kernel_write(mrb, ctx, ctx->path, file, value, FILE_ONCE);
 
   if (err) raise_error(mrb, NULL, err, ctx->controller, ctx->path, action, file, value, NULL);
 }
@@ -2256,7 +2297,7 @@ oom_wait_v1(mrb_state *mrb, struct cgroup_ctx *ctx, double deadline)
 
   if (!err) {
     snprintf(line, sizeof line, "%d %d", efd, ofd);
-    err = kernel_write(mrb, ctx, ctx->path, "cgroup.event_control", line, WRITE_ONCE);
+    err = kernel_write(mrb, ctx, ctx->path, "cgroup.event_control", line, FILE_ONCE);
   }
   if (ofd >= 0) close(ofd); /* the registration holds its own reference */
   while (!err && (ready = poll(&pfd, 1, ms_left(deadline))) < 0 && errno == EINTR) {
@@ -2311,7 +2352,7 @@ memory_wait_for_oom(mrb_state *mrb, mrb_value self)
 static mrb_value
 read_pids(mrb_state *mrb, struct cgroup_ctx *ctx, const char *file)
 {
-  mrb_value text = kernel_read(mrb, ctx, ctx->path, file), pids = mrb_ary_new(mrb);
+  mrb_value text = kernel_read(mrb, ctx, ctx->path, file, FILE_ONCE), pids = mrb_ary_new(mrb);
   const char *s = RSTRING_PTR(text), *end = RSTRING_END(text);
   char *next;
 
@@ -2410,7 +2451,7 @@ cgroup_kill_all(mrb_state *mrb, mrb_value self)
     }
   }
   if (sig == SIGKILL && on_v2(ctx->controller)) {
-    err = kernel_write(mrb, ctx, ctx->path, "cgroup.kill", "1", WRITE_ONCE);
+    err = kernel_write(mrb, ctx, ctx->path, "cgroup.kill", "1", FILE_ONCE);
   }
   if (err == EOPNOTSUPP)
     signal_pids(pids, sig);

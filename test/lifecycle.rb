@@ -300,15 +300,17 @@ assert('modify keeps the sixteen files written last open; delete closes those of
   end
 end
 
-assert('a group removed and made again behind the gem\'s back gets the writes that follow') do
+assert('a group removed and made again behind the gem\'s back gets the reads and writes that follow') do
   begin
     g = pids_group_with_max("again")
+    assert_equal 5, g.max
     pid = CgroupTest.spawn("sleep")
     g.attach(pid)
     g.detach(pid)
     dir = group_dir('pids', g.group_name)
     assert_equal [0, nil], CgroupTest.wait(CgroupTest.run("/bin/rmdir", dir))
     assert_equal [0, nil], CgroupTest.wait(CgroupTest.run("/bin/mkdir", dir))
+    assert_equal(-1, g.max, "the new group's own value")
     g.max = 7
     g.modify
     assert_equal "7", CgroupTest.read("#{dir}/pids.max").strip
@@ -316,6 +318,24 @@ assert('a group removed and made again behind the gem\'s back gets the writes th
     assert_equal [pid], tasks_of('pids', g.group_name)
     g.detach(pid)
     assert_equal [], tasks_of('pids', g.group_name)
+  ensure
+    CgroupTest.kill(pid) if pid
+    CgroupTest.wait(pid) if pid
+    CgroupTest.cleanup
+  end
+end
+
+assert('a counter read again through its kept file gives the kernel\'s value of the moment') do
+  begin
+    g = pids_group_with_max("counter")
+    pid = CgroupTest.spawn("sleep")
+    counts = [g.current]
+    g.attach(pid)
+    counts << g.current
+    g.detach(pid)
+    counts << g.current
+    assert_equal [0, 1, 0], counts
+    assert_include kept_group_files, "#{group_dir('pids', g.group_name)}/pids.current"
   ensure
     CgroupTest.kill(pid) if pid
     CgroupTest.wait(pid) if pid
