@@ -283,6 +283,14 @@ def pids_group_with_max(name)
   g
 end
 
+# kill and wait for a test child, if one was started
+def reap(pid)
+  return unless pid
+
+  CgroupTest.kill(pid)
+  CgroupTest.wait(pid)
+end
+
 # the cgroup files under this run's prefix that this process holds open
 def kept_group_files
   under = "#{CgroupTest.mount('pids')}#{PREFIX}/"
@@ -319,8 +327,7 @@ assert('a group removed and made again behind the gem\'s back gets the reads and
     g.detach(pid)
     assert_equal [], tasks_of('pids', g.group_name)
   ensure
-    CgroupTest.kill(pid) if pid
-    CgroupTest.wait(pid) if pid
+    reap(pid)
     CgroupTest.cleanup
   end
 end
@@ -337,8 +344,7 @@ assert('a counter read again through its kept file gives the kernel\'s value of 
     assert_equal [0, 1, 0], counts
     assert_include kept_group_files, "#{group_dir('pids', g.group_name)}/pids.current"
   ensure
-    CgroupTest.kill(pid) if pid
-    CgroupTest.wait(pid) if pid
+    reap(pid)
     CgroupTest.cleanup
   end
 end
