@@ -793,7 +793,8 @@ write_text(mrb_state *mrb, int fd, void *arg)
   return n == (ssize_t)t->len ? 0 : n < 0 ? errno : EIO;
 }
 
-/* Append the whole file, from offset 0, to the String at arg. */
+/* The whole file, from offset 0, into the String at arg (emptied first:
+ * a read that failed part way is tried again on a descriptor opened anew). */
 static int
 read_text(mrb_state *mrb, int fd, void *arg)
 {
@@ -801,6 +802,7 @@ read_text(mrb_state *mrb, int fd, void *arg)
   off_t offset = 0;
   ssize_t n;
 
+  mrb_str_resize(mrb, *(mrb_value *)arg, 0);
   while ((n = pread(fd, buf, sizeof buf, offset)) > 0) {
     mrb_str_cat(mrb, *(mrb_value *)arg, buf, (size_t)n);
     offset += n;
