@@ -2168,12 +2168,16 @@ exceeds(long long value, long long base)
   return value > base;
 }
 
+/* Sleep *delay ms (not past the deadline), then double it up to 16 ms: for
+ * states the kernel gives no notification of, looked at again and again. */
 static void
-sleep_ms(long ms)
+back_off(long *delay, double deadline)
 {
+  long ms = deadline < 0 || *delay < ms_left(deadline) ? *delay : ms_left(deadline);
   struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 
   nanosleep(&ts, NULL);
+  if (*delay < 16) *delay *= 2;
 }
 
 /* ---- FREEZER ---------------------------------------------------------- */
@@ -2213,8 +2217,7 @@ freezer_wait(mrb_state *mrb, struct cgroup_ctx *ctx, const char *want, double de
   }
   while (strcmp(freezer_state(mrb, ctx), want) != 0) {
     if (ms_left(deadline) == 0) return FALSE;
-    sleep_ms(deadline < 0 || delay < ms_left(deadline) ? delay : ms_left(deadline));
-    if (delay < 16) delay *= 2;
+    back_off(&delay, deadline);
   }
   return TRUE;
 }
@@ -2465,8 +2468,7 @@ cgroup_kill_all(mrb_state *mrb, mrb_value self)
                   "processes remain");
     }
     if (err == EOPNOTSUPP) signal_pids(pids, sig); /* as read: also those forked meanwhile */
-    sleep_ms(delay);
-    if (delay < 16) delay *= 2;
+    back_off(&delay, deadline);
   }
   return mrb_int_value(mrb, count);
 }
