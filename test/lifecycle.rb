@@ -10,6 +10,17 @@ def cgroup_of(pid, controller)
   CgroupTest.group_of(pid, controller)
 end
 
+# what each of this process's open descriptors refers to, as [fd, path] pairs
+def open_files
+  CgroupTest.entries("/proc/self/fd").map { |fd| [fd.to_i, CgroupTest.fd_path(fd.to_i)] }.select { |_, path| path }
+end
+
+# the descriptor open on path, or nil
+def fd_of(path)
+  pair = open_files.find { |_, p| p == path }
+  pair && pair[0]
+end
+
 # the tasks (v1) or processes (v2: attach moves whole processes) in a group
 def tasks_of(controller, group)
   file = CgroupTest.version(controller) == 2 ? "cgroup.procs" : "tasks"
@@ -212,7 +223,7 @@ assert('attach keeps at most four /proc files open and never reads a reaped task
     g = Cgroup::PIDS.new("#{PREFIX}/kept")
     g.create
     proc_files = lambda do
-      CgroupTest.entries("/proc/self/fd").map { |fd| CgroupTest.fd_path(fd.to_i) }.compact.select { |p| p.start_with?("/proc/") && p.end_with?("/cgroup") }
+      open_files.map { |_, p| p }.select { |p| p.start_with?("/proc/") && p.end_with?("/cgroup") }
     end
     counts = [0, 1].map do
       6.times do
@@ -248,9 +259,7 @@ assert('descriptors closed behind the gem\'s back and reused are neither used no
     before = cgroup_of(pid, 'pids')
     g.attach(pid)
     g.detach(pid)
-    dir, proc = [CgroupTest.mount('pids'), "/proc/#{pid}/cgroup"].map do |target|
-      CgroupTest.entries("/proc/self/fd").map(&:to_i).find { |fd| CgroupTest.fd_path(fd) == target }
-    end
+    dir, proc = [CgroupTest.mount('pids'), "/proc/#{pid}/cgroup"].map { |target| fd_of(target) }
     assert_true !!(dir && proc), "the pids mount and the task's /proc file are kept open"
     # a daemon closes every descriptor and its own files take the numbers: a
     # directory laid out like the mount, a /proc-like file naming another group
@@ -294,7 +303,7 @@ end
 # the cgroup files under this run's prefix that this process holds open
 def kept_group_files
   under = "#{CgroupTest.mount('pids')}#{PREFIX}/"
-  CgroupTest.entries("/proc/self/fd").map { |fd| CgroupTest.fd_path(fd.to_i) }.compact.select { |p| p.start_with?(under) }
+  open_files.map { |_, p| p }.select { |p| p.start_with?(under) }
 end
 
 assert('modify keeps the sixteen files written last open; delete closes those of its groups') do
@@ -355,7 +364,7 @@ assert('a written file\'s descriptor closed behind the gem\'s back and reused is
   begin
     g = pids_group_with_max("decoy-file")
     file = "#{group_dir('pids', g.group_name)}/pids.max"
-    fd = CgroupTest.entries("/proc/self/fd").map(&:to_i).find { |n| CgroupTest.fd_path(n) == file }
+    fd = fd_of(file)
     assert_not_nil fd, "pids.max is kept open"
     CgroupTest.write(decoy, "")
     CgroupTest.open_as(fd, decoy, true) # a program's own file, open for writing
