@@ -1,18 +1,30 @@
 /*
  * libFuzzer target over the gem's text handling: group names, the parsers
  * of cgroup files (integers, stat and io.stat lines, lists, keyed values),
- * the v1/v2 conversions that need no kernel (cpu.max fields, shares/weight,
- * usec, io.max entries) and the checks on values set from Ruby.
+ * every v1/v2 conversion both ways (they are pure: the partner file's text
+ * comes from the input too) and the checks on values set from Ruby.
  *
  * The first input byte picks the case (bits 1-2) and cgroup v1 or v2 (bit
  * 0), the second the attribute (its row in CGROUP_ATTRIBUTES); the rest is
- * the text.  Exceptions are the expected answer to garbage; crashes, leaks and
- * undefined behaviour are what the sanitizers look for.  Built and run by
- * `rake fuzz` (clang -fsanitize=fuzzer,address,undefined).
+ * the text.  Where a conversion needs a second file's text (cpu.max,
+ * memory.max), the text after the first NUL byte is that file.  Exceptions
+ * are the expected answer to garbage; crashes, leaks and undefined
+ * behaviour are what the sanitizers look for.  Built with the files of src/ and
+ * -DCGROUP_FUZZ, and run, by `rake fuzz`.
  */
-#include "../../src/mrb_cgroup.c"
+#include <stdlib.h>
+#include <string.h>
 
-/* libmruby.a without its gems: only this file's copy of the gem is set up */
+#include <mruby.h>
+#include <mruby/error.h>
+#include <mruby/string.h>
+
+#include "../../src/cgroup.h"
+
+void mrb_mruby_cgroup_gem_init(mrb_state *mrb);
+
+/* libmruby.a without its gems: only the copy of the gem built with this
+ * target is set up */
 void
 mrb_init_mrbgems(mrb_state *mrb)
 {
@@ -25,62 +37,54 @@ struct fuzz_input {
   size_t len;
 };
 
+/* A group object of the attribute's class (the GC frees its context). */
 static struct cgroup_ctx *
-fuzz_ctx(mrb_state *mrb, enum controller_id controller)
+fuzz_ctx(mrb_state *mrb, const struct attribute *attr)
 {
-  struct cgroup_ctx *ctx = mrb_calloc(mrb, 1, sizeof *ctx + sizeof "/fuzz");
-
-  ctx->controller = controller;
-  memcpy(ctx->path, "/fuzz", sizeof "/fuzz");
-  return ctx;
+  return mcg_get_ctx(mrb, mcg_group_new(mrb, attr->controller, mrb_str_new_lit(mrb, "/fuzz")));
 }
 
-/* v1 to v2 or back without reading the kernel: not FIELD0/1 writes, not SWAP */
-static mrb_bool
-offline(const struct attribute *attr, mrb_bool to_v2)
+/* Stage a value for attr and translate it to v2 where v2 serves it. */
+static void
+stage(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, mrb_value v,
+      mrb_value partner)
 {
-  switch (attr->conversion) {
-  case V2_SWAP: return FALSE;
-  case V2_FIELD0:
-  case V2_FIELD1: return !to_v2;
-  default: return TRUE;
-  }
+  char *staged = mcg_value_to_text(mrb, ctx, attr, v);
+
+  ctx->staged[attr - mcg_attributes] = staged; /* freed with ctx */
+  if (mcg_on_v2(attr->controller)) mcg_v1_to_v2(mrb, ctx, attr, staged, partner);
 }
 
 static mrb_value
 run_case(mrb_state *mrb, void *p)
 {
   struct fuzz_input *in = (struct fuzz_input *)p;
-  const struct attribute *attr = &attributes[in->row % ATTR_COUNT];
-  struct cgroup_ctx *ctx = fuzz_ctx(mrb, attr->controller);
+  const struct attribute *attr = &mcg_attributes[in->row % mcg_attribute_count];
+  size_t value_len = strlen(in->text), partner_len = in->len - value_len;
+  const char *partner_text = in->text + value_len + (partner_len > 0);
   mrb_value text = mrb_str_new(mrb, in->text, in->len), result = mrb_nil_value();
+  mrb_value value = mrb_str_new(mrb, in->text, value_len), v;
+  mrb_value partner = mrb_str_new(mrb, partner_text, partner_len ? partner_len - 1 : 0);
+  struct cgroup_ctx *ctx;
   char name[PATH_MAX];
 
-  mrb_data_object_alloc(mrb, mrb->object_class, ctx, &ctx_type); /* GC frees ctx */
-  versions[attr->controller] = 1 + (in->selector & 1);
+  mcg_set_version(attr->controller, 1 + (in->selector & 1));
+  ctx = fuzz_ctx(mrb, attr);
   switch ((in->selector >> 1) % 4) {
-  case 0: normalise_name(mrb, CTL_CPU, text, name, sizeof name); break;
-  case 1:
-    text = select_key(mrb, ctx, attr, text);
-    if (on_v2(attr->controller) && offline(attr, FALSE)) text = v2_to_v1(mrb, ctx, attr, text);
-    result = text_to_value(mrb, ctx, attr, RSTRING_PTR(text), RSTRING_LEN(text));
+  case 0: mcg_normalise_name(mrb, CTL_CPU, text, name, sizeof name); break;
+  case 1: /* a file's text read: key selection, v2 to v1, to Ruby */
+    value = mcg_select_key(mrb, ctx, attr, value);
+    if (mcg_on_v2(attr->controller)) value = mcg_v2_to_v1(mrb, ctx, attr, value, partner);
+    result = mcg_text_to_value(mrb, ctx, attr, RSTRING_PTR(value), RSTRING_LEN(value));
     break;
-  case 2:
-    if (attr->kind == KIND_STRING || attr->kind == KIND_DEVLIMIT) {
-      char *staged = value_to_text(mrb, ctx, attr, text);
-      ctx->staged[attr - attributes] = staged; /* freed with ctx */
-      if (on_v2(attr->controller) && offline(attr, TRUE)) v1_to_v2(mrb, ctx, attr, staged);
-    }
+  case 2: /* a String setting */
+    if (attr->kind == KIND_STRING || attr->kind == KIND_DEVLIMIT)
+      stage(mrb, ctx, attr, text, partner);
     break;
-  default: { /* an integer setting from the text, then to v2 */
-    mrb_value v;
+  default: /* an integer setting from the text */
     if ((attr->kind == KIND_INT || attr->kind == KIND_LIMIT) &&
-        parse_integer(mrb, in->text, in->text + in->len, &v)) {
-      char *staged = value_to_text(mrb, ctx, attr, v);
-      ctx->staged[attr - attributes] = staged;
-      if (on_v2(attr->controller) && offline(attr, TRUE)) v1_to_v2(mrb, ctx, attr, staged);
-    }
-  }
+        mcg_parse_integer(mrb, RSTRING_PTR(value), RSTRING_END(value), &v))
+      stage(mrb, ctx, attr, v, partner);
   }
   return result;
 }
@@ -109,7 +113,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   ai = mrb_gc_arena_save(mrb);
   mrb_protect_error(mrb, run_case, &in, &failed);
   mrb_gc_arena_restore(mrb, ai);
-  for (i = 0; i < CTL_COUNT; i++) versions[i] = 0;
+  for (i = 0; i < CTL_COUNT; i++) mcg_set_version((enum controller_id)i, 0);
   free(copy);
   return 0;
 }

@@ -1,0 +1,222 @@
+/*
+ * What the files of src/ say to each other; private, never installed.
+ *
+ * A call flows down: mrb_cgroup.c (the Ruby surface, generated from two
+ * tables, and the staging of values) -> text.c (kernel text <-> Ruby values)
+ * and v2.c (v1 form <-> v2 files) -> kernel_io.c (a group's files) ->
+ * kept.c (descriptors kept open) -> libcgroup.c (the host's hierarchies).
+ * errors.c raises for all of them.  The features beside the attributes
+ * (group.c, tasks.c, wait.c, spawn.c, module.c) call the same layers.
+ *
+ * Every name declared here starts with mcg_: the gem's objects end up in
+ * libmruby.a beside other gems and the program that embeds mruby, and
+ * libcgroup already owns cgroup_ and cg_.  Files are named so that none
+ * shares a base name with a file of mruby (ar keys its members by it).
+ */
+#ifndef MRUBY_CGROUP_H
+#define MRUBY_CGROUP_H
+
+#include <limits.h>
+#include <sys/types.h>
+
+#include <mruby.h>
+
+/*
+ * X(Ruby class under Cgroup, cgroup v1 controller, cgroup v2 controller).
+ * On v2, CPUACCT's numbers come from the cpu controller and BLKIO's from io;
+ * IO exists on v2 only.  V2_CORE_FILES: v2 has no freezer controller, every
+ * non-root group has cgroup.freeze; such a group is a plain directory in the
+ * cgroup2 hierarchy, which libcgroup found for the other controllers.
+ */
+#define V2_CORE_FILES "cgroup"
+#define CGROUP_CONTROLLERS(X)                                                                      \
+  X(CPU, "cpu", "cpu")                                                                             \
+  X(CPUACCT, "cpuacct", "cpu")                                                                     \
+  X(CPUSET, "cpuset", "cpuset")                                                                    \
+  X(BLKIO, "blkio", "io")                                                                          \
+  X(IO, NULL, "io")                                                                                \
+  X(MEMORY, "memory", "memory")                                                                    \
+  X(PIDS, "pids", "pids")                                                                          \
+  X(FREEZER, "freezer", V2_CORE_FILES)
+
+enum controller_id {
+#define CONTROLLER_ENUM(klass, v1, v2) CTL_##klass,
+  CGROUP_CONTROLLERS(CONTROLLER_ENUM) CTL_COUNT
+#undef CONTROLLER_ENUM
+};
+
+/* The formats of cgroup files (named as in the kernel's cgroup-v2.rst). */
+enum value_kind {
+  KIND_INT,          /* decimal integer; the kernel's "max" reads as -1 */
+  KIND_LIMIT,        /* integer where Ruby's -1 is written as "max" */
+  KIND_STRING,       /* text, one value (trailing newline dropped) */
+  KIND_DEVLIMIT,     /* a STRING "MAJ:MIN VALUE" (digits only) */
+  KIND_FLAG,         /* true/false, written as 1/0 */
+  KIND_FLAT_KEYED,   /* "key value" lines: a Hash of Integers */
+  KIND_NESTED_KEYED, /* "MAJ:MIN key=value ..." lines: a Hash of Hashes */
+  KIND_LIST          /* space separated integers: an Array */
+};
+
+/* How a value staged (and read) in v1 form maps onto v2's file. */
+enum v2_conversion {
+  V2_SAME,   /* as is ("-1" is written as "max") */
+  V2_FIELD0, /* one field of a two-field file (cpu.max) */
+  V2_FIELD1,
+  V2_WEIGHT, /* cpu.shares <-> cpu.weight */
+  V2_USEC,   /* microseconds on v2, nanoseconds in Ruby (read only) */
+  V2_IOMAX,  /* "MAJ:MIN N" <-> the io.max entry named by the v2 key */
+  V2_SWAP    /* memory+swap <-> memory.swap.X plus memory.X */
+};
+
+enum access {
+  ACCESS_RO = 1,
+  ACCESS_WO = 2,
+  ACCESS_RW = ACCESS_RO | ACCESS_WO,
+  ACCESS_INHERIT = 4, /* v1: copied from the parent on create when not set */
+  ACCESS_RW_INHERIT = ACCESS_RW | ACCESS_INHERIT,
+};
+
+/* One row of CGROUP_ATTRIBUTES (mrb_cgroup.c). */
+struct attribute {
+  enum controller_id controller;
+  const char *name;
+  enum value_kind kind;
+  enum access access;
+  const char *file[2]; /* [0] on cgroup v1, [1] on v2; NULL: none there */
+  const char *key[2];  /* the "key value" line to pick, or NULL */
+  enum v2_conversion conversion;
+  mrb_func_t reader;
+  mrb_func_t writer;
+};
+
+/* Room for the table's rows in each object; mrb_cgroup.c checks it. */
+#define CGROUP_MAX_ATTRIBUTES 64
+
+struct attachment {
+  pid_t pid;
+  char *previous; /* the group the task was in before attach (mrb_malloc) */
+};
+
+/* The C side of one Cgroup::X object, owned by its Data object. */
+struct cgroup_ctx {
+  enum controller_id controller;
+  char *staged[CGROUP_MAX_ATTRIBUTES]; /* values set from Ruby, not yet written */
+  struct attachment *attached;
+  int attached_count;
+  struct kept_files *kept; /* this state's kept files, looked up on first use */
+  char path[];             /* normalised group path, "/" for the root */
+};
+
+/* ---- mrb_cgroup.c: the tables, objects, staging --------------------- */
+extern const struct attribute mcg_attributes[];
+extern const int mcg_attribute_count;
+struct cgroup_ctx *mcg_get_ctx(mrb_state *mrb, mrb_value self);
+mrb_value mcg_group_new(mrb_state *mrb, enum controller_id controller, mrb_value name);
+mrb_bool mcg_has_staged(const struct cgroup_ctx *ctx);
+void mcg_write_staged(mrb_state *mrb, struct cgroup_ctx *ctx);
+void mcg_copy_inherited_settings(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path,
+                                 mrb_bool target);
+const char *mcg_attr_file(const struct attribute *attr);
+const char *mcg_attr_key(const struct attribute *attr);
+
+/* ---- errors.c: the one place exceptions are made -------------------- */
+/* cls NULL picks the class from err; reason NULL uses strerror(err). */
+mrb_value mcg_make_error(mrb_state *mrb, const char *cls, int err, enum controller_id controller,
+                         const char *group, const char *action, const char *file, const char *value,
+                         const char *reason);
+mrb_noreturn void mcg_raise_error(mrb_state *mrb, const char *cls, int err,
+                                  enum controller_id controller, const char *group,
+                                  const char *action, const char *file, const char *value,
+                                  const char *reason);
+void mcg_init_errors(mrb_state *mrb, struct RClass *cgroup);
+
+/* ---- libcgroup.c: the host's hierarchies; the only user of libcgroup -- */
+int mcg_version(enum controller_id id); /* 1 or 2; 0: not available */
+mrb_bool mcg_on_v2(enum controller_id id);
+mrb_bool mcg_served_without_controller(enum controller_id id);
+const char *mcg_kernel_controller(enum controller_id id);
+const char *mcg_own_controller_name(enum controller_id id);
+void mcg_find_hierarchies(void);
+const char *mcg_mount_point(enum controller_id id);
+const char *mcg_require_mount(mrb_state *mrb, struct cgroup_ctx *ctx);
+int mcg_libcgroup_create(struct cgroup_ctx *ctx, const char *path);
+void mcg_libcgroup_delete(struct cgroup_ctx *ctx, const char *path);
+mrb_noreturn void mcg_raise_libcgroup(mrb_state *mrb, struct cgroup_ctx *ctx, int ret,
+                                      const char *action);
+#ifdef CGROUP_FUZZ
+void mcg_set_version(enum controller_id id, int version);
+#endif
+
+/* ---- kept.c: descriptors kept open across calls ---------------------- */
+/* An I/O on a group file's descriptor; 0 or an errno. */
+typedef int (*fd_io)(mrb_state *mrb, int fd, void *arg);
+void mcg_init_kept(mrb_state *mrb, struct RClass *cgroup);
+int mcg_open_under_mount(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags);
+int mcg_kept_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags, fd_io io,
+                     void *arg);
+void mcg_forget_kept_under(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full_dir);
+char *mcg_read_proc_cgroup(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid);
+
+/* ---- kernel_io.c: a group's files, "0 or an errno" ------------------- */
+/* How often a file is used: FILE_OFTEN keeps its descriptor open. */
+enum file_use { FILE_ONCE, FILE_OFTEN };
+mrb_bool mcg_mount_path(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
+                        char full[PATH_MAX]);
+mrb_bool mcg_path_exists(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path);
+void mcg_require_group(mrb_state *mrb, struct cgroup_ctx *ctx, const char *action);
+int mcg_open_in_mount(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
+                      int flags);
+mrb_value mcg_kernel_read(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path,
+                          const char *file, enum file_use use);
+const char *mcg_kernel_read_line(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path,
+                                 const char *file);
+int mcg_kernel_write(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
+                     const char *value, enum file_use use);
+void mcg_parent_of(const char *path, char parent[PATH_MAX]);
+
+/* ---- text.c: kernel text <-> Ruby values, group names (no I/O) ------- */
+const char *mcg_skip_blanks(const char *s, const char *end);
+const char *mcg_token_end(const char *s, const char *end);
+const char *mcg_find_key(const char *s, const char *end, const char *key, const char **value_end);
+mrb_bool mcg_parse_integer(mrb_state *mrb, const char *s, const char *end, mrb_value *out);
+mrb_noreturn void mcg_raise_unexpected(mrb_state *mrb, struct cgroup_ctx *ctx,
+                                       const struct attribute *attr, const char *text);
+mrb_value mcg_select_key(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
+                         mrb_value text);
+mrb_value mcg_text_to_value(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
+                            const char *text, size_t len);
+char *mcg_value_to_text(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
+                        mrb_value v);
+void mcg_normalise_name(mrb_state *mrb, enum controller_id controller, mrb_value name, char *out,
+                        size_t size);
+
+/* ---- v2.c: cgroup v1 form <-> v2 files (no I/O) ---------------------- */
+const char *mcg_v2_partner_file(const struct attribute *attr, const char *staged, char *buf,
+                                size_t size);
+mrb_value mcg_v2_to_v1(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
+                       mrb_value text, mrb_value partner);
+const char *mcg_v1_to_v2(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
+                         const char *text, mrb_value partner);
+/* The files beside the attributes whose names differ between versions. */
+enum version_file { FILE_MOVE_TASK, FILE_THREADS, FILE_FREEZE };
+const char *mcg_version_file(enum controller_id id, enum version_file file);
+const char *mcg_freeze_value(enum controller_id id, mrb_bool freeze);
+
+/* ---- tasks.c: where tasks are; moving, listing, signalling them ------ */
+pid_t mcg_calling_thread(void);
+mrb_bool mcg_current_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, char out[PATH_MAX]);
+void mcg_init_tasks(mrb_state *mrb, struct RClass *cgroup);
+
+/* ---- wait.c: waiting for the kernel; FREEZER; MEMORY#wait_for_oom ---- */
+double mcg_timeout_arg(mrb_state *mrb, mrb_value v, double otherwise);
+double mcg_deadline_after(double timeout);
+int mcg_ms_left(double deadline);
+void mcg_back_off(long *delay, double deadline);
+void mcg_init_wait(mrb_state *mrb, struct RClass *cgroup);
+
+/* ---- the other features: each defines its own methods ---------------- */
+void mcg_init_group(mrb_state *mrb, struct RClass *cgroup);
+void mcg_init_spawn(mrb_state *mrb, struct RClass *cgroup);
+void mcg_init_module(mrb_state *mrb, struct RClass *cgroup);
+
+#endif

@@ -1,0 +1,102 @@
+/*
+ * The exceptions: Cgroup::Error and its subclasses, made in one place from
+ * an errno and the facts of the failed call (group, action, file, value).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <mruby.h>
+#include <mruby/array.h>
+#include <mruby/class.h>
+#include <mruby/error.h>
+#include <mruby/presym.h>
+#include <mruby/string.h>
+#include <mruby/variable.h>
+
+#include "cgroup.h"
+
+static const char *
+error_class_for(int err)
+{
+  switch (err) {
+  case ENOENT:
+  case ESRCH:
+  case ENODEV: return "NotFound"; /* ENODEV: a device that does not exist (blkio, io.max) */
+  case EPERM:
+  case EACCES:
+  case EROFS: return "PermissionDenied";
+  case EINVAL:
+  case ERANGE:
+  case EOVERFLOW: return "InvalidValue";
+  case EBUSY:
+  case ENOTEMPTY: return "Busy";
+  case ENOSYS:
+  case EOPNOTSUPP: return "Unsupported";
+  case ETIMEDOUT: return "Timeout";
+  default: return "Error";
+  }
+}
+
+/*
+ * A Cgroup::<class> exception with a message naming the group, the file and
+ * the value, and the same facts in @errno, @controller, @group, @file and
+ * @value.
+ */
+mrb_value
+mcg_make_error(mrb_state *mrb, const char *cls, int err, enum controller_id controller,
+               const char *group, const char *action, const char *file, const char *value,
+               const char *reason)
+{
+  struct RClass *module = mrb_module_get(mrb, "Cgroup");
+  const char *name = mcg_kernel_controller(controller);
+  mrb_value msg, exc;
+
+  if (!cls) cls = error_class_for(err);
+  if (!reason) reason = err ? strerror(err) : "failed";
+  msg = mrb_format(mrb, "%s:%s: %s%s%s%s%s: %s", name, group, action, file ? " " : "",
+                   file ? file : "", value ? " = " : "", value ? value : "", reason);
+  exc = mrb_exc_new_str(mrb, mrb_class_get_under(mrb, module, cls), msg);
+  mrb_iv_set(mrb, exc, MRB_IVSYM(errno), mrb_int_value(mrb, err));
+  mrb_iv_set(mrb, exc, MRB_IVSYM(controller), mrb_str_new_cstr(mrb, name));
+  mrb_iv_set(mrb, exc, MRB_IVSYM(group), mrb_str_new_cstr(mrb, group));
+  mrb_iv_set(mrb, exc, MRB_IVSYM(file), file ? mrb_str_new_cstr(mrb, file) : mrb_nil_value());
+  mrb_iv_set(mrb, exc, MRB_IVSYM(value), value ? mrb_str_new_cstr(mrb, value) : mrb_nil_value());
+  mrb_iv_set(mrb, exc, MRB_IVSYM(written), mrb_ary_new(mrb));
+  return exc;
+}
+
+mrb_noreturn void
+mcg_raise_error(mrb_state *mrb, const char *cls, int err, enum controller_id controller,
+                const char *group, const char *action, const char *file, const char *value,
+                const char *reason)
+{
+  mrb_exc_raise(mrb, mcg_make_error(mrb, cls, err, controller, group, action, file, value, reason));
+}
+
+#define ERROR_READERS(X) X(errno) X(controller) X(group) X(file) X(value) X(written)
+#define DEFINE_ERROR_READER(name)                                                                  \
+  static mrb_value error_##name(mrb_state *mrb, mrb_value self)                                    \
+  {                                                                                                \
+    return mrb_iv_get(mrb, self, mrb_intern_lit(mrb, "@" #name));                                  \
+  }
+ERROR_READERS(DEFINE_ERROR_READER)
+#undef DEFINE_ERROR_READER
+
+/* Cgroup::Error < StandardError and its subclasses; readers for the facts
+ * mcg_make_error records (nil on an Error raised from Ruby). */
+void
+mcg_init_errors(mrb_state *mrb, struct RClass *cgroup)
+{
+  static const char *const subclasses[] = {"NotFound", "PermissionDenied", "InvalidValue",
+                                           "Busy",     "Unsupported",      "Timeout"};
+  struct RClass *base = mrb_define_class_under(mrb, cgroup, "Error", mrb->eStandardError_class);
+  size_t i;
+
+#define DEFINE_ERROR_METHOD(name)                                                                  \
+  mrb_define_method(mrb, base, #name, error_##name, MRB_ARGS_NONE());
+  ERROR_READERS(DEFINE_ERROR_METHOD)
+#undef DEFINE_ERROR_METHOD
+  for (i = 0; i < sizeof subclasses / sizeof subclasses[0]; i++) {
+    mrb_define_class_under(mrb, cgroup, subclasses[i], base);
+  }
+}

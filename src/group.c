@@ -1,0 +1,205 @@
+/*
+ * A group's life: Cgroup#create (with missing parents, undone on failure),
+ * #modify, #exist? and #delete.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <mruby.h>
+#include <mruby/error.h>
+#include <mruby/string.h>
+
+#include "cgroup.h"
+
+/* Make the one missing level `path` (its parent exists). */
+static void
+make_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_bool target)
+{
+  char parent[PATH_MAX], full[PATH_MAX];
+  int ret;
+
+  if (mcg_served_without_controller(ctx->controller)) { /* a plain directory */
+    if (mcg_mount_path(mrb, ctx, path, NULL, full) && mkdir(full, 0755) != 0)
+      mcg_raise_error(mrb, NULL, errno, ctx->controller, path, "create", NULL, NULL, NULL);
+    return;
+  }
+  ret = mcg_libcgroup_create(ctx, path);
+  /* libcgroup 2.0.2 may report failure for a group it did make, and on v2
+   * reports a parent the caller may not write to as "value does not exist" */
+  if (!mcg_path_exists(mrb, ctx, path)) {
+    mcg_parent_of(path, parent);
+    if (mcg_mount_path(mrb, ctx, parent, NULL, full) && access(full, W_OK) != 0) {
+      mcg_raise_error(mrb, NULL, errno, ctx->controller, path, "create", NULL, NULL, NULL);
+    }
+    mcg_raise_libcgroup(mrb, ctx, ret, "create");
+  }
+  mcg_copy_inherited_settings(mrb, ctx, path, target);
+}
+
+/*
+ * cgroup v2: a group has a controller's files only if its parent lists the
+ * controller in cgroup.subtree_control.  libcgroup enables it for groups it
+ * creates, not for existing ones (a CPU object on a group made for MEMORY),
+ * so do it here, and only for this controller.
+ */
+static void
+enable_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
+{
+  const char *name = mcg_kernel_controller(ctx->controller);
+  char parent[PATH_MAX], change[32];
+  mrb_value enabled;
+  const char *s, *end;
+  int err;
+
+  if (mcg_served_without_controller(ctx->controller)) return; /* nothing to enable */
+  mcg_parent_of(path, parent);
+  enabled = mcg_kernel_read(mrb, ctx, parent, "cgroup.subtree_control", FILE_ONCE);
+  end = RSTRING_END(enabled);
+  for (s = mcg_skip_blanks(RSTRING_PTR(enabled), end); s < end;
+       s = mcg_skip_blanks(mcg_token_end(s, end), end)) {
+    if ((size_t)(mcg_token_end(s, end) - s) == strlen(name) && memcmp(s, name, strlen(name)) == 0)
+      return;
+  }
+  snprintf(change, sizeof change, "+%s", name);
+  err = mcg_kernel_write(mrb, ctx, parent, "cgroup.subtree_control", change, FILE_ONCE);
+  if (err) {
+    mcg_raise_error(mrb, NULL, err, ctx->controller, parent, "enable controller",
+                    "cgroup.subtree_control", change, NULL);
+  }
+}
+
+struct create_args {
+  struct cgroup_ctx *ctx;
+  size_t first_made; /* length of the shortest path made here; 0: none */
+};
+
+static mrb_value
+create_body(mrb_state *mrb, void *p)
+{
+  struct create_args *args = (struct create_args *)p;
+  struct cgroup_ctx *ctx = args->ctx;
+  char level[PATH_MAX];
+  size_t len = 0, full = strlen(ctx->path);
+
+  while (full > 1 && len < full) { /* each level from the top */
+    const char *slash = strchr(ctx->path + len + 1, '/');
+    len = slash ? (size_t)(slash - ctx->path) : full;
+    memcpy(level, ctx->path, len);
+    level[len] = '\0';
+    if (mcg_on_v2(ctx->controller)) enable_in_parent(mrb, ctx, level);
+    if (!args->first_made && mcg_path_exists(mrb, ctx, level)) continue;
+    make_level(mrb, ctx, level, len == full);
+    if (!args->first_made) args->first_made = len;
+  }
+  mcg_write_staged(mrb, ctx);
+  return mrb_nil_value();
+}
+
+/*
+ * Remove the (empty) group at path; 0 or an errno.  libcgroup's delete
+ * first, then rmdir for what it left: 2.0.2 returns 0 when rmdir failed and
+ * errors when it worked, so the directory is the truth, and rmdir(2) tells
+ * why it is still there.  A v2 group served without a controller is a
+ * plain directory.
+ */
+static int
+remove_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
+{
+  char full[PATH_MAX];
+
+  if (!mcg_served_without_controller(ctx->controller)) mcg_libcgroup_delete(ctx, path);
+  if (!mcg_mount_path(mrb, ctx, path, NULL, full)) return ENAMETOOLONG;
+  return rmdir(full) == 0 || errno == ENOENT ? 0 : errno;
+}
+
+/* Remove the levels create made, deepest first. */
+static void
+remove_made_levels(mrb_state *mrb, struct cgroup_ctx *ctx, size_t first_made)
+{
+  char level[PATH_MAX];
+  size_t len = strlen(ctx->path);
+
+  memcpy(level, ctx->path, len + 1);
+  while (first_made && len >= first_made) {
+    remove_level(mrb, ctx, level);
+    len = strrchr(level, '/') - level;
+    level[len] = '\0';
+  }
+}
+
+/*
+ * Cgroup#create: make the group, and missing parents, and write the staged
+ * values.  When anything is refused, the groups made here are removed again
+ * before the error is raised; an existing group is left as it was found.
+ */
+static mrb_value
+cgroup_create(mrb_state *mrb, mrb_value self)
+{
+  struct create_args args = {mcg_get_ctx(mrb, self), 0};
+  mrb_bool failed = FALSE;
+  mrb_value exc;
+
+  mcg_require_mount(mrb, args.ctx);
+  exc = mrb_protect_error(mrb, create_body, &args, &failed);
+  if (failed) {
+    remove_made_levels(mrb, args.ctx, args.first_made);
+    mrb_exc_raise(mrb, exc);
+  }
+  return self;
+}
+
+/* Cgroup#modify: write the staged values to the existing group. */
+static mrb_value
+cgroup_modify(mrb_state *mrb, mrb_value self)
+{
+  struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
+
+  if (!mcg_has_staged(ctx)) mcg_require_group(mrb, ctx, "modify"); /* else the writes tell */
+  mcg_write_staged(mrb, ctx);
+  return self;
+}
+
+static mrb_value
+cgroup_exist_p(mrb_state *mrb, mrb_value self)
+{
+  struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
+
+  return mrb_bool_value(mcg_path_exists(mrb, ctx, ctx->path));
+}
+
+/* Cgroup#delete: remove the group; it must have no tasks and no children. */
+static mrb_value
+cgroup_delete(mrb_state *mrb, mrb_value self)
+{
+  struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
+  char full[PATH_MAX];
+  int err;
+
+  if (strcmp(ctx->path, "/") == 0) {
+    mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "delete", NULL, NULL,
+                    "the root group cannot be deleted");
+  }
+  mcg_require_group(mrb, ctx, "delete");
+  err = remove_level(mrb, ctx, ctx->path);
+  if (err == EBUSY || err == ENOTEMPTY) {
+    mcg_raise_error(mrb, "Busy", err, ctx->controller, ctx->path, "delete", NULL, NULL,
+                    "group still has tasks or child groups");
+  }
+  if (err) mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "delete", NULL, NULL, NULL);
+  mcg_mount_path(mrb, ctx, ctx->path, NULL, full); /* it fitted: require_group found it */
+  mcg_forget_kept_under(mrb, ctx, full);
+  return self;
+}
+
+void
+mcg_init_group(mrb_state *mrb, struct RClass *cgroup)
+{
+  /* On the module itself, so they stay public in including classes. */
+  mrb_define_method(mrb, cgroup, "create", cgroup_create, MRB_ARGS_NONE());
+  mrb_define_method(mrb, cgroup, "modify", cgroup_modify, MRB_ARGS_NONE());
+  mrb_define_method(mrb, cgroup, "delete", cgroup_delete, MRB_ARGS_NONE());
+  mrb_define_method(mrb, cgroup, "exist?", cgroup_exist_p, MRB_ARGS_NONE());
+}

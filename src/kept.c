@@ -1,0 +1,305 @@
+/*
+ * Descriptors the gem keeps open across calls, per mrb_state: mount
+ * directories, the group files of the per-request path, and /proc/PID/cgroup
+ * of the tasks attach looks at.  Every use first checks that the descriptor
+ * is still the file it was opened on.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* O_PATH */
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <mruby.h>
+#include <mruby/data.h>
+#include <mruby/presym.h>
+#include <mruby/variable.h>
+
+#include "cgroup.h"
+
+/*
+ * A descriptor kept open, with the identity of the file it was opened on.
+ * The program may close it behind the gem's back (daemons close every
+ * descriptor) and the number be reused for another file, which must then be
+ * neither used nor closed: every use checks the identity first (an fstat,
+ * a fraction of what keeping the descriptor saves).
+ */
+struct kept_fd {
+  int fd; /* -1: none */
+  dev_t dev;
+  ino_t ino;
+};
+
+/* Keep fd (closed if its identity cannot be read); FALSE if none is kept. */
+static mrb_bool
+kept_adopt(struct kept_fd *kept, int fd)
+{
+  struct stat st;
+
+  kept->fd = fd;
+  if (fd < 0) return FALSE;
+  if (fstat(fd, &st) != 0) {
+    close(fd);
+    kept->fd = -1;
+    return FALSE;
+  }
+  kept->dev = st.st_dev;
+  kept->ino = st.st_ino;
+  return TRUE;
+}
+
+static void
+kept_open(struct kept_fd *kept, const char *path, int flags)
+{
+  kept_adopt(kept, open(path, flags | O_CLOEXEC));
+}
+
+static mrb_bool
+kept_valid(const struct kept_fd *kept)
+{
+  struct stat st;
+
+  return kept->fd >= 0 && fstat(kept->fd, &st) == 0 && st.st_dev == kept->dev &&
+         st.st_ino == kept->ino;
+}
+
+/* Closes the descriptor only while it is still the one that was opened. */
+static void
+kept_close(struct kept_fd *kept)
+{
+  if (kept_valid(kept)) close(kept->fd);
+  kept->fd = -1;
+}
+
+/*
+ * A group file kept open for the per-request path: values and tasks moves
+ * written, settings and counters read, each with one pwrite or pread instead
+ * of open, write or read, and close.  The kernel checks permission when a
+ * cgroup file is opened, not when it is used, so a descriptor is used only
+ * under the effective user and group that opened it: a program that drops
+ * privileges keeps no power it would not have.
+ */
+struct kept_group_file {
+  char *path; /* the file's full path (mrb_malloc'd); NULL: slot free */
+  int flags;  /* O_RDONLY or O_WRONLY */
+  struct kept_fd file;
+  uid_t euid;
+  gid_t egid;
+  unsigned long used; /* when it was last used, for eviction */
+};
+
+/*
+ * What the gem keeps open, per mrb_state (a state runs on one thread at a
+ * time) and closed with it:
+ * - each used controller's mount directory (O_PATH): files opened relative
+ *   to it skip the walk from / through the mounts;
+ * - /proc/PID/cgroup of the last few tasks attach looked at (once, twice
+ *   for another process): a pread from offset 0 makes the kernel render it
+ *   afresh, without the open and close.  A descriptor is bound to its task,
+ *   not to the number: once the task is reaped pread fails with ESRCH and
+ *   the pid is opened anew, so a reused pid is never read as the old task;
+ * - the group files used most recently by modify, attach, detach and the
+ *   attribute readers (least recently used goes first): open and close are
+ *   most of the cost of a write.  A removed group's file fails with ENODEV,
+ *   and is then opened anew (a group made again under the same name is a
+ *   new file).
+ * README's Speed section has the figures.
+ */
+#define KEPT_PROC_FILES 4
+#define KEPT_GROUP_FILES 16
+
+struct kept_files {
+  struct kept_fd mount_dir[CTL_COUNT];
+  pid_t pid[KEPT_PROC_FILES];
+  struct kept_fd proc[KEPT_PROC_FILES];
+  int next_proc; /* the slot a new task takes */
+  char *buf;     /* the last /proc text read, grown as needed */
+  size_t size;
+  struct kept_group_file group_file[KEPT_GROUP_FILES];
+  unsigned long clock; /* counts group file uses */
+};
+
+static void
+group_file_forget(mrb_state *mrb, struct kept_group_file *g)
+{
+  kept_close(&g->file);
+  mrb_free(mrb, g->path);
+  g->path = NULL;
+  g->used = 0; /* a free slot is taken first */
+}
+
+static void
+kept_files_free(mrb_state *mrb, void *p)
+{
+  struct kept_files *kept = (struct kept_files *)p;
+  int i;
+
+  for (i = 0; i < CTL_COUNT; i++) kept_close(&kept->mount_dir[i]);
+  for (i = 0; i < KEPT_PROC_FILES; i++) kept_close(&kept->proc[i]);
+  for (i = 0; i < KEPT_GROUP_FILES; i++) group_file_forget(mrb, &kept->group_file[i]);
+  mrb_free(mrb, kept->buf);
+  mrb_free(mrb, kept);
+}
+
+static const struct mrb_data_type kept_files_type = {"Cgroup kept files", kept_files_free};
+
+/* Kept in an ivar of the Cgroup module that Ruby cannot name. */
+void
+mcg_init_kept(mrb_state *mrb, struct RClass *cgroup)
+{
+  struct kept_files *kept = (struct kept_files *)mrb_calloc(mrb, 1, sizeof *kept);
+  int i;
+
+  for (i = 0; i < CTL_COUNT; i++) kept->mount_dir[i].fd = -1;
+  for (i = 0; i < KEPT_PROC_FILES; i++) kept->proc[i].fd = -1;
+  for (i = 0; i < KEPT_GROUP_FILES; i++) kept->group_file[i].file.fd = -1;
+  mrb_iv_set(mrb, mrb_obj_value(cgroup), MRB_SYM(kept_files),
+             mrb_obj_value(mrb_data_object_alloc(mrb, NULL, kept, &kept_files_type)));
+}
+
+/* This state's kept files, looked up once per object. */
+static struct kept_files *
+kept_files_of(mrb_state *mrb, struct cgroup_ctx *ctx)
+{
+  if (!ctx->kept) {
+    mrb_value cgroup = mrb_obj_value(mrb_module_get_id(mrb, MRB_SYM(Cgroup)));
+    ctx->kept = (struct kept_files *)mrb_data_get_ptr(
+        mrb, mrb_iv_get(mrb, cgroup, MRB_SYM(kept_files)), &kept_files_type);
+  }
+  return ctx->kept;
+}
+
+/* Open the file at full (a path under ctx's mount) relative to the mount's
+ * directory this state keeps open; -1 and errno on failure. */
+int
+mcg_open_under_mount(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags)
+{
+  struct kept_fd *dir = &kept_files_of(mrb, ctx)->mount_dir[ctx->controller];
+  const char *mount = mcg_mount_point(ctx->controller), *relative = full + strlen(mount);
+
+  while (*relative == '/') relative++;
+  if (!kept_valid(dir)) {
+    kept_close(dir);
+    kept_open(dir, mount, O_PATH | O_DIRECTORY);
+  }
+  if (!*relative || dir->fd < 0) return open(full, flags | O_CLOEXEC);
+  return openat(dir->fd, relative, flags | O_CLOEXEC);
+}
+
+/* The slot for the file at full opened with flags: the one that keeps it,
+ * else the least recently used one, emptied. */
+static struct kept_group_file *
+group_file_slot(mrb_state *mrb, struct kept_files *files, const char *full, int flags)
+{
+  struct kept_group_file *oldest = &files->group_file[0];
+  int i;
+
+  for (i = 0; i < KEPT_GROUP_FILES; i++) {
+    struct kept_group_file *g = &files->group_file[i];
+    if (g->path && g->flags == flags && strcmp(g->path, full) == 0) return g;
+    if (g->used < oldest->used) oldest = g;
+  }
+  group_file_forget(mrb, oldest);
+  return oldest;
+}
+
+static mrb_bool
+group_file_usable(const struct kept_group_file *g)
+{
+  return g->path && g->euid == geteuid() && g->egid == getegid() && kept_valid(&g->file);
+}
+
+/* Run io on the group file at full through a kept descriptor. */
+int
+mcg_kept_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags, fd_io io,
+                 void *arg)
+{
+  struct kept_files *files = kept_files_of(mrb, ctx);
+  struct kept_group_file *g = group_file_slot(mrb, files, full, flags);
+  size_t size = strlen(full) + 1;
+  int fd, err = ENODEV;
+
+  if (group_file_usable(g)) err = io(mrb, g->file.fd, arg);
+  if (err == ENODEV) { /* none kept, or its group was removed since: open anew */
+    group_file_forget(mrb, g);
+    if ((fd = mcg_open_under_mount(mrb, ctx, full, flags)) < 0) return errno;
+    if (!kept_adopt(&g->file, fd)) return EIO; /* no identity to check it by: closed */
+    g->flags = flags;
+    g->euid = geteuid();
+    g->egid = getegid();
+    g->path = (char *)memcpy(mrb_malloc(mrb, size), full, size); /* may raise: fd is kept */
+    err = io(mrb, fd, arg);
+  }
+  g->used = ++files->clock;
+  return err;
+}
+
+/* Close the kept files of the group whose directory is full_dir, and of
+ * the groups below it. */
+void
+mcg_forget_kept_under(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full_dir)
+{
+  struct kept_files *files = kept_files_of(mrb, ctx);
+  size_t len = strlen(full_dir);
+  int i;
+
+  for (i = 0; i < KEPT_GROUP_FILES; i++) {
+    struct kept_group_file *g = &files->group_file[i];
+    if (g->path && strncmp(g->path, full_dir, len) == 0 && g->path[len] == '/')
+      group_file_forget(mrb, g);
+  }
+}
+
+/* The whole file behind fd into files->buf; FALSE if it cannot be read.
+ * The kernel renders the file whole, so a read that leaves room is all. */
+static mrb_bool
+pread_all(mrb_state *mrb, struct kept_files *files, int fd)
+{
+  size_t len = 0, room;
+  ssize_t n;
+
+  for (;;) {
+    if (files->size - len < 2) {
+      files->size = files->size ? files->size * 2 : 4096;
+      files->buf = (char *)mrb_realloc(mrb, files->buf, files->size);
+    }
+    room = files->size - len - 1;
+    n = pread(fd, files->buf + len, room, (off_t)len);
+    if (n < 0) return FALSE;
+    len += (size_t)n;
+    if ((size_t)n < room) break;
+  }
+  files->buf[len] = '\0';
+  return TRUE;
+}
+
+/* /proc/PID/cgroup's text, in a buffer of this state's that the caller may
+ * cut up and the next call reuses; NULL when there is no such task. */
+char *
+mcg_read_proc_cgroup(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid)
+{
+  struct kept_files *files = kept_files_of(mrb, ctx);
+  struct kept_fd *kept = NULL;
+  char name[32];
+  int i;
+
+  for (i = 0; i < KEPT_PROC_FILES && !kept; i++) {
+    if (files->proc[i].fd >= 0 && files->pid[i] == pid) kept = &files->proc[i];
+  }
+  if (kept && kept_valid(kept) && pread_all(mrb, files, kept->fd)) return files->buf;
+  if (!kept) { /* a new task takes the next slot in turn */
+    kept = &files->proc[files->next_proc];
+    files->pid[files->next_proc] = pid;
+    files->next_proc = (files->next_proc + 1) % KEPT_PROC_FILES;
+  }
+  kept_close(kept); /* its task was reaped: open the pid anew */
+  snprintf(name, sizeof name, "/proc/%d/cgroup", (int)pid);
+  kept_open(kept, name, O_RDONLY);
+  if (kept->fd >= 0 && pread_all(mrb, files, kept->fd)) return files->buf;
+  kept_close(kept);
+  return NULL;
+}

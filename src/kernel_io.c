@@ -1,0 +1,185 @@
+/*
+ * A group's files: where they are under the mount libcgroup found, and
+ * their whole text read or a value written, through a kept descriptor or
+ * one opened for the call.  Helpers return 0 or an errno; the readers raise.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <mruby.h>
+#include <mruby/string.h>
+
+#include "cgroup.h"
+
+/* Where a group (file NULL), or one of its files, is in the file system;
+ * FALSE when that does not fit in PATH_MAX. */
+mrb_bool
+mcg_mount_path(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
+               char full[PATH_MAX])
+{
+  const char *mount = mcg_require_mount(mrb, ctx);
+  int n = file ? snprintf(full, PATH_MAX, "%s%s/%s", mount, path, file)
+               : snprintf(full, PATH_MAX, "%s%s", mount, path);
+
+  return n < PATH_MAX;
+}
+
+mrb_bool
+mcg_path_exists(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
+{
+  char full[PATH_MAX];
+  struct stat st;
+
+  return mcg_mount_path(mrb, ctx, path, NULL, full) && stat(full, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+void
+mcg_require_group(mrb_state *mrb, struct cgroup_ctx *ctx, const char *action)
+{
+  if (!mcg_path_exists(mrb, ctx, ctx->path)) {
+    mcg_raise_error(mrb, "NotFound", ENOENT, ctx->controller, ctx->path, action, NULL, NULL,
+                    "no such group");
+  }
+}
+
+/* The parent group's path of a path other than "/". */
+void
+mcg_parent_of(const char *path, char parent[PATH_MAX])
+{
+  strcpy(parent, path);
+  *strrchr(parent, '/') = '\0';
+  if (!parent[0]) strcpy(parent, "/");
+}
+
+/* Open a file of the group at path; -1 and errno on failure. */
+int
+mcg_open_in_mount(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
+                  int flags)
+{
+  char full[PATH_MAX];
+
+  if (!mcg_mount_path(mrb, ctx, path, file, full)) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  return mcg_open_under_mount(mrb, ctx, full, flags);
+}
+
+struct text {
+  const char *s;
+  size_t len;
+};
+
+/* Write the text at arg, at offset 0 (a kept descriptor is used again). */
+static int
+write_text(mrb_state *mrb, int fd, void *arg)
+{
+  struct text *t = (struct text *)arg;
+  ssize_t n = pwrite(fd, t->s, t->len, 0);
+
+  (void)mrb;
+  return n == (ssize_t)t->len ? 0 : n < 0 ? errno : EIO;
+}
+
+/* The whole file, from offset 0, into the String at arg (emptied first:
+ * a read that failed part way is tried again on a descriptor opened anew). */
+static int
+read_text(mrb_state *mrb, int fd, void *arg)
+{
+  char buf[4096];
+  off_t offset = 0;
+  ssize_t n;
+
+  mrb_str_resize(mrb, *(mrb_value *)arg, 0);
+  while ((n = pread(fd, buf, sizeof buf, offset)) > 0) {
+    mrb_str_cat(mrb, *(mrb_value *)arg, buf, (size_t)n);
+    offset += n;
+  }
+  return n < 0 ? errno : 0;
+}
+
+/* Run io on the file at full, opened for it alone. */
+static int
+io_on_file_once(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags, fd_io io,
+                void *arg)
+{
+  int fd = mcg_open_under_mount(mrb, ctx, full, flags), err;
+
+  if (fd < 0) return errno;
+  err = io(mrb, fd, arg);
+  if (close(fd) != 0 && !err) err = errno;
+  return err;
+}
+
+/* Run io on a file of the group at path; 0 or an errno.  A file missing
+ * from an existing group is one this kernel or cgroup version lacks. */
+static int
+group_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file, int flags,
+              enum file_use use, fd_io io, void *arg)
+{
+  char full[PATH_MAX];
+  int err;
+
+  if (!mcg_mount_path(mrb, ctx, path, file, full))
+    err = ENAMETOOLONG;
+  else if (use == FILE_OFTEN)
+    err = mcg_kept_file_io(mrb, ctx, full, flags, io, arg);
+  else
+    err = io_on_file_once(mrb, ctx, full, flags, io, arg);
+  if (err == ENOENT && mcg_path_exists(mrb, ctx, path)) err = EOPNOTSUPP;
+  return err;
+}
+
+/*
+ * The whole content of a cgroup file of the group at path, as a String,
+ * read straight from the file under the mount libcgroup found, as values
+ * are written: libcgroup's read_value goes through stdio line by line (and
+ * has no controller for v2's core files).
+ */
+mrb_value
+mcg_kernel_read(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
+                enum file_use use)
+{
+  mrb_value text = mrb_str_new_capa(mrb, 64);
+  int err = group_file_io(mrb, ctx, path, file, O_RDONLY, use, read_text, &text);
+
+  if (err == EOPNOTSUPP) {
+    mcg_raise_error(mrb, "Unsupported", err, ctx->controller, path, "read", file, NULL,
+                    "this kernel has no such file");
+  }
+  if (err) mcg_raise_error(mrb, NULL, err, ctx->controller, path, "read", file, NULL, NULL);
+  return text;
+}
+
+/* The text of a file of the group at path, without its trailing newline,
+ * as a C string owned by a Ruby String (live until the arena is restored). */
+const char *
+mcg_kernel_read_line(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file)
+{
+  mrb_value text = mcg_kernel_read(mrb, ctx, path, file, FILE_ONCE);
+  mrb_int len = RSTRING_LEN(text);
+
+  while (len > 0 && RSTRING_PTR(text)[len - 1] == '\n') len--;
+  return RSTRING_CSTR(mrb, mrb_str_substr(mrb, text, 0, len));
+}
+
+/*
+ * Write one value to a cgroup file; returns 0 or an errno.  This is the
+ * per-request path, and libcgroup 2.0.2's cgroup_modify_cgroup re-reads
+ * /proc/mounts on every call (and reports a file the caller may not write
+ * as "value does not exist"), so the value goes straight to the file under
+ * the mount point libcgroup found once.
+ */
+int
+mcg_kernel_write(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
+                 const char *value, enum file_use use)
+{
+  struct text t = {value, strlen(value)};
+
+  if (t.len == 0) t.s = "\n", t.len = 1; /* an empty write would not reach the kernel */
+  return group_file_io(mrb, ctx, path, file, O_WRONLY, use, write_text, &t);
+}

@@ -1,0 +1,215 @@
+/*
+ * The host's hierarchies, as libcgroup finds them once per process: the
+ * mount and cgroup version serving each controller; and libcgroup's create
+ * and delete of one group.  The only file that includes <libcgroup.h>.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
+
+#include <libcgroup.h>
+
+#include <mruby.h>
+
+#include "cgroup.h"
+
+/* The kernel's controller names, [0] on cgroup v1, [1] on v2. */
+static const char *const controller_names[CTL_COUNT][2] = {
+#define CONTROLLER_NAME(klass, v1, v2) {v1, v2},
+    CGROUP_CONTROLLERS(CONTROLLER_NAME)
+#undef CONTROLLER_NAME
+};
+
+static pthread_once_t library_once = PTHREAD_ONCE_INIT;
+static int library_status;
+static char *mount_points[CTL_COUNT]; /* NULL: not available here */
+static int versions[CTL_COUNT];       /* 1 or 2; 0: not available */
+
+static mrb_bool
+is_cgroup2(const char *mount)
+{
+  struct statfs fs;
+
+  return statfs(mount, &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+/* Where libcgroup found the controller, if it is of the wanted version. */
+static char *
+find_mount(const char *controller, int version)
+{
+  char *mount = NULL;
+
+  if (!controller || cgroup_get_subsys_mount_point(controller, &mount) != 0) return NULL;
+  if (is_cgroup2(mount) == (version == 2)) return mount;
+  free(mount);
+  return NULL;
+}
+
+/*
+ * cgroup_init parses the mount table: do it, and find each controller's
+ * mount and cgroup version, once per process, on first use.  A controller
+ * mounted as v1 is served by v1 (hybrid hosts keep most controllers there);
+ * otherwise by the cgroup2 hierarchy if it has it.
+ */
+static void
+library_init(void)
+{
+  int i, v;
+
+  library_status = cgroup_init();
+  if (library_status != 0) return;
+  for (i = 0; i < CTL_COUNT; i++) {
+    for (v = 1; v <= 2 && !mount_points[i]; v++) {
+      mount_points[i] = find_mount(controller_names[i][v - 1], v);
+      if (mount_points[i]) versions[i] = v;
+    }
+  }
+  for (i = 0; i < CTL_COUNT; i++) { /* core files: wherever v2 serves a controller */
+    if (mount_points[i] || !controller_names[i][1] ||
+        strcmp(controller_names[i][1], V2_CORE_FILES) != 0)
+      continue;
+    for (v = 0; v < CTL_COUNT && !mount_points[i]; v++) {
+      if (versions[v] == 2) mount_points[i] = strdup(mount_points[v]);
+    }
+    if (mount_points[i]) versions[i] = 2;
+  }
+}
+
+void
+mcg_find_hierarchies(void)
+{
+  pthread_once(&library_once, library_init);
+}
+
+int
+mcg_version(enum controller_id id)
+{
+  return versions[id];
+}
+
+mrb_bool
+mcg_on_v2(enum controller_id id)
+{
+  return versions[id] == 2;
+}
+
+/* Served by v2's core files rather than by a controller (FREEZER on v2). */
+mrb_bool
+mcg_served_without_controller(enum controller_id id)
+{
+  return mcg_on_v2(id) && strcmp(controller_names[id][1], V2_CORE_FILES) == 0;
+}
+
+/* The kernel's name for a controller on the version that serves it. */
+const char *
+mcg_kernel_controller(enum controller_id id)
+{
+  const char *v1 = controller_names[id][0];
+
+  return versions[id] == 2 || !v1 ? controller_names[id][1] : v1;
+}
+
+/* The name a class goes by whatever serves it: v1's, or v2's for IO. */
+const char *
+mcg_own_controller_name(enum controller_id id)
+{
+  return controller_names[id][0] ? controller_names[id][0] : controller_names[id][1];
+}
+
+/* NULL when the controller is not available here. */
+const char *
+mcg_mount_point(enum controller_id id)
+{
+  return mount_points[id];
+}
+
+/* Make sure libcgroup is initialised and ctx's controller is mounted. */
+const char *
+mcg_require_mount(mrb_state *mrb, struct cgroup_ctx *ctx)
+{
+  mcg_find_hierarchies();
+  if (library_status != 0) {
+    mcg_raise_error(mrb, "Unsupported", 0, ctx->controller, ctx->path, "initialise libcgroup", NULL,
+                    NULL, cgroup_strerror(library_status));
+  }
+  if (!mount_points[ctx->controller]) {
+    mcg_raise_error(mrb, "Unsupported", ENODEV, ctx->controller, ctx->path, "find controller", NULL,
+                    NULL, "controller is not mounted");
+  }
+  return mount_points[ctx->controller];
+}
+
+/* The errno behind a libcgroup return code (0 when there is none). */
+static int
+errno_of(int ret)
+{
+  switch (ret) {
+  case 0: return 0;
+  case ECGOTHER:
+  case ECGCANTSETVALUE: return cgroup_get_last_errno();
+  case ECGROUPNOTEXIST: return ENOENT;
+  case ECGROUPNOTOWNER:
+  case ECGROUPNOTALLOWED: return EPERM;
+  case ECGROUPNOTMOUNTED:
+  case ECGROUPSUBSYSNOTMOUNTED:
+  case ECGROUPUNSUPP:
+  case ECGROUPVALUENOTEXIST: return EOPNOTSUPP;
+  case ECGNONEMPTY: return EBUSY;
+  case ECGINVAL: return EINVAL;
+  default: return ret < ECGROUPNOTCOMPILED ? ret : 0;
+  }
+}
+
+/* Raise for a failed libcgroup call on ctx's group. */
+mrb_noreturn void
+mcg_raise_libcgroup(mrb_state *mrb, struct cgroup_ctx *ctx, int ret, const char *action)
+{
+  int err = errno_of(ret);
+
+  mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, action, NULL, NULL,
+                  err ? NULL : cgroup_strerror(ret));
+}
+
+static struct cgroup *
+new_libcgroup(struct cgroup_ctx *ctx, const char *path)
+{
+  struct cgroup *cg = cgroup_new_cgroup(path);
+
+  if (cg && !cgroup_add_controller(cg, mcg_kernel_controller(ctx->controller))) cgroup_free(&cg);
+  return cg;
+}
+
+/* libcgroup's create of the group at path (its parent exists); its return
+ * code, which 2.0.2 does not always get right: the caller looks. */
+int
+mcg_libcgroup_create(struct cgroup_ctx *ctx, const char *path)
+{
+  struct cgroup *cg = new_libcgroup(ctx, path);
+  int ret = cg ? cgroup_create_cgroup(cg, 0) : ECGFAIL;
+
+  cgroup_free(&cg);
+  return ret;
+}
+
+/* libcgroup's delete of the empty group at path; the caller looks whether
+ * it is gone (2.0.2 returns 0 when rmdir failed and errors when it worked). */
+void
+mcg_libcgroup_delete(struct cgroup_ctx *ctx, const char *path)
+{
+  struct cgroup *cg = new_libcgroup(ctx, path);
+
+  if (cg) cgroup_delete_cgroup_ext(cg, CGFLAG_DELETE_EMPTY_ONLY);
+  cgroup_free(&cg);
+}
+
+#ifdef CGROUP_FUZZ
+/* The fuzz target plays v1 and v2 without a kernel. */
+void
+mcg_set_version(enum controller_id id, int version)
+{
+  versions[id] = version;
+}
+#endif

@@ -1,0 +1,138 @@
+/*
+ * Functions of the Cgroup module that act on a controller rather than on
+ * one group: the groups of a hierarchy, the version serving a controller,
+ * the controllers available here, the calling thread's group.
+ */
+#include <errno.h>
+#include <fts.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <mruby.h>
+#include <mruby/array.h>
+#include <mruby/error.h>
+#include <mruby/presym.h>
+#include <mruby/string.h>
+
+#include "cgroup.h"
+
+/* The controller a name ("memory", :io, "cpuacct", ...) stands for: the
+ * class served by a controller of that name here, else the class named so. */
+static enum controller_id
+controller_from(mrb_state *mrb, mrb_value name)
+{
+  const char *s;
+  int i;
+
+  if (mrb_symbol_p(name)) name = mrb_sym_str(mrb, mrb_symbol(name));
+  s = mrb_string_value_cstr(mrb, &name);
+  mcg_find_hierarchies();
+  for (i = 0; i < CTL_COUNT; i++) {
+    if (mcg_version(i) && strcmp(mcg_kernel_controller(i), s) == 0) return (enum controller_id)i;
+  }
+  for (i = 0; i < CTL_COUNT; i++) { /* the class's own name: "cpuacct", "io" */
+    if (strcmp(mcg_own_controller_name(i), s) == 0) return (enum controller_id)i;
+  }
+  mrb_raisef(mrb, E_ARGUMENT_ERROR, "unknown controller %s", s);
+}
+
+/* The group named by (controller, name) as a Cgroup::X object's context:
+ * the name checked as for X.new. */
+static struct cgroup_ctx *
+group_arg(mrb_state *mrb, mrb_value controller, mrb_value name)
+{
+  return mcg_get_ctx(mrb, mcg_group_new(mrb, controller_from(mrb, controller), name));
+}
+
+/* Cgroup.groups(controller, base = "/"): every group at and below base,
+ * as paths relative to the mount, sorted (what lscgroup lists). */
+static mrb_value
+cgroup_s_groups(mrb_state *mrb, mrb_value self)
+{
+  mrb_value name, base = mrb_str_new_lit(mrb, "/"), list = mrb_ary_new(mrb);
+  struct cgroup_ctx *ctx;
+  char full[PATH_MAX];
+  char *roots[2] = {full, NULL};
+  size_t mount_len;
+  FTSENT *e;
+  FTS *fts;
+  (void)self;
+
+  mrb_get_args(mrb, "o|S", &name, &base);
+  ctx = group_arg(mrb, name, base);
+  if (!mcg_mount_path(mrb, ctx, ctx->path, NULL, full) || !mcg_path_exists(mrb, ctx, ctx->path)) {
+    mcg_raise_error(mrb, "NotFound", ENOENT, ctx->controller, ctx->path, "list groups", NULL, NULL,
+                    "no such group");
+  }
+  mount_len = strlen(mcg_mount_point(ctx->controller));
+  if (!(fts = fts_open(roots, FTS_PHYSICAL | FTS_NOCHDIR, NULL))) mrb_sys_fail(mrb, full);
+  while ((e = fts_read(fts))) {
+    if (e->fts_info != FTS_D) continue;
+    mrb_ary_push(mrb, list,
+                 mrb_str_new_cstr(mrb, e->fts_path[mount_len] ? e->fts_path + mount_len : "/"));
+  }
+  fts_close(fts);
+  return mrb_funcall_id(mrb, list, MRB_SYM(sort), 0);
+}
+
+/* Cgroup.version(controller) => 1, 2, or nil when it is not available */
+static mrb_value
+cgroup_s_version(mrb_state *mrb, mrb_value self)
+{
+  mrb_value name;
+  enum controller_id id;
+  (void)self;
+
+  mrb_get_args(mrb, "o", &name);
+  id = controller_from(mrb, name);
+  return mcg_version(id) ? mrb_int_value(mrb, mcg_version(id)) : mrb_nil_value();
+}
+
+/* Cgroup.controllers => the controllers available here, by kernel name */
+static mrb_value
+cgroup_s_controllers(mrb_state *mrb, mrb_value self)
+{
+  mrb_value list = mrb_ary_new(mrb), name;
+  int i;
+  (void)self;
+
+  mcg_find_hierarchies();
+  for (i = 0; i < CTL_COUNT; i++) {
+    if (!mcg_version(i)) continue;
+    name = mrb_str_new_cstr(mrb, mcg_served_without_controller(i) ? mcg_own_controller_name(i)
+                                                                  : mcg_kernel_controller(i));
+    if (!mrb_test(mrb_funcall_id(mrb, list, MRB_SYM_Q(include), 1, name)))
+      mrb_ary_push(mrb, list, name);
+  }
+  return list;
+}
+
+/* Cgroup.current_path(controller) => the calling thread's group, e.g.
+ * "/user.slice/session-1.scope", to build names inside a delegated subtree */
+static mrb_value
+cgroup_s_current_path(mrb_state *mrb, mrb_value self)
+{
+  mrb_value name;
+  struct cgroup_ctx *ctx;
+  char path[PATH_MAX];
+  (void)self;
+
+  mrb_get_args(mrb, "o", &name);
+  ctx = group_arg(mrb, name, mrb_str_new_lit(mrb, "/"));
+  mcg_require_mount(mrb, ctx);
+  if (!mcg_current_group(mrb, ctx, mcg_calling_thread(), path)) {
+    mrb_sys_fail(mrb, "/proc/self/cgroup");
+  }
+  return mrb_str_new_cstr(mrb, path);
+}
+
+void
+mcg_init_module(mrb_state *mrb, struct RClass *cgroup)
+{
+  /* the unit of v1's cpuacct.stat */
+  mrb_define_const(mrb, cgroup, "USER_HZ", mrb_int_value(mrb, sysconf(_SC_CLK_TCK)));
+  mrb_define_class_method(mrb, cgroup, "groups", cgroup_s_groups, MRB_ARGS_ARG(1, 1));
+  mrb_define_class_method(mrb, cgroup, "version", cgroup_s_version, MRB_ARGS_REQ(1));
+  mrb_define_class_method(mrb, cgroup, "controllers", cgroup_s_controllers, MRB_ARGS_NONE());
+  mrb_define_class_method(mrb, cgroup, "current_path", cgroup_s_current_path, MRB_ARGS_REQ(1));
+}

@@ -1,0 +1,421 @@
+/*
+ * Tasks in and out of groups: where a task is, Cgroup#attach and #detach
+ * (back to where it was), and listing and signalling a group's tasks.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <mruby.h>
+#include <mruby/array.h>
+#include <mruby/error.h>
+#include <mruby/presym.h>
+#include <mruby/string.h>
+
+#include "cgroup.h"
+
+pid_t
+mcg_calling_thread(void)
+{
+  return (pid_t)syscall(SYS_gettid);
+}
+
+static const char *
+pid_text(pid_t pid, char buf[16])
+{
+  snprintf(buf, 16, "%d", (int)pid);
+  return buf;
+}
+
+static pid_t
+pid_arg(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_value v)
+{
+  mrb_int pid;
+
+  if (mrb_nil_p(v)) return mcg_calling_thread();
+  if (!mrb_integer_p(v)) {
+    mrb_raisef(mrb, E_TYPE_ERROR, "pid must be an Integer, got %s", mrb_obj_classname(mrb, v));
+  }
+  pid = mrb_integer(v);
+  if (pid <= 0 || pid > INT_MAX) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%" PRId64, (int64_t)pid);
+    mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "attach",
+                    mcg_version_file(ctx->controller, FILE_MOVE_TASK), buf, "pid must be positive");
+  }
+  return (pid_t)pid;
+}
+
+/*
+ * Move a task into the group at path; 0 or an errno.  This is the write
+ * cgroup_attach_task_pid makes, made directly under libcgroup's mount point
+ * as values are: libcgroup 2.0.2 allocates and clears a struct cgroup,
+ * opens with O_TRUNC and goes through stdio on every call.
+ */
+static int
+move_task(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, pid_t pid)
+{
+  char buf[16];
+
+  return mcg_kernel_write(mrb, ctx, path, mcg_version_file(ctx->controller, FILE_MOVE_TASK),
+                          pid_text(pid, buf), FILE_OFTEN);
+}
+
+static mrb_bool
+in_list(const char *list, const char *word, char sep)
+{
+  size_t n = strlen(word);
+
+  for (const char *s = list; s; s = strchr(s, sep) ? strchr(s, sep) + 1 : NULL) {
+    if (strncmp(s, word, n) == 0 && (s[n] == sep || s[n] == '\0')) return TRUE;
+  }
+  return FALSE;
+}
+
+/*
+ * The group a task is in for ctx's controller, from /proc/PID/cgroup
+ * ("ID:controllers:path" lines; "0::path" is the v2 hierarchy), into out;
+ * FALSE when there is no such task.  (libcgroup 2.0.2's
+ * cgroup_get_current_controller_path fails on v2.)
+ */
+mrb_bool
+mcg_current_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, char out[PATH_MAX])
+{
+  const char *name = mcg_kernel_controller(ctx->controller);
+  char *line, *next, *text = mcg_read_proc_cgroup(mrb, ctx, pid);
+
+  for (line = text; line && *line; line = next) {
+    char *controllers = strchr(line, ':'), *path;
+    next = line + strcspn(line, "\n");
+    if (*next) *next++ = '\0';
+    if (!controllers || !(path = strchr(controllers + 1, ':'))) continue;
+    *path++ = '\0';
+    controllers++;
+    if (mcg_on_v2(ctx->controller) ? !*controllers : in_list(controllers, name, ',')) {
+      return snprintf(out, PATH_MAX, "%s", path) < PATH_MAX;
+    }
+  }
+  return FALSE;
+}
+
+static mrb_bool
+task_is_in(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, const char *path)
+{
+  char current[PATH_MAX];
+
+  return mcg_current_group(mrb, ctx, pid, current) && strcmp(current, path) == 0;
+}
+
+/*
+ * Whether a task whose group was read as previous may be exiting, so that a
+ * move must be checked: the kernel skips exiting tasks without an error.
+ * cgroup v1 shows an exiting task in "/" of every v1 hierarchy, so any
+ * other group means it was alive (the caller always is, so is not checked).
+ */
+static mrb_bool
+may_be_exiting(struct cgroup_ctx *ctx, const char *previous)
+{
+  return mcg_on_v2(ctx->controller) || strcmp(previous, "/") == 0;
+}
+
+static struct attachment *
+find_attachment(struct cgroup_ctx *ctx, pid_t pid)
+{
+  int i;
+
+  for (i = 0; i < ctx->attached_count; i++) {
+    if (ctx->attached[i].pid == pid) return &ctx->attached[i];
+  }
+  return NULL;
+}
+
+/* Room for one more attachment, made before anything is moved. */
+static void
+reserve_attachment(mrb_state *mrb, struct cgroup_ctx *ctx)
+{
+  ctx->attached = (struct attachment *)mrb_realloc(
+      mrb, ctx->attached, sizeof *ctx->attached * (ctx->attached_count + 1));
+}
+
+static mrb_noreturn void
+raise_for_task(mrb_state *mrb, struct cgroup_ctx *ctx, const char *cls, int err, const char *group,
+               const char *action, pid_t pid, const char *reason)
+{
+  char buf[16];
+
+  mcg_raise_error(mrb, cls, err, ctx->controller, group, action,
+                  mcg_version_file(ctx->controller, FILE_MOVE_TASK), pid_text(pid, buf), reason);
+}
+
+/* Move pid into ctx's group, first writing any staged values so it never
+ * runs under stale limits; FALSE if it was attached through ctx already. */
+static mrb_bool
+attach_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, mrb_bool other_process)
+{
+  char previous[PATH_MAX];
+  struct attachment *a;
+  size_t size;
+  int err;
+
+  mcg_write_staged(mrb, ctx);
+  reserve_attachment(mrb, ctx);
+  if (!mcg_current_group(mrb, ctx, pid, previous)) {
+    raise_for_task(mrb, ctx, "NotFound", ESRCH, ctx->path, "attach", pid, "no such process");
+  }
+  if ((err = move_task(mrb, ctx, ctx->path, pid))) {
+    mcg_require_group(mrb, ctx, "attach");
+    raise_for_task(mrb, ctx, NULL, err, ctx->path, "attach", pid, NULL);
+  }
+  if (other_process && may_be_exiting(ctx, previous) && !task_is_in(mrb, ctx, pid, ctx->path)) {
+    raise_for_task(mrb, ctx, "NotFound", ESRCH, ctx->path, "attach", pid, "process has exited");
+  }
+  if (find_attachment(ctx, pid)) return FALSE; /* keep where it was before the first attach */
+  a = &ctx->attached[ctx->attached_count];
+  size = strlen(previous) + 1;
+  a->previous = (char *)memcpy(mrb_malloc(mrb, size), previous, size); /* only NoMemoryError */
+  a->pid = pid;
+  ctx->attached_count++;
+  return TRUE;
+}
+
+/* [self, block, pid]: the block form's body and its ensure */
+static mrb_value
+attach_yield(mrb_state *mrb, mrb_value args)
+{
+  return mrb_yield(mrb, RARRAY_PTR(args)[1], RARRAY_PTR(args)[0]);
+}
+
+static mrb_value
+attach_undo(mrb_state *mrb, mrb_value args)
+{
+  return mrb_funcall_id(mrb, RARRAY_PTR(args)[0], MRB_SYM(detach), 1, RARRAY_PTR(args)[2]);
+}
+
+/*
+ * Cgroup#attach(pid = nil): move pid, or the calling thread, into the group.
+ * With a block: yield self, and move the task back in an ensure, even when
+ * the block raises (unless an outer attach through this object owns it).
+ */
+static mrb_value
+cgroup_attach(mrb_state *mrb, mrb_value self)
+{
+  struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
+  mrb_value v = mrb_nil_value(), block = mrb_nil_value(), args[3];
+  pid_t pid;
+
+  mrb_get_args(mrb, "|o&", &v, &block);
+  pid = pid_arg(mrb, ctx, v);
+  if (!attach_task(mrb, ctx, pid, !mrb_nil_p(v)) || mrb_nil_p(block)) {
+    return mrb_nil_p(block) ? self : mrb_yield(mrb, block, self);
+  }
+  args[0] = self;
+  args[1] = block;
+  args[2] = mrb_int_value(mrb, pid);
+  return mrb_ensure(mrb, attach_yield, mrb_ary_new_from_values(mrb, 3, args), attach_undo,
+                    mrb_ary_new_from_values(mrb, 3, args));
+}
+
+/* Move a task to the group at target (the root if that is gone). */
+static void
+return_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, const char *target)
+{
+  int err = move_task(mrb, ctx, target, pid);
+
+  if (err == ENOENT && strcmp(target, "/") != 0) err = move_task(mrb, ctx, target = "/", pid);
+  if (err == 0 || err == ESRCH) return; /* a task that has exited needs no move */
+  raise_for_task(mrb, ctx, NULL, err, target, "detach", pid, NULL);
+}
+
+static void
+detach_attachment(mrb_state *mrb, struct cgroup_ctx *ctx, struct attachment *a)
+{
+  return_task(mrb, ctx, a->pid, a->previous);
+  mrb_free(mrb, a->previous);
+  *a = ctx->attached[--ctx->attached_count];
+}
+
+/* A task this object did not attach: the classic gem moved it to the root;
+ * do that only if it is in this group, else say it is not. */
+static void
+detach_unrecorded(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid)
+{
+  if (!task_is_in(mrb, ctx, pid, ctx->path)) {
+    raise_for_task(mrb, ctx, "NotFound", ESRCH, ctx->path, "detach", pid,
+                   "task is not attached to this group");
+  }
+  return_task(mrb, ctx, pid, "/");
+}
+
+/*
+ * Cgroup#detach(pid = nil): move pid, or every task attached through this
+ * object, back to the group it was in before attach.
+ */
+static mrb_value
+cgroup_detach(mrb_state *mrb, mrb_value self)
+{
+  struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
+  mrb_value v = mrb_nil_value();
+  struct attachment *a;
+
+  mrb_get_args(mrb, "|o", &v);
+  mcg_require_mount(mrb, ctx);
+  if (!mrb_nil_p(v)) {
+    pid_t pid = pid_arg(mrb, ctx, v);
+    if ((a = find_attachment(ctx, pid)))
+      detach_attachment(mrb, ctx, a);
+    else
+      detach_unrecorded(mrb, ctx, pid);
+    return self;
+  }
+  if (ctx->attached_count == 0) detach_unrecorded(mrb, ctx, mcg_calling_thread());
+  while (ctx->attached_count > 0) {
+    detach_attachment(mrb, ctx, &ctx->attached[ctx->attached_count - 1]);
+  }
+  return self;
+}
+
+/* The pids in a tasks-like file of ctx's group. */
+static mrb_value
+read_pids(mrb_state *mrb, struct cgroup_ctx *ctx, const char *file)
+{
+  mrb_value text = mcg_kernel_read(mrb, ctx, ctx->path, file, FILE_ONCE), pids = mrb_ary_new(mrb);
+  const char *s = RSTRING_PTR(text), *end = RSTRING_END(text);
+  char *next;
+
+  for (s = mcg_skip_blanks(s, end); s < end; s = mcg_skip_blanks(next, end)) {
+    long pid = strtol(s, &next, 10);
+    if (next == s) break;
+    mrb_ary_push(mrb, pids, mrb_int_value(mrb, pid));
+  }
+  return pids;
+}
+
+/* Cgroup#procs: the processes in the group (cgroup.procs). */
+static mrb_value
+cgroup_procs(mrb_state *mrb, mrb_value self)
+{
+  struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
+
+  mcg_require_group(mrb, ctx, "list processes");
+  return read_pids(mrb, ctx, "cgroup.procs");
+}
+
+/* Cgroup#tasks: the threads in the group (v1 tasks, v2 cgroup.threads). */
+static mrb_value
+cgroup_tasks(mrb_state *mrb, mrb_value self)
+{
+  struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
+
+  mcg_require_group(mrb, ctx, "list threads");
+  return read_pids(mrb, ctx, mcg_version_file(ctx->controller, FILE_THREADS));
+}
+
+static const struct {
+  const char *name;
+  int number;
+} signal_names[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"ABRT", SIGABRT},
+                    {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"ALRM", SIGALRM},
+                    {"TERM", SIGTERM}, {"CONT", SIGCONT}, {"STOP", SIGSTOP}, {"TSTP", SIGTSTP}};
+
+/* A signal given as 9, "KILL", "SIGKILL" or :KILL. */
+static int
+signal_arg(mrb_state *mrb, mrb_value v)
+{
+  const char *name;
+  size_t i;
+
+  if (mrb_integer_p(v)) {
+    if (mrb_integer(v) >= 1 && mrb_integer(v) < NSIG) return (int)mrb_integer(v);
+    mrb_raisef(mrb, E_ARGUMENT_ERROR, "no signal %v", v);
+  }
+  if (mrb_symbol_p(v)) v = mrb_sym_str(mrb, mrb_symbol(v));
+  name = mrb_string_value_cstr(mrb, &v);
+  if (strncmp(name, "SIG", 3) == 0) name += 3;
+  for (i = 0; i < sizeof signal_names / sizeof signal_names[0]; i++) {
+    if (strcmp(signal_names[i].name, name) == 0) return signal_names[i].number;
+  }
+  mrb_raisef(mrb, E_ARGUMENT_ERROR, "unknown signal %v", v);
+}
+
+/* Signal each process in pids once. */
+static void
+signal_pids(mrb_value pids, int sig)
+{
+  mrb_int i;
+
+  for (i = 0; i < RARRAY_LEN(pids); i++) kill((pid_t)mrb_integer(RARRAY_PTR(pids)[i]), sig);
+}
+
+/* The processes of ctx's group, refused when the caller is one of them (a
+ * signal to all would end it too, half way). */
+static mrb_value
+procs_without_caller(mrb_state *mrb, struct cgroup_ctx *ctx)
+{
+  mrb_value pids = read_pids(mrb, ctx, "cgroup.procs");
+  mrb_int i;
+
+  for (i = 0; i < RARRAY_LEN(pids); i++) {
+    if (mrb_integer(RARRAY_PTR(pids)[i]) == (mrb_int)getpid()) {
+      mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "kill",
+                      "cgroup.procs", NULL, "the calling process is in this group");
+    }
+  }
+  return pids;
+}
+
+/*
+ * Cgroup#kill_all(signal = :KILL, timeout = 5): signal every process in the
+ * group; returns how many there were.  For SIGKILL, v2's cgroup.kill where
+ * the kernel has it (5.14+; it also covers child groups), else the listed
+ * processes are killed until none is left (new ones may fork meanwhile), and
+ * either way it waits until the group is empty.  A group holding the
+ * calling process is refused.
+ */
+static mrb_value
+cgroup_kill_all(mrb_state *mrb, mrb_value self)
+{
+  struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
+  mrb_value sigv = mrb_symbol_value(MRB_SYM(KILL)), t = mrb_undef_value(), pids;
+  mrb_int count;
+  double deadline;
+  int sig, err = EOPNOTSUPP;
+  long delay = 1;
+
+  mrb_get_args(mrb, "|oo", &sigv, &t);
+  sig = signal_arg(mrb, sigv);
+  deadline = mcg_deadline_after(mcg_timeout_arg(mrb, t, 5));
+  mcg_require_group(mrb, ctx, "kill");
+  pids = procs_without_caller(mrb, ctx);
+  count = RARRAY_LEN(pids);
+  if (sig == SIGKILL && mcg_on_v2(ctx->controller)) {
+    err = mcg_kernel_write(mrb, ctx, ctx->path, "cgroup.kill", "1", FILE_ONCE);
+  }
+  if (err == EOPNOTSUPP)
+    signal_pids(pids, sig);
+  else if (err)
+    mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "kill", "cgroup.kill", "1", NULL);
+  while (sig == SIGKILL && RARRAY_LEN(pids = read_pids(mrb, ctx, "cgroup.procs")) > 0) {
+    if (mcg_ms_left(deadline) == 0) {
+      mcg_raise_error(mrb, NULL, ETIMEDOUT, ctx->controller, ctx->path, "kill", "cgroup.procs",
+                      NULL, "processes remain");
+    }
+    if (err == EOPNOTSUPP) signal_pids(pids, sig); /* as read: also those forked meanwhile */
+    mcg_back_off(&delay, deadline);
+  }
+  return mrb_int_value(mrb, count);
+}
+
+void
+mcg_init_tasks(mrb_state *mrb, struct RClass *cgroup)
+{
+  mrb_define_method(mrb, cgroup, "attach", cgroup_attach, MRB_ARGS_OPT(1));
+  mrb_define_method(mrb, cgroup, "detach", cgroup_detach, MRB_ARGS_OPT(1));
+  mrb_define_method(mrb, cgroup, "procs", cgroup_procs, MRB_ARGS_NONE());
+  mrb_define_method(mrb, cgroup, "tasks", cgroup_tasks, MRB_ARGS_NONE());
+  mrb_define_method(mrb, cgroup, "kill_all", cgroup_kill_all, MRB_ARGS_OPT(2));
+}

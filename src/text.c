@@ -1,0 +1,348 @@
+/*
+ * Kernel text <-> Ruby values, and the check of group names: pure string
+ * work, no I/O, so that the fuzz target (test/fuzz) reaches all of it.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mruby.h>
+#include <mruby/array.h>
+#include <mruby/hash.h>
+#include <mruby/string.h>
+
+#include "cgroup.h"
+
+static mrb_bool
+has_control_chars(mrb_value str)
+{
+  const char *p = RSTRING_PTR(str);
+  mrb_int i;
+
+  for (i = 0; i < RSTRING_LEN(str); i++) {
+    if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f) return TRUE;
+  }
+  return FALSE;
+}
+
+/* A C string for an error message: the text itself, or its inspect form
+ * when it holds NUL or other control characters. */
+static const char *
+printable(mrb_state *mrb, mrb_value str)
+{
+  return RSTRING_CSTR(mrb, has_control_chars(str) ? mrb_inspect(mrb, str) : str);
+}
+
+/* Why one segment of a name is refused, or NULL; n is the length so far. */
+static const char *
+segment_fault(const char *seg, const char *end, size_t n, size_t size)
+{
+  const char *s;
+
+  for (s = seg; s < end; s++) {
+    if ((unsigned char)*s < 0x20 || *s == 0x7f) return "control character in name";
+  }
+  if (end == seg) return "empty segment in name";
+  if ((end - seg == 1 && seg[0] == '.') || (end - seg == 2 && seg[0] == '.' && seg[1] == '.'))
+    return "'.' and '..' are not allowed in names";
+  if (end - seg > NAME_MAX) return "name segment longer than 255 bytes";
+  if (n + 1 + (size_t)(end - seg) >= size) return "name too long";
+  return NULL;
+}
+
+/*
+ * Check a group name and write its normalised form ("/a/b", or "/" for the
+ * root) to out.  Names are paths below the controller's mount: no "." or
+ * ".." segments, no empty segments, no control characters, so that nothing
+ * can point outside the cgroup tree.
+ */
+void
+mcg_normalise_name(mrb_state *mrb, enum controller_id controller, mrb_value name, char *out,
+                   size_t size)
+{
+  const char *s = RSTRING_PTR(name), *end = s + RSTRING_LEN(name), *seg_end;
+  const char *why;
+  size_t n = 0;
+
+  if (s < end && *s == '/') s++;
+  if (end - s >= 2 && end[-1] == '/' && end[-2] != '/') end--; /* "/a/b/" is "/a/b" */
+  if (s == end && RSTRING_LEN(name) > 0) {                     /* "/" */
+    strcpy(out, "/");
+    return;
+  }
+  for (;; s = seg_end + 1) {
+    seg_end = memchr(s, '/', end - s);
+    if (!seg_end) seg_end = end;
+    if ((why = segment_fault(s, seg_end, n, size))) break;
+    out[n++] = '/';
+    memcpy(out + n, s, seg_end - s);
+    n += seg_end - s;
+    out[n] = '\0';
+    if (seg_end == end) return;
+  }
+  mcg_raise_error(mrb, "InvalidValue", EINVAL, controller, printable(mrb, name), "name", NULL, NULL,
+                  why);
+}
+
+/* Parse a decimal integer (or "max" = -1) from [s, end); FALSE if not one. */
+mrb_bool
+mcg_parse_integer(mrb_state *mrb, const char *s, const char *end, mrb_value *out)
+{
+  char buf[32], *stop;
+  size_t len = end - s;
+  long long v;
+
+  if (len == 3 && memcmp(s, "max", 3) == 0) {
+    *out = mrb_int_value(mrb, -1);
+    return TRUE;
+  }
+  if (len == 0 || len >= sizeof buf) return FALSE;
+  memcpy(buf, s, len);
+  buf[len] = '\0';
+  errno = 0;
+  v = strtoll(buf, &stop, 10);
+  if (*stop != '\0') return FALSE;
+  if (errno == ERANGE) {
+#ifndef MRB_NO_FLOAT
+    /* counters above 2**63 (u64 "unlimited" values) */
+    *out = mrb_float_value(mrb, (mrb_float)strtoull(buf, NULL, 10));
+    return TRUE;
+#else
+    return FALSE;
+#endif
+  }
+  *out = mrb_int_value(mrb, (mrb_int)v);
+  return TRUE;
+}
+
+mrb_noreturn void
+mcg_raise_unexpected(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
+                     const char *text)
+{
+  mcg_raise_error(mrb, "Error", 0, ctx->controller, ctx->path, "parse", mcg_attr_file(attr), text,
+                  "unexpected content");
+}
+
+const char *
+mcg_skip_blanks(const char *s, const char *end)
+{
+  while (s < end && (*s == ' ' || *s == '\t' || *s == '\n')) s++;
+  return s;
+}
+
+const char *
+mcg_token_end(const char *s, const char *end)
+{
+  while (s < end && *s != ' ' && *s != '\t' && *s != '\n') s++;
+  return s;
+}
+
+/* The value after "key " on one of the lines of [s, end), or NULL. */
+const char *
+mcg_find_key(const char *s, const char *end, const char *key, const char **value_end)
+{
+  size_t klen = strlen(key);
+
+  while (s < end) {
+    const char *eol = memchr(s, '\n', end - s);
+    if (!eol) eol = end;
+    if ((size_t)(eol - s) > klen && memcmp(s, key, klen) == 0 && s[klen] == ' ') {
+      *value_end = eol;
+      return s + klen + 1;
+    }
+    s = eol + 1;
+  }
+  return NULL;
+}
+
+/* The part of a file's text the attribute reads: its key's value, if any
+ * (io.max's keys are picked per device by v2.c). */
+mrb_value
+mcg_select_key(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, mrb_value text)
+{
+  const char *key = mcg_attr_key(attr), *value, *end = RSTRING_END(text);
+
+  if (!key || attr->conversion == V2_IOMAX) return text;
+  value = mcg_find_key(RSTRING_PTR(text), end, key, &end);
+  if (!value) mcg_raise_unexpected(mrb, ctx, attr, key);
+  return mrb_str_new(mrb, value, end - value);
+}
+
+/* The integer token at *s, which moves past it and the blanks after it;
+ * raises if it is not one (text is the whole file, for the message). */
+static mrb_value
+next_integer(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, const char *text,
+             const char **s, const char *end)
+{
+  const char *v_end = mcg_token_end(*s, end);
+  mrb_value num;
+
+  if (!mcg_parse_integer(mrb, *s, v_end, &num)) mcg_raise_unexpected(mrb, ctx, attr, text);
+  *s = mcg_skip_blanks(v_end, end);
+  return num;
+}
+
+/* "key value" lines as {"key" => value} */
+static mrb_value
+flat_keyed_to_hash(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
+                   const char *text, const char *end)
+{
+  mrb_value hash = mrb_hash_new(mrb), key;
+  const char *s = mcg_skip_blanks(text, end);
+
+  while (s < end) {
+    const char *key_end = mcg_token_end(s, end);
+    key = mrb_str_new(mrb, s, key_end - s);
+    s = mcg_skip_blanks(key_end, end);
+    mrb_hash_set(mrb, hash, key, next_integer(mrb, ctx, attr, text, &s, end));
+  }
+  return hash;
+}
+
+/* "MAJ:MIN key=value ..." lines (io.stat) as {"MAJ:MIN" => {"key" => value}} */
+static mrb_value
+nested_keyed_to_hash(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
+                     const char *text, const char *end)
+{
+  mrb_value devices = mrb_hash_new(mrb), num;
+  const char *s = mcg_skip_blanks(text, end);
+
+  while (s < end) {
+    const char *eol = memchr(s, '\n', end - s), *dev_end = mcg_token_end(s, end);
+    mrb_value stats = mrb_hash_new(mrb);
+    if (!eol) eol = end;
+    mrb_hash_set(mrb, devices, mrb_str_new(mrb, s, dev_end - s), stats);
+    for (s = mcg_skip_blanks(dev_end, eol); s < eol; s = mcg_skip_blanks(s, eol)) {
+      const char *tok_end = mcg_token_end(s, eol), *eq = memchr(s, '=', tok_end - s);
+      if (!eq || !mcg_parse_integer(mrb, eq + 1, tok_end, &num))
+        mcg_raise_unexpected(mrb, ctx, attr, text);
+      mrb_hash_set(mrb, stats, mrb_str_new(mrb, s, eq - s), num);
+      s = tok_end;
+    }
+    s = mcg_skip_blanks(eol, end);
+  }
+  return devices;
+}
+
+/* Space separated integers as an Array */
+static mrb_value
+list_to_array(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
+              const char *text, const char *end)
+{
+  mrb_value ary = mrb_ary_new(mrb);
+  const char *s = mcg_skip_blanks(text, end);
+
+  while (s < end) mrb_ary_push(mrb, ary, next_integer(mrb, ctx, attr, text, &s, end));
+  return ary;
+}
+
+/* Convert the text of a cgroup file (or of a staged value) to Ruby. */
+mrb_value
+mcg_text_to_value(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
+                  const char *text, size_t len)
+{
+  const char *end = text + len;
+  mrb_value num;
+
+  while (end > text && end[-1] == '\n') end--;
+  switch (attr->kind) {
+  case KIND_STRING:
+  case KIND_DEVLIMIT: return mrb_str_new(mrb, text, end - text);
+  case KIND_FLAT_KEYED: return flat_keyed_to_hash(mrb, ctx, attr, text, end);
+  case KIND_NESTED_KEYED: return nested_keyed_to_hash(mrb, ctx, attr, text, end);
+  case KIND_LIST: return list_to_array(mrb, ctx, attr, text, end);
+  default: break;
+  }
+  if (!mcg_parse_integer(mrb, text, end, &num)) mcg_raise_unexpected(mrb, ctx, attr, text);
+  if (attr->kind == KIND_FLAG) return mrb_bool_value(!mrb_integer_p(num) || mrb_integer(num) != 0);
+  return num;
+}
+
+static const char *
+skip_digits(const char *s)
+{
+  const char *start = s;
+
+  while (*s >= '0' && *s <= '9') s++;
+  return s > start ? s : NULL;
+}
+
+/* "MAJ:MIN VALUE", all digits, single spaces: one device, one value. */
+static mrb_bool
+is_device_limit(const char *s)
+{
+  return (s = skip_digits(s)) && *s++ == ':' && (s = skip_digits(s)) && *s++ == ' ' &&
+         (s = skip_digits(s)) && *s == '\0';
+}
+
+static mrb_noreturn void
+raise_type(mrb_state *mrb, const struct attribute *attr, mrb_value v, const char *expected)
+{
+  mrb_raisef(mrb, E_TYPE_ERROR, "%s expects %s, got %s", attr->name, expected,
+             mrb_obj_classname(mrb, v));
+}
+
+static const char *
+flag_text(mrb_state *mrb, const struct attribute *attr, mrb_value v)
+{
+  if (!mrb_true_p(v) && !mrb_false_p(v)) raise_type(mrb, attr, v, "true or false");
+  return mrb_true_p(v) ? "1" : "0";
+}
+
+/* One value: no NUL, no second line; a device limit in its one format. */
+static const char *
+string_text(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, mrb_value v)
+{
+  const char *text, *why = NULL;
+
+  if (!mrb_string_p(v)) raise_type(mrb, attr, v, "String");
+  text = printable(mrb, v);
+  if (has_control_chars(v))
+    why = "control character in value";
+  else if (attr->kind == KIND_DEVLIMIT && !is_device_limit(text))
+    why = "expected \"MAJ:MIN VALUE\" in digits";
+  if (why) {
+    mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "set",
+                    mcg_attr_file(attr), text, why);
+  }
+  return text;
+}
+
+/* -1 (unlimited, "max" for a LIMIT) or 0 and above, within 64 bits. */
+static const char *
+integer_text(mrb_state *mrb, const struct attribute *attr, mrb_value v, char buf[32])
+{
+  if (!mrb_integer_p(v)) {
+    if (!mrb_obj_is_kind_of(mrb, v, mrb->integer_class)) raise_type(mrb, attr, v, "Integer");
+    mrb_raisef(mrb, E_RANGE_ERROR, "%s: %v is beyond 64 bits", attr->name, v);
+  }
+  if (mrb_integer(v) < -1) {
+    mrb_raisef(mrb, E_RANGE_ERROR, "%s must be -1 (unlimited) or 0 and above, got %v", attr->name,
+               v);
+  }
+  if (attr->kind == KIND_LIMIT && mrb_integer(v) == -1) return "max";
+  snprintf(buf, 32, "%" PRId64, (int64_t)mrb_integer(v));
+  return buf;
+}
+
+/* The text to write for a Ruby value (mrb_malloc'd); raises TypeError,
+ * RangeError or InvalidValue. */
+char *
+mcg_value_to_text(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, mrb_value v)
+{
+  char buf[32];
+  const char *text;
+  size_t len;
+
+  switch (attr->kind) {
+  case KIND_FLAG: text = flag_text(mrb, attr, v); break;
+  case KIND_STRING:
+  case KIND_DEVLIMIT: text = string_text(mrb, ctx, attr, v); break;
+  default: text = integer_text(mrb, attr, v, buf);
+  }
+  len = strlen(text);
+  return (char *)memcpy(mrb_malloc(mrb, len + 1), text, len + 1);
+}

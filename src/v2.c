@@ -1,0 +1,233 @@
+/*
+ * cgroup v1 and v2 in one place: values are staged, and read, in their v1
+ * form, and converted here to and from v2's files; and the names of the
+ * other files that differ between the versions.  Pure: where a conversion
+ * needs a second file's text (cpu.max's other field, memory.max beside
+ * memory.swap.max), the caller reads it and passes it in.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <mruby.h>
+#include <mruby/string.h>
+
+#include "cgroup.h"
+
+/* cpu.shares <-> cpu.weight uses the log-based mapping of current container
+ * runtimes: 2 <-> 1, 1024 <-> 100 (both defaults), 262144 <-> 10000,
+ * rounded in between. */
+static long long
+weight_from_shares(long long shares)
+{
+  double l = log2((double)shares);
+
+  if (shares <= 2) return 1;
+  if (shares >= 262144) return 10000;
+  return llround(pow(10.0, (l * l + 125.0 * l) / 612.0 - 7.0 / 34.0));
+}
+
+static long long
+shares_from_weight(long long weight)
+{
+  double y = log10((double)weight) + 7.0 / 34.0;
+  double l = (-125.0 + sqrt(125.0 * 125.0 + 4.0 * 612.0 * y)) / 2.0;
+
+  if (weight <= 1) return 2;
+  if (weight >= 10000) return 262144;
+  return llround(pow(2.0, l));
+}
+
+/* An integer in text ("max" is -1); raises on anything else. */
+static long long
+text_integer(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, const char *text,
+             const char *end)
+{
+  mrb_value v;
+
+  while (end > text && (end[-1] == '\n' || end[-1] == ' ')) end--;
+  if (!mcg_parse_integer(mrb, text, end, &v) || !mrb_integer_p(v))
+    mcg_raise_unexpected(mrb, ctx, attr, text);
+  return (long long)mrb_integer(v);
+}
+
+static long long
+string_integer(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, mrb_value s)
+{
+  return text_integer(mrb, ctx, attr, RSTRING_PTR(s), RSTRING_END(s));
+}
+
+static mrb_value
+int_text(mrb_state *mrb, long long v)
+{
+  char buf[32];
+
+  if (v == -1) return mrb_str_new_lit(mrb, "max");
+  snprintf(buf, sizeof buf, "%lld", v);
+  return mrb_str_new_cstr(mrb, buf);
+}
+
+/*
+ * The file whose text a conversion of attr needs besides its own, or NULL:
+ * writing one field of cpu.max keeps the other, and memory.swap.X is
+ * memory+swap less memory.X (unless unlimited).  staged is the value to
+ * write, NULL for a read.
+ */
+const char *
+mcg_v2_partner_file(const struct attribute *attr, const char *staged, char *buf, size_t size)
+{
+  const char *file = attr->file[1];
+
+  switch (attr->conversion) {
+  case V2_FIELD0:
+  case V2_FIELD1: return staged ? file : NULL;
+  case V2_SWAP:
+    if (staged && strcmp(staged, "-1") == 0) return NULL;
+    snprintf(buf, size, "memory.%s", file + strlen("memory.swap."));
+    return buf;
+  default: return NULL;
+  }
+}
+
+/* io.max lines "MAJ:MIN rbps=N wbps=N riops=N wiops=N" -> "MAJ:MIN N" lines
+ * for the devices whose `key` is limited. */
+static mrb_value
+iomax_to_blkio(mrb_state *mrb, const char *key, mrb_value text)
+{
+  mrb_value out = mrb_str_new_capa(mrb, 32);
+  const char *s = RSTRING_PTR(text), *end = RSTRING_END(text);
+  size_t klen = strlen(key);
+
+  while (s < end) {
+    const char *eol = memchr(s, '\n', end - s), *dev_end = mcg_token_end(s, end), *t;
+    if (!eol) eol = end;
+    for (t = mcg_skip_blanks(dev_end, eol); t < eol;
+         t = mcg_skip_blanks(mcg_token_end(t, eol), eol)) {
+      const char *v = t + klen + 1, *v_end = mcg_token_end(t, eol);
+      if (v > v_end || memcmp(t, key, klen) != 0 || t[klen] != '=' ||
+          (v_end - v == 3 && !memcmp(v, "max", 3)))
+        continue;
+      if (RSTRING_LEN(out) > 0) mrb_str_cat_lit(mrb, out, "\n");
+      mrb_str_cat(mrb, out, s, dev_end - s);
+      mrb_str_cat_lit(mrb, out, " ");
+      mrb_str_cat(mrb, out, v, v_end - v);
+    }
+    s = eol + 1;
+  }
+  return out;
+}
+
+/* A v2 file's text (after key selection) in the attribute's v1 form;
+ * partner is the text of mcg_v2_partner_file(attr, NULL, ...). */
+mrb_value
+mcg_v2_to_v1(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, mrb_value text,
+             mrb_value partner)
+{
+  const char *s = RSTRING_PTR(text), *end = RSTRING_END(text);
+  long long a, b;
+
+  switch (attr->conversion) {
+  case V2_FIELD1: s = mcg_skip_blanks(mcg_token_end(s, end), end); /* fall through */
+  case V2_FIELD0: return mrb_str_new(mrb, s, mcg_token_end(s, end) - s);
+  case V2_WEIGHT: return int_text(mrb, shares_from_weight(text_integer(mrb, ctx, attr, s, end)));
+  case V2_USEC: /* times 1000 in decimal: no overflow; the parser makes a Float of huge ones */
+    if (text_integer(mrb, ctx, attr, s, end) == 0) return text;
+    return mrb_str_cat_lit(mrb, mrb_str_new(mrb, s, mcg_token_end(s, end) - s), "000");
+  case V2_IOMAX: return iomax_to_blkio(mrb, mcg_attr_key(attr), text);
+  case V2_SWAP:
+    a = text_integer(mrb, ctx, attr, s, end);
+    b = string_integer(mrb, ctx, attr, partner);
+    return int_text(mrb, a == -1 || b == -1 ? -1 : a + b);
+  default: return text;
+  }
+}
+
+/* "QUOTA PERIOD" from the current cpu.max with one field replaced. */
+static const char *
+replace_field(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
+              const char *text, mrb_value current)
+{
+  const char *f = RSTRING_PTR(current), *f_end = RSTRING_END(current);
+  mrb_value fields[2];
+
+  fields[0] = mrb_str_new(mrb, f, mcg_token_end(f, f_end) - f);
+  f = mcg_skip_blanks(mcg_token_end(f, f_end), f_end);
+  fields[1] = mrb_str_new(mrb, f, mcg_token_end(f, f_end) - f);
+  fields[attr->conversion == V2_FIELD1] =
+      int_text(mrb, text_integer(mrb, ctx, attr, text, text + strlen(text)));
+  return RSTRING_CSTR(mrb, mrb_format(mrb, "%v %v", fields[0], fields[1]));
+}
+
+/* memory.swap.max from a memory+swap limit and memory.max's text. */
+static const char *
+swap_limit(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, const char *text,
+           mrb_value memory_text)
+{
+  long long v = text_integer(mrb, ctx, attr, text, text + strlen(text)), memory;
+
+  if (v != -1) {
+    memory = string_integer(mrb, ctx, attr, memory_text);
+    if (memory == -1 || v < memory) {
+      mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "write",
+                      mcg_attr_file(attr), text,
+                      memory == -1 ? "memory+swap needs a memory limit on cgroup v2"
+                                   : "below the memory limit");
+    }
+    v -= memory;
+  }
+  return RSTRING_CSTR(mrb, int_text(mrb, v));
+}
+
+/* The text to write on v2 for a staged v1-form value; partner is the text
+ * of mcg_v2_partner_file(attr, text, ...). */
+const char *
+mcg_v1_to_v2(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, const char *text,
+             mrb_value partner)
+{
+  const char *sep;
+  long long v;
+
+  switch (attr->conversion) {
+  case V2_FIELD0:
+  case V2_FIELD1: return replace_field(mrb, ctx, attr, text, partner);
+  case V2_WEIGHT:
+    v = text_integer(mrb, ctx, attr, text, text + strlen(text));
+    return RSTRING_CSTR(mrb, int_text(mrb, weight_from_shares(v)));
+  case V2_IOMAX:
+    sep = strchr(text, ' '); /* "MAJ:MIN VALUE", checked when it was set */
+    v = text_integer(mrb, ctx, attr, sep + 1, text + strlen(text));
+    return RSTRING_CSTR(mrb, mrb_format(mrb, "%v %s=%v", mrb_str_new(mrb, text, sep - text),
+                                        mcg_attr_key(attr), int_text(mrb, v == 0 ? -1 : v)));
+  case V2_SWAP: return swap_limit(mrb, ctx, attr, text, partner);
+  default:
+    return (attr->kind == KIND_INT || attr->kind == KIND_LIMIT) && strcmp(text, "-1") == 0 ? "max"
+                                                                                           : text;
+  }
+}
+
+/*
+ * Files beside the attributes, [v1, v2]: the file whose write moves a task
+ * (v1: that one thread; v2: the whole process, as libcgroup's attach picks
+ * it), the threads of a group, and the freezer's switch.
+ */
+static const char *const version_files[][2] = {
+    [FILE_MOVE_TASK] = {"tasks", "cgroup.procs"},
+    [FILE_THREADS] = {"tasks", "cgroup.threads"},
+    [FILE_FREEZE] = {"freezer.state", "cgroup.freeze"},
+};
+
+const char *
+mcg_version_file(enum controller_id id, enum version_file file)
+{
+  return version_files[file][mcg_on_v2(id)];
+}
+
+/* What FILE_FREEZE takes to freeze or thaw. */
+const char *
+mcg_freeze_value(enum controller_id id, mrb_bool freeze)
+{
+  static const char *const values[2][2] = {{"THAWED", "0"}, {"FROZEN", "1"}};
+
+  return values[freeze != 0][mcg_on_v2(id)];
+}

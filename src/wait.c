@@ -1,0 +1,308 @@
+/*
+ * Waiting for the kernel: deadlines, poll(2) on v2's notifying files and a
+ * back-off for states nothing notifies of; FREEZER#freeze and #thaw, which
+ * wait until the state is reached, and MEMORY#wait_for_oom.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mruby.h>
+#include <mruby/class.h>
+#include <mruby/string.h>
+
+#include "cgroup.h"
+
+static double
+monotonic_seconds(void)
+{
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A timeout argument in seconds (undef: otherwise); nil waits for ever (-1). */
+double
+mcg_timeout_arg(mrb_state *mrb, mrb_value v, double otherwise)
+{
+  double t;
+
+  if (mrb_undef_p(v)) return otherwise;
+  if (mrb_nil_p(v)) return -1;
+  t = mrb_as_float(mrb, v);
+  if (!(t >= 0)) mrb_raisef(mrb, E_ARGUMENT_ERROR, "timeout must be >= 0 or nil, got %v", v);
+  return t;
+}
+
+double
+mcg_deadline_after(double timeout)
+{
+  return timeout < 0 ? -1 : monotonic_seconds() + timeout;
+}
+
+/* Milliseconds left before deadline (-1: none), for poll(). */
+int
+mcg_ms_left(double deadline)
+{
+  double left;
+
+  if (deadline < 0) return -1;
+  left = (deadline - monotonic_seconds()) * 1000;
+  return left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left + 1;
+}
+
+/* Sleep *delay ms (not past the deadline), then double it up to 16 ms: for
+ * states the kernel gives no notification of, looked at again and again. */
+void
+mcg_back_off(long *delay, double deadline)
+{
+  long ms = deadline < 0 || *delay < mcg_ms_left(deadline) ? *delay : mcg_ms_left(deadline);
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+  nanosleep(&ts, NULL);
+  if (*delay < 16) *delay *= 2;
+}
+
+/* The integer after "key " in a kernfs file read through fd; -1 if none. */
+static long long
+fd_key_value(int fd, const char *key)
+{
+  char buf[1024];
+  const char *value, *end;
+  ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+
+  if (n < 0) return -1;
+  buf[n] = '\0';
+  value = mcg_find_key(buf, buf + n, key, &end);
+  return value ? strtoll(value, NULL, 10) : -1;
+}
+
+/*
+ * Wait until key in a v2 file (cgroup.events, memory.events) satisfies
+ * done(value, arg) or the deadline passes.  The kernel notifies the file on
+ * each change and poll() wakes with POLLPRI; reading re-arms it, so reading
+ * before each poll loses no change.  Removing the group wakes no one, so it
+ * reads again at least once a second.  Returns the last value (-1: the file
+ * is gone, the group was removed).
+ */
+static long long
+wait_v2_key(int fd, const char *key, int (*done)(long long, long long), long long arg,
+            double deadline)
+{
+  struct pollfd pfd = {fd, POLLPRI, 0};
+  long long value;
+  int ms;
+
+  for (;;) {
+    value = fd_key_value(fd, key);
+    if (value < 0 || done(value, arg)) return value;
+    if ((ms = mcg_ms_left(deadline)) == 0) return value;
+    if (poll(&pfd, 1, ms < 0 || ms > 1000 ? 1000 : ms) < 0 && errno != EINTR) return value;
+  }
+}
+
+static int
+equals(long long value, long long want)
+{
+  return value == want;
+}
+
+static int
+exceeds(long long value, long long base)
+{
+  return value > base;
+}
+
+/* ---- FREEZER ---------------------------------------------------------- */
+
+/* "THAWED", "FREEZING" or "FROZEN": v1's freezer.state; on v2 from
+ * cgroup.events' frozen (reached) and cgroup.freeze (asked for). */
+static const char *
+read_freezer_state(mrb_state *mrb, struct cgroup_ctx *ctx)
+{
+  mrb_value events;
+  const char *v, *end, *s;
+
+  if (!mcg_on_v2(ctx->controller)) {
+    s = mcg_kernel_read_line(mrb, ctx, ctx->path, "freezer.state");
+    return strcmp(s, "FROZEN") == 0 ? "FROZEN" : strcmp(s, "FREEZING") == 0 ? "FREEZING" : "THAWED";
+  }
+  events = mcg_kernel_read(mrb, ctx, ctx->path, "cgroup.events", FILE_ONCE);
+  v = mcg_find_key(RSTRING_PTR(events), RSTRING_END(events), "frozen", &end);
+  if (v && *v == '1') return "FROZEN";
+  return *mcg_kernel_read_line(mrb, ctx, ctx->path, "cgroup.freeze") == '1' ? "FREEZING" : "THAWED";
+}
+
+/* Whether the freezer reached want by the deadline.  v1's freezer.state has
+ * no notification: look again after 1, 2, 4 .. 16 ms. */
+static mrb_bool
+freezer_wait(mrb_state *mrb, struct cgroup_ctx *ctx, const char *want, double deadline)
+{
+  long delay = 1;
+
+  if (mcg_on_v2(ctx->controller)) {
+    int fd = mcg_open_in_mount(mrb, ctx, ctx->path, "cgroup.events", O_RDONLY);
+    long long frozen;
+    if (fd < 0) return FALSE;
+    frozen = wait_v2_key(fd, "frozen", equals, strcmp(want, "FROZEN") == 0, deadline);
+    close(fd);
+    return frozen == (strcmp(want, "FROZEN") == 0);
+  }
+  while (strcmp(read_freezer_state(mrb, ctx), want) != 0) {
+    if (mcg_ms_left(deadline) == 0) return FALSE;
+    mcg_back_off(&delay, deadline);
+  }
+  return TRUE;
+}
+
+static void
+freezer_write(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_bool freeze, const char *action)
+{
+  const char *file = mcg_version_file(ctx->controller, FILE_FREEZE);
+  const char *value = mcg_freeze_value(ctx->controller, freeze);
+  int err = mcg_kernel_write(mrb, ctx, ctx->path, file, value, FILE_ONCE);
+
+  if (err) mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, action, file, value, NULL);
+}
+
+/* FREEZER#freeze(timeout = 5) / #thaw(timeout = 5): ask, then wait until
+ * the kernel reports the state reached; a freeze that times out is undone. */
+static mrb_value
+freezer_change(mrb_state *mrb, mrb_value self, mrb_bool freeze)
+{
+  struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
+  const char *action = freeze ? "freeze" : "thaw", *want = freeze ? "FROZEN" : "THAWED";
+  mrb_value t = mrb_undef_value();
+  double deadline;
+
+  mrb_get_args(mrb, "|o", &t);
+  deadline = mcg_deadline_after(mcg_timeout_arg(mrb, t, 5));
+  mcg_require_group(mrb, ctx, action);
+  if (strcmp(ctx->path, "/") == 0) {
+    mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, action, NULL, NULL,
+                    "the root group cannot be frozen");
+  }
+  freezer_write(mrb, ctx, freeze, action);
+  if (freezer_wait(mrb, ctx, want, deadline)) return self;
+  if (freeze) freezer_write(mrb, ctx, FALSE, "undo freeze");
+  mcg_raise_error(mrb, NULL, ETIMEDOUT, ctx->controller, ctx->path, action, NULL, want,
+                  freeze ? "not frozen in time (thawed again)" : "not thawed in time");
+}
+
+static mrb_value
+freezer_freeze(mrb_state *mrb, mrb_value self)
+{
+  return freezer_change(mrb, self, TRUE);
+}
+
+static mrb_value
+freezer_thaw(mrb_state *mrb, mrb_value self)
+{
+  return freezer_change(mrb, self, FALSE);
+}
+
+static mrb_value
+freezer_state(mrb_state *mrb, mrb_value self)
+{
+  struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
+
+  mcg_require_group(mrb, ctx, "read");
+  return mrb_str_new_cstr(mrb, read_freezer_state(mrb, ctx));
+}
+
+static mrb_value
+freezer_frozen_p(mrb_state *mrb, mrb_value self)
+{
+  struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
+
+  mcg_require_group(mrb, ctx, "read");
+  return mrb_bool_value(strcmp(read_freezer_state(mrb, ctx), "FROZEN") == 0);
+}
+
+/* ---- MEMORY: waiting for an OOM --------------------------------------- */
+
+/* v1: an eventfd registered through cgroup.event_control on
+ * memory.oom_control; it also fires when the group is removed. */
+static mrb_bool
+oom_wait_v1(mrb_state *mrb, struct cgroup_ctx *ctx, double deadline)
+{
+  char line[64];
+  int efd = eventfd(0, EFD_CLOEXEC),
+      ofd = mcg_open_in_mount(mrb, ctx, ctx->path, "memory.oom_control", O_RDONLY);
+  int err = efd < 0 || ofd < 0 ? errno : 0, ready = 0;
+  struct pollfd pfd = {efd, POLLIN, 0};
+  uint64_t count;
+
+  if (!err) {
+    snprintf(line, sizeof line, "%d %d", efd, ofd);
+    err = mcg_kernel_write(mrb, ctx, ctx->path, "cgroup.event_control", line, FILE_ONCE);
+  }
+  if (ofd >= 0) close(ofd); /* the registration holds its own reference */
+  while (!err && (ready = poll(&pfd, 1, mcg_ms_left(deadline))) < 0 && errno == EINTR) {
+  }
+  if (ready > 0 && read(efd, &count, sizeof count) != sizeof count) ready = 0;
+  if (efd >= 0) close(efd);
+  if (err) {
+    mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "wait for OOM",
+                    "cgroup.event_control", NULL, NULL);
+  }
+  return ready > 0;
+}
+
+/* v2: memory.events' oom count rising; poll() wakes on each change. */
+static mrb_bool
+oom_wait_v2(mrb_state *mrb, struct cgroup_ctx *ctx, double deadline)
+{
+  int fd = mcg_open_in_mount(mrb, ctx, ctx->path, "memory.events", O_RDONLY);
+  long long before, now;
+
+  if (fd < 0) {
+    mcg_raise_error(mrb, NULL, errno, ctx->controller, ctx->path, "wait for OOM", "memory.events",
+                    NULL, NULL);
+  }
+  before = fd_key_value(fd, "oom");
+  now = before < 0 ? -1 : wait_v2_key(fd, "oom", exceeds, before, deadline);
+  close(fd);
+  return before >= 0 && now > before;
+}
+
+/* MEMORY#wait_for_oom(timeout = nil): block until an OOM happens in the
+ * group (true) or timeout seconds pass (false); nil waits for ever. */
+static mrb_value
+memory_wait_for_oom(mrb_state *mrb, mrb_value self)
+{
+  struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
+  mrb_value t = mrb_nil_value();
+  double deadline;
+  mrb_bool oom;
+
+  mrb_get_args(mrb, "|o", &t);
+  deadline = mcg_deadline_after(mcg_timeout_arg(mrb, t, -1));
+  mcg_require_group(mrb, ctx, "wait for OOM");
+  oom = mcg_on_v2(ctx->controller) ? oom_wait_v2(mrb, ctx, deadline)
+                                   : oom_wait_v1(mrb, ctx, deadline);
+  mcg_require_group(mrb, ctx, "wait for OOM"); /* removal ends the wait too */
+  return mrb_bool_value(oom);
+}
+
+void
+mcg_init_wait(mrb_state *mrb, struct RClass *cgroup)
+{
+  struct RClass *freezer = mrb_class_get_under(mrb, cgroup, "FREEZER");
+  struct RClass *memory = mrb_class_get_under(mrb, cgroup, "MEMORY");
+
+  mrb_define_method(mrb, freezer, "freeze", freezer_freeze, MRB_ARGS_OPT(1));
+  mrb_define_method(mrb, freezer, "thaw", freezer_thaw, MRB_ARGS_OPT(1));
+  mrb_define_method(mrb, freezer, "state", freezer_state, MRB_ARGS_NONE());
+  mrb_define_method(mrb, freezer, "frozen?", freezer_frozen_p, MRB_ARGS_NONE());
+  mrb_define_method(mrb, memory, "wait_for_oom", memory_wait_for_oom, MRB_ARGS_OPT(1));
+}
