@@ -4,10 +4,6 @@
 
 PREFIX = CgroupTest.prefix
 
-def kernel_file(klass, group, file)
-  CgroupTest.read("#{CgroupTest.mount(klass::CONTROLLER)}#{group}/#{file}")
-end
-
 def version(klass)
   CgroupTest.version(klass::CONTROLLER)
 end
@@ -55,7 +51,7 @@ ROUND_TRIPS.each do |klass, attr, value, v1, v2|
     v = version(klass)
     skip "#{klass::CONTROLLER} is not available here" unless v
     file, text = v == 2 ? v2 : v1
-    begin
+    CgroupTest.isolate do
       g = klass.new("#{PREFIX}/rt-#{attr}")
       g.create
       if file.nil? || !CgroupTest.file?("#{CgroupTest.mount(klass::CONTROLLER)}#{g.group_name}/#{file}")
@@ -70,19 +66,16 @@ ROUND_TRIPS.each do |klass, attr, value, v1, v2|
         g.__send__("#{attr}=", value)
         assert_equal value, g.__send__(attr), "staged value reads back before modify"
         g.modify
-        assert_equal text, kernel_file(klass, g.group_name, file).chomp
+        assert_equal text, CgroupTest.kernel_file(klass::CONTROLLER, g.group_name, file).chomp
         assert_equal value, klass.new(g.group_name).__send__(attr), "a fresh object reads the kernel"
       end
-    ensure
-      CgroupTest.cleanup
     end
   end
 end
 
 assert('CPU#rt_runtime_us round-trips (inside a parent given an RT budget)') do
-  begin
-    parent = Cgroup::CPU.new(PREFIX)
-    parent.create
+  CgroupTest.isolate do
+    parent = Cgroup::CPU.new(PREFIX).create
     unless CgroupTest.file?("#{CgroupTest.mount('cpu')}#{PREFIX}/cpu.rt_runtime_us")
       assert_raise(Cgroup::Unsupported) { parent.rt_runtime_us = 20000; parent.modify }
       skip "no cpu.rt_runtime_us on this kernel or cgroup version (Unsupported raised)"
@@ -92,51 +85,45 @@ assert('CPU#rt_runtime_us round-trips (inside a parent given an RT budget)') do
     g = Cgroup::CPU.new("#{PREFIX}/rt")
     g.rt_runtime_us = 10000
     g.create
-    assert_equal "20000", kernel_file(Cgroup::CPU, PREFIX, 'cpu.rt_runtime_us').chomp
-    assert_equal "10000", kernel_file(Cgroup::CPU, g.group_name, 'cpu.rt_runtime_us').chomp
+    assert_equal "20000", CgroupTest.kernel_file('cpu', PREFIX, 'cpu.rt_runtime_us').chomp
+    assert_equal "10000", CgroupTest.kernel_file('cpu', g.group_name, 'cpu.rt_runtime_us').chomp
     assert_equal 10000, Cgroup::CPU.new(g.group_name).rt_runtime_us
-  ensure
-    CgroupTest.cleanup
   end
 end
 
 assert('cgroup v2: setting one of cfs_quota_us and cfs_period_us keeps the other in cpu.max') do
   skip "cpu is served by cgroup v1 here" unless version(Cgroup::CPU) == 2
-  begin
+  CgroupTest.isolate do
     g = Cgroup::CPU.new("#{PREFIX}/cpumax")
     g.cfs_quota_us = 30000
     g.create
-    assert_equal "30000 100000", kernel_file(Cgroup::CPU, g.group_name, 'cpu.max').chomp
+    assert_equal "30000 100000", CgroupTest.kernel_file('cpu', g.group_name, 'cpu.max').chomp
     g.cfs_period_us = 60000
     g.modify
-    assert_equal "30000 60000", kernel_file(Cgroup::CPU, g.group_name, 'cpu.max').chomp
+    assert_equal "30000 60000", CgroupTest.kernel_file('cpu', g.group_name, 'cpu.max').chomp
     assert_equal [30000, 60000], [g.cfs_quota_us, g.cfs_period_us]
     assert_equal "30000 60000", g.max
     g.shares = 1024
     g.modify
-    assert_equal "100", kernel_file(Cgroup::CPU, g.group_name, 'cpu.weight').chomp
-  ensure
-    CgroupTest.cleanup
+    assert_equal "100", CgroupTest.kernel_file('cpu', g.group_name, 'cpu.weight').chomp
   end
 end
 
 assert('MEMORY#oom_control = true disables the OOM killer (cgroup v1)') do
   skip "memory is served by cgroup v2 here" unless version(Cgroup::MEMORY) == 1
-  begin
+  CgroupTest.isolate do
     g = Cgroup::MEMORY.new("#{PREFIX}/oomctl")
     g.oom_control = true
     assert_true g.oom_control, "staged"
     g.create
-    text = kernel_file(Cgroup::MEMORY, g.group_name, 'memory.oom_control')
+    text = CgroupTest.kernel_file('memory', g.group_name, 'memory.oom_control')
     assert_include text.split("\n"), "oom_kill_disable 1"
     assert_true Cgroup::MEMORY.new(g.group_name).oom_control
     assert_equal 0, g.oom_kill_count
     g.oom_control = false
     g.modify
-    assert_include kernel_file(Cgroup::MEMORY, g.group_name, 'memory.oom_control').split("\n"), "oom_kill_disable 0"
+    assert_include CgroupTest.kernel_file('memory', g.group_name, 'memory.oom_control').split("\n"), "oom_kill_disable 0"
     assert_false g.oom_control
-  ensure
-    CgroupTest.cleanup
   end
 end
 
@@ -162,20 +149,19 @@ end
 assert('BLKIO throttles round-trip as "MAJ:MIN VALUE" (blkio.throttle.* on v1, io.max on v2)') do
   dev = first_block_device
   skip "no block device in /sys/block to throttle" unless dev
-  begin
-    g = Cgroup::BLKIO.new("#{PREFIX}/io")
-    g.create
+  CgroupTest.isolate do
+    g = Cgroup::BLKIO.new("#{PREFIX}/io").create
     v2 = version(Cgroup::BLKIO) == 2
     { throttle_read_bps_device: [1048576, "rbps"], throttle_write_bps_device: [2097152, "wbps"],
       throttle_read_iops_device: [100, "riops"], throttle_write_iops_device: [200, "wiops"] }.each do |attr, (v, key)|
       g.__send__("#{attr}=", "#{dev} #{v}")
       g.modify
       if v2
-        line = kernel_file(Cgroup::BLKIO, g.group_name, "io.max").split("\n").find { |l| l.start_with?("#{dev} ") }
+        line = CgroupTest.kernel_file('blkio', g.group_name, "io.max").split("\n").find { |l| l.start_with?("#{dev} ") }
         assert_include line.split, "#{key}=#{v}"
       else
         file = "blkio." + attr.to_s.sub('throttle_', 'throttle.')
-        assert_equal "#{dev} #{v}", kernel_file(Cgroup::BLKIO, g.group_name, file).chomp
+        assert_equal "#{dev} #{v}", CgroupTest.kernel_file('blkio', g.group_name, file).chomp
       end
       assert_equal "#{dev} #{v}", Cgroup::BLKIO.new(g.group_name).__send__(attr)
     end
@@ -186,26 +172,21 @@ assert('BLKIO throttles round-trip as "MAJ:MIN VALUE" (blkio.throttle.* on v1, i
       assert_equal "", g.throttle_read_bps_device
       assert_kind_of Hash, Cgroup::IO.new(g.group_name).stat
     end
-  ensure
-    CgroupTest.cleanup
   end
 end
 
 assert('CPUACCT#usage counts a busy child; usage = 0 resets it on cgroup v1') do
-  begin
-    g = Cgroup::CPUACCT.new("#{PREFIX}/acct")
-    g.create
-    pid = CgroupTest.spawn("spin", 100)
-    g.attach(pid)
-    CgroupTest.release(pid)
+  CgroupTest.isolate do
+    g = Cgroup::CPUACCT.new("#{PREFIX}/acct").create
+    pid = CgroupTest.start_in(g, "spin", 100)
     assert_equal [0, nil], CgroupTest.wait(pid)
     if version(Cgroup::CPUACCT) == 2
-      usec = kernel_file(Cgroup::CPUACCT, g.group_name, 'cpu.stat').split("\n").find { |l| l.start_with?("usage_usec ") }.split[1].to_i
+      usec = CgroupTest.kernel_file('cpuacct', g.group_name, 'cpu.stat').split("\n").find { |l| l.start_with?("usage_usec ") }.split[1].to_i
       assert_true usec > 50_000, "a 100 ms spin shows in cpu.stat usage_usec (#{usec})"
       assert_equal usec * 1000, g.usage
       assert_include g.stat.keys, "user_usec"
     else
-      used = kernel_file(Cgroup::CPUACCT, g.group_name, 'cpuacct.usage').to_i
+      used = CgroupTest.kernel_file('cpuacct', g.group_name, 'cpuacct.usage').to_i
       assert_true used > 50_000_000, "a 100 ms spin shows in cpuacct.usage (#{used} ns)"
       assert_equal used, g.usage
       assert_equal used, g.usage_percpu.inject(0) { |a, b| a + b }
@@ -216,27 +197,23 @@ assert('CPUACCT#usage counts a busy child; usage = 0 resets it on cgroup v1') do
       assert_equal g.raw_stat["user"] * 1_000_000 / Cgroup::USER_HZ, stat["user_usec"]
       g.usage = 0
       g.modify
-      assert_equal "0", kernel_file(Cgroup::CPUACCT, g.group_name, 'cpuacct.usage').chomp
+      assert_equal "0", CgroupTest.kernel_file('cpuacct', g.group_name, 'cpuacct.usage').chomp
       assert_equal 0, g.usage
     end
-  ensure
-    CgroupTest.cleanup
   end
 end
 
 assert('stat readers and counters are read live from the kernel') do
-  begin
-    cpu = Cgroup::CPU.new("#{PREFIX}/st")
-    cpu.create
-    mem = Cgroup::MEMORY.new("#{PREFIX}/st")
-    mem.create
+  CgroupTest.isolate do
+    cpu = Cgroup::CPU.new("#{PREFIX}/st").create
+    mem = Cgroup::MEMORY.new("#{PREFIX}/st").create
     assert_equal 0, cpu.stat["nr_throttled"]
     assert_true mem.stat.values.all? { |v| v.is_a?(Integer) }
-    kernel = kernel_file(Cgroup::MEMORY, mem.group_name, 'memory.stat').split("\n").map(&:split)
+    kernel = CgroupTest.kernel_file('memory', mem.group_name, 'memory.stat').split("\n").map(&:split)
     assert_equal kernel.map(&:first), mem.raw_stat.keys
     assert_true %w[anon file file_mapped file_dirty file_writeback].all? { |k| mem.stat.key?(k) }, mem.stat.keys.inspect
     usage_file = version(Cgroup::MEMORY) == 2 ? 'memory.current' : 'memory.usage_in_bytes'
-    assert_equal kernel_file(Cgroup::MEMORY, mem.group_name, usage_file).to_i, mem.usage_in_bytes
+    assert_equal CgroupTest.kernel_file('memory', mem.group_name, usage_file).to_i, mem.usage_in_bytes
     assert_kind_of Integer, mem.memsw_usage_in_bytes
     assert_equal 0, mem.failcnt
     assert_equal 0, mem.oom_kill_count
@@ -248,40 +225,34 @@ assert('stat readers and counters are read live from the kernel') do
       assert_kind_of Integer, mem.max_usage_in_bytes
       assert_kind_of Integer, mem.memsw_max_usage_in_bytes
     end
-    pids = Cgroup::PIDS.new("#{PREFIX}/st")
-    pids.create
+    pids = Cgroup::PIDS.new("#{PREFIX}/st").create
     assert_equal 0, pids.current
     assert_equal({ "max" => 0 }, pids.events)
-  ensure
-    CgroupTest.cleanup
   end
 end
 
 assert('memsw_limit_in_bytes is written after limit_in_bytes, which it must not be below') do
-  begin
+  CgroupTest.isolate do
     g = Cgroup::MEMORY.new("#{PREFIX}/memsw")
     g.memsw_limit_in_bytes = 128 * MiB
     g.limit_in_bytes = 64 * MiB
     g.create
     if version(Cgroup::MEMORY) == 2
       # memory.swap.max holds what memory+swap allows beyond memory.max
-      assert_equal (64 * MiB).to_s, kernel_file(Cgroup::MEMORY, g.group_name, 'memory.swap.max').chomp
-      assert_equal (64 * MiB).to_s, kernel_file(Cgroup::MEMORY, g.group_name, 'memory.max').chomp
+      assert_equal (64 * MiB).to_s, CgroupTest.kernel_file('memory', g.group_name, 'memory.swap.max').chomp
+      assert_equal (64 * MiB).to_s, CgroupTest.kernel_file('memory', g.group_name, 'memory.max').chomp
     else
-      assert_equal (128 * MiB).to_s, kernel_file(Cgroup::MEMORY, g.group_name, 'memory.memsw.limit_in_bytes').chomp
-      assert_equal (64 * MiB).to_s, kernel_file(Cgroup::MEMORY, g.group_name, 'memory.limit_in_bytes').chomp
+      assert_equal (128 * MiB).to_s, CgroupTest.kernel_file('memory', g.group_name, 'memory.memsw.limit_in_bytes').chomp
+      assert_equal (64 * MiB).to_s, CgroupTest.kernel_file('memory', g.group_name, 'memory.limit_in_bytes').chomp
     end
     assert_equal 128 * MiB, Cgroup::MEMORY.new(g.group_name).memsw_limit_in_bytes
-  ensure
-    CgroupTest.cleanup
   end
 end
 
 assert('a value the kernel refuses raises InvalidValue naming the file; nothing changes') do
-  begin
-    g = Cgroup::CPUSET.new("#{PREFIX}/refused")
-    g.create
-    before = kernel_file(Cgroup::CPUSET, g.group_name, 'cpuset.cpus')
+  CgroupTest.isolate do
+    g = Cgroup::CPUSET.new("#{PREFIX}/refused").create
+    before = CgroupTest.kernel_file('cpuset', g.group_name, 'cpuset.cpus')
     g.cpus = "999" # no such CPU
     e = assert_raise(Cgroup::InvalidValue) { g.modify }
     assert_equal "cpuset.cpus", e.file
@@ -289,20 +260,17 @@ assert('a value the kernel refuses raises InvalidValue naming the file; nothing 
     assert_include [22, 34], e.errno # EINVAL or ERANGE
     assert_equal "cpuset", e.controller
     assert_equal g.group_name, e.group
-    assert_equal before, kernel_file(Cgroup::CPUSET, g.group_name, 'cpuset.cpus')
+    assert_equal before, CgroupTest.kernel_file('cpuset', g.group_name, 'cpuset.cpus')
     assert_equal "999", g.cpus, "still staged after the refusal"
     g.cpus = "0"
     g.modify
-    assert_equal "0", kernel_file(Cgroup::CPUSET, g.group_name, 'cpuset.cpus').chomp
-  ensure
-    CgroupTest.cleanup
+    assert_equal "0", CgroupTest.kernel_file('cpuset', g.group_name, 'cpuset.cpus').chomp
   end
 end
 
 assert('a refused value names itself; #written lists what went in before it') do
-  begin
-    g = Cgroup::MEMORY.new("#{PREFIX}/partial")
-    g.create
+  CgroupTest.isolate do
+    g = Cgroup::MEMORY.new("#{PREFIX}/partial").create
     g.limit_in_bytes = 64 * MiB
     if version(Cgroup::MEMORY) == 2
       g.memsw_limit_in_bytes = 32 * MiB # below the memory limit: no memory.swap.max for it
@@ -316,24 +284,19 @@ assert('a refused value names itself; #written lists what went in before it') do
       limit_file = "memory.limit_in_bytes"
     end
     assert_equal ["limit_in_bytes"], e.written
-    assert_equal (64 * MiB).to_s, kernel_file(Cgroup::MEMORY, g.group_name, limit_file).chomp
-  ensure
-    CgroupTest.cleanup
+    assert_equal (64 * MiB).to_s, CgroupTest.kernel_file('memory', g.group_name, limit_file).chomp
   end
 end
 
 assert('a setting reads as staged while pending, else from the kernel') do
-  begin
-    g = Cgroup::PIDS.new("#{PREFIX}/staged")
-    g.create
+  CgroupTest.isolate do
+    g = Cgroup::PIDS.new("#{PREFIX}/staged").create
     assert_equal(-1, g.max)
     g.max = 300
     assert_equal 300, g.max
-    assert_equal "max", kernel_file(Cgroup::PIDS, g.group_name, 'pids.max').chomp, "nothing written yet"
+    assert_equal "max", CgroupTest.kernel_file('pids', g.group_name, 'pids.max').chomp, "nothing written yet"
     g.modify
-    assert_equal "300", kernel_file(Cgroup::PIDS, g.group_name, 'pids.max').chomp
-  ensure
-    CgroupTest.cleanup
+    assert_equal "300", CgroupTest.kernel_file('pids', g.group_name, 'pids.max').chomp
   end
 end
 

@@ -55,7 +55,7 @@ end
 BIG_ERROR = BIG.is_a?(Integer) ? RangeError : TypeError
 
 assert('bad group names raise Cgroup::InvalidValue, wrong types TypeError; nothing is touched') do
-  begin
+  CgroupTest.isolate do
     fixtures
     ["", "//", "/a//", "/a//b", "/a/../b", "..", ".", "a/./b", "/..", "../etc", "a\0b", "a\nb",
      "a\tb", "a\x7f", "x" * 256, "/a/" + "y" * 256, "a/" * 2100].each do |bad|
@@ -67,8 +67,6 @@ assert('bad group names raise Cgroup::InvalidValue, wrong types TypeError; nothi
     [nil, 1, :sym, ["/a"]].each do |bad|
       refused(TypeError, "new(#{bad.inspect})") { Cgroup::CPU.new(bad) }
     end
-  ensure
-    CgroupTest.cleanup
   end
 end
 
@@ -83,7 +81,7 @@ INTEGER_SETTINGS = [
 ]
 
 assert('integer settings: negative, huge and non-Integer values are refused before the kernel') do
-  begin
+  CgroupTest.isolate do
     fixtures
     INTEGER_SETTINGS.each do |k, attr|
       next unless available?(k)
@@ -104,13 +102,11 @@ assert('integer settings: negative, huge and non-Integer values are refused befo
       end
       refused(ArgumentError, "#{k}##{attr} with 2 arguments") { g.__send__("#{attr}=", 1, 2) }
     end
-  ensure
-    CgroupTest.cleanup
   end
 end
 
 assert('values the kernel refuses raise InvalidValue (or NotFound for a device) and leave the group as it was') do
-  begin
+  CgroupTest.isolate do
     fixtures
     dev = %w[vda sda nvme0n1 xvda hda ram0].map { |d| "/sys/block/#{d}/dev" }.find { |f| CgroupTest.file?(f) }
     dev = dev ? CgroupTest.read(dev).chomp : "8:0"
@@ -137,13 +133,11 @@ assert('values the kernel refuses raise InvalidValue (or NotFound for a device) 
       assert_not_nil e.value
       g.__send__("#{attr}=", g.__send__(attr)) rescue nil # drop the refused value quietly
     end
-  ensure
-    CgroupTest.cleanup
   end
 end
 
 assert('string values with a newline or NUL never reach the kernel') do
-  begin
+  CgroupTest.isolate do
     fixtures
     ["0\n1", "0\0", "\n", "0\r", "8:0 1\n8:16 2"].each do |v|
       refused(Cgroup::InvalidValue, "cpus = #{v.inspect}") { Cgroup::CPUSET.new("#{PREFIX}/fixture").cpus = v }
@@ -154,13 +148,11 @@ assert('string values with a newline or NUL never reach the kernel') do
     ["garbage", "8:0", "8:0 x", "8:0 1 2", "8:0  1", " 8:0 1", "8 1", "8:0 -1", "a:b 1", "8:0 1 "].each do |v|
       refused(Cgroup::InvalidValue, "throttle = #{v.inspect}") { Cgroup::BLKIO.new("#{PREFIX}/fixture").throttle_write_iops_device = v }
     end
-  ensure
-    CgroupTest.cleanup
   end
 end
 
 assert('attach of pid 0, -1, a huge pid, a gone pid and a zombie raises; nothing moves') do
-  begin
+  CgroupTest.isolate do
     g, = fixtures
     [[0, Cgroup::InvalidValue], [-1, Cgroup::InvalidValue], [1 << 40, Cgroup::InvalidValue],
      ["1", TypeError], [1.0, TypeError]].each do |pid, error|
@@ -174,13 +166,11 @@ assert('attach of pid 0, -1, a huge pid, a gone pid and a zombie raises; nothing
     zombie = CgroupTest.zombie
     refused(Cgroup::NotFound, "attach(a zombie)") { g.attach(zombie) }
     refused(Cgroup::NotFound, "detach(a pid never attached)") { g.detach(zombie) }
-  ensure
-    CgroupTest.cleanup
   end
 end
 
 assert('delete of a busy group, a missing group and the root raise; every method after delete') do
-  begin
+  CgroupTest.isolate do
     fixtures
     busy = Cgroup::PIDS.new("#{PREFIX}/fixture")
     pid = CgroupTest.spawn("sleep")
@@ -193,8 +183,7 @@ assert('delete of a busy group, a missing group and the root raise; every method
     CLASSES.each do |k|
       refused(Cgroup::InvalidValue, "#{k} delete of /") { k.new("/").delete } if available?(k)
     end
-    gone = Cgroup::PIDS.new("#{PREFIX}/gone")
-    gone.create
+    gone = Cgroup::PIDS.new("#{PREFIX}/gone").create
     gone.delete
     assert_false gone.exist?
     refused(Cgroup::NotFound, "modify after delete") { gone.max = 5; gone.modify }
@@ -204,18 +193,23 @@ assert('delete of a busy group, a missing group and the root raise; every method
     refused(Cgroup::NotFound, "delete after delete") { gone.delete }
     gone.max = -1
     gone.create # create again works, and writes what is staged
-    assert_equal "max", CgroupTest.read("#{CgroupTest.mount('pids')}#{gone.group_name}/pids.max").chomp
-  ensure
-    CgroupTest.cleanup
+    assert_equal "max", CgroupTest.kernel_file('pids', gone.group_name, "pids.max").chomp
   end
 end
 
 assert('a controller that is not mounted raises Unsupported; one name in two controllers') do
-  begin
+  CgroupTest.isolate do
     missing = [Cgroup::IO, *CLASSES].find { |k| !available?(k) }
     if missing
       refused(Cgroup::Unsupported, "#{missing}#create") { missing.new("#{PREFIX}/x").create }
       refused(Cgroup::Unsupported, "#{missing}#exist?") { missing.new("#{PREFIX}/x").exist? }
+      # the module functions name the group they looked at: the root, or the base given
+      [[:groups, "/"], [:current_path], [:groups, "#{PREFIX}/x"]].each do |m, *args|
+        e = refused(Cgroup::Unsupported, "Cgroup.#{m}(#{missing::CONTROLLER})") do
+          Cgroup.__send__(m, missing::CONTROLLER, *args)
+        end
+        assert_equal [missing::CONTROLLER, args[0] || "/"], [e.controller, e.group]
+      end
     else
       CgroupTest.note "every controller is available here: no unmounted one to try"
     end
@@ -223,8 +217,6 @@ assert('a controller that is not mounted raises Unsupported; one name in two con
     mem = Cgroup::MEMORY.new("#{PREFIX}/shared")
     # v1: separate hierarchies, separate groups; v2: one directory for all
     assert_equal CgroupTest.version('memory') == 2 && CgroupTest.version('cpu') == 2, mem.exist?
-  ensure
-    CgroupTest.cleanup
   end
 end
 

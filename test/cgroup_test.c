@@ -1,6 +1,9 @@
 /*
- * Test-only helpers for the Ruby tests in test/: children to put into groups, and reading
- * the kernel's cgroup files directly, independently of the gem.
+ * Test-only helpers, the CgroupTest module, loaded into the mrb_state of
+ * every test file (mruby runs each file in its own state, so this is the
+ * one place the files share): the kernel's cgroup files found and read
+ * independently of the gem, children to put into groups, and the cleanup
+ * of the run's groups that CgroupTest.isolate { } runs after each test.
  *
  * CgroupTest.spawn(mode, arg) forks a child that waits on a pipe until
  * CgroupTest.release(pid), so the test can attach it to groups first.
@@ -26,43 +29,11 @@
 
 #include <mruby.h>
 #include <mruby/array.h>
+#include <mruby/class.h>
+#include <mruby/error.h>
 #include <mruby/string.h>
 
-#define MAX_CHILDREN 64
-
-/* Children not yet waited for; gate is the pipe that releases them (-1: none). */
-static struct {
-  pid_t pid;
-  int gate;
-} children[MAX_CHILDREN];
-
-static void
-remember_child(mrb_state *mrb, pid_t pid, int gate)
-{
-  for (int i = 0; i < MAX_CHILDREN; i++) {
-    if (children[i].pid) continue;
-    children[i].pid = pid;
-    children[i].gate = gate;
-    return;
-  }
-  kill(pid, SIGKILL);
-  mrb_raise(mrb, E_RUNTIME_ERROR, "too many children");
-}
-
-/* Open (or just close) a child's gate, and optionally forget the child. */
-static void
-close_gate(pid_t pid, mrb_bool open_it, mrb_bool forget)
-{
-  for (int i = 0; i < MAX_CHILDREN; i++) {
-    if (children[i].pid != pid) continue;
-    if (children[i].gate >= 0) {
-      if (open_it && write(children[i].gate, "g", 1) != 1) perror("release");
-      close(children[i].gate);
-      children[i].gate = -1;
-    }
-    if (forget) children[i].pid = 0;
-  }
-}
+/* ---- Files, read and written without the gem --------------------------- */
 
 static mrb_noreturn void
 raise_errno(mrb_state *mrb, const char *what, const char *path)
@@ -70,24 +41,134 @@ raise_errno(mrb_state *mrb, const char *what, const char *path)
   mrb_raisef(mrb, E_RUNTIME_ERROR, "%s %s: %s", what, path, strerror(errno));
 }
 
-static const char *
-test_prefix(void)
-{
-  static char fallback[64];
-  const char *p = getenv("MRB_CGROUP_TEST_PREFIX");
-
-  if (p && *p) return p;
-  if (!fallback[0]) snprintf(fallback, sizeof fallback, "/mrbcg-test-%d", (int)getpid());
-  return fallback;
-}
-
-/* CgroupTest.prefix: the group every test group of this run lives under. */
+/* A file's whole content as a String; raises RuntimeError naming it. */
 static mrb_value
-t_prefix(mrb_state *mrb, mrb_value self)
+read_whole(mrb_state *mrb, const char *path)
 {
-  (void)self;
-  return mrb_str_new_cstr(mrb, test_prefix());
+  char buf[8192];
+  int fd;
+  ssize_t n;
+  mrb_value out;
+
+  if ((fd = open(path, O_RDONLY)) < 0) raise_errno(mrb, "open", path);
+  out = mrb_str_new_capa(mrb, 64);
+  while ((n = read(fd, buf, sizeof buf)) > 0) mrb_str_cat(mrb, out, buf, n);
+  close(fd);
+  if (n < 0) raise_errno(mrb, "read", path);
+  return out;
 }
+
+/* CgroupTest.read(path) => the file's whole content */
+static mrb_value
+t_read(mrb_state *mrb, mrb_value self)
+{
+  char *path;
+  (void)self;
+
+  mrb_get_args(mrb, "z", &path);
+  return read_whole(mrb, path);
+}
+
+/* CgroupTest.dir?(path) */
+static mrb_value
+t_dir_p(mrb_state *mrb, mrb_value self)
+{
+  char *path;
+  struct stat st;
+  (void)self;
+
+  mrb_get_args(mrb, "z", &path);
+  return mrb_bool_value(stat(path, &st) == 0 && S_ISDIR(st.st_mode));
+}
+
+/* CgroupTest.file?(path) */
+static mrb_value
+t_file_p(mrb_state *mrb, mrb_value self)
+{
+  char *path;
+  struct stat st;
+  (void)self;
+
+  mrb_get_args(mrb, "z", &path);
+  return mrb_bool_value(stat(path, &st) == 0 && S_ISREG(st.st_mode));
+}
+
+/* CgroupTest.write(path, text): create or replace a file */
+static mrb_value
+t_write(mrb_state *mrb, mrb_value self)
+{
+  char *path, *text;
+  mrb_int len;
+  int fd;
+
+  mrb_get_args(mrb, "zs", &path, &text, &len);
+  if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0) raise_errno(mrb, "open", path);
+  if (write(fd, text, len) != len) {
+    close(fd);
+    raise_errno(mrb, "write", path);
+  }
+  close(fd);
+  return self;
+}
+
+/* CgroupTest.unlink(path) */
+static mrb_value
+t_unlink(mrb_state *mrb, mrb_value self)
+{
+  char *path;
+
+  mrb_get_args(mrb, "z", &path);
+  unlink(path);
+  return self;
+}
+
+/* CgroupTest.entries(dir) => names in a directory, sorted, without . and .. */
+static mrb_value
+t_entries(mrb_state *mrb, mrb_value self)
+{
+  char *path;
+  DIR *d;
+  struct dirent *e;
+  mrb_value list = mrb_ary_new(mrb);
+  (void)self;
+
+  mrb_get_args(mrb, "z", &path);
+  if (!(d = opendir(path))) return list;
+  while ((e = readdir(d))) {
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+      mrb_ary_push(mrb, list, mrb_str_new_cstr(mrb, e->d_name));
+    }
+  }
+  closedir(d);
+  return mrb_funcall(mrb, list, "sort", 0);
+}
+
+/* CgroupTest.read_direct(device, bytes): read past the page cache (O_DIRECT),
+ * so the block layer counts it for the calling thread's group */
+static mrb_value
+t_read_direct(mrb_state *mrb, mrb_value self)
+{
+  char *path;
+  mrb_int bytes, done = 0;
+  void *buf;
+  int fd;
+  ssize_t n = 0;
+  (void)self;
+
+  mrb_get_args(mrb, "zi", &path, &bytes);
+  if ((fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC)) < 0) raise_errno(mrb, "open", path);
+  if (posix_memalign(&buf, 4096, 65536) != 0) {
+    close(fd);
+    raise_errno(mrb, "posix_memalign", path);
+  }
+  while (done < bytes && (n = read(fd, buf, 65536)) > 0) done += n;
+  free(buf);
+  close(fd);
+  if (n < 0) raise_errno(mrb, "read", path);
+  return mrb_int_value(mrb, done);
+}
+
+/* ---- Mounts and group files, from /proc/self/mountinfo, not libcgroup -- */
 
 /* The mount point of a v1 controller (or "unified" for cgroup2), read from
  * /proc/self/mountinfo; NULL when not mounted. */
@@ -183,6 +264,67 @@ t_version(mrb_state *mrb, mrb_value self)
   return v ? mrb_int_value(mrb, v) : mrb_nil_value();
 }
 
+/* The directory of group in the hierarchy serving controller, found without
+ * the gem; raises when no hierarchy serves it. */
+static const char *
+group_dir(mrb_state *mrb, const char *controller, const char *group, char *out, size_t size)
+{
+  char mnt[PATH_MAX];
+
+  if (!controller_mount(controller, mnt, sizeof mnt)) {
+    mrb_raisef(mrb, E_RUNTIME_ERROR, "no hierarchy serves %s here", controller);
+  }
+  snprintf(out, size, "%s%s", mnt, strcmp(group, "/") == 0 ? "" : group);
+  return out;
+}
+
+/* CgroupTest.group_dir(controller, group) => "/sys/fs/cgroup/pids/a/b" */
+static mrb_value
+t_group_dir(mrb_state *mrb, mrb_value self)
+{
+  char *controller, *group, dir[PATH_MAX];
+  (void)self;
+
+  mrb_get_args(mrb, "zz", &controller, &group);
+  return mrb_str_new_cstr(mrb, group_dir(mrb, controller, group, dir, sizeof dir));
+}
+
+/* CgroupTest.kernel_file(controller, group, file) => what the kernel says
+ * in a file of the group, read without the gem */
+static mrb_value
+t_kernel_file(mrb_state *mrb, mrb_value self)
+{
+  char *controller, *group, *file, dir[PATH_MAX], path[PATH_MAX * 2];
+  (void)self;
+
+  mrb_get_args(mrb, "zzz", &controller, &group, &file);
+  snprintf(path, sizeof path, "%s/%s", group_dir(mrb, controller, group, dir, sizeof dir), file);
+  return read_whole(mrb, path);
+}
+
+/* CgroupTest.pids_in(controller, group, file = nil) => the pids listed in a
+ * file of the group; by default the one attach writes to: tasks on v1,
+ * cgroup.procs on v2 (which moves whole processes) */
+static mrb_value
+t_pids_in(mrb_state *mrb, mrb_value self)
+{
+  const char *controller, *group, *file = NULL, *s;
+  char dir[PATH_MAX], path[PATH_MAX * 2], *next;
+  mrb_value pids = mrb_ary_new(mrb);
+  (void)self;
+
+  mrb_get_args(mrb, "zz|z!", &controller, &group, &file);
+  group_dir(mrb, controller, group, dir, sizeof dir);
+  if (!file) file = controller_mount(controller, path, sizeof path) == 2 ? "cgroup.procs" : "tasks";
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  for (s = RSTRING_CSTR(mrb, read_whole(mrb, path));; s = next) {
+    long pid = strtol(s, &next, 10);
+    if (next == s) break;
+    mrb_ary_push(mrb, pids, mrb_int_value(mrb, pid));
+  }
+  return pids;
+}
+
 /* CgroupTest.group_of(pid, controller) => the task's group from /proc/PID/cgroup */
 static mrb_value
 t_group_of(mrb_state *mrb, mrb_value self)
@@ -212,76 +354,42 @@ t_group_of(mrb_state *mrb, mrb_value self)
   return found;
 }
 
-/* CgroupTest.read(path) => the file's whole content */
-static mrb_value
-t_read(mrb_state *mrb, mrb_value self)
+/* ---- Children: held at a gate until released, run, reaped -------------- */
+
+#define MAX_CHILDREN 64
+
+/* Children not yet waited for; gate is the pipe that releases them (-1: none). */
+static struct {
+  pid_t pid;
+  int gate;
+} children[MAX_CHILDREN];
+
+static void
+remember_child(mrb_state *mrb, pid_t pid, int gate)
 {
-  char *path, buf[8192];
-  int fd;
-  ssize_t n;
-  mrb_value out;
-  (void)self;
-
-  mrb_get_args(mrb, "z", &path);
-  if ((fd = open(path, O_RDONLY)) < 0) raise_errno(mrb, "open", path);
-  out = mrb_str_new_capa(mrb, 64);
-  while ((n = read(fd, buf, sizeof buf)) > 0) mrb_str_cat(mrb, out, buf, n);
-  close(fd);
-  if (n < 0) raise_errno(mrb, "read", path);
-  return out;
-}
-
-/* CgroupTest.dir?(path) */
-static mrb_value
-t_dir_p(mrb_state *mrb, mrb_value self)
-{
-  char *path;
-  struct stat st;
-  (void)self;
-
-  mrb_get_args(mrb, "z", &path);
-  return mrb_bool_value(stat(path, &st) == 0 && S_ISDIR(st.st_mode));
-}
-
-/* CgroupTest.file?(path) */
-static mrb_value
-t_file_p(mrb_state *mrb, mrb_value self)
-{
-  char *path;
-  struct stat st;
-  (void)self;
-
-  mrb_get_args(mrb, "z", &path);
-  return mrb_bool_value(stat(path, &st) == 0 && S_ISREG(st.st_mode));
-}
-
-/* CgroupTest.write(path, text): create or replace a file */
-static mrb_value
-t_write(mrb_state *mrb, mrb_value self)
-{
-  char *path, *text;
-  mrb_int len;
-  int fd;
-
-  mrb_get_args(mrb, "zs", &path, &text, &len);
-  if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0) raise_errno(mrb, "open", path);
-  if (write(fd, text, len) != len) {
-    close(fd);
-    raise_errno(mrb, "write", path);
+  for (int i = 0; i < MAX_CHILDREN; i++) {
+    if (children[i].pid) continue;
+    children[i].pid = pid;
+    children[i].gate = gate;
+    return;
   }
-  close(fd);
-  return self;
+  kill(pid, SIGKILL);
+  mrb_raise(mrb, E_RUNTIME_ERROR, "too many children");
 }
 
-/* CgroupTest.unlink(path) */
-static mrb_value
-t_unlink(mrb_state *mrb, mrb_value self)
+/* Open (or just close) a child's gate, and optionally forget the child. */
+static void
+close_gate(pid_t pid, mrb_bool open_it, mrb_bool forget)
 {
-  char *path;
-
-  mrb_get_args(mrb, "z", &path);
-  unlink(path);
-  return self;
+  for (int i = 0; i < MAX_CHILDREN; i++) {
+    if (children[i].pid != pid) continue;
+    if (children[i].gate >= 0) {
+      if (open_it && write(children[i].gate, "g", 1) != 1) perror("release");
+      close(children[i].gate);
+      children[i].gate = -1;
+    }
+    if (forget) children[i].pid = 0;
+  }
 }
 
 static void
@@ -380,28 +488,36 @@ run_child(const char *mode, long arg, int gate)
   _exit(code);
 }
 
-/* CgroupTest.spawn(mode, arg = 0) => pid of a child waiting for release */
-static mrb_value
-t_spawn(mrb_state *mrb, mrb_value self)
+/* Fork a child of the given mode that waits on a pipe until released. */
+static pid_t
+spawn_held(mrb_state *mrb, const char *mode, long arg)
 {
-  char *mode;
-  mrb_int arg = 0;
   int fds[2];
   pid_t pid;
-  (void)self;
 
-  mrb_get_args(mrb, "z|i", &mode, &arg);
   if (pipe(fds) != 0) raise_errno(mrb, "pipe", mode);
   fflush(NULL);
   pid = fork();
   if (pid < 0) raise_errno(mrb, "fork", mode);
   if (pid == 0) {
     close(fds[1]);
-    run_child(mode, (long)arg, fds[0]);
+    run_child(mode, arg, fds[0]);
   }
   close(fds[0]);
   remember_child(mrb, pid, fds[1]);
-  return mrb_int_value(mrb, pid);
+  return pid;
+}
+
+/* CgroupTest.spawn(mode, arg = 0) => pid of a child waiting for release */
+static mrb_value
+t_spawn(mrb_state *mrb, mrb_value self)
+{
+  const char *mode;
+  mrb_int arg = 0;
+  (void)self;
+
+  mrb_get_args(mrb, "z|i", &mode, &arg);
+  return mrb_int_value(mrb, spawn_held(mrb, mode, (long)arg));
 }
 
 /* CgroupTest.release(pid): let a spawned child start its work. */
@@ -413,6 +529,45 @@ t_release(mrb_state *mrb, mrb_value self)
   mrb_get_args(mrb, "i", &pid);
   close_gate((pid_t)pid, TRUE, FALSE);
   return self;
+}
+
+/* CgroupTest.start_in(group, mode, arg = 0) => pid: a child attached to the
+ * group (group.attach(pid)) before it is released to do its work */
+static mrb_value
+t_start_in(mrb_state *mrb, mrb_value self)
+{
+  mrb_value group;
+  const char *mode;
+  mrb_int arg = 0;
+  pid_t pid;
+  (void)self;
+
+  mrb_get_args(mrb, "oz|i", &group, &mode, &arg);
+  pid = spawn_held(mrb, mode, (long)arg);
+  mrb_funcall(mrb, group, "attach", 1, mrb_int_value(mrb, pid));
+  close_gate(pid, TRUE, FALSE);
+  return mrb_int_value(mrb, pid);
+}
+
+/* CgroupTest.oom_group(name, bytes) => a Cgroup::MEMORY group, made, with a
+ * limit swap cannot dodge, so that past it the OOM killer acts: v2 limits
+ * memory+swap to the same (memory.swap.max 0), v1 sets swappiness 0 */
+static mrb_value
+t_oom_group(mrb_state *mrb, mrb_value self)
+{
+  struct RClass *memory = mrb_class_get_under(mrb, mrb_module_get(mrb, "Cgroup"), "MEMORY");
+  mrb_value name, bytes, g;
+  char mnt[PATH_MAX];
+  (void)self;
+
+  mrb_get_args(mrb, "So", &name, &bytes);
+  g = mrb_obj_new(mrb, memory, 1, &name);
+  mrb_funcall(mrb, g, "limit_in_bytes=", 1, bytes);
+  if (controller_mount("memory", mnt, sizeof mnt) == 2)
+    mrb_funcall(mrb, g, "memsw_limit_in_bytes=", 1, bytes);
+  else
+    mrb_funcall(mrb, g, "swappiness=", 1, mrb_int_value(mrb, 0));
+  return mrb_funcall(mrb, g, "create", 0);
 }
 
 /* CgroupTest.run(argv) => pid: fork and exec a command */
@@ -501,89 +656,6 @@ t_zombie(mrb_state *mrb, mrb_value self)
   mrb_raise(mrb, E_RUNTIME_ERROR, "child did not become a zombie");
 }
 
-/* CgroupTest.fd_count: open file descriptors of this process */
-static mrb_value
-t_fd_count(mrb_state *mrb, mrb_value self)
-{
-  DIR *d = opendir("/proc/self/fd");
-  struct dirent *e;
-  int n = 0;
-  (void)self;
-
-  if (!d) raise_errno(mrb, "opendir", "/proc/self/fd");
-  while ((e = readdir(d))) n += e->d_name[0] != '.';
-  closedir(d);
-  return mrb_int_value(mrb, n - 1); /* not the one opendir holds */
-}
-
-/* A "Field: N kB" line of /proc/self/status, in kB (-1 if missing). */
-static long
-status_kb(const char *field)
-{
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  size_t n = strlen(field);
-  long kb = -1;
-
-  while (kb < 0 && f && fgets(line, sizeof line, f)) {
-    if (strncmp(line, field, n) == 0 && line[n] == ':') kb = atol(line + n + 1);
-  }
-  if (f) fclose(f);
-  return kb;
-}
-
-/* CgroupTest.rss_kb: this process's resident set now (VmRSS) */
-static mrb_value
-t_rss_kb(mrb_state *mrb, mrb_value self)
-{
-  (void)self;
-  return mrb_int_value(mrb, status_kb("VmRSS"));
-}
-
-/* CgroupTest.entries(dir) => names in a directory, sorted, without . and .. */
-static mrb_value
-t_entries(mrb_state *mrb, mrb_value self)
-{
-  char *path;
-  DIR *d;
-  struct dirent *e;
-  mrb_value list = mrb_ary_new(mrb);
-  (void)self;
-
-  mrb_get_args(mrb, "z", &path);
-  if (!(d = opendir(path))) return list;
-  while ((e = readdir(d))) {
-    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-      mrb_ary_push(mrb, list, mrb_str_new_cstr(mrb, e->d_name));
-    }
-  }
-  closedir(d);
-  return mrb_funcall(mrb, list, "sort", 0);
-}
-
-/* CgroupTest.setenv(name, value): for the children this process starts */
-static mrb_value
-t_setenv(mrb_state *mrb, mrb_value self)
-{
-  char *name, *value;
-
-  mrb_get_args(mrb, "zz", &name, &value);
-  setenv(name, value, 1);
-  return self;
-}
-
-/* CgroupTest.getenv(name) => String or nil */
-static mrb_value
-t_getenv(mrb_state *mrb, mrb_value self)
-{
-  char *name, *v;
-  (void)self;
-
-  mrb_get_args(mrb, "z", &name);
-  v = getenv(name);
-  return v ? mrb_str_new_cstr(mrb, v) : mrb_nil_value();
-}
-
 /* CgroupTest.wait(pid) => [exit status or nil, signal or nil] */
 static mrb_value
 t_wait(mrb_state *mrb, mrb_value self)
@@ -612,6 +684,8 @@ t_kill(mrb_state *mrb, mrb_value self)
   return self;
 }
 
+/* ---- This process: its thread, user, environment and descriptors ------- */
+
 /* CgroupTest.tid: the calling thread's id (what attach without a pid moves) */
 static mrb_value
 t_tid(mrb_state *mrb, mrb_value self)
@@ -620,12 +694,56 @@ t_tid(mrb_state *mrb, mrb_value self)
   return mrb_int_value(mrb, (mrb_int)syscall(SYS_gettid));
 }
 
-/* CgroupTest.peak_rss_kb: this process's VmHWM */
+/* CgroupTest.set_euid(id): effective user and group id (the real ones stay
+ * root, so set_euid(0) goes back) */
 static mrb_value
-t_peak_rss_kb(mrb_state *mrb, mrb_value self)
+t_set_euid(mrb_state *mrb, mrb_value self)
 {
+  mrb_int id;
+
+  mrb_get_args(mrb, "i", &id);
+  if (id == 0 ? seteuid(0) != 0 || setegid(0) != 0
+              : setegid((gid_t)id) != 0 || seteuid((uid_t)id) != 0)
+    raise_errno(mrb, "seteuid", "-");
+  return self;
+}
+
+/* CgroupTest.setenv(name, value): for the children this process starts */
+static mrb_value
+t_setenv(mrb_state *mrb, mrb_value self)
+{
+  char *name, *value;
+
+  mrb_get_args(mrb, "zz", &name, &value);
+  setenv(name, value, 1);
+  return self;
+}
+
+/* CgroupTest.getenv(name) => String or nil */
+static mrb_value
+t_getenv(mrb_state *mrb, mrb_value self)
+{
+  char *name, *v;
   (void)self;
-  return mrb_int_value(mrb, status_kb("VmHWM"));
+
+  mrb_get_args(mrb, "z", &name);
+  v = getenv(name);
+  return v ? mrb_str_new_cstr(mrb, v) : mrb_nil_value();
+}
+
+/* CgroupTest.fd_count: open file descriptors of this process */
+static mrb_value
+t_fd_count(mrb_state *mrb, mrb_value self)
+{
+  DIR *d = opendir("/proc/self/fd");
+  struct dirent *e;
+  int n = 0;
+  (void)self;
+
+  if (!d) raise_errno(mrb, "opendir", "/proc/self/fd");
+  while ((e = readdir(d))) n += e->d_name[0] != '.';
+  closedir(d);
+  return mrb_int_value(mrb, n - 1); /* not the one opendir holds */
 }
 
 /* CgroupTest.open_fd(path) => a read-only file descriptor */
@@ -698,20 +816,6 @@ t_open_as(mrb_state *mrb, mrb_value self)
   return self;
 }
 
-/* CgroupTest.set_euid(id): effective user and group id (the real ones stay
- * root, so set_euid(0) goes back) */
-static mrb_value
-t_set_euid(mrb_state *mrb, mrb_value self)
-{
-  mrb_int id;
-
-  mrb_get_args(mrb, "i", &id);
-  if (id == 0 ? seteuid(0) != 0 || setegid(0) != 0
-              : setegid((gid_t)id) != 0 || seteuid((uid_t)id) != 0)
-    raise_errno(mrb, "seteuid", "-");
-  return self;
-}
-
 /* CgroupTest.close_fd(fd) */
 static mrb_value
 t_close_fd(mrb_state *mrb, mrb_value self)
@@ -723,41 +827,38 @@ t_close_fd(mrb_state *mrb, mrb_value self)
   return self;
 }
 
-/* CgroupTest.read_direct(device, bytes): read past the page cache (O_DIRECT),
- * so the block layer counts it for the calling thread's group */
-static mrb_value
-t_read_direct(mrb_state *mrb, mrb_value self)
-{
-  char *path;
-  mrb_int bytes, done = 0;
-  void *buf;
-  int fd;
-  ssize_t n = 0;
-  (void)self;
+/* ---- Figures: memory, CPU time, clocks, notes for the report ----------- */
 
-  mrb_get_args(mrb, "zi", &path, &bytes);
-  if ((fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC)) < 0) raise_errno(mrb, "open", path);
-  if (posix_memalign(&buf, 4096, 65536) != 0) {
-    close(fd);
-    raise_errno(mrb, "posix_memalign", path);
+/* A "Field: N kB" line of /proc/self/status, in kB (-1 if missing). */
+static long
+status_kb(const char *field)
+{
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  size_t n = strlen(field);
+  long kb = -1;
+
+  while (kb < 0 && f && fgets(line, sizeof line, f)) {
+    if (strncmp(line, field, n) == 0 && line[n] == ':') kb = atol(line + n + 1);
   }
-  while (done < bytes && (n = read(fd, buf, 65536)) > 0) done += n;
-  free(buf);
-  close(fd);
-  if (n < 0) raise_errno(mrb, "read", path);
-  return mrb_int_value(mrb, done);
+  if (f) fclose(f);
+  return kb;
 }
 
-/* CgroupTest.sleep(seconds) */
+/* CgroupTest.rss_kb: this process's resident set now (VmRSS) */
 static mrb_value
-t_sleep(mrb_state *mrb, mrb_value self)
+t_rss_kb(mrb_state *mrb, mrb_value self)
 {
-  mrb_float sec;
   (void)self;
+  return mrb_int_value(mrb, status_kb("VmRSS"));
+}
 
-  mrb_get_args(mrb, "f", &sec);
-  usleep((useconds_t)(sec * 1e6));
-  return self;
+/* CgroupTest.peak_rss_kb: this process's VmHWM */
+static mrb_value
+t_peak_rss_kb(mrb_state *mrb, mrb_value self)
+{
+  (void)self;
+  return mrb_int_value(mrb, status_kb("VmHWM"));
 }
 
 /* CgroupTest.cpu_ticks(pid) => user + system clock ticks from /proc/PID/stat */
@@ -783,14 +884,15 @@ t_cpu_ticks(mrb_state *mrb, mrb_value self)
   return mrb_int_value(mrb, (mrb_int)(utime + stime));
 }
 
-/* CgroupTest.note(text): a line for the report on stderr */
+/* CgroupTest.sleep(seconds) */
 static mrb_value
-t_note(mrb_state *mrb, mrb_value self)
+t_sleep(mrb_state *mrb, mrb_value self)
 {
-  char *text;
+  mrb_float sec;
+  (void)self;
 
-  mrb_get_args(mrb, "z", &text);
-  fprintf(stderr, "\n  note: %s\n", text);
+  mrb_get_args(mrb, "f", &sec);
+  usleep((useconds_t)(sec * 1e6));
   return self;
 }
 
@@ -803,6 +905,38 @@ t_now(mrb_state *mrb, mrb_value self)
 
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return mrb_float_value(mrb, ts.tv_sec + ts.tv_nsec / 1e9);
+}
+
+/* CgroupTest.note(text): a line for the report on stderr */
+static mrb_value
+t_note(mrb_state *mrb, mrb_value self)
+{
+  char *text;
+
+  mrb_get_args(mrb, "z", &text);
+  fprintf(stderr, "\n  note: %s\n", text);
+  return self;
+}
+
+/* ---- The run's prefix, and cleanup ------------------------------------- */
+
+static const char *
+test_prefix(void)
+{
+  static char fallback[64];
+  const char *p = getenv("MRB_CGROUP_TEST_PREFIX");
+
+  if (p && *p) return p;
+  if (!fallback[0]) snprintf(fallback, sizeof fallback, "/mrbcg-test-%d", (int)getpid());
+  return fallback;
+}
+
+/* CgroupTest.prefix: the group every test group of this run lives under. */
+static mrb_value
+t_prefix(mrb_state *mrb, mrb_value self)
+{
+  (void)self;
+  return mrb_str_new_cstr(mrb, test_prefix());
 }
 
 /* Remove a directory tree of groups, deepest first, killing what is inside
@@ -859,45 +993,76 @@ t_cleanup(mrb_state *mrb, mrb_value self)
   return mrb_int_value(mrb, removed);
 }
 
+static mrb_value
+isolate_body(mrb_state *mrb, mrb_value block)
+{
+  return mrb_yield_argv(mrb, block, 0, NULL);
+}
+
+static mrb_value
+cleanup_body(mrb_state *mrb, mrb_value unused)
+{
+  (void)unused;
+  return t_cleanup(mrb, mrb_nil_value());
+}
+
+/* CgroupTest.isolate { ... }: yield, then cleanup, even when the block
+ * raises (a failed assert leaves no group or child behind). */
+static mrb_value
+t_isolate(mrb_state *mrb, mrb_value self)
+{
+  mrb_value block;
+  (void)self;
+
+  mrb_get_args(mrb, "&!", &block);
+  return mrb_ensure(mrb, isolate_body, block, cleanup_body, mrb_nil_value());
+}
+
 void
 mrb_mruby_cgroup_gem_test(mrb_state *mrb)
 {
   struct RClass *t = mrb_define_module(mrb, "CgroupTest");
 
-  mrb_define_module_function(mrb, t, "prefix", t_prefix, MRB_ARGS_NONE());
-  mrb_define_module_function(mrb, t, "mount", t_mount, MRB_ARGS_REQ(1));
-  mrb_define_module_function(mrb, t, "version", t_version, MRB_ARGS_REQ(1));
-  mrb_define_module_function(mrb, t, "group_of", t_group_of, MRB_ARGS_REQ(2));
   mrb_define_module_function(mrb, t, "read", t_read, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "dir?", t_dir_p, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "file?", t_file_p, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "write", t_write, MRB_ARGS_REQ(2));
   mrb_define_module_function(mrb, t, "unlink", t_unlink, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "entries", t_entries, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "read_direct", t_read_direct, MRB_ARGS_REQ(2));
+  mrb_define_module_function(mrb, t, "mount", t_mount, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "version", t_version, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "group_dir", t_group_dir, MRB_ARGS_REQ(2));
+  mrb_define_module_function(mrb, t, "kernel_file", t_kernel_file, MRB_ARGS_REQ(3));
+  mrb_define_module_function(mrb, t, "pids_in", t_pids_in, MRB_ARGS_ARG(2, 1));
+  mrb_define_module_function(mrb, t, "group_of", t_group_of, MRB_ARGS_REQ(2));
   mrb_define_module_function(mrb, t, "spawn", t_spawn, MRB_ARGS_ARG(1, 1));
   mrb_define_module_function(mrb, t, "release", t_release, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "start_in", t_start_in, MRB_ARGS_ARG(2, 1));
+  mrb_define_module_function(mrb, t, "oom_group", t_oom_group, MRB_ARGS_REQ(2));
   mrb_define_module_function(mrb, t, "run", t_run, MRB_ARGS_ANY());
+  mrb_define_module_function(mrb, t, "capture_as", t_capture_as, MRB_ARGS_ANY());
+  mrb_define_module_function(mrb, t, "zombie", t_zombie, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "wait", t_wait, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "kill", t_kill, MRB_ARGS_ARG(1, 1));
   mrb_define_module_function(mrb, t, "tid", t_tid, MRB_ARGS_NONE());
-  mrb_define_module_function(mrb, t, "peak_rss_kb", t_peak_rss_kb, MRB_ARGS_NONE());
+  mrb_define_module_function(mrb, t, "set_euid", t_set_euid, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "setenv", t_setenv, MRB_ARGS_REQ(2));
+  mrb_define_module_function(mrb, t, "getenv", t_getenv, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "fd_count", t_fd_count, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "open_fd", t_open_fd, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "eventfd", t_eventfd, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "eventfd_count", t_eventfd_count, MRB_ARGS_REQ(1));
-  mrb_define_module_function(mrb, t, "close_fd", t_close_fd, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "fd_path", t_fd_path, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "open_as", t_open_as, MRB_ARGS_ARG(2, 1));
-  mrb_define_module_function(mrb, t, "set_euid", t_set_euid, MRB_ARGS_REQ(1));
-  mrb_define_module_function(mrb, t, "capture_as", t_capture_as, MRB_ARGS_ANY());
-  mrb_define_module_function(mrb, t, "zombie", t_zombie, MRB_ARGS_NONE());
-  mrb_define_module_function(mrb, t, "fd_count", t_fd_count, MRB_ARGS_NONE());
+  mrb_define_module_function(mrb, t, "close_fd", t_close_fd, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "rss_kb", t_rss_kb, MRB_ARGS_NONE());
-  mrb_define_module_function(mrb, t, "entries", t_entries, MRB_ARGS_REQ(1));
-  mrb_define_module_function(mrb, t, "getenv", t_getenv, MRB_ARGS_REQ(1));
-  mrb_define_module_function(mrb, t, "setenv", t_setenv, MRB_ARGS_REQ(2));
-  mrb_define_module_function(mrb, t, "note", t_note, MRB_ARGS_REQ(1));
-  mrb_define_module_function(mrb, t, "now", t_now, MRB_ARGS_NONE());
-  mrb_define_module_function(mrb, t, "sleep", t_sleep, MRB_ARGS_REQ(1));
-  mrb_define_module_function(mrb, t, "read_direct", t_read_direct, MRB_ARGS_REQ(2));
+  mrb_define_module_function(mrb, t, "peak_rss_kb", t_peak_rss_kb, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "cpu_ticks", t_cpu_ticks, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "sleep", t_sleep, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "now", t_now, MRB_ARGS_NONE());
+  mrb_define_module_function(mrb, t, "note", t_note, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "prefix", t_prefix, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "cleanup", t_cleanup, MRB_ARGS_NONE());
+  mrb_define_module_function(mrb, t, "isolate", t_isolate, MRB_ARGS_BLOCK());
 }

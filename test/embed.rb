@@ -17,7 +17,7 @@ end
 
 assert('the embed host runs 2,000 requests that attach and detach, with flat RSS and fds') do
   skip "no embed host at #{EMBED} (built by the Rakefile)" unless CgroupTest.file?(EMBED)
-  begin
+  CgroupTest.isolate do
     words, status, signal = embed(2000)
     assert_equal [0, nil], [status, signal]
     assert_equal %w[requests 2000 errors 0], words[0, 4]
@@ -31,21 +31,18 @@ assert('the embed host runs 2,000 requests that attach and detach, with flat RSS
       assert_false CgroupTest.dir?("#{CgroupTest.mount(c)}#{PREFIX}/embed"), "teardown removed the #{c} groups"
     end
     CgroupTest.note "embed host: #{words.join(' ')}"
-  ensure
-    CgroupTest.cleanup
   end
 end
 
 assert('a request that raises is reported, and the host goes on to the next one') do
   skip "no embed host at #{EMBED} (built by the Rakefile)" unless CgroupTest.file?(EMBED)
   failing = "/tmp/mrbcg-embed-fail-#{PREFIX.split('-').last}.rb"
-  begin
+  CgroupTest.isolate do
     CgroupTest.write(failing, "Cgroup::CPU.new(\"#{PREFIX}/embed/missing\").attach if $request % 2 == 1\n")
     words, status, signal = embed(10, failing)
     assert_equal [1, nil], [status, signal], "exit 1, not a crash"
     assert_equal %w[requests 10 errors 5], words[0, 4]
   ensure
     CgroupTest.unlink(failing)
-    CgroupTest.cleanup
   end
 end

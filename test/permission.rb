@@ -40,7 +40,7 @@ TARGETS.each do |klass, attr, value|
     mruby = TEST_ARGS['mruby_bin']
     skip "no mruby binary at #{mruby}" unless CgroupTest.file?(mruby)
     skip "#{klass::CONTROLLER} is not available here" unless CgroupTest.version(klass::CONTROLLER)
-    begin
+    CgroupTest.isolate do
       owned = klass.new("#{PREFIX}/owned")
       owned.create
       v2_files = { "cpu" => "cpu.max", "memory" => "memory.max", "pids" => "pids.max", "cpuset" => "cpuset.cpus" }
@@ -55,8 +55,6 @@ TARGETS.each do |klass, attr, value|
       assert_equal %w[create modify attach delete].map { |op| "#{op}: Cgroup::PermissionDenied" }, results, out
       assert_equal before, [state_of(klass), CgroupTest.read(setting)], "nothing changed"
       assert_false CgroupTest.dir?("#{CgroupTest.mount(klass::CONTROLLER)}#{PREFIX}/denied")
-    ensure
-      CgroupTest.cleanup
     end
   end
 end

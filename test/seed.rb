@@ -10,17 +10,16 @@ assert('example/memory.rb ends with SIGKILL from the OOM killer inside /test') d
   # the same script, with its group moved under this run's prefix
   script = "#{PREFIX}-seed.rb"
   group = "#{PREFIX}/test"
-  begin
+  CgroupTest.isolate do
     CgroupTest.write("/tmp#{script}", seed.gsub('"/test"', group.inspect))
     pid = CgroupTest.run(mruby, "/tmp#{script}")
     assert_equal [nil, 9], CgroupTest.wait(pid)
     counters = CgroupTest.version('memory') == 2 ? 'memory.events' : 'memory.oom_control'
-    oom = CgroupTest.read("#{CgroupTest.mount('memory')}#{group}/#{counters}")
+    oom = CgroupTest.kernel_file('memory', group, counters)
     kills = oom.split("\n").find { |l| l.start_with?("oom_kill ") }.split[1].to_i
     assert_true kills >= 1, "the kill happened in #{group}"
   ensure
     CgroupTest.unlink("/tmp#{script}")
-    CgroupTest.cleanup
   end
 end
 
@@ -28,7 +27,7 @@ assert('example/demo.rb (what make demo runs) sees its spawned child OOM-killed,
   mruby = TEST_ARGS['mruby_bin']
   skip "no mruby binary at #{mruby}" unless CgroupTest.file?(mruby)
   out = "/tmp#{PREFIX}-demo.out"
-  begin
+  CgroupTest.isolate do
     pid = CgroupTest.run("/bin/sh", "-c", "#{mruby} #{TEST_ARGS['gem_dir']}/example/demo.rb #{mruby} #{PREFIX}/demo > #{out} 2>&1")
     status = CgroupTest.wait(pid)
     text = CgroupTest.read(out)
@@ -38,6 +37,5 @@ assert('example/demo.rb (what make demo runs) sees its spawned child OOM-killed,
     assert_false CgroupTest.dir?("#{CgroupTest.mount('memory')}#{PREFIX}/demo"), "the demo removed its group"
   ensure
     CgroupTest.unlink(out) if CgroupTest.file?(out)
-    CgroupTest.cleanup
   end
 end

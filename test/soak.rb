@@ -10,7 +10,7 @@ PREFIX = CgroupTest.prefix
 CYCLES = (CgroupTest.getenv("MRB_CGROUP_SOAK_CYCLES") || "100000").to_i
 
 assert("#{CYCLES} per-request cycles keep RSS and file descriptors flat") do
-  begin
+  CgroupTest.isolate do
     Cgroup::CPU.new("#{PREFIX}/req").create
     Cgroup::MEMORY.new("#{PREFIX}/req").create
     helper = CgroupTest.spawn("sleep")
@@ -53,7 +53,5 @@ assert("#{CYCLES} per-request cycles keep RSS and file descriptors flat") do
     CgroupTest.note "#{CYCLES} cycles: #{(elapsed * 1000).round} ms (#{(elapsed * 1e6 / CYCLES).round} us/cycle); " \
                     "RSS #{rss_warm} kB after #{warm}, #{rss_end} kB at the end (peak #{CgroupTest.peak_rss_kb} kB); " \
                     "fds #{fds_warm} -> #{fds_end}"
-  ensure
-    CgroupTest.cleanup
   end
 end

@@ -2,25 +2,19 @@
 
 PREFIX = CgroupTest.prefix
 
-def procs_file(klass, group)
-  CgroupTest.read("#{CgroupTest.mount(klass::CONTROLLER)}#{group}/cgroup.procs").split.map(&:to_i)
-end
-
 assert('procs and tasks list what the kernel lists, threads included') do
-  g = Cgroup::PIDS.new("#{PREFIX}/list")
-  begin
-    g.create
+  CgroupTest.isolate do
+    g = Cgroup::PIDS.new("#{PREFIX}/list").create
     assert_equal [], g.procs
     a = CgroupTest.spawn("sleep")
     b = CgroupTest.spawn("sleep")
     g.attach(a)
     g.attach(b)
     assert_equal [a, b].sort, g.procs.sort
-    assert_equal procs_file(Cgroup::PIDS, g.group_name).sort, g.procs.sort
+    assert_equal CgroupTest.pids_in('pids', g.group_name, "cgroup.procs").sort, g.procs.sort
     assert_equal [a, b].sort, g.tasks.sort, "one thread each"
     tid = CgroupTest.tid
-    cpu = Cgroup::CPU.new("#{PREFIX}/list")
-    cpu.create
+    cpu = Cgroup::CPU.new("#{PREFIX}/list").create
     if CgroupTest.version('cpu') == 1
       cpu.attach # v1 moves this one thread: a task of the group, its process is listed too
       begin
@@ -32,15 +26,12 @@ assert('procs and tasks list what the kernel lists, threads included') do
       assert_not_include cpu.tasks, tid
     end
     assert_raise(Cgroup::NotFound) { Cgroup::PIDS.new("#{PREFIX}/none").procs }
-  ensure
-    CgroupTest.cleanup
   end
 end
 
 assert('kill_all signals every process and, for KILL, waits until the group is empty') do
-  g = Cgroup::PIDS.new("#{PREFIX}/kill")
-  begin
-    g.create
+  CgroupTest.isolate do
+    g = Cgroup::PIDS.new("#{PREFIX}/kill").create
     pids = [0, 1, 2].map { CgroupTest.spawn("sleep") }
     pids.each { |pid| g.attach(pid) }
     assert_equal 3, g.kill_all(:TERM, 5)
@@ -48,7 +39,7 @@ assert('kill_all signals every process and, for KILL, waits until the group is e
     pids = [0, 1].map { CgroupTest.spawn("sleep") }
     pids.each { |pid| g.attach(pid) }
     assert_equal 2, g.kill_all
-    assert_equal [], procs_file(Cgroup::PIDS, g.group_name), "empty when kill_all returns"
+    assert_equal [], CgroupTest.pids_in('pids', g.group_name, "cgroup.procs"), "empty when kill_all returns"
     pids.each { |pid| assert_equal [nil, 9], CgroupTest.wait(pid) }
     assert_equal 0, g.kill_all("SIGKILL")
     g.attach do # the calling thread's process is listed: refused, nothing signalled
@@ -57,13 +48,11 @@ assert('kill_all signals every process and, for KILL, waits until the group is e
     end
     assert_raise(ArgumentError) { g.kill_all(:NOPE) }
     assert_raise(ArgumentError) { g.kill_all(0) }
-  ensure
-    CgroupTest.cleanup
   end
 end
 
 assert('Cgroup.groups walks the hierarchy like lscgroup') do
-  begin
+  CgroupTest.isolate do
     %w[/w /w/a /w/a/b /w/c].each { |n| Cgroup::MEMORY.new("#{PREFIX}#{n}").create }
     expected = %w[/w /w/a /w/a/b /w/c].map { |n| "#{PREFIX}#{n}" }
     assert_equal expected, Cgroup.groups(:memory, "#{PREFIX}/w")
@@ -73,7 +62,5 @@ assert('Cgroup.groups walks the hierarchy like lscgroup') do
     assert_true expected.all? { |n| all.include?(n) }
     assert_raise(Cgroup::NotFound) { Cgroup.groups(:memory, "#{PREFIX}/none") }
     assert_raise(ArgumentError) { Cgroup.groups(:nonesuch) }
-  ensure
-    CgroupTest.cleanup
   end
 end

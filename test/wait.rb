@@ -1,32 +1,26 @@
-# Cgroup::FREEZER: v1 freezer.state, v2 cgroup.freeze / cgroup.events.
+# Waiting for the kernel (src/wait.c): Cgroup::FREEZER (v1 freezer.state, v2 cgroup.freeze and
+# cgroup.events) and MEMORY#wait_for_oom (v1 eventfd, v2 memory.events).
 
 PREFIX = CgroupTest.prefix
-
-def freezer_file(group, file)
-  CgroupTest.read("#{CgroupTest.mount('freezer')}#{group}/#{file}")
-end
 
 # what the kernel says, read without the gem
 def kernel_frozen?(group)
   if CgroupTest.version('freezer') == 2
-    freezer_file(group, "cgroup.events").split("\n").include?("frozen 1")
+    CgroupTest.kernel_file('freezer', group, "cgroup.events").split("\n").include?("frozen 1")
   else
-    freezer_file(group, "freezer.state").chomp == "FROZEN"
+    CgroupTest.kernel_file('freezer', group, "freezer.state").chomp == "FROZEN"
   end
 end
 
 # a new group with a child spinning in it; the child's pid
 def spinning_in(group)
   group.create
-  pid = CgroupTest.spawn("spin", 30_000)
-  group.attach(pid)
-  CgroupTest.release(pid)
-  pid
+  CgroupTest.start_in(group, "spin", 30_000)
 end
 
 assert('FREEZER#freeze stops a busy child (its CPU time stands still) until thaw') do
   g = Cgroup::FREEZER.new("#{PREFIX}/ice")
-  begin
+  CgroupTest.isolate do
     pid = spinning_in(g)
     CgroupTest.sleep(0.1)
     assert_equal ["THAWED", false], [g.state, g.frozen?]
@@ -42,7 +36,6 @@ assert('FREEZER#freeze stops a busy child (its CPU time stands still) until thaw
     assert_true CgroupTest.cpu_ticks(pid) > before, "runs again after thaw"
   ensure
     g.thaw if g.exist? && g.frozen? # a frozen task cannot die on v1
-    CgroupTest.cleanup
   end
 end
 
@@ -50,34 +43,28 @@ assert('FREEZER refuses the root, a missing group and a bad timeout') do
   e = assert_raise(Cgroup::NotFound) { Cgroup::FREEZER.new("#{PREFIX}/none").freeze }
   assert_equal "#{PREFIX}/none", e.group
   assert_raise(Cgroup::InvalidValue) { Cgroup::FREEZER.new("/").freeze }
-  g = Cgroup::FREEZER.new("#{PREFIX}/t")
-  begin
-    g.create
+  CgroupTest.isolate do
+    g = Cgroup::FREEZER.new("#{PREFIX}/t").create
     assert_raise(ArgumentError) { g.freeze(-1) }
     assert_false kernel_frozen?(g.group_name), "nothing was frozen"
     assert_equal g, g.freeze(nil).thaw(nil) # nil: no time limit
-  ensure
-    CgroupTest.cleanup
   end
 end
 
 assert('FREEZER groups are listed by Cgroup.controllers and created, found and deleted') do
   assert_include Cgroup.controllers, "freezer"
-  g = Cgroup::FREEZER.new("#{PREFIX}/made/here")
-  begin
-    g.create
+  CgroupTest.isolate do
+    g = Cgroup::FREEZER.new("#{PREFIX}/made/here").create
     assert_true CgroupTest.dir?("#{CgroupTest.mount('freezer')}#{g.group_name}")
     assert_equal 2, Cgroup.version(:freezer) if CgroupTest.version('freezer') == 2
     g.delete
     assert_false g.exist?
-  ensure
-    CgroupTest.cleanup
   end
 end
 
 assert('kill_all of a frozen group: v2 kills at once; v1 only after thaw, and says so') do
   g = Cgroup::FREEZER.new("#{PREFIX}/icekill")
-  begin
+  CgroupTest.isolate do
     pid = spinning_in(g)
     g.freeze
     if CgroupTest.version('freezer') == 2
@@ -93,6 +80,27 @@ assert('kill_all of a frozen group: v2 kills at once; v1 only after thaw, and sa
     assert_equal [nil, 9], CgroupTest.wait(pid)
   ensure
     g.thaw if g.exist? && g.frozen?
-    CgroupTest.cleanup
+  end
+end
+
+assert('MEMORY#wait_for_oom returns true promptly when a child is OOM-killed, false at its timeout') do
+  CgroupTest.isolate do
+    g = CgroupTest.oom_group("#{PREFIX}/oomwait", 32 << 20)
+    started = CgroupTest.now
+    assert_false g.wait_for_oom(0.3)
+    waited = CgroupTest.now - started
+    assert_true waited >= 0.3 && waited < 3, "timed out after #{waited} s"
+    pid = CgroupTest.start_in(g, "late_alloc", 256 << 20) # allocates 0.3 s after release
+    started = CgroupTest.now
+    assert_true g.wait_for_oom(20)
+    waited = CgroupTest.now - started
+    assert_true waited < 10, "woke #{waited} s after the release"
+    assert_equal [nil, 9], CgroupTest.wait(pid)
+    assert_true g.oom_kill_count >= 1
+    events = g.events # the same keys on both versions
+    assert_equal [g.failcnt, g.oom_kill_count], [events["max"], events["oom_kill"]]
+    assert_true events["max"] > 0 && events["oom_kill"] >= 1, events.inspect
+    assert_raise(ArgumentError) { g.wait_for_oom(-1) }
+    assert_raise(Cgroup::NotFound) { Cgroup::MEMORY.new("#{PREFIX}/none").wait_for_oom(0) }
   end
 end

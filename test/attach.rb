@@ -1,0 +1,73 @@
+# attach and detach against the kernel: the task is in tasks (v1) or cgroup.procs (v2)
+# while attached, and back where it was afterwards.
+
+PREFIX = CgroupTest.prefix
+
+assert('attach moves a child into tasks; detach returns it to where it was') do
+  CgroupTest.isolate do
+    g = Cgroup::MEMORY.new("#{PREFIX}/att").create
+    pid = CgroupTest.spawn("sleep")
+    before = CgroupTest.group_of(pid, 'memory')
+    g.attach(pid)
+    assert_include CgroupTest.pids_in('memory', g.group_name), pid
+    assert_equal g.group_name, CgroupTest.group_of(pid, 'memory')
+    g.detach
+    assert_equal before, CgroupTest.group_of(pid, 'memory'), "back in its own group, not the root"
+    assert_not_include CgroupTest.pids_in('memory', g.group_name), pid
+  end
+end
+
+assert('attach without a pid moves the calling thread (cpu), detach brings it back') do
+  CgroupTest.isolate do
+    g = Cgroup::CPU.new("#{PREFIX}/self").create
+    tid = CgroupTest.tid
+    before = CgroupTest.group_of(tid, 'cpu')
+    g.attach
+    assert_equal [tid], CgroupTest.pids_in('cpu', g.group_name)
+    g.detach
+    assert_equal before, CgroupTest.group_of(tid, 'cpu')
+    assert_equal [], CgroupTest.pids_in('cpu', g.group_name)
+  end
+end
+
+assert('attach writes values still staged, so the task never runs under stale limits') do
+  CgroupTest.isolate do
+    g = Cgroup::PIDS.new("#{PREFIX}/flush").create
+    g.max = 7
+    pid = CgroupTest.spawn("sleep")
+    g.attach(pid)
+    assert_equal "7", CgroupTest.kernel_file('pids', g.group_name, "pids.max").chomp
+    g.detach(pid)
+  end
+end
+
+assert('detach falls back to the root when the previous group is gone') do
+  CgroupTest.isolate do
+    old = Cgroup::PIDS.new("#{PREFIX}/old").create
+    g = Cgroup::PIDS.new("#{PREFIX}/new").create
+    pid = CgroupTest.spawn("sleep")
+    old.attach(pid)
+    g.attach(pid)
+    old.delete
+    g.detach(pid)
+    assert_equal "/", CgroupTest.group_of(pid, 'pids')
+  end
+end
+
+assert('attach and detach raise with the reason') do
+  CgroupTest.isolate do
+    missing = Cgroup::CPU.new("#{PREFIX}/missing")
+    e = assert_raise(Cgroup::NotFound) { missing.attach }
+    assert_equal "#{PREFIX}/missing", e.group
+    g = Cgroup::CPU.new("#{PREFIX}/err").create
+    pid = CgroupTest.spawn("sleep")
+    CgroupTest.kill(pid)
+    CgroupTest.wait(pid)
+    e = assert_raise(Cgroup::NotFound) { g.attach(pid) }
+    assert_equal pid.to_s, e.value
+    assert_raise(Cgroup::InvalidValue) { g.attach(0) }
+    assert_raise(Cgroup::InvalidValue) { g.attach(-1) }
+    assert_raise(TypeError) { g.attach("1") }
+    assert_raise(Cgroup::NotFound) { g.detach } # nothing attached, caller not inside
+  end
+end

@@ -1,0 +1,173 @@
+# The descriptors the gem keeps open (src/kept.c): how many, and that a file closed, reused,
+# removed or opened by another user behind the gem's back is never misused.
+
+PREFIX = CgroupTest.prefix
+
+# what each of this process's open descriptors refers to, as [fd, path] pairs
+def open_files
+  CgroupTest.entries("/proc/self/fd").map { |fd| [fd.to_i, CgroupTest.fd_path(fd.to_i)] }.select { |_, path| path }
+end
+
+# the descriptor open on path, or nil
+def fd_of(path)
+  pair = open_files.find { |_, p| p == path }
+  pair && pair[0]
+end
+
+# a PIDS group under the prefix, made, with max 5 written by modify
+def pids_group_with_max(name)
+  g = Cgroup::PIDS.new("#{PREFIX}/#{name}").create
+  g.max = 5
+  g.modify
+  g
+end
+
+# the cgroup files under this run's prefix that this process holds open
+def kept_group_files
+  under = "#{CgroupTest.mount('pids')}#{PREFIX}/"
+  open_files.map { |_, p| p }.select { |p| p.start_with?(under) }
+end
+
+assert('attach keeps at most four /proc files open and never reads a reaped task through one') do
+  CgroupTest.isolate do
+    g = Cgroup::PIDS.new("#{PREFIX}/kept").create
+    proc_files = lambda do
+      open_files.map { |_, p| p }.select { |p| p.start_with?("/proc/") && p.end_with?("/cgroup") }
+    end
+    counts = [0, 1].map do
+      6.times do
+        pid = CgroupTest.spawn("sleep")
+        g.attach(pid)
+        g.detach(pid)
+        CgroupTest.kill(pid)
+        CgroupTest.wait(pid)
+      end
+      [proc_files.call.size, CgroupTest.fd_count]
+    end
+    assert_equal 4, counts[0][0], "/proc files open after 6 tasks"
+    assert_equal counts[0], counts[1], "12 tasks keep as many open as 6"
+    pid = CgroupTest.spawn("sleep")
+    g.attach(pid)
+    g.detach(pid)
+    CgroupTest.kill(pid)
+    CgroupTest.wait(pid)
+    e = assert_raise(Cgroup::NotFound) { g.attach(pid) } # its /proc file is still open
+    assert_equal pid.to_s, e.value
+  end
+end
+
+assert('descriptors closed behind the gem\'s back and reused are neither used nor closed') do
+  decoy = "/tmp/mrbcg-decoy-#{PREFIX.split('-').last}"
+  decoys = []
+  CgroupTest.isolate do
+    g = Cgroup::PIDS.new("#{PREFIX}/decoy").create
+    pid = CgroupTest.spawn("sleep")
+    before = CgroupTest.group_of(pid, 'pids')
+    g.attach(pid)
+    g.detach(pid)
+    dir, proc = [CgroupTest.mount('pids'), "/proc/#{pid}/cgroup"].map { |target| fd_of(target) }
+    assert_true !!(dir && proc), "the pids mount and the task's /proc file are kept open"
+    # a daemon closes every descriptor and its own files take the numbers: a
+    # directory laid out like the mount, a /proc-like file naming another group
+    CgroupTest.wait(CgroupTest.run("/bin/mkdir", "-p", "#{decoy}#{g.group_name}"))
+    tasks = "#{decoy}#{g.group_name}/#{CgroupTest.version('pids') == 2 ? 'cgroup.procs' : 'tasks'}"
+    CgroupTest.write(tasks, "")
+    CgroupTest.write("#{decoy}/cgroup", "8:pids:/decoy\n0::/decoy\n")
+    CgroupTest.open_as(dir, decoy)
+    CgroupTest.open_as(proc, "#{decoy}/cgroup")
+    decoys = [dir, proc]
+    g.attach(pid)
+    assert_include CgroupTest.pids_in('pids', g.group_name), pid
+    g.detach(pid)
+    assert_equal before, CgroupTest.group_of(pid, 'pids'), "back where it was, not in /decoy"
+    assert_equal "", CgroupTest.read(tasks), "nothing written into the decoy"
+    assert_equal [decoy, "#{decoy}/cgroup"], decoys.map { |fd| CgroupTest.fd_path(fd) }, "still open"
+  ensure
+    decoys.each { |fd| CgroupTest.close_fd(fd) }
+    CgroupTest.wait(CgroupTest.run("/bin/rm", "-rf", decoy))
+  end
+end
+
+assert('modify keeps the sixteen files written last open; delete closes those of its groups') do
+  CgroupTest.isolate do
+    groups = (1..20).map { |i| pids_group_with_max("w#{i}") }
+    assert_equal (5..20).map { |i| "#{CgroupTest.group_dir('pids', "#{PREFIX}/w#{i}")}/pids.max" }.sort, kept_group_files.sort
+    groups.each(&:delete)
+    assert_equal [], kept_group_files
+  end
+end
+
+assert('a group removed and made again behind the gem\'s back gets the reads and writes that follow') do
+  CgroupTest.isolate do
+    g = pids_group_with_max("again")
+    assert_equal 5, g.max
+    pid = CgroupTest.spawn("sleep")
+    g.attach(pid)
+    g.detach(pid)
+    dir = CgroupTest.group_dir('pids', g.group_name)
+    assert_equal [0, nil], CgroupTest.wait(CgroupTest.run("/bin/rmdir", dir))
+    assert_equal [0, nil], CgroupTest.wait(CgroupTest.run("/bin/mkdir", dir))
+    assert_equal(-1, g.max, "the new group's own value")
+    g.max = 7
+    g.modify
+    assert_equal "7", CgroupTest.read("#{dir}/pids.max").strip
+    g.attach(pid)
+    assert_equal [pid], CgroupTest.pids_in('pids', g.group_name)
+    g.detach(pid)
+    assert_equal [], CgroupTest.pids_in('pids', g.group_name)
+  end
+end
+
+assert('a counter read again through its kept file gives the kernel\'s value of the moment') do
+  CgroupTest.isolate do
+    g = pids_group_with_max("counter")
+    pid = CgroupTest.spawn("sleep")
+    counts = [g.current]
+    g.attach(pid)
+    counts << g.current
+    g.detach(pid)
+    counts << g.current
+    assert_equal [0, 1, 0], counts
+    assert_include kept_group_files, "#{CgroupTest.group_dir('pids', g.group_name)}/pids.current"
+  end
+end
+
+assert('a written file\'s descriptor closed behind the gem\'s back and reused is neither written nor closed') do
+  decoy = "/tmp/mrbcg-decoy-file-#{PREFIX.split('-').last}"
+  fd = nil
+  CgroupTest.isolate do
+    g = pids_group_with_max("decoy-file")
+    file = "#{CgroupTest.group_dir('pids', g.group_name)}/pids.max"
+    fd = fd_of(file)
+    assert_not_nil fd, "pids.max is kept open"
+    CgroupTest.write(decoy, "")
+    CgroupTest.open_as(fd, decoy, true) # a program's own file, open for writing
+    g.max = 9
+    g.modify
+    assert_equal "9", CgroupTest.read(file).strip
+    assert_equal "", CgroupTest.read(decoy), "nothing written into the program's file"
+    assert_equal decoy, CgroupTest.fd_path(fd), "still open"
+  ensure
+    CgroupTest.close_fd(fd) if fd
+    CgroupTest.unlink(decoy)
+  end
+end
+
+assert('a file kept open by root is not written through once the effective user is nobody') do
+  CgroupTest.isolate do
+    g = pids_group_with_max("creds")
+    file = "#{CgroupTest.group_dir('pids', g.group_name)}/pids.max"
+    assert_include kept_group_files, file
+    begin
+      CgroupTest.set_euid(65534)
+      g.max = 6
+      e = assert_raise(Cgroup::PermissionDenied) { g.modify }
+      assert_equal ["pids.max", "6"], [e.file, e.value]
+    ensure
+      CgroupTest.set_euid(0)
+    end
+    assert_equal "5", CgroupTest.read(file).strip
+    g.modify # root again: the value still staged is written
+    assert_equal "6", CgroupTest.read(file).strip
+  end
+end
