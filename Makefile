@@ -1,5 +1,5 @@
 # The two commands README gives.  Both install what is missing first.
-.PHONY: demo test bench clean
+.PHONY: demo test clean
 demo:
 	./tools/bootstrap >/dev/null && rake demo
 test:

@@ -1,7 +1,7 @@
 MRuby::Gem::Specification.new('mruby-cgroup') do |spec|
   spec.license = 'MIT'
   spec.authors = 'mruby-cgroup developers'
-  spec.summary = 'Linux control groups (cpu, cpuset, cpuacct, blkio, memory, pids) through libcgroup'
+  spec.summary = 'Linux control groups (cpu, cpuacct, cpuset, blkio, io, memory, pids, freezer) through libcgroup'
   spec.version = '1.0.0'
 
   unless spec.search_package('libcgroup')
