@@ -94,6 +94,8 @@ struct attribute {
 
 struct attachment {
   pid_t pid;
+  pid_t owner;    /* the process that attached it: a forked child inherits the
+                     record, and must not act on it (it would move the parent) */
   char *previous; /* the group the task was in before attach (mrb_malloc) */
 };
 

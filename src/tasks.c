@@ -134,6 +134,24 @@ find_attachment(struct cgroup_ctx *ctx, pid_t pid)
   return NULL;
 }
 
+/* Forget the records a forked child inherited from its parent: they name
+ * the parent's tasks and where they were, which the child must not move. */
+static void
+drop_inherited_attachments(mrb_state *mrb, struct cgroup_ctx *ctx)
+{
+  pid_t self = getpid();
+  int i = 0;
+
+  while (i < ctx->attached_count) {
+    if (ctx->attached[i].owner == self) {
+      i++;
+      continue;
+    }
+    mrb_free(mrb, ctx->attached[i].previous);
+    ctx->attached[i] = ctx->attached[--ctx->attached_count];
+  }
+}
+
 /* Room for one more attachment, made before anything is moved. */
 static void
 reserve_attachment(mrb_state *mrb, struct cgroup_ctx *ctx)
@@ -163,6 +181,7 @@ attach_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, mrb_bool other_pr
   int err;
 
   mcg_write_staged(mrb, ctx);
+  drop_inherited_attachments(mrb, ctx);
   reserve_attachment(mrb, ctx);
   if (!mcg_current_group(mrb, ctx, pid, previous)) {
     raise_for_task(mrb, ctx, "NotFound", ESRCH, ctx->path, "attach", pid, "no such process");
@@ -179,11 +198,14 @@ attach_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, mrb_bool other_pr
   size = strlen(previous) + 1;
   a->previous = (char *)memcpy(mrb_malloc(mrb, size), previous, size); /* only NoMemoryError */
   a->pid = pid;
+  a->owner = getpid();
   ctx->attached_count++;
   return TRUE;
 }
 
-/* [self, block, pid]: the block form's body and its ensure */
+/* [self, block, pid, process]: the block form's body and its ensure.  A
+ * child forked inside the block leaves it without moving anyone: the move
+ * back is the parent's. */
 static mrb_value
 attach_yield(mrb_state *mrb, mrb_value args)
 {
@@ -193,6 +215,7 @@ attach_yield(mrb_state *mrb, mrb_value args)
 static mrb_value
 attach_undo(mrb_state *mrb, mrb_value args)
 {
+  if (mrb_integer(RARRAY_PTR(args)[3]) != (mrb_int)getpid()) return mrb_nil_value();
   return mrb_funcall_id(mrb, RARRAY_PTR(args)[0], MRB_SYM(detach), 1, RARRAY_PTR(args)[2]);
 }
 
@@ -205,7 +228,7 @@ static mrb_value
 cgroup_attach(mrb_state *mrb, mrb_value self)
 {
   struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
-  mrb_value v = mrb_nil_value(), block = mrb_nil_value(), args[3];
+  mrb_value v = mrb_nil_value(), block = mrb_nil_value(), args[4];
   pid_t pid;
 
   mrb_get_args(mrb, "|o&", &v, &block);
@@ -216,8 +239,9 @@ cgroup_attach(mrb_state *mrb, mrb_value self)
   args[0] = self;
   args[1] = block;
   args[2] = mrb_int_value(mrb, pid);
-  return mrb_ensure(mrb, attach_yield, mrb_ary_new_from_values(mrb, 3, args), attach_undo,
-                    mrb_ary_new_from_values(mrb, 3, args));
+  args[3] = mrb_int_value(mrb, getpid());
+  return mrb_ensure(mrb, attach_yield, mrb_ary_new_from_values(mrb, 4, args), attach_undo,
+                    mrb_ary_new_from_values(mrb, 4, args));
 }
 
 /* Move a task to the group at target (the root if that is gone). */
@@ -253,7 +277,8 @@ detach_unrecorded(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid)
 
 /*
  * Cgroup#detach(pid = nil): move pid, or every task attached through this
- * object, back to the group it was in before attach.
+ * object (by this process: not a parent before a fork), back to the group
+ * it was in before attach.
  */
 static mrb_value
 cgroup_detach(mrb_state *mrb, mrb_value self)
@@ -264,6 +289,7 @@ cgroup_detach(mrb_state *mrb, mrb_value self)
 
   mrb_get_args(mrb, "|o", &v);
   mcg_require_mount(mrb, ctx);
+  drop_inherited_attachments(mrb, ctx);
   if (!mrb_nil_p(v)) {
     pid_t pid = pid_arg(mrb, ctx, v);
     if ((a = find_attachment(ctx, pid)))

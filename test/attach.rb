@@ -71,3 +71,54 @@ assert('attach and detach raise with the reason') do
     assert_raise(Cgroup::NotFound) { g.detach } # nothing attached, caller not inside
   end
 end
+
+# hold g for the block: through attach's block form, or through Cgroup.with
+def holding(how, g, &block)
+  how == :with ? Cgroup.with(g, &block) : g.attach(&block)
+end
+
+assert('a child forked inside an attach block leaves it without moving its parent') do
+  skip "cpu is not available" unless CgroupTest.version('cpu')
+  CgroupTest.isolate do
+    g = Cgroup::CPU.new("#{PREFIX}/forked").create
+    tid = CgroupTest.tid
+    home = CgroupTest.group_of(tid, 'cpu')
+    [:attach, :with].each do |how|
+      child = inside = nil
+      holding(how, g) do
+        child = CgroupTest.fork
+        unless child == 0 # the child leaves the block first, then the parent looks
+          assert_equal [0, nil], CgroupTest.wait(child), "#{how}: the child left the block cleanly"
+          inside = CgroupTest.group_of(tid, 'cpu')
+        end
+      end
+      CgroupTest.exit!(0) if child == 0
+      assert_equal g.group_name, inside, "#{how}: the parent is still inside after the child left"
+      assert_equal home, CgroupTest.group_of(tid, 'cpu'), "#{how}: and back home after its own block"
+    end
+  end
+end
+
+assert('detach in a forked child moves the child only, never the parent that attached') do
+  skip "cpu is not available" unless CgroupTest.version('cpu')
+  CgroupTest.isolate do
+    g = Cgroup::CPU.new("#{PREFIX}/forked").create
+    tid = CgroupTest.tid
+    home = CgroupTest.group_of(tid, 'cpu')
+    g.attach
+    child = CgroupTest.fork
+    if child == 0 # the parent's record is not the child's: it moves itself out, to the root
+      code = begin
+        g.detach
+        CgroupTest.group_of(CgroupTest.tid, 'cpu') == "/" ? 0 : 2
+      rescue Cgroup::Error
+        1
+      end
+      CgroupTest.exit!(code)
+    end
+    assert_equal [0, nil], CgroupTest.wait(child), "the child detached itself"
+    assert_equal g.group_name, CgroupTest.group_of(tid, 'cpu'), "the parent is still attached"
+    g.detach
+    assert_equal home, CgroupTest.group_of(tid, 'cpu')
+  end
+end

@@ -633,6 +633,32 @@ t_capture_as(mrb_state *mrb, mrb_value self)
   return mrb_ary_new_from_values(mrb, 3, result);
 }
 
+/* CgroupTest.fork => 0 in the child, the child's pid in the parent.  The
+ * child goes on running the test's code in its copy of the state; it ends
+ * with CgroupTest.exit!, never by returning to the test runner. */
+static mrb_value
+t_fork(mrb_state *mrb, mrb_value self)
+{
+  pid_t pid;
+  (void)self;
+
+  fflush(NULL);
+  if ((pid = fork()) < 0) raise_errno(mrb, "fork", "test");
+  if (pid > 0) remember_child(mrb, pid, -1);
+  return mrb_int_value(mrb, pid);
+}
+
+/* CgroupTest.exit!(status): end this process at once (a forked child) */
+static mrb_value
+t_exit_bang(mrb_state *mrb, mrb_value self)
+{
+  mrb_int status;
+  (void)self;
+
+  mrb_get_args(mrb, "i", &status);
+  _exit((int)status);
+}
+
 /* CgroupTest.zombie => pid of a child that has exited and is not reaped yet */
 static mrb_value
 t_zombie(mrb_state *mrb, mrb_value self)
@@ -1042,6 +1068,8 @@ mrb_mruby_cgroup_gem_test(mrb_state *mrb)
   mrb_define_module_function(mrb, t, "oom_group", t_oom_group, MRB_ARGS_REQ(2));
   mrb_define_module_function(mrb, t, "run", t_run, MRB_ARGS_ANY());
   mrb_define_module_function(mrb, t, "capture_as", t_capture_as, MRB_ARGS_ANY());
+  mrb_define_module_function(mrb, t, "fork", t_fork, MRB_ARGS_NONE());
+  mrb_define_module_function(mrb, t, "exit!", t_exit_bang, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "zombie", t_zombie, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "wait", t_wait, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "kill", t_kill, MRB_ARGS_ARG(1, 1));

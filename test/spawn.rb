@@ -113,3 +113,21 @@ assert('attach(pid) with a block, and Cgroup.with for several groups at once') d
     assert_raise(ArgumentError) { Cgroup.with(cpu) }
   end
 end
+
+assert('a spawned command inherits none of the descriptors the gem keeps open') do
+  CgroupTest.isolate do
+    g = Cgroup::PIDS.new("#{PREFIX}/cloexec").create
+    g.max = 5
+    g.modify # pids.max and the mount directory are now kept open
+    mount = CgroupTest.mount('pids')
+    kept = CgroupTest.entries("/proc/self/fd").map { |fd| CgroupTest.fd_path(fd.to_i).to_s }
+    assert_true kept.any? { |p| p.start_with?(mount) }, "the gem keeps #{mount} files open"
+    out = "/tmp/mrbcg-fds-#{PREFIX.split('-').last}"
+    status = Cgroup.wait(g.spawn("/bin/sh", "-c", "for f in /proc/$$/fd/*; do readlink $f; done > #{out}; exit 0"))
+    assert_true status.success?
+    inherited = CgroupTest.read(out).split("\n")
+    CgroupTest.unlink(out)
+    assert_include inherited, out, "the listing saw the command's own descriptors"
+    assert_equal [], inherited.select { |p| p.start_with?(mount) || (p.start_with?("/proc/") && p.end_with?("/cgroup")) }
+  end
+end
