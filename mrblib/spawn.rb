@@ -45,22 +45,34 @@ module Cgroup
       # kernels before 4.13 have no oom_kill count: such a child is never reported OOM-killed
       watched = groups.select { |g| g.is_a?(MEMORY) }.map { |g| [g, (g.oom_kill_count rescue nil)] }
       pid = spawn_in(groups, argv)
-      spawned[pid] = watched
+      forget_reaped
+      spawned[pid] = [watched, child_started(pid)]
       pid
     end
 
-    # Reap a child (spawned or not): a Cgroup::Status.
+    # Reap a child (spawned or not): a Cgroup::Status.  Raises
+    # Cgroup::Unsupported where SIGCHLD is ignored (no status is left).
     def wait(pid)
+      watched, started = spawned.delete(pid)
+      watched = nil unless started && child_started(pid) == started # not a reused pid
       exitstatus, termsig = waitpid(pid)
-      watched = spawned.delete(pid) || []
-      oom = termsig == 9 && watched.any? { |g, before| before && g.exist? && g.oom_kill_count > before }
+      oom = termsig == 9 && (watched || []).any? { |g, before| before && g.exist? && g.oom_kill_count > before }
       Status.new(pid, exitstatus, termsig, oom)
     end
 
+    private :child_started
+
     private
 
+    # pid => [[[MEMORY group, its oom_kill count at spawn], ...], start time]
     def spawned
       @spawned ||= {}
+    end
+
+    # Drop the records of children reaped without Cgroup.wait (Cgroup.waitpid,
+    # the host's own SIGCHLD handler): the table holds live children only.
+    def forget_reaped
+      spawned.keys.each { |pid| spawned.delete(pid) unless child_started(pid) == spawned[pid][1] }
     end
   end
 end

@@ -130,6 +130,8 @@ mrb_noreturn void mcg_raise_error(mrb_state *mrb, const char *cls, int err,
                                   enum controller_id controller, const char *group,
                                   const char *action, const char *file, const char *value,
                                   const char *reason);
+mrb_noreturn void mcg_raise_process_error(mrb_state *mrb, const char *cls, int err,
+                                          const char *what, const char *reason);
 void mcg_init_errors(mrb_state *mrb, struct RClass *cgroup);
 
 /* ---- libcgroup.c: the host's hierarchies; the only user of libcgroup -- */

@@ -73,6 +73,21 @@ mcg_raise_error(mrb_state *mrb, const char *cls, int err, enum controller_id con
   mrb_exc_raise(mrb, mcg_make_error(mrb, cls, err, controller, group, action, file, value, reason));
 }
 
+/* A Cgroup::<cls> exception about this process rather than a group (waiting
+ * for a child): "what: reason", with @errno. */
+mrb_noreturn void
+mcg_raise_process_error(mrb_state *mrb, const char *cls, int err, const char *what,
+                        const char *reason)
+{
+  struct RClass *module = mrb_module_get(mrb, "Cgroup");
+  mrb_value exc = mrb_exc_new_str(mrb, mrb_class_get_under(mrb, module, cls),
+                                  mrb_format(mrb, "%s: %s", what, reason));
+
+  mrb_iv_set(mrb, exc, MRB_IVSYM(errno), mrb_int_value(mrb, err));
+  mrb_iv_set(mrb, exc, MRB_IVSYM(written), mrb_ary_new(mrb));
+  mrb_exc_raise(mrb, exc);
+}
+
 #define ERROR_READERS(X) X(errno) X(controller) X(group) X(file) X(value) X(written)
 #define DEFINE_ERROR_READER(name)                                                                  \
   static mrb_value error_##name(mrb_state *mrb, mrb_value self)                                    \

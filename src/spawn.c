@@ -8,6 +8,9 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -192,6 +195,17 @@ cgroup_s_spawn_in(mrb_state *mrb, mrb_value self)
   raise_report(mrb, groups, argv, report);
 }
 
+/* Whether the kernel reaps this process's children as they end (SIGCHLD
+ * ignored, or SA_NOCLDWAIT, as some servers set): no status is left. */
+static mrb_bool
+children_reaped_by_kernel(void)
+{
+  struct sigaction sa;
+
+  return sigaction(SIGCHLD, NULL, &sa) == 0 &&
+         (sa.sa_handler == SIG_IGN || (sa.sa_flags & SA_NOCLDWAIT));
+}
+
 /* Cgroup.waitpid(pid) => [exit status or nil, signal or nil] */
 static mrb_value
 cgroup_s_waitpid(mrb_state *mrb, mrb_value self)
@@ -204,15 +218,55 @@ cgroup_s_waitpid(mrb_state *mrb, mrb_value self)
   mrb_get_args(mrb, "i", &pid);
   while ((ret = waitpid((pid_t)pid, &status, 0)) < 0 && errno == EINTR) {
   }
+  if (ret < 0 && errno == ECHILD && children_reaped_by_kernel()) {
+    mcg_raise_process_error(mrb, "Unsupported", ECHILD, "wait",
+                            "SIGCHLD is ignored here, so the kernel reaps children as they end "
+                            "and their status is lost");
+  }
   if (ret < 0) mrb_raisef(mrb, E_ARGUMENT_ERROR, "pid %i is not a child to wait for", pid);
   return mrb_assoc_new(
       mrb, WIFEXITED(status) ? mrb_int_value(mrb, WEXITSTATUS(status)) : mrb_nil_value(),
       WIFSIGNALED(status) ? mrb_int_value(mrb, WTERMSIG(status)) : mrb_nil_value());
 }
 
+/* Cgroup.child_started(pid) => when the child pid started (clock ticks
+ * after boot, /proc/PID/stat), while it is this process's child and not
+ * reaped; nil otherwise.  With the pid it names one process for good, so a
+ * record of a spawned child is never taken for another that reuses its pid. */
+static mrb_value
+cgroup_s_child_started(mrb_state *mrb, mrb_value self)
+{
+  siginfo_t info = {0};
+  unsigned long long started;
+  char path[32], buf[1024], *close_paren;
+  mrb_int pid;
+  FILE *f;
+  size_t n;
+  (void)self;
+
+  mrb_get_args(mrb, "i", &pid);
+  if (pid <= 0 || pid > INT_MAX ||
+      waitid(P_PID, (id_t)pid, &info, WEXITED | WSTOPPED | WCONTINUED | WNOHANG | WNOWAIT) != 0)
+    return mrb_nil_value();
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  if (!(f = fopen(path, "re"))) return mrb_nil_value();
+  n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  /* after "pid (comm)", the 20th field is starttime (proc(5)) */
+  if (!(close_paren = strrchr(buf, ')')) ||
+      sscanf(close_paren + 1,
+             "%*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "
+             "%*s %*s %*s %llu",
+             &started) != 1)
+    return mrb_nil_value();
+  return mrb_int_value(mrb, (mrb_int)started);
+}
+
 void
 mcg_init_spawn(mrb_state *mrb, struct RClass *cgroup)
 {
+  mrb_define_class_method(mrb, cgroup, "child_started", cgroup_s_child_started, MRB_ARGS_REQ(1));
   mrb_define_class_method(mrb, cgroup, "spawn_in", cgroup_s_spawn_in, MRB_ARGS_REQ(2));
   mrb_define_class_method(mrb, cgroup, "waitpid", cgroup_s_waitpid, MRB_ARGS_REQ(1));
 }

@@ -659,6 +659,18 @@ t_exit_bang(mrb_state *mrb, mrb_value self)
   _exit((int)status);
 }
 
+/* CgroupTest.ignore_sigchld(flag): SIGCHLD to SIG_IGN (true) or SIG_DFL, as
+ * servers that never wait for their children set it */
+static mrb_value
+t_ignore_sigchld(mrb_state *mrb, mrb_value self)
+{
+  mrb_bool ignore;
+
+  mrb_get_args(mrb, "b", &ignore);
+  signal(SIGCHLD, ignore ? SIG_IGN : SIG_DFL);
+  return self;
+}
+
 /* CgroupTest.zombie => pid of a child that has exited and is not reaped yet */
 static mrb_value
 t_zombie(mrb_state *mrb, mrb_value self)
@@ -1070,6 +1082,7 @@ mrb_mruby_cgroup_gem_test(mrb_state *mrb)
   mrb_define_module_function(mrb, t, "capture_as", t_capture_as, MRB_ARGS_ANY());
   mrb_define_module_function(mrb, t, "fork", t_fork, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "exit!", t_exit_bang, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "ignore_sigchld", t_ignore_sigchld, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "zombie", t_zombie, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "wait", t_wait, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "kill", t_kill, MRB_ARGS_ARG(1, 1));

@@ -131,3 +131,39 @@ assert('a spawned command inherits none of the descriptors the gem keeps open') 
     assert_equal [], inherited.select { |p| p.start_with?(mount) || (p.start_with?("/proc/") && p.end_with?("/cgroup")) }
   end
 end
+
+assert('with SIGCHLD ignored, wait raises Cgroup::Unsupported saying why, after the child ended') do
+  CgroupTest.isolate do
+    g = Cgroup::PIDS.new("#{PREFIX}/nochld").create
+    begin
+      CgroupTest.ignore_sigchld(true)
+      pid = g.spawn("/bin/true")
+      e = assert_raise(Cgroup::Unsupported) { Cgroup.wait(pid) }
+      assert_equal 10, e.errno # ECHILD
+      assert_include e.message, "SIGCHLD is ignored"
+    ensure
+      CgroupTest.ignore_sigchld(false)
+    end
+    assert_true Cgroup.wait(g.spawn("/bin/true")).success?, "waits again once SIGCHLD is back"
+  end
+end
+
+assert('spawn keeps records of live children only, and a reused pid never inherits one') do
+  CgroupTest.isolate do
+    g = Cgroup::PIDS.new("#{PREFIX}/table").create
+    table = Cgroup.__send__(:spawned)
+    20.times { Cgroup.waitpid(g.spawn("/bin/true")) } # reaped without Cgroup.wait
+    live = g.spawn("/bin/sleep", "5")
+    assert_equal [live], table.keys, "the 20 reaped children left no record"
+    CgroupTest.kill(live)
+    Cgroup.waitpid(live)
+    # a record whose start time is not the process's: the pid was reused since
+    mem = CgroupTest.oom_group("#{PREFIX}/table", 32 << 20)
+    victim = CgroupTest.spawn("sleep")
+    table[victim] = [[[mem, -1]], 12345] # an oom_kill count any group exceeds
+    CgroupTest.kill(victim)
+    status = Cgroup.wait(victim)
+    assert_equal [9, false], [status.termsig, status.oom_killed?], "not judged by a stale record"
+    assert_false table.key?(victim)
+  end
+end
