@@ -111,6 +111,34 @@ t_write(mrb_state *mrb, mrb_value self)
   return self;
 }
 
+/* CgroupTest.install(src, dir) => dir/basename(src): a copy any user can run,
+ * in a directory of mode 0755 made for it (the checkout may sit where other
+ * users cannot traverse, as /root does) */
+static mrb_value
+t_install(mrb_state *mrb, mrb_value self)
+{
+  const char *src, *dir, *base;
+  char dst[PATH_MAX];
+  mrb_value content;
+  int fd;
+  (void)self;
+
+  mrb_get_args(mrb, "zz", &src, &dir);
+  base = strrchr(src, '/') ? strrchr(src, '/') + 1 : src;
+  snprintf(dst, sizeof dst, "%s/%s", dir, base);
+  content = read_whole(mrb, src);
+  if ((mkdir(dir, 0755) != 0 && errno != EEXIST) || chmod(dir, 0755) != 0)
+    raise_errno(mrb, "mkdir", dir);
+  if ((fd = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0755)) < 0) raise_errno(mrb, "open", dst);
+  if (write(fd, RSTRING_PTR(content), RSTRING_LEN(content)) != RSTRING_LEN(content) ||
+      fchmod(fd, 0755) != 0) {
+    close(fd);
+    raise_errno(mrb, "write", dst);
+  }
+  close(fd);
+  return mrb_str_new_cstr(mrb, dst);
+}
+
 /* CgroupTest.unlink(path) */
 static mrb_value
 t_unlink(mrb_state *mrb, mrb_value self)
@@ -1065,6 +1093,7 @@ mrb_mruby_cgroup_gem_test(mrb_state *mrb)
   mrb_define_module_function(mrb, t, "dir?", t_dir_p, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "file?", t_file_p, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "write", t_write, MRB_ARGS_REQ(2));
+  mrb_define_module_function(mrb, t, "install", t_install, MRB_ARGS_REQ(2));
   mrb_define_module_function(mrb, t, "unlink", t_unlink, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "entries", t_entries, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "read_direct", t_read_direct, MRB_ARGS_REQ(2));

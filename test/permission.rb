@@ -28,6 +28,10 @@ RUBY
 TARGETS = [[Cgroup::CPU, :cfs_quota_us, 50000], [Cgroup::MEMORY, :limit_in_bytes, 1 << 26],
            [Cgroup::PIDS, :max, 5], [Cgroup::CPUSET, :cpus, "0"]]
 
+# nobody runs a copy of mruby from a directory of its own: the checkout may sit
+# where other users cannot traverse (/root is 0700 on Debian)
+BIN_DIR = "/tmp/mrbcg-bin-#{PREFIX.split('-').last}"
+
 # the groups under the prefix, and the tasks of the one the user tried
 def state_of(klass)
   dir = "#{CgroupTest.mount(klass::CONTROLLER)}#{PREFIX}"
@@ -41,8 +45,8 @@ TARGETS.each do |klass, attr, value|
     skip "no mruby binary at #{mruby}" unless CgroupTest.file?(mruby)
     skip "#{klass::CONTROLLER} is not available here" unless CgroupTest.version(klass::CONTROLLER)
     CgroupTest.isolate do
-      owned = klass.new("#{PREFIX}/owned")
-      owned.create
+      mruby = CgroupTest.install(mruby, BIN_DIR)
+      owned = klass.new("#{PREFIX}/owned").create
       v2_files = { "cpu" => "cpu.max", "memory" => "memory.max", "pids" => "pids.max", "cpuset" => "cpuset.cpus" }
       file = CgroupTest.version(klass::CONTROLLER) == 2 ? v2_files[klass::CONTROLLER] : "#{klass::CONTROLLER}.#{attr}"
       setting = "#{CgroupTest.mount(klass::CONTROLLER)}#{owned.group_name}/#{file}"
@@ -55,6 +59,8 @@ TARGETS.each do |klass, attr, value|
       assert_equal %w[create modify attach delete].map { |op| "#{op}: Cgroup::PermissionDenied" }, results, out
       assert_equal before, [state_of(klass), CgroupTest.read(setting)], "nothing changed"
       assert_false CgroupTest.dir?("#{CgroupTest.mount(klass::CONTROLLER)}#{PREFIX}/denied")
+    ensure
+      CgroupTest.wait(CgroupTest.run("/bin/rm", "-rf", BIN_DIR))
     end
   end
 end
