@@ -140,13 +140,11 @@ mrb_bool mcg_on_v2(enum controller_id id);
 mrb_bool mcg_served_without_controller(enum controller_id id);
 const char *mcg_kernel_controller(enum controller_id id);
 const char *mcg_own_controller_name(enum controller_id id);
-void mcg_find_hierarchies(void);
+void mcg_require_hierarchies(mrb_state *mrb);
 const char *mcg_mount_point(enum controller_id id);
 const char *mcg_require_mount(mrb_state *mrb, struct cgroup_ctx *ctx);
-int mcg_libcgroup_create(struct cgroup_ctx *ctx, const char *path);
+void mcg_libcgroup_create(struct cgroup_ctx *ctx, const char *path);
 void mcg_libcgroup_delete(struct cgroup_ctx *ctx, const char *path);
-mrb_noreturn void mcg_raise_libcgroup(mrb_state *mrb, struct cgroup_ctx *ctx, int ret,
-                                      const char *action);
 #ifdef CGROUP_FUZZ
 void mcg_set_version(enum controller_id id, int version);
 #endif
@@ -208,7 +206,7 @@ const char *mcg_freeze_value(enum controller_id id, mrb_bool freeze);
 
 /* ---- tasks.c: where tasks are; moving, listing, signalling them ------ */
 pid_t mcg_calling_thread(void);
-mrb_bool mcg_current_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, char out[PATH_MAX]);
+int mcg_current_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, char out[PATH_MAX]);
 void mcg_init_tasks(mrb_state *mrb, struct RClass *cgroup);
 
 /* ---- wait.c: waiting for the kernel; FREEZER; MEMORY#wait_for_oom ---- */

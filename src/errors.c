@@ -74,14 +74,18 @@ mcg_raise_error(mrb_state *mrb, const char *cls, int err, enum controller_id con
 }
 
 /* A Cgroup::<cls> exception about this process rather than a group (waiting
- * for a child): "what: reason", with @errno. */
+ * for a child, finding the hierarchies): "what: reason", with @errno; cls
+ * NULL picks the class from err. */
 mrb_noreturn void
 mcg_raise_process_error(mrb_state *mrb, const char *cls, int err, const char *what,
                         const char *reason)
 {
   struct RClass *module = mrb_module_get(mrb, "Cgroup");
-  mrb_value exc = mrb_exc_new_str(mrb, mrb_class_get_under(mrb, module, cls),
-                                  mrb_format(mrb, "%s: %s", what, reason));
+  mrb_value exc;
+
+  if (!cls) cls = error_class_for(err);
+  exc = mrb_exc_new_str(mrb, mrb_class_get_under(mrb, module, cls),
+                        mrb_format(mrb, "%s: %s", what, reason));
 
   mrb_iv_set(mrb, exc, MRB_IVSYM(errno), mrb_int_value(mrb, err));
   mrb_iv_set(mrb, exc, MRB_IVSYM(written), mrb_ary_new(mrb));

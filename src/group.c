@@ -14,28 +14,27 @@
 
 #include "cgroup.h"
 
-/* Make the one missing level `path` (its parent exists). */
+/*
+ * Make the one missing level `path` (its parent exists).  libcgroup 2.0.2
+ * may report failure for a group it did make, and fails for reasons of its
+ * own (it re-reads the mount table, which takes a descriptor; on v2 it
+ * reports a parent the caller may not write to as "value does not exist"):
+ * the directory is the truth.  Where it is missing, mkdir(2) makes it or
+ * says why not.  A v2 group served without a controller is a plain
+ * directory from the start.
+ */
 static void
 make_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_bool target)
 {
-  char parent[PATH_MAX], full[PATH_MAX];
-  int ret;
+  char full[PATH_MAX];
+  int err = 0;
 
-  if (mcg_served_without_controller(ctx->controller)) { /* a plain directory */
-    if (mcg_mount_path(mrb, ctx, path, NULL, full) && mkdir(full, 0755) != 0)
-      mcg_raise_error(mrb, NULL, errno, ctx->controller, path, "create", NULL, NULL, NULL);
-    return;
-  }
-  ret = mcg_libcgroup_create(ctx, path);
-  /* libcgroup 2.0.2 may report failure for a group it did make, and on v2
-   * reports a parent the caller may not write to as "value does not exist" */
-  if (!mcg_path_exists(mrb, ctx, path)) {
-    mcg_parent_of(path, parent);
-    if (mcg_mount_path(mrb, ctx, parent, NULL, full) && access(full, W_OK) != 0) {
-      mcg_raise_error(mrb, NULL, errno, ctx->controller, path, "create", NULL, NULL, NULL);
-    }
-    mcg_raise_libcgroup(mrb, ctx, ret, "create");
-  }
+  if (!mcg_served_without_controller(ctx->controller)) mcg_libcgroup_create(ctx, path);
+  if (!mcg_mount_path(mrb, ctx, path, NULL, full))
+    err = ENAMETOOLONG;
+  else if (!mcg_path_exists(mrb, ctx, path) && mkdir(full, 0755) != 0 && errno != EEXIST)
+    err = errno;
+  if (err) mcg_raise_error(mrb, NULL, err, ctx->controller, path, "create", NULL, NULL, NULL);
   mcg_copy_inherited_settings(mrb, ctx, path, target);
 }
 

@@ -278,14 +278,15 @@ pread_all(mrb_state *mrb, struct kept_files *files, int fd)
 }
 
 /* /proc/PID/cgroup's text, in a buffer of this state's that the caller may
- * cut up and the next call reuses; NULL when there is no such task. */
+ * cut up and the next call reuses; NULL and errno when it cannot be read:
+ * ESRCH when there is no such task, else what kept it (EMFILE). */
 char *
 mcg_read_proc_cgroup(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid)
 {
   struct kept_files *files = kept_files_of(mrb, ctx);
   struct kept_fd *kept = NULL;
   char name[32];
-  int i;
+  int i, err;
 
   for (i = 0; i < KEPT_PROC_FILES && !kept; i++) {
     if (files->proc[i].fd >= 0 && files->pid[i] == pid) kept = &files->proc[i];
@@ -300,6 +301,8 @@ mcg_read_proc_cgroup(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid)
   snprintf(name, sizeof name, "/proc/%d/cgroup", (int)pid);
   kept_open(kept, name, O_RDONLY);
   if (kept->fd >= 0 && pread_all(mrb, files, kept->fd)) return files->buf;
+  err = errno;
   kept_close(kept);
+  errno = err == ENOENT ? ESRCH : err; /* no /proc entry: no such task */
   return NULL;
 }

@@ -5,6 +5,8 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statfs.h>
@@ -23,8 +25,8 @@ static const char *const controller_names[CTL_COUNT][2] = {
 #undef CONTROLLER_NAME
 };
 
-static pthread_once_t library_once = PTHREAD_ONCE_INIT;
-static int library_status;
+static pthread_mutex_t library_lock = PTHREAD_MUTEX_INITIALIZER;
+static int library_ready;             /* set (release) once the fields below are filled in */
 static char *mount_points[CTL_COUNT]; /* NULL: not available here */
 static int versions[CTL_COUNT];       /* 1 or 2; 0: not available */
 
@@ -48,19 +50,14 @@ find_mount(const char *controller, int version)
   return NULL;
 }
 
-/*
- * cgroup_init parses the mount table: do it, and find each controller's
- * mount and cgroup version, once per process, on first use.  A controller
- * mounted as v1 is served by v1 (hybrid hosts keep most controllers there);
- * otherwise by the cgroup2 hierarchy if it has it.
- */
+/* Each controller's mount and version, from what cgroup_init found.  A
+ * controller mounted as v1 is served by v1 (hybrid hosts keep most
+ * controllers there); otherwise by the cgroup2 hierarchy if it has it. */
 static void
-library_init(void)
+find_mounts(void)
 {
   int i, v;
 
-  library_status = cgroup_init();
-  if (library_status != 0) return;
   for (i = 0; i < CTL_COUNT; i++) {
     for (v = 1; v <= 2 && !mount_points[i]; v++) {
       mount_points[i] = find_mount(controller_names[i][v - 1], v);
@@ -78,10 +75,56 @@ library_init(void)
   }
 }
 
-void
-mcg_find_hierarchies(void)
+/* libcgroup logs to stdout unless told otherwise (a NULL logger makes
+ * cgroup_init install that default), and a server's stdout may be its
+ * protocol stream: its messages go to `out`, stderr when CGROUP_LOGLEVEL
+ * asks for them, else nowhere (the gem's exceptions say what failed). */
+static void
+log_message(void *out, int level, const char *fmt, va_list ap)
 {
-  pthread_once(&library_once, library_init);
+  (void)level;
+  if (out) vfprintf((FILE *)out, fmt, ap);
+}
+
+/*
+ * cgroup_init parses the mount table: do it, and find the mounts, once per
+ * process, on first use; 0, or libcgroup's code for a failure.  A failed
+ * attempt is made again on the next call: it may have been for want of a
+ * descriptor (EMFILE), and must not leave the process without cgroups.
+ */
+static int
+find_hierarchies(void)
+{
+  int ret = 0;
+
+  if (__atomic_load_n(&library_ready, __ATOMIC_ACQUIRE)) return 0;
+  pthread_mutex_lock(&library_lock);
+  if (!library_ready) cgroup_set_logger(log_message, -1, getenv("CGROUP_LOGLEVEL") ? stderr : NULL);
+  if (!library_ready && (ret = cgroup_init()) == 0) {
+    find_mounts();
+    __atomic_store_n(&library_ready, 1, __ATOMIC_RELEASE);
+  }
+  pthread_mutex_unlock(&library_lock);
+  return ret;
+}
+
+/* The errno behind libcgroup's failure to initialise (EMFILE, EACCES, ...),
+ * or 0 when it has none (no cgroup mounted at all). */
+static int
+init_errno(int ret)
+{
+  return ret == ECGOTHER ? cgroup_get_last_errno() : 0;
+}
+
+/* For calls on no one group (Cgroup.version, .controllers): raise if the
+ * hierarchies could not be looked at (EMFILE, ...).  None mounted is no
+ * error here: every controller then reads as not available. */
+void
+mcg_require_hierarchies(mrb_state *mrb)
+{
+  int err = init_errno(find_hierarchies());
+
+  if (err) mcg_raise_process_error(mrb, NULL, err, "initialise libcgroup", strerror(err));
 }
 
 int
@@ -130,47 +173,17 @@ mcg_mount_point(enum controller_id id)
 const char *
 mcg_require_mount(mrb_state *mrb, struct cgroup_ctx *ctx)
 {
-  mcg_find_hierarchies();
-  if (library_status != 0) {
-    mcg_raise_error(mrb, "Unsupported", 0, ctx->controller, ctx->path, "initialise libcgroup", NULL,
-                    NULL, cgroup_strerror(library_status));
+  int ret = find_hierarchies(), err = init_errno(ret);
+
+  if (ret != 0) { /* for want of a resource: the errno's class; else none mounted */
+    mcg_raise_error(mrb, err ? NULL : "Unsupported", err, ctx->controller, ctx->path,
+                    "initialise libcgroup", NULL, NULL, err ? NULL : cgroup_strerror(ret));
   }
   if (!mount_points[ctx->controller]) {
     mcg_raise_error(mrb, "Unsupported", ENODEV, ctx->controller, ctx->path, "find controller", NULL,
                     NULL, "controller is not mounted");
   }
   return mount_points[ctx->controller];
-}
-
-/* The errno behind a libcgroup return code (0 when there is none). */
-static int
-errno_of(int ret)
-{
-  switch (ret) {
-  case 0: return 0;
-  case ECGOTHER:
-  case ECGCANTSETVALUE: return cgroup_get_last_errno();
-  case ECGROUPNOTEXIST: return ENOENT;
-  case ECGROUPNOTOWNER:
-  case ECGROUPNOTALLOWED: return EPERM;
-  case ECGROUPNOTMOUNTED:
-  case ECGROUPSUBSYSNOTMOUNTED:
-  case ECGROUPUNSUPP:
-  case ECGROUPVALUENOTEXIST: return EOPNOTSUPP;
-  case ECGNONEMPTY: return EBUSY;
-  case ECGINVAL: return EINVAL;
-  default: return ret < ECGROUPNOTCOMPILED ? ret : 0;
-  }
-}
-
-/* Raise for a failed libcgroup call on ctx's group. */
-mrb_noreturn void
-mcg_raise_libcgroup(mrb_state *mrb, struct cgroup_ctx *ctx, int ret, const char *action)
-{
-  int err = errno_of(ret);
-
-  mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, action, NULL, NULL,
-                  err ? NULL : cgroup_strerror(ret));
 }
 
 static struct cgroup *
@@ -182,16 +195,15 @@ new_libcgroup(struct cgroup_ctx *ctx, const char *path)
   return cg;
 }
 
-/* libcgroup's create of the group at path (its parent exists); its return
- * code, which 2.0.2 does not always get right: the caller looks. */
-int
+/* libcgroup's create of the group at path (its parent exists); the caller
+ * looks whether it is there (2.0.2's return code is not to be trusted). */
+void
 mcg_libcgroup_create(struct cgroup_ctx *ctx, const char *path)
 {
   struct cgroup *cg = new_libcgroup(ctx, path);
-  int ret = cg ? cgroup_create_cgroup(cg, 0) : ECGFAIL;
 
+  if (cg) cgroup_create_cgroup(cg, 0);
   cgroup_free(&cg);
-  return ret;
 }
 
 /* libcgroup's delete of the empty group at path; the caller looks whether

@@ -10,7 +10,6 @@
 
 #include <mruby.h>
 #include <mruby/array.h>
-#include <mruby/error.h>
 #include <mruby/presym.h>
 #include <mruby/string.h>
 
@@ -26,7 +25,7 @@ controller_from(mrb_state *mrb, mrb_value name)
 
   if (mrb_symbol_p(name)) name = mrb_sym_str(mrb, mrb_symbol(name));
   s = mrb_string_value_cstr(mrb, &name);
-  mcg_find_hierarchies();
+  mcg_require_hierarchies(mrb);
   for (i = 0; i < CTL_COUNT; i++) {
     if (mcg_version(i) && strcmp(mcg_kernel_controller(i), s) == 0) return (enum controller_id)i;
   }
@@ -44,6 +43,30 @@ group_arg(mrb_state *mrb, mrb_value controller, mrb_value name)
   return mcg_get_ctx(mrb, mcg_group_new(mrb, controller_from(mrb, controller), name));
 }
 
+/* The directories at and below full into list, as paths below the mount;
+ * 0 or the errno of a directory that could not be read (a partial list
+ * would pass for the whole). */
+static int
+walk_groups(mrb_state *mrb, char *full, size_t mount_len, mrb_value list)
+{
+  char *roots[2] = {full, NULL};
+  FTS *fts = fts_open(roots, FTS_PHYSICAL | FTS_NOCHDIR, NULL);
+  FTSENT *e;
+  int err = 0;
+
+  if (!fts) return errno;
+  for (errno = 0; !err && (e = fts_read(fts)); errno = 0) {
+    if (e->fts_info == FTS_DNR || e->fts_info == FTS_ERR)
+      err = e->fts_errno;
+    else if (e->fts_info == FTS_D)
+      mrb_ary_push(mrb, list,
+                   mrb_str_new_cstr(mrb, e->fts_path[mount_len] ? e->fts_path + mount_len : "/"));
+  }
+  if (!err) err = errno; /* fts_read's own failure; 0 at the end */
+  fts_close(fts);
+  return err;
+}
+
 /* Cgroup.groups(controller, base = "/"): every group at and below base,
  * as paths relative to the mount, sorted (what lscgroup lists). */
 static mrb_value
@@ -52,10 +75,7 @@ cgroup_s_groups(mrb_state *mrb, mrb_value self)
   mrb_value name, base = mrb_str_new_lit(mrb, "/"), list = mrb_ary_new(mrb);
   struct cgroup_ctx *ctx;
   char full[PATH_MAX];
-  char *roots[2] = {full, NULL};
-  size_t mount_len;
-  FTSENT *e;
-  FTS *fts;
+  int err;
   (void)self;
 
   mrb_get_args(mrb, "o|S", &name, &base);
@@ -64,14 +84,9 @@ cgroup_s_groups(mrb_state *mrb, mrb_value self)
     mcg_raise_error(mrb, "NotFound", ENOENT, ctx->controller, ctx->path, "list groups", NULL, NULL,
                     "no such group");
   }
-  mount_len = strlen(mcg_mount_point(ctx->controller));
-  if (!(fts = fts_open(roots, FTS_PHYSICAL | FTS_NOCHDIR, NULL))) mrb_sys_fail(mrb, full);
-  while ((e = fts_read(fts))) {
-    if (e->fts_info != FTS_D) continue;
-    mrb_ary_push(mrb, list,
-                 mrb_str_new_cstr(mrb, e->fts_path[mount_len] ? e->fts_path + mount_len : "/"));
-  }
-  fts_close(fts);
+  err = walk_groups(mrb, full, strlen(mcg_mount_point(ctx->controller)), list);
+  if (err)
+    mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "list groups", NULL, NULL, NULL);
   return mrb_funcall_id(mrb, list, MRB_SYM(sort), 0);
 }
 
@@ -96,7 +111,7 @@ cgroup_s_controllers(mrb_state *mrb, mrb_value self)
   int i;
   (void)self;
 
-  mcg_find_hierarchies();
+  mcg_require_hierarchies(mrb);
   for (i = 0; i < CTL_COUNT; i++) {
     if (!mcg_version(i)) continue;
     name = mrb_str_new_cstr(mrb, mcg_served_without_controller(i) ? mcg_own_controller_name(i)
@@ -115,13 +130,15 @@ cgroup_s_current_path(mrb_state *mrb, mrb_value self)
   mrb_value name;
   struct cgroup_ctx *ctx;
   char path[PATH_MAX];
+  int err;
   (void)self;
 
   mrb_get_args(mrb, "o", &name);
   ctx = group_arg(mrb, name, mrb_str_new_lit(mrb, "/"));
   mcg_require_mount(mrb, ctx);
-  if (!mcg_current_group(mrb, ctx, mcg_calling_thread(), path)) {
-    mrb_sys_fail(mrb, "/proc/self/cgroup");
+  if ((err = mcg_current_group(mrb, ctx, mcg_calling_thread(), path))) {
+    mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "read", "/proc/thread-self/cgroup",
+                    NULL, NULL);
   }
   return mrb_str_new_cstr(mrb, path);
 }

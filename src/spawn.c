@@ -124,9 +124,10 @@ c_strings(mrb_state *mrb, mrb_value ary)
 }
 
 /* Fork; the child joins the groups and execs argv.  The pid, with the read
- * end of the pipe the child reports a failure on in *report_fd. */
+ * end of the pipe the child reports a failure on in *report_fd; a failure
+ * (EMFILE, EAGAIN) raises for the first group. */
 static pid_t
-fork_child(mrb_state *mrb, mrb_value files, mrb_value argv, int *report_fd)
+fork_child(mrb_state *mrb, mrb_value groups, mrb_value files, mrb_value argv, int *report_fd)
 {
   char **c_argv = c_strings(mrb, argv), **c_files = c_strings(mrb, files); /* argv may raise */
   int pipefd[2] = {-1, -1}, err;
@@ -143,8 +144,8 @@ fork_child(mrb_state *mrb, mrb_value files, mrb_value argv, int *report_fd)
       close(pipefd[0]);
       close(pipefd[1]);
     }
-    errno = err;
-    mrb_sys_fail(mrb, "spawn");
+    struct cgroup_ctx *ctx = mcg_get_ctx(mrb, RARRAY_PTR(groups)[0]);
+    mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "spawn", NULL, NULL, NULL);
   }
   close(pipefd[1]);
   *report_fd = pipefd[0];
@@ -185,7 +186,7 @@ cgroup_s_spawn_in(mrb_state *mrb, mrb_value self)
   if (RARRAY_LEN(groups) == 0) mrb_raise(mrb, E_ARGUMENT_ERROR, "no group to spawn in");
   if (RARRAY_LEN(argv) == 0) mrb_raise(mrb, E_ARGUMENT_ERROR, "no command to spawn");
   files = tasks_files_of(mrb, groups);
-  pid = fork_child(mrb, files, argv, &report_fd);
+  pid = fork_child(mrb, groups, files, argv, &report_fd);
   while ((n = read(report_fd, &report, sizeof report)) < 0 && errno == EINTR) {
   }
   close(report_fd);

@@ -80,16 +80,18 @@ in_list(const char *list, const char *word, char sep)
 /*
  * The group a task is in for ctx's controller, from /proc/PID/cgroup
  * ("ID:controllers:path" lines; "0::path" is the v2 hierarchy), into out;
- * FALSE when there is no such task.  (libcgroup 2.0.2's
- * cgroup_get_current_controller_path fails on v2.)
+ * 0, ESRCH when there is no such task, or why it could not be read
+ * (EMFILE).  (libcgroup 2.0.2's cgroup_get_current_controller_path fails
+ * on v2.)
  */
-mrb_bool
+int
 mcg_current_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, char out[PATH_MAX])
 {
   const char *name = mcg_kernel_controller(ctx->controller);
   char *line, *next, *text = mcg_read_proc_cgroup(mrb, ctx, pid);
 
-  for (line = text; line && *line; line = next) {
+  if (!text) return errno;
+  for (line = text; *line; line = next) {
     char *controllers = strchr(line, ':'), *path;
     next = line + strcspn(line, "\n");
     if (*next) *next++ = '\0';
@@ -97,18 +99,30 @@ mcg_current_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, char out[PA
     *path++ = '\0';
     controllers++;
     if (mcg_on_v2(ctx->controller) ? !*controllers : in_list(controllers, name, ',')) {
-      return snprintf(out, PATH_MAX, "%s", path) < PATH_MAX;
+      return snprintf(out, PATH_MAX, "%s", path) < PATH_MAX ? 0 : ENAMETOOLONG;
     }
   }
-  return FALSE;
+  return ESRCH;
+}
+
+/* Raise for a task's group that could not be read (not for ESRCH). */
+static mrb_noreturn void
+raise_unreadable_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, int err)
+{
+  char file[32];
+
+  snprintf(file, sizeof file, "/proc/%d/cgroup", (int)pid);
+  mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "read", file, NULL, NULL);
 }
 
 static mrb_bool
 task_is_in(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, const char *path)
 {
   char current[PATH_MAX];
+  int err = mcg_current_group(mrb, ctx, pid, current);
 
-  return mcg_current_group(mrb, ctx, pid, current) && strcmp(current, path) == 0;
+  if (err && err != ESRCH) raise_unreadable_group(mrb, ctx, pid, err);
+  return !err && strcmp(current, path) == 0;
 }
 
 /*
@@ -183,9 +197,10 @@ attach_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, mrb_bool other_pr
   mcg_write_staged(mrb, ctx);
   drop_inherited_attachments(mrb, ctx);
   reserve_attachment(mrb, ctx);
-  if (!mcg_current_group(mrb, ctx, pid, previous)) {
+  if ((err = mcg_current_group(mrb, ctx, pid, previous)) == ESRCH) {
     raise_for_task(mrb, ctx, "NotFound", ESRCH, ctx->path, "attach", pid, "no such process");
   }
+  if (err) raise_unreadable_group(mrb, ctx, pid, err);
   if ((err = move_task(mrb, ctx, ctx->path, pid))) {
     mcg_require_group(mrb, ctx, "attach");
     raise_for_task(mrb, ctx, NULL, err, ctx->path, "attach", pid, NULL);

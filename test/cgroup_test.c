@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -893,6 +894,51 @@ t_close_fd(mrb_state *mrb, mrb_value self)
   return self;
 }
 
+/* What CgroupTest.without_fds took, to give back. */
+static struct {
+  struct rlimit limit;
+  int fds[1024];
+  int count;
+} starved;
+
+static mrb_value
+starved_body(mrb_state *mrb, mrb_value block)
+{
+  return mrb_yield_argv(mrb, block, 0, NULL);
+}
+
+static mrb_value
+starved_end(mrb_state *mrb, mrb_value unused)
+{
+  (void)mrb;
+  while (starved.count > 0) close(starved.fds[--starved.count]);
+  setrlimit(RLIMIT_NOFILE, &starved.limit);
+  return unused;
+}
+
+/* CgroupTest.without_fds { }: yield with no descriptor free (EMFILE on every
+ * open): the soft RLIMIT_NOFILE lowered to 256 and every number below it
+ * taken; then all given back, even when the block raises. */
+static mrb_value
+t_without_fds(mrb_state *mrb, mrb_value self)
+{
+  struct rlimit low;
+  mrb_value block;
+  int fd;
+  (void)self;
+
+  mrb_get_args(mrb, "&!", &block);
+  if (starved.count > 0) mrb_raise(mrb, E_RUNTIME_ERROR, "without_fds does not nest");
+  getrlimit(RLIMIT_NOFILE, &starved.limit);
+  low = starved.limit;
+  if (low.rlim_cur > 256) low.rlim_cur = 256;
+  if (setrlimit(RLIMIT_NOFILE, &low) != 0) raise_errno(mrb, "setrlimit", "RLIMIT_NOFILE");
+  while (starved.count < 1024 && (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0) {
+    starved.fds[starved.count++] = fd;
+  }
+  return mrb_ensure(mrb, starved_body, block, starved_end, mrb_nil_value());
+}
+
 /* ---- Figures: memory, CPU time, clocks, notes for the report ----------- */
 
 /* A "Field: N kB" line of /proc/self/status, in kB (-1 if missing). */
@@ -1120,6 +1166,7 @@ mrb_mruby_cgroup_gem_test(mrb_state *mrb)
   mrb_define_module_function(mrb, t, "setenv", t_setenv, MRB_ARGS_REQ(2));
   mrb_define_module_function(mrb, t, "getenv", t_getenv, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "fd_count", t_fd_count, MRB_ARGS_NONE());
+  mrb_define_module_function(mrb, t, "without_fds", t_without_fds, MRB_ARGS_BLOCK());
   mrb_define_module_function(mrb, t, "open_fd", t_open_fd, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "eventfd", t_eventfd, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "eventfd_count", t_eventfd_count, MRB_ARGS_REQ(1));

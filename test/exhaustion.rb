@@ -1,0 +1,83 @@
+# Out of descriptors (EMFILE): every call gives its result, from what the gem keeps open or
+# from the kernel, or raises a Cgroup::Error carrying EMFILE; nothing is left half done, and all
+# works again once descriptors are free.
+
+PREFIX = CgroupTest.prefix
+EMFILE = 24
+MRUBY = TEST_ARGS['mruby_bin']
+
+# what the call gives with no descriptor free: its result, or the Cgroup::Error it raised,
+# which must be the base class with EMFILE (no class that says "missing" or "unsupported")
+def starved(what)
+  CgroupTest.without_fds { yield }
+rescue Cgroup::Error => e
+  assert_equal [Cgroup::Error, EMFILE], [e.class, e.errno], "#{what}: #{e.message}"
+  e
+end
+
+assert('with no descriptor free: attach, create, spawn, groups give a result or EMFILE') do
+  CgroupTest.isolate do
+    g = Cgroup::PIDS.new("#{PREFIX}/fds").create
+    tree = %w[a b c].map { |n| Cgroup::PIDS.new("#{PREFIX}/fds/#{n}").create.group_name }
+    pid = CgroupTest.spawn("sleep") # a task attach has not looked at yet
+    attached = starved("attach") { g.attach(pid) }
+    assert_kind_of Cgroup::Error, attached, "a new task's /proc file cannot be opened"
+    made = starved("create") { Cgroup::PIDS.new("#{PREFIX}/fds/new").create }
+    listed = starved("Cgroup.groups") { Cgroup.groups(:pids, g.group_name) }
+    spawned = starved("spawn") { g.spawn("/bin/true") }
+    assert_kind_of Cgroup::Error, spawned, "no pipe for the child's report"
+    # no half-made group, no partial list, no task moved by the refused attach
+    assert_equal !made.is_a?(Cgroup::Error), CgroupTest.dir?(CgroupTest.group_dir('pids', "#{PREFIX}/fds/new"))
+    tree << "#{PREFIX}/fds/new" unless made.is_a?(Cgroup::Error)
+    assert_equal [g.group_name, *tree].sort, listed unless listed.is_a?(Cgroup::Error)
+    assert_equal [], CgroupTest.pids_in('pids', g.group_name)
+    # and afterwards everything works, the kept files included
+    g.attach(pid)
+    assert_equal [pid], CgroupTest.pids_in('pids', g.group_name)
+    g.detach(pid)
+    assert_equal [g.group_name, *tree].sort, Cgroup.groups(:pids, g.group_name)
+    assert_true Cgroup.wait(g.spawn("/bin/true")).success?
+  end
+end
+
+assert('with no descriptor free: values already kept open are written, others raise EMFILE; all land after') do
+  CgroupTest.isolate do
+    a = Cgroup::PIDS.new("#{PREFIX}/kept-a").create
+    b = Cgroup::PIDS.new("#{PREFIX}/kept-b").create
+    a.max = 7
+    a.modify # a's pids.max is now kept open
+    a.max = 8
+    b.max = 9
+    assert_equal a, starved("modify through a kept file") { a.modify }
+    assert_equal "8", CgroupTest.kernel_file('pids', a.group_name, "pids.max").chomp
+    e = starved("modify of a file not kept") { b.modify }
+    assert_kind_of Cgroup::Error, e
+    assert_equal [b.group_name, "pids.max", "9"], [e.group, e.file, e.value]
+    assert_equal 9, b.max, "still staged"
+    b.modify
+    a.max = 10
+    a.modify
+    assert_equal %w[10 9], [a, b].map { |g| CgroupTest.kernel_file('pids', g.group_name, "pids.max").chomp }
+  end
+end
+
+assert('a process whose first call finds no descriptor free gets EMFILE, and the hierarchies on its next') do
+  skip "no mruby binary at #{MRUBY}" unless CgroupTest.file?(MRUBY)
+  script = <<~'RUBY'
+    files = []
+    begin
+      loop { files << File.open("/dev/null") }
+    rescue
+    end
+    first = begin
+      "#{Cgroup.version(:pids).inspect}"
+    rescue Cgroup::Error => e
+      "#{e.class} #{e.errno}"
+    end
+    files.each(&:close)
+    puts first, Cgroup.version(:pids).inspect
+  RUBY
+  out, status, = CgroupTest.capture_as(0, "/bin/sh", "-c", 'ulimit -n 64 && exec "$0" -e "$1"', MRUBY, script)
+  assert_equal 0, status, out
+  assert_equal ["Cgroup::Error 24", CgroupTest.version('pids').inspect], out.split("\n")
+end
