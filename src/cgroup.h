@@ -17,6 +17,7 @@
 #define MRUBY_CGROUP_H
 
 #include <limits.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <mruby.h>
@@ -103,6 +104,7 @@ struct attachment {
 struct cgroup_ctx {
   enum controller_id controller;
   char *staged[CGROUP_MAX_ATTRIBUTES]; /* values set from Ruby, not yet written */
+  uint64_t refused; /* bit per attribute: its staged value was tried and refused */
   struct attachment *attached;
   int attached_count;
   struct kept_files *kept; /* this state's kept files, looked up on first use */

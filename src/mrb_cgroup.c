@@ -135,6 +135,7 @@ enum attribute_id {
 };
 
 _Static_assert(ATTR_COUNT <= CGROUP_MAX_ATTRIBUTES, "raise CGROUP_MAX_ATTRIBUTES in cgroup.h");
+_Static_assert(CGROUP_MAX_ATTRIBUTES <= 64, "cgroup_ctx.refused has a bit per attribute");
 
 /* ---- One C context per Ruby object ------------------------------------ */
 
@@ -147,12 +148,14 @@ ctx_free(mrb_state *mrb, void *p)
   if (!ctx) return;
   for (i = 0; i < ATTR_COUNT; i++) {
     if (!ctx->staged[i]) continue;
-    /* A limit that was set but never written must not pass silently. */
-    fprintf(stderr,
-            "mruby-cgroup: warning: %s:%s: %s = %s was set but never written "
-            "(call modify or create)\n",
-            mcg_kernel_controller(ctx->controller), ctx->path, mcg_attributes[i].name,
-            ctx->staged[i]);
+    /* A limit that was set but never written must not pass silently; one
+     * the kernel refused was said by the exception of that write. */
+    if (!(ctx->refused & (UINT64_C(1) << i)))
+      fprintf(stderr,
+              "mruby-cgroup: warning: %s:%s: %s = %s was set but never written "
+              "(call modify or create)\n",
+              mcg_kernel_controller(ctx->controller), ctx->path, mcg_attributes[i].name,
+              ctx->staged[i]);
     mrb_free(mrb, ctx->staged[i]);
   }
   for (i = 0; i < ctx->attached_count; i++) mrb_free(mrb, ctx->attached[i].previous);
@@ -313,6 +316,7 @@ attr_set(mrb_state *mrb, mrb_value self, enum attribute_id id)
   text = mcg_value_to_text(mrb, ctx, attr, v);
   mrb_free(mrb, ctx->staged[id]);
   ctx->staged[id] = text;
+  ctx->refused &= ~(UINT64_C(1) << id); /* a new value, not tried yet */
   return v;
 }
 
@@ -408,7 +412,10 @@ mcg_write_staged(mrb_state *mrb, struct cgroup_ctx *ctx)
       exc = mcg_make_error(mrb, NULL, err, ctx->controller, ctx->path, "write", file, text, NULL);
       failed = TRUE;
     }
-    if (failed) raise_after_written(mrb, exc, written, written_count);
+    if (failed) {
+      ctx->refused |= UINT64_C(1) << i;
+      raise_after_written(mrb, exc, written, written_count);
+    }
     written[written_count++] = i; /* Ruby names for them only if one fails */
     ctx->staged[i] = NULL;
     mrb_free(mrb, value);

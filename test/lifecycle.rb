@@ -112,3 +112,23 @@ assert('the Cgroup methods are public on every class and the errors form a famil
   end
   assert_true Cgroup::Error.ancestors.include?(StandardError)
 end
+
+assert('a value set and never written warns when its object goes; one the kernel refused does not') do
+  mruby = TEST_ARGS['mruby_bin']
+  skip "no mruby binary at #{mruby}" unless CgroupTest.file?(mruby)
+  script = <<~'RUBY'
+    refused = Cgroup::PIDS.new("#{ARGV[0]}/gone")
+    refused.max = 5
+    begin
+      refused.modify # no such group: NotFound names the value; it stays staged
+    rescue Cgroup::NotFound => e
+      puts "raised #{e.value}"
+    end
+    forgotten = Cgroup::PIDS.new("#{ARGV[0]}/gone")
+    forgotten.max = 6 # never written: the warning is the only sign
+  RUBY
+  out, status, = CgroupTest.capture_as(0, "/bin/sh", "-c", 'exec "$0" -e "$1" "$2" 2>&1', mruby, script, PREFIX)
+  assert_equal 0, status, out
+  assert_equal ["raised 5", "mruby-cgroup: warning: pids:#{PREFIX}/gone: max = 6 was set but never written " \
+                "(call modify or create)"], out.split("\n")
+end
