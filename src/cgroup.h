@@ -144,6 +144,7 @@ const char *mcg_kernel_controller(enum controller_id id);
 const char *mcg_own_controller_name(enum controller_id id);
 void mcg_require_hierarchies(mrb_state *mrb);
 const char *mcg_mount_point(enum controller_id id);
+size_t mcg_mount_length(enum controller_id id);
 const char *mcg_require_mount(mrb_state *mrb, struct cgroup_ctx *ctx);
 void mcg_libcgroup_create(struct cgroup_ctx *ctx, const char *path);
 void mcg_libcgroup_delete(struct cgroup_ctx *ctx, const char *path);

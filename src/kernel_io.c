@@ -115,23 +115,35 @@ io_on_file_once(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int fl
   return err;
 }
 
-/* Run io on a file of the group at path; 0 or an errno.  A file missing
- * from an existing group is one this kernel or cgroup version lacks. */
+static int
+file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags, enum file_use use,
+        fd_io io, void *arg)
+{
+  if (use == FILE_OFTEN) return mcg_kept_file_io(mrb, ctx, full, flags, io, arg);
+  return io_on_file_once(mrb, ctx, full, flags, io, arg);
+}
+
+/*
+ * Run io on a file of the group at path; 0 or an errno.  ENOENT has three
+ * causes: the group is gone (ENOENT stays: NotFound); the file is missing
+ * from a group that exists (this kernel or cgroup version lacks it:
+ * EOPNOTSUPP); or another process removed the group and made it again
+ * while we looked, so the file is there now: the I/O is tried once more.
+ */
 static int
 group_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file, int flags,
               enum file_use use, fd_io io, void *arg)
 {
   char full[PATH_MAX];
+  struct stat st;
   int err;
 
-  if (!mcg_mount_path(mrb, ctx, path, file, full))
-    err = ENAMETOOLONG;
-  else if (use == FILE_OFTEN)
-    err = mcg_kept_file_io(mrb, ctx, full, flags, io, arg);
-  else
-    err = io_on_file_once(mrb, ctx, full, flags, io, arg);
-  if (err == ENOENT && mcg_path_exists(mrb, ctx, path)) err = EOPNOTSUPP;
-  return err;
+  if (!mcg_mount_path(mrb, ctx, path, file, full)) return ENAMETOOLONG;
+  err = file_io(mrb, ctx, full, flags, use, io, arg);
+  if (err != ENOENT) return err;
+  if (stat(full, &st) == 0) return file_io(mrb, ctx, full, flags, use, io, arg);
+  /* the group is here and still without the file (not made again between) */
+  return mcg_path_exists(mrb, ctx, path) && stat(full, &st) != 0 ? EOPNOTSUPP : ENOENT;
 }
 
 /*

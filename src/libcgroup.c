@@ -162,6 +162,14 @@ mcg_own_controller_name(enum controller_id id)
   return controller_names[id][0] ? controller_names[id][0] : controller_names[id][1];
 }
 
+/* The length of the controller's mount path, or 0 when it is not known. */
+size_t
+mcg_mount_length(enum controller_id id)
+{
+  find_hierarchies(); /* its failure is raised by the call that needs the mount */
+  return mount_points[id] ? strlen(mount_points[id]) : 0;
+}
+
 /* NULL when the controller is not available here. */
 const char *
 mcg_mount_point(enum controller_id id)

@@ -186,7 +186,10 @@ cgroup_initialize(mrb_state *mrb, mrb_value self, enum controller_id controller)
   size_t len;
 
   mrb_get_args(mrb, "S", &name);
-  mcg_normalise_name(mrb, controller, name, path, sizeof path);
+  /* room for the mount before the name and any file name after it: a name
+   * that leaves less could be made, but its files never reached */
+  mcg_normalise_name(mrb, controller, name, path,
+                     PATH_MAX - mcg_mount_length(controller) - 1 - NAME_MAX);
   len = strlen(path);
   ctx = (struct cgroup_ctx *)mrb_calloc(mrb, 1, sizeof *ctx + len + 1);
   ctx->controller = controller;

@@ -132,3 +132,20 @@ assert('a value set and never written warns when its object goes; one the kernel
   assert_equal ["raised 5", "mruby-cgroup: warning: pids:#{PREFIX}/gone: max = 6 was set but never written " \
                 "(call modify or create)"], out.split("\n")
 end
+
+assert('new refuses a name unless the group and any file of it fit in PATH_MAX; the longest works') do
+  CgroupTest.isolate do
+    room = 4096 - CgroupTest.mount('pids').length - 1 - 255 - 1 # the longest name new accepts
+    segments = (room - PREFIX.length - 2) / 201 # "/" and 200 bytes each, then a shorter last one
+    name = PREFIX + ("/" + "s" * 200) * segments
+    name += "/" + "t" * (room - name.length - 1)
+    assert_equal room, name.length
+    g = Cgroup::PIDS.new(name)
+    g.max = 5
+    g.create
+    assert_equal "5", CgroupTest.kernel_file('pids', name, "pids.max").chomp
+    g.delete
+    e = assert_raise(Cgroup::InvalidValue) { Cgroup::PIDS.new(name + "u") }
+    assert_include e.message, "name too long"
+  end
+end

@@ -68,8 +68,8 @@ run_case(mrb_state *mrb, void *p)
   struct cgroup_ctx *ctx;
   char name[PATH_MAX];
 
+  ctx = fuzz_ctx(mrb, attr); /* the first one finds the host's hierarchies */
   mcg_set_version(attr->controller, 1 + (in->selector & 1));
-  ctx = fuzz_ctx(mrb, attr);
   switch ((in->selector >> 1) % 4) {
   case 0: mcg_normalise_name(mrb, CTL_CPU, text, name, sizeof name); break;
   case 1: /* a file's text read: key selection, v2 to v1, to Ruby */
