@@ -38,36 +38,19 @@ make_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_bool ta
   mcg_copy_inherited_settings(mrb, ctx, path, target);
 }
 
-/*
- * cgroup v2: a group has a controller's files only if its parent lists the
- * controller in cgroup.subtree_control.  libcgroup enables it for groups it
- * creates, not for existing ones (a CPU object on a group made for MEMORY),
- * so do it here, and only for this controller.
- */
+/* Create's half of mcg_enable_in_parent: it raises. */
 static void
 enable_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
 {
-  const char *name = mcg_kernel_controller(ctx->controller);
+  mrb_bool changed;
+  int err = mcg_enable_in_parent(mrb, ctx, path, &changed);
   char parent[PATH_MAX], change[32];
-  mrb_value enabled;
-  const char *s, *end;
-  int err;
 
-  if (mcg_served_without_controller(ctx->controller)) return; /* nothing to enable */
+  if (!err) return;
   mcg_parent_of(path, parent);
-  enabled = mcg_kernel_read(mrb, ctx, parent, "cgroup.subtree_control", FILE_ONCE);
-  end = RSTRING_END(enabled);
-  for (s = mcg_skip_blanks(RSTRING_PTR(enabled), end); s < end;
-       s = mcg_skip_blanks(mcg_token_end(s, end), end)) {
-    if ((size_t)(mcg_token_end(s, end) - s) == strlen(name) && memcmp(s, name, strlen(name)) == 0)
-      return;
-  }
-  snprintf(change, sizeof change, "+%s", name);
-  err = mcg_kernel_write(mrb, ctx, parent, "cgroup.subtree_control", change, FILE_ONCE);
-  if (err) {
-    mcg_raise_error(mrb, NULL, err, ctx->controller, parent, "enable controller",
-                    "cgroup.subtree_control", change, NULL);
-  }
+  snprintf(change, sizeof change, "+%s", mcg_kernel_controller(ctx->controller));
+  mcg_raise_error(mrb, NULL, err, ctx->controller, parent, "enable controller",
+                  "cgroup.subtree_control", change, NULL);
 }
 
 struct create_args {
@@ -88,7 +71,7 @@ create_body(mrb_state *mrb, void *p)
     len = slash ? (size_t)(slash - ctx->path) : full;
     memcpy(level, ctx->path, len);
     level[len] = '\0';
-    if (mcg_on_v2(ctx->controller)) enable_in_parent(mrb, ctx, level);
+    enable_in_parent(mrb, ctx, level);
     if (!args->first_made && mcg_path_exists(mrb, ctx, level)) continue;
     make_level(mrb, ctx, level, len == full);
     if (!args->first_made) args->first_made = len;

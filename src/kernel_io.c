@@ -115,6 +115,52 @@ io_on_file_once(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int fl
   return err;
 }
 
+static int group_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
+                         int flags, enum file_use use, fd_io io, void *arg);
+
+static mrb_bool
+lists_word(mrb_value text, const char *word)
+{
+  const char *s, *end = RSTRING_END(text);
+  size_t len = strlen(word);
+
+  for (s = mcg_skip_blanks(RSTRING_PTR(text), end); s < end;
+       s = mcg_skip_blanks(mcg_token_end(s, end), end)) {
+    if ((size_t)(mcg_token_end(s, end) - s) == len && memcmp(s, word, len) == 0) return TRUE;
+  }
+  return FALSE;
+}
+
+/*
+ * cgroup v2: a group has a controller's files only if its parent lists the
+ * controller in cgroup.subtree_control.  libcgroup enables it for groups it
+ * creates, not for existing ones (a CPU object on a group made for MEMORY),
+ * so create does it for each level, and a write that finds its file missing
+ * for its group; only for this controller.  0 or an errno; *changed says
+ * whether it was enabled now (nothing to do on v1 and for the root).
+ */
+int
+mcg_enable_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_bool *changed)
+{
+  const char *name = mcg_kernel_controller(ctx->controller);
+  mrb_value enabled = mrb_str_new_capa(mrb, 64);
+  char parent[PATH_MAX], change[32];
+  int err;
+
+  *changed = FALSE;
+  if (!mcg_on_v2(ctx->controller) || mcg_served_without_controller(ctx->controller) ||
+      strcmp(path, "/") == 0)
+    return 0;
+  mcg_parent_of(path, parent);
+  err = group_file_io(mrb, ctx, parent, "cgroup.subtree_control", O_RDONLY, FILE_ONCE, read_text,
+                      &enabled);
+  if (err || lists_word(enabled, name)) return err;
+  snprintf(change, sizeof change, "+%s", name);
+  err = mcg_kernel_write(mrb, ctx, parent, "cgroup.subtree_control", change, FILE_ONCE);
+  *changed = !err;
+  return err;
+}
+
 static int
 file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags, enum file_use use,
         fd_io io, void *arg)
@@ -124,11 +170,13 @@ file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags, enu
 }
 
 /*
- * Run io on a file of the group at path; 0 or an errno.  ENOENT has three
- * causes: the group is gone (ENOENT stays: NotFound); the file is missing
- * from a group that exists (this kernel or cgroup version lacks it:
- * EOPNOTSUPP); or another process removed the group and made it again
- * while we looked, so the file is there now: the I/O is tried once more.
+ * Run io on a file of the group at path; 0 or an errno.  ENOENT has these
+ * causes: the group is gone (ENOENT stays: NotFound); another process
+ * removed the group and made it again while we looked, so the file is there
+ * now (the I/O is tried once more); on v2, the group's parent does not
+ * enable the file's controller for it (a write enables it, as create does,
+ * and is tried again); or this kernel or cgroup version lacks the file
+ * (EOPNOTSUPP).
  */
 static int
 group_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file, int flags,
@@ -136,6 +184,7 @@ group_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const ch
 {
   char full[PATH_MAX];
   struct stat st;
+  mrb_bool enabled;
   int err;
 
   if (!mcg_mount_path(mrb, ctx, path, file, full)) return ENAMETOOLONG;
@@ -143,7 +192,10 @@ group_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const ch
   if (err != ENOENT) return err;
   if (stat(full, &st) == 0) return file_io(mrb, ctx, full, flags, use, io, arg);
   /* the group is here and still without the file (not made again between) */
-  return mcg_path_exists(mrb, ctx, path) && stat(full, &st) != 0 ? EOPNOTSUPP : ENOENT;
+  if (!mcg_path_exists(mrb, ctx, path) || stat(full, &st) == 0) return ENOENT;
+  if (flags == O_WRONLY && !(err = mcg_enable_in_parent(mrb, ctx, path, &enabled)) && enabled)
+    return file_io(mrb, ctx, full, flags, use, io, arg);
+  return err ? err : EOPNOTSUPP;
 }
 
 /*

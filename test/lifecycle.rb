@@ -149,3 +149,17 @@ assert('new refuses a name unless the group and any file of it fit in PATH_MAX; 
     assert_include e.message, "name too long"
   end
 end
+
+assert('cgroup v2: a write to a group whose parent does not enable the controller enables it first') do
+  skip "cpu and pids are not both served by cgroup v2 here" unless CgroupTest.version('cpu') == 2 && CgroupTest.version('pids') == 2
+  CgroupTest.isolate do
+    Cgroup::CPU.new("#{PREFIX}/made-for-cpu").create
+    g = Cgroup::PIDS.new("#{PREFIX}/made-for-cpu")
+    assert_true g.exist?, "one directory for every controller"
+    assert_not_include CgroupTest.kernel_file('pids', PREFIX, "cgroup.subtree_control").split, "pids"
+    g.max = 5
+    g.modify # not Unsupported: create would have enabled pids, and so does a write
+    assert_include CgroupTest.kernel_file('pids', PREFIX, "cgroup.subtree_control").split, "pids"
+    assert_equal "5", CgroupTest.kernel_file('pids', g.group_name, "pids.max").chomp
+  end
+end
