@@ -11,8 +11,11 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/capability.h>
 
 #include <mruby.h>
 #include <mruby/data.h>
@@ -26,12 +29,17 @@
  * The program may close it behind the gem's back (daemons close every
  * descriptor) and the number be reused for another file, which must then be
  * neither used nor closed: every use checks the identity first (an fstat,
- * a fraction of what keeping the descriptor saves).
+ * a fraction of what keeping the descriptor saves).  The owner and mode
+ * are kept too: a chown or chmod since the open may have taken away what
+ * the open was allowed, so the file is then opened anew.
  */
 struct kept_fd {
   int fd; /* -1: none */
   dev_t dev;
   ino_t ino;
+  uid_t uid;
+  gid_t gid;
+  mode_t mode;
 };
 
 /* Keep fd (closed if its identity cannot be read); FALSE if none is kept. */
@@ -49,6 +57,9 @@ kept_adopt(struct kept_fd *kept, int fd)
   }
   kept->dev = st.st_dev;
   kept->ino = st.st_ino;
+  kept->uid = st.st_uid;
+  kept->gid = st.st_gid;
+  kept->mode = st.st_mode;
   return TRUE;
 }
 
@@ -58,21 +69,69 @@ kept_open(struct kept_fd *kept, const char *path, int flags)
   kept_adopt(kept, open(path, flags | O_CLOEXEC));
 }
 
+/* Whether kept->fd is still the file that was opened (st: its state now). */
+static mrb_bool
+kept_same_file(const struct kept_fd *kept, struct stat *st)
+{
+  return kept->fd >= 0 && fstat(kept->fd, st) == 0 && st->st_dev == kept->dev &&
+         st->st_ino == kept->ino;
+}
+
+/* Usable: the same file, with the owner and mode it had when opened. */
 static mrb_bool
 kept_valid(const struct kept_fd *kept)
 {
   struct stat st;
 
-  return kept->fd >= 0 && fstat(kept->fd, &st) == 0 && st.st_dev == kept->dev &&
-         st.st_ino == kept->ino;
+  return kept_same_file(kept, &st) && st.st_uid == kept->uid && st.st_gid == kept->gid &&
+         st.st_mode == kept->mode;
 }
 
 /* Closes the descriptor only while it is still the one that was opened. */
 static void
 kept_close(struct kept_fd *kept)
 {
-  if (kept_valid(kept)) close(kept->fd);
+  struct stat st;
+
+  if (kept_same_file(kept, &st)) close(kept->fd);
   kept->fd = -1;
+}
+
+/*
+ * What the kernel's permission check of an open looks at in the caller:
+ * effective user and group, supplementary groups, effective capabilities
+ * (CAP_DAC_OVERRIDE lets root write a file it does not own).
+ */
+struct opener {
+  uid_t euid;
+  gid_t egid;
+  uint64_t groups;  /* FNV-1a of the supplementary group list; 0: not known */
+  uint32_t caps[2]; /* the effective capability set */
+};
+
+static void
+current_opener(struct opener *who)
+{
+  struct __user_cap_header_struct head = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct caps[2] = {{0, 0, 0}, {0, 0, 0}};
+  gid_t list[64];
+  int i, n = getgroups(64, list);
+  uint64_t hash = 14695981039346656037ULL;
+
+  who->euid = geteuid();
+  who->egid = getegid();
+  for (i = 0; i < n; i++) hash = (hash ^ (uint64_t)list[i]) * 1099511628211ULL;
+  who->groups = n < 0 ? 0 : hash; /* over 64 groups: never the same, opened anew each time */
+  syscall(SYS_capget, &head, caps);
+  who->caps[0] = caps[0].effective;
+  who->caps[1] = caps[1].effective;
+}
+
+static mrb_bool
+same_opener(const struct opener *a, const struct opener *b)
+{
+  return a->euid == b->euid && a->egid == b->egid && a->groups && a->groups == b->groups &&
+         a->caps[0] == b->caps[0] && a->caps[1] == b->caps[1];
 }
 
 /*
@@ -80,15 +139,16 @@ kept_close(struct kept_fd *kept)
  * written, settings and counters read, each with one pwrite or pread instead
  * of open, write or read, and close.  The kernel checks permission when a
  * cgroup file is opened, not when it is used, so a descriptor is used only
- * under the effective user and group that opened it: a program that drops
- * privileges keeps no power it would not have.
+ * while the caller is, for that check, who opened it, and the file has the
+ * owner and mode it had: a program that drops privileges (its user, its
+ * groups or a capability), or whose group an operator takes back, keeps no
+ * power a fresh open would not give it.
  */
 struct kept_group_file {
   char *path; /* the file's full path (mrb_malloc'd); NULL: slot free */
   int flags;  /* O_RDONLY or O_WRONLY */
   struct kept_fd file;
-  uid_t euid;
-  gid_t egid;
+  struct opener opener;
   unsigned long used; /* when it was last used, for eviction */
 };
 
@@ -208,9 +268,9 @@ group_file_slot(mrb_state *mrb, struct kept_files *files, const char *full, int 
 }
 
 static mrb_bool
-group_file_usable(const struct kept_group_file *g)
+group_file_usable(const struct kept_group_file *g, const struct opener *now)
 {
-  return g->path && g->euid == geteuid() && g->egid == getegid() && kept_valid(&g->file);
+  return g->path && same_opener(&g->opener, now) && kept_valid(&g->file);
 }
 
 /* Run io on the group file at full through a kept descriptor. */
@@ -221,16 +281,17 @@ mcg_kept_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int f
   struct kept_files *files = kept_files_of(mrb, ctx);
   struct kept_group_file *g = group_file_slot(mrb, files, full, flags);
   size_t size = strlen(full) + 1;
+  struct opener now;
   int fd, err = ENODEV;
 
-  if (group_file_usable(g)) err = io(mrb, g->file.fd, arg);
+  current_opener(&now);
+  if (group_file_usable(g, &now)) err = io(mrb, g->file.fd, arg);
   if (err == ENODEV) { /* none kept, or its group was removed since: open anew */
     group_file_forget(mrb, g);
     if ((fd = mcg_open_under_mount(mrb, ctx, full, flags)) < 0) return errno;
     if (!kept_adopt(&g->file, fd)) return EIO; /* no identity to check it by: closed */
     g->flags = flags;
-    g->euid = geteuid();
-    g->egid = getegid();
+    g->opener = now;
     g->path = (char *)memcpy(mrb_malloc(mrb, size), full, size); /* may raise: fd is kept */
     err = io(mrb, fd, arg);
   }

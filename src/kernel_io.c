@@ -161,6 +161,17 @@ mcg_enable_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, m
   return err;
 }
 
+/* The group at path is there with its files: cgroup.procs, which every
+ * group has on v1 and v2, is there. */
+static mrb_bool
+group_is_whole(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
+{
+  char full[PATH_MAX];
+  struct stat st;
+
+  return mcg_mount_path(mrb, ctx, path, "cgroup.procs", full) && stat(full, &st) == 0;
+}
+
 static int
 file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags, enum file_use use,
         fd_io io, void *arg)
@@ -191,8 +202,10 @@ group_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const ch
   err = file_io(mrb, ctx, full, flags, use, io, arg);
   if (err != ENOENT) return err;
   if (stat(full, &st) == 0) return file_io(mrb, ctx, full, flags, use, io, arg);
-  /* the group is here and still without the file (not made again between) */
-  if (!mcg_path_exists(mrb, ctx, path) || stat(full, &st) == 0) return ENOENT;
+  /* the group is whole and still without the file (not made again between):
+   * a group being removed loses its files, cgroup.procs too, before its
+   * directory goes */
+  if (!group_is_whole(mrb, ctx, path) || stat(full, &st) == 0) return ENOENT;
   if (flags == O_WRONLY && !(err = mcg_enable_in_parent(mrb, ctx, path, &enabled)) && enabled)
     return file_io(mrb, ctx, full, flags, use, io, arg);
   return err ? err : EOPNOTSUPP;

@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/capability.h>
 
 #include <mruby.h>
 #include <mruby/array.h>
@@ -883,6 +884,77 @@ t_open_as(mrb_state *mrb, mrb_value self)
   return self;
 }
 
+/* CgroupTest.groups => the supplementary groups; CgroupTest.set_groups(list)
+ * sets them (as root: the effective user must be 0 then) */
+static mrb_value
+t_groups(mrb_state *mrb, mrb_value self)
+{
+  gid_t list[64];
+  int n = getgroups(64, list);
+  mrb_value out = mrb_ary_new(mrb);
+  (void)self;
+
+  if (n < 0) raise_errno(mrb, "getgroups", "-");
+  for (int i = 0; i < n; i++) mrb_ary_push(mrb, out, mrb_int_value(mrb, list[i]));
+  return out;
+}
+
+static mrb_value
+t_set_groups(mrb_state *mrb, mrb_value self)
+{
+  gid_t list[64];
+  mrb_value ary;
+  mrb_int n;
+
+  mrb_get_args(mrb, "A", &ary);
+  n = RARRAY_LEN(ary) < 64 ? RARRAY_LEN(ary) : 64;
+  for (mrb_int i = 0; i < n; i++) list[i] = (gid_t)mrb_as_int(mrb, RARRAY_PTR(ary)[i]);
+  if (setgroups((size_t)n, list) != 0) raise_errno(mrb, "setgroups", "-");
+  return self;
+}
+
+/* CgroupTest.dac_override(on): CAP_DAC_OVERRIDE in or out of the effective
+ * set (it stays permitted, so it can come back) */
+static mrb_value
+t_dac_override(mrb_state *mrb, mrb_value self)
+{
+  struct __user_cap_header_struct head = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct caps[2];
+  mrb_bool on;
+
+  mrb_get_args(mrb, "b", &on);
+  if (syscall(SYS_capget, &head, caps) != 0) raise_errno(mrb, "capget", "-");
+  if (on)
+    caps[0].effective |= 1u << CAP_DAC_OVERRIDE;
+  else
+    caps[0].effective &= ~(1u << CAP_DAC_OVERRIDE);
+  if (syscall(SYS_capset, &head, caps) != 0) raise_errno(mrb, "capset", "-");
+  return self;
+}
+
+/* CgroupTest.chown(path, uid, gid), CgroupTest.chmod(path, mode) */
+static mrb_value
+t_chown(mrb_state *mrb, mrb_value self)
+{
+  const char *path;
+  mrb_int uid, gid;
+
+  mrb_get_args(mrb, "zii", &path, &uid, &gid);
+  if (chown(path, (uid_t)uid, (gid_t)gid) != 0) raise_errno(mrb, "chown", path);
+  return self;
+}
+
+static mrb_value
+t_chmod(mrb_state *mrb, mrb_value self)
+{
+  const char *path;
+  mrb_int mode;
+
+  mrb_get_args(mrb, "zi", &path, &mode);
+  if (chmod(path, (mode_t)mode) != 0) raise_errno(mrb, "chmod", path);
+  return self;
+}
+
 /* CgroupTest.close_fd(fd) */
 static mrb_value
 t_close_fd(mrb_state *mrb, mrb_value self)
@@ -1172,6 +1244,11 @@ mrb_mruby_cgroup_gem_test(mrb_state *mrb)
   mrb_define_module_function(mrb, t, "eventfd_count", t_eventfd_count, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "fd_path", t_fd_path, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "open_as", t_open_as, MRB_ARGS_ARG(2, 1));
+  mrb_define_module_function(mrb, t, "groups", t_groups, MRB_ARGS_NONE());
+  mrb_define_module_function(mrb, t, "set_groups", t_set_groups, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "dac_override", t_dac_override, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "chown", t_chown, MRB_ARGS_REQ(3));
+  mrb_define_module_function(mrb, t, "chmod", t_chmod, MRB_ARGS_REQ(2));
   mrb_define_module_function(mrb, t, "close_fd", t_close_fd, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "rss_kb", t_rss_kb, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "peak_rss_kb", t_peak_rss_kb, MRB_ARGS_NONE());

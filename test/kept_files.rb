@@ -171,3 +171,72 @@ assert('a file kept open by root is not written through once the effective user 
     assert_equal "6", CgroupTest.read(file).strip
   end
 end
+
+# run the block as nobody (euid and egid 65534) with these supplementary groups, then root again
+def as_nobody(groups)
+  home = CgroupTest.groups
+  CgroupTest.set_groups(groups)
+  CgroupTest.set_euid(65534)
+  yield
+ensure
+  CgroupTest.set_euid(0)
+  CgroupTest.set_groups(home)
+end
+
+assert('a file kept open through a supplementary group is not written once the group is dropped') do
+  CgroupTest.isolate do
+    g = pids_group_with_max("groups")
+    file = "#{CgroupTest.group_dir('pids', g.group_name)}/pids.max"
+    CgroupTest.chown(file, 0, 4242)
+    CgroupTest.chmod(file, 0o664) # writable through group 4242 only
+    as_nobody([4242]) do
+      g.max = 6
+      g.modify # opened anew as nobody, through group 4242, and kept
+      assert_include kept_group_files, file
+    end
+    as_nobody([]) do # the same euid and egid, without the group: a fresh open is refused
+      g.max = 7
+      e = assert_raise(Cgroup::PermissionDenied) { g.modify }
+      assert_equal ["pids.max", "7"], [e.file, e.value]
+    end
+    assert_equal "6", CgroupTest.read(file).strip
+  end
+end
+
+assert('a file kept open by root through CAP_DAC_OVERRIDE is not written once that is dropped') do
+  CgroupTest.isolate do
+    g = pids_group_with_max("caps")
+    file = "#{CgroupTest.group_dir('pids', g.group_name)}/pids.max"
+    CgroupTest.chown(file, 65534, 65534) # mode 0644: root writes it only through the capability
+    g.max = 6
+    g.modify
+    begin
+      CgroupTest.dac_override(false)
+      g.max = 7
+      assert_raise(Cgroup::PermissionDenied) { g.modify }
+    ensure
+      CgroupTest.dac_override(true)
+    end
+    assert_equal "6", CgroupTest.read(file).strip
+    g.modify # the capability back: the staged value lands
+    assert_equal "7", CgroupTest.read(file).strip
+  end
+end
+
+assert('a delegated file taken back by an operator (chown to root) is not written through the kept descriptor') do
+  CgroupTest.isolate do
+    g = pids_group_with_max("taken")
+    file = "#{CgroupTest.group_dir('pids', g.group_name)}/pids.max"
+    CgroupTest.chown(file, 65534, 65534) # delegated to nobody
+    as_nobody([]) do
+      g.max = 6
+      g.modify # opened as nobody and kept
+    end
+    CgroupTest.chown(file, 0, 0) # the operator takes it back
+    as_nobody([]) do
+      g.max = 7
+      assert_raise(Cgroup::PermissionDenied) { g.modify }
+    end
+    assert_equal "6", CgroupTest.read(file).strip
+  end
+end
