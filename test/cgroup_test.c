@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -735,7 +736,9 @@ t_wait(mrb_state *mrb, mrb_value self)
 
   mrb_get_args(mrb, "i", &pid);
   close_gate((pid_t)pid, FALSE, TRUE);
-  if (waitpid((pid_t)pid, &status, 0) < 0) raise_errno(mrb, "waitpid", "child");
+  while (waitpid((pid_t)pid, &status, 0) < 0) {
+    if (errno != EINTR) raise_errno(mrb, "waitpid", "child");
+  }
   if (WIFEXITED(status)) pair[0] = mrb_int_value(mrb, WEXITSTATUS(status));
   if (WIFSIGNALED(status)) pair[1] = mrb_int_value(mrb, WTERMSIG(status));
   return mrb_ary_new_from_values(mrb, 2, pair);
@@ -1011,6 +1014,57 @@ t_without_fds(mrb_state *mrb, mrb_value self)
   return mrb_ensure(mrb, starved_body, block, starved_end, mrb_nil_value());
 }
 
+static volatile sig_atomic_t alarms;
+
+static void
+count_alarm(int sig)
+{
+  (void)sig;
+  alarms++;
+}
+
+static mrb_value
+storm_body(mrb_state *mrb, mrb_value block)
+{
+  return mrb_yield_argv(mrb, block, 0, NULL);
+}
+
+static mrb_value
+storm_end(mrb_state *mrb, mrb_value unused)
+{
+  struct itimerval off = {{0, 0}, {0, 0}};
+
+  (void)mrb;
+  setitimer(ITIMER_REAL, &off, NULL);
+  signal(SIGALRM, SIG_DFL);
+  return unused;
+}
+
+/* CgroupTest.alarm_storm(usec) { } => how many SIGALRMs came: yield while
+ * one arrives every usec microseconds, handled without SA_RESTART (as a
+ * server's timer), so blocking calls fail with EINTR; then the timer stops */
+static mrb_value
+t_alarm_storm(mrb_state *mrb, mrb_value self)
+{
+  struct sigaction sa;
+  struct itimerval every;
+  mrb_value block;
+  mrb_int usec;
+  (void)self;
+
+  mrb_get_args(mrb, "i&!", &usec, &block);
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = count_alarm; /* no SA_RESTART */
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGALRM, &sa, NULL);
+  alarms = 0;
+  every.it_interval.tv_sec = every.it_value.tv_sec = (time_t)(usec / 1000000);
+  every.it_interval.tv_usec = every.it_value.tv_usec = (suseconds_t)(usec % 1000000);
+  setitimer(ITIMER_REAL, &every, NULL);
+  mrb_ensure(mrb, storm_body, block, storm_end, mrb_nil_value());
+  return mrb_int_value(mrb, alarms);
+}
+
 /* ---- Figures: memory, CPU time, clocks, notes for the report ----------- */
 
 /* A "Field: N kB" line of /proc/self/status, in kB (-1 if missing). */
@@ -1238,6 +1292,7 @@ mrb_mruby_cgroup_gem_test(mrb_state *mrb)
   mrb_define_module_function(mrb, t, "setenv", t_setenv, MRB_ARGS_REQ(2));
   mrb_define_module_function(mrb, t, "getenv", t_getenv, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "fd_count", t_fd_count, MRB_ARGS_NONE());
+  mrb_define_module_function(mrb, t, "alarm_storm", t_alarm_storm, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "without_fds", t_without_fds, MRB_ARGS_BLOCK());
   mrb_define_module_function(mrb, t, "open_fd", t_open_fd, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "eventfd", t_eventfd, MRB_ARGS_NONE());

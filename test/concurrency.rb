@@ -3,8 +3,8 @@
 # ends in the groups it started in, and nothing is left behind.
 
 PREFIX = CgroupTest.prefix
-WORKERS = 6
-CYCLES = 1000
+WORKERS = 8
+CYCLES = 2000
 
 # One worker's cycles (in a forked child): make the shared group unless it exists, set a value,
 # modify, attach the calling thread, detach; workers 0 and 1 also delete the group every third cycle.
