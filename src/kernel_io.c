@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <mruby.h>
@@ -131,6 +132,27 @@ lists_word(mrb_value text, const char *word)
   return FALSE;
 }
 
+/* Whether the controller is off for the group at path: on v2, its parent
+ * does not list it in cgroup.subtree_control (never on v1, nor for the
+ * root or a group served without a controller).  0 or an errno. */
+static int
+controller_off(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_bool *off)
+{
+  mrb_value listed = mrb_str_new_capa(mrb, 64);
+  char parent[PATH_MAX];
+  int err;
+
+  *off = FALSE;
+  if (!mcg_on_v2(ctx->controller) || mcg_served_without_controller(ctx->controller) ||
+      strcmp(path, "/") == 0)
+    return 0;
+  mcg_parent_of(path, parent);
+  err = group_file_io(mrb, ctx, parent, "cgroup.subtree_control", O_RDONLY, FILE_ONCE, read_text,
+                      &listed);
+  if (!err) *off = !lists_word(listed, mcg_kernel_controller(ctx->controller));
+  return err;
+}
+
 /*
  * cgroup v2: a group has a controller's files only if its parent lists the
  * controller in cgroup.subtree_control.  libcgroup enables it for groups it
@@ -142,34 +164,17 @@ lists_word(mrb_value text, const char *word)
 int
 mcg_enable_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_bool *changed)
 {
-  const char *name = mcg_kernel_controller(ctx->controller);
-  mrb_value enabled = mrb_str_new_capa(mrb, 64);
   char parent[PATH_MAX], change[32];
-  int err;
+  mrb_bool off;
+  int err = controller_off(mrb, ctx, path, &off);
 
   *changed = FALSE;
-  if (!mcg_on_v2(ctx->controller) || mcg_served_without_controller(ctx->controller) ||
-      strcmp(path, "/") == 0)
-    return 0;
+  if (err || !off) return err;
   mcg_parent_of(path, parent);
-  err = group_file_io(mrb, ctx, parent, "cgroup.subtree_control", O_RDONLY, FILE_ONCE, read_text,
-                      &enabled);
-  if (err || lists_word(enabled, name)) return err;
-  snprintf(change, sizeof change, "+%s", name);
+  snprintf(change, sizeof change, "+%s", mcg_kernel_controller(ctx->controller));
   err = mcg_kernel_write(mrb, ctx, parent, "cgroup.subtree_control", change, FILE_ONCE);
   *changed = !err;
   return err;
-}
-
-/* The group at path is there with its files: cgroup.procs, which every
- * group has on v1 and v2, is there. */
-static mrb_bool
-group_is_whole(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
-{
-  char full[PATH_MAX];
-  struct stat st;
-
-  return mcg_mount_path(mrb, ctx, path, "cgroup.procs", full) && stat(full, &st) == 0;
 }
 
 static int
@@ -180,35 +185,68 @@ file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags, enu
   return io_on_file_once(mrb, ctx, full, flags, io, arg);
 }
 
+/* What a file that could not be opened (ENOENT) turns out to be. */
+enum file_absence { FILE_BACK, GROUP_GONE, CONTROLLER_OFF, FILE_LACKING };
+
 /*
- * Run io on a file of the group at path; 0 or an errno.  ENOENT has these
- * causes: the group is gone (ENOENT stays: NotFound); another process
- * removed the group and made it again while we looked, so the file is there
- * now (the I/O is tried once more); on v2, the group's parent does not
- * enable the file's controller for it (a write enables it, as create does,
- * and is tried again); or this kernel or cgroup version lacks the file
- * (EOPNOTSUPP).
+ * Look again at a file of the group at path that could not be opened: back
+ * (another process removed the group and made it again meanwhile), its
+ * group gone, its controller off for the group (v2), or the group without
+ * it.  A group being removed loses its controllers' files, then its own,
+ * then its directory, all within another process's rmdir, so "without it"
+ * needs more: its parent, which cannot be removed meanwhile, lacks the file
+ * too; or, for a child of the root (which lacks many files), it still
+ * holds a millisecond later.
+ */
+static enum file_absence
+look_again(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
+           const char *full)
+{
+  struct timespec ms = {0, 1000000};
+  char parent[PATH_MAX], parent_file[PATH_MAX];
+  mrb_bool off;
+  struct stat st;
+
+  if (stat(full, &st) == 0) return FILE_BACK;
+  if (!mcg_path_exists(mrb, ctx, path)) return GROUP_GONE;
+  if (controller_off(mrb, ctx, path, &off) == 0 && off) return CONTROLLER_OFF;
+  mcg_parent_of(path, parent);
+  if (strcmp(parent, "/") != 0) {
+    if (!mcg_mount_path(mrb, ctx, parent, file, parent_file)) return FILE_LACKING;
+    return stat(parent_file, &st) == 0 ? GROUP_GONE : FILE_LACKING;
+  }
+  nanosleep(&ms, NULL);
+  if (stat(full, &st) == 0) return FILE_BACK;
+  return mcg_path_exists(mrb, ctx, path) ? FILE_LACKING : GROUP_GONE;
+}
+
+/*
+ * Run io on a file of the group at path; 0 or an errno.  A file that is
+ * not there (see look_again): tried once more if it is back; NotFound
+ * (ENOENT) if its group is gone; on v2, if its controller is off for the
+ * group, a write enables it, as create does, and is tried again; else this
+ * kernel or cgroup version lacks the file (EOPNOTSUPP).
  */
 static int
 group_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file, int flags,
               enum file_use use, fd_io io, void *arg)
 {
   char full[PATH_MAX];
-  struct stat st;
   mrb_bool enabled;
   int err;
 
   if (!mcg_mount_path(mrb, ctx, path, file, full)) return ENAMETOOLONG;
   err = file_io(mrb, ctx, full, flags, use, io, arg);
   if (err != ENOENT) return err;
-  if (stat(full, &st) == 0) return file_io(mrb, ctx, full, flags, use, io, arg);
-  /* the group is whole and still without the file (not made again between):
-   * a group being removed loses its files, cgroup.procs too, before its
-   * directory goes */
-  if (!group_is_whole(mrb, ctx, path) || stat(full, &st) == 0) return ENOENT;
-  if (flags == O_WRONLY && !(err = mcg_enable_in_parent(mrb, ctx, path, &enabled)) && enabled)
+  switch (look_again(mrb, ctx, path, file, full)) {
+  case FILE_BACK: return file_io(mrb, ctx, full, flags, use, io, arg);
+  case GROUP_GONE: return ENOENT;
+  case CONTROLLER_OFF:
+    if (flags != O_WRONLY) return EOPNOTSUPP; /* reads never enable */
+    if ((err = mcg_enable_in_parent(mrb, ctx, path, &enabled))) return err;
     return file_io(mrb, ctx, full, flags, use, io, arg);
-  return err ? err : EOPNOTSUPP;
+  default: return EOPNOTSUPP;
+  }
 }
 
 /*
