@@ -122,3 +122,20 @@ assert('detach in a forked child moves the child only, never the parent that att
     assert_equal home, CgroupTest.group_of(tid, 'cpu')
   end
 end
+
+assert('attach without a pid moves the calling thread on cgroup v1, and the whole process on v2') do
+  skip "cpu is not available" unless CgroupTest.version('cpu')
+  CgroupTest.isolate do
+    g = Cgroup::CPU.new("#{PREFIX}/threads").create
+    other = CgroupTest.park_thread # another thread of this process
+    begin
+      home = CgroupTest.group_of(other, 'cpu')
+      inside = g.attach { CgroupTest.group_of(other, 'cpu') }
+      assert_equal CgroupTest.version('cpu') == 2 ? g.group_name : home, inside,
+                   "v1 moves one thread (tasks); v2 the process (cgroup.procs)"
+      assert_equal home, CgroupTest.group_of(other, 'cpu'), "back with the caller"
+    ensure
+      CgroupTest.unpark_thread
+    end
+  end
+end

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
@@ -887,6 +888,55 @@ t_open_as(mrb_state *mrb, mrb_value self)
   return self;
 }
 
+/* A thread of this process parked on a pipe, for tests of what moves with
+ * the caller. */
+static struct {
+  pthread_t id;
+  pid_t tid;
+  int gate[2];
+} parked = {0, 0, {-1, -1}};
+
+static void *
+parked_main(void *arg)
+{
+  char c;
+
+  (void)arg;
+  __atomic_store_n(&parked.tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
+  while (read(parked.gate[0], &c, 1) < 0 && errno == EINTR) {
+  }
+  return NULL;
+}
+
+/* CgroupTest.park_thread => the tid of a new thread of this process that
+ * waits until CgroupTest.unpark_thread */
+static mrb_value
+t_park_thread(mrb_state *mrb, mrb_value self)
+{
+  (void)self;
+  if (parked.tid) mrb_raise(mrb, E_RUNTIME_ERROR, "a thread is parked already");
+  if (pipe(parked.gate) != 0) raise_errno(mrb, "pipe", "park");
+  if (pthread_create(&parked.id, NULL, parked_main, NULL) != 0) {
+    close(parked.gate[0]);
+    close(parked.gate[1]);
+    mrb_raise(mrb, E_RUNTIME_ERROR, "pthread_create failed");
+  }
+  while (!__atomic_load_n(&parked.tid, __ATOMIC_ACQUIRE)) sched_yield();
+  return mrb_int_value(mrb, parked.tid);
+}
+
+static mrb_value
+t_unpark_thread(mrb_state *mrb, mrb_value self)
+{
+  (void)mrb;
+  if (!parked.tid) return self;
+  close(parked.gate[1]);
+  pthread_join(parked.id, NULL);
+  close(parked.gate[0]);
+  parked.tid = 0;
+  return self;
+}
+
 /* CgroupTest.groups => the supplementary groups; CgroupTest.set_groups(list)
  * sets them (as root: the effective user must be 0 then) */
 static mrb_value
@@ -1299,6 +1349,8 @@ mrb_mruby_cgroup_gem_test(mrb_state *mrb)
   mrb_define_module_function(mrb, t, "eventfd_count", t_eventfd_count, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "fd_path", t_fd_path, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "open_as", t_open_as, MRB_ARGS_ARG(2, 1));
+  mrb_define_module_function(mrb, t, "park_thread", t_park_thread, MRB_ARGS_NONE());
+  mrb_define_module_function(mrb, t, "unpark_thread", t_unpark_thread, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "groups", t_groups, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "set_groups", t_set_groups, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "dac_override", t_dac_override, MRB_ARGS_REQ(1));

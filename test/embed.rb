@@ -7,11 +7,13 @@ PREFIX = CgroupTest.prefix
 EMBED = TEST_ARGS['embed_bin']
 SCRIPTS = "#{TEST_ARGS['gem_dir']}/example/embed"
 
-def embed(n, request = "#{SCRIPTS}/request.rb")
+# the host's summary line as words, its exit status and signal; threads: run it with -t
+def embed(n, request = "#{SCRIPTS}/request.rb", threads: nil)
   CgroupTest.setenv("MRB_EMBED_GROUP", "#{PREFIX}/embed")
-  out, status, signal = CgroupTest.capture_as(0, EMBED, "-n", n.to_s, "#{SCRIPTS}/setup.rb", request,
+  args = ["-n", n.to_s] + (threads ? ["-t", threads.to_s] : [])
+  out, status, signal = CgroupTest.capture_as(0, EMBED, *args, "#{SCRIPTS}/setup.rb", request,
                                               "#{SCRIPTS}/teardown.rb")
-  line = out.split("\n").find { |l| l.start_with?("requests ") }
+  line = out.split("\n").find { |l| l.start_with?("requests ") || l.start_with?("threads ") }
   [line.to_s.split, status, signal]
 end
 
@@ -44,5 +46,17 @@ assert('a request that raises is reported, and the host goes on to the next one'
     assert_equal %w[requests 10 errors 5], words[0, 4]
   ensure
     CgroupTest.unlink(failing)
+  end
+end
+
+assert('4 threads, each with its own mrb_state, run per-request cycles at once and end where they began') do
+  skip "no embed host at #{EMBED} (built by the Rakefile)" unless CgroupTest.file?(EMBED)
+  unless CgroupTest.version('cpu') == 1 && CgroupTest.version('memory') == 1
+    skip "cgroup v2 moves whole processes, so threads cannot hold groups of their own (attach.rb tests what moves)"
+  end
+  CgroupTest.isolate do
+    words, status, signal = embed(500, threads: 4)
+    assert_equal [0, nil], [status, signal], words.join(" ")
+    assert_equal %w[threads 4 requests 500 errors 0 home 4], words
   end
 end

@@ -4,7 +4,7 @@
  * once per simulated request between mrb_gc_arena_save and _restore, and a
  * script's exception reported and cleared without stopping the host.
  *
- *   embed [-n REQUESTS] SETUP.rb REQUEST.rb TEARDOWN.rb
+ *   embed [-n REQUESTS] [-t THREADS] SETUP.rb REQUEST.rb TEARDOWN.rb
  *
  * The host forks a helper child to stand in for the request's worker
  * process (scripts see its pid in $worker_pid; the host itself stays in its
@@ -13,8 +13,15 @@
  * passes $MRB_EMBED_ARG (or "") on to the scripts.  It prints the requests,
  * errors, time per request, and its RSS and open file descriptors before
  * and after the requests.
+ *
+ * With -t, as a threaded server would: after SETUP, THREADS threads each
+ * open an mrb_state of their own and run REQUEST that many times; each
+ * compares its /proc/thread-self/cgroup before and after.  It prints the
+ * threads, requests per thread, errors, and how many threads ended in the
+ * groups they started in.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +103,86 @@ fd_count(void)
   return n;
 }
 
+/* The globals the scripts see; $request is set per request. */
+static void
+set_globals(mrb_state *mrb, pid_t worker)
+{
+  const char *group = getenv("MRB_EMBED_GROUP"), *argument = getenv("MRB_EMBED_ARG");
+
+  mrb_gv_set(mrb, mrb_intern_lit(mrb, "$worker_pid"), mrb_int_value(mrb, worker));
+  mrb_gv_set(mrb, mrb_intern_lit(mrb, "$group"),
+             mrb_str_new_cstr(mrb, group ? group : "/mruby-embed"));
+  mrb_gv_set(mrb, mrb_intern_lit(mrb, "$argument"),
+             mrb_str_new_cstr(mrb, argument ? argument : ""));
+}
+
+/* The calling thread's /proc/thread-self/cgroup into buf ("" if unreadable). */
+static void
+thread_groups(char *buf, size_t size)
+{
+  FILE *f = fopen("/proc/thread-self/cgroup", "r");
+  size_t n = f ? fread(buf, 1, size - 1, f) : 0;
+
+  buf[n] = '\0';
+  if (f) fclose(f);
+}
+
+/* One thread of -t: its own state, the request script run `requests` times. */
+struct thread_run {
+  const char *request_path;
+  long requests, errors;
+  pid_t worker;
+  int home; /* ended in the groups it started in */
+};
+
+static void *
+thread_main(void *arg)
+{
+  struct thread_run *t = (struct thread_run *)arg;
+  char before[4096], after[4096];
+  mrb_state *mrb = mrb_open();
+  struct RProc *request;
+  long i;
+
+  thread_groups(before, sizeof before);
+  if (!mrb || !(request = compile(mrb, t->request_path))) {
+    t->errors = t->requests;
+    if (mrb) mrb_close(mrb);
+    return NULL;
+  }
+  set_globals(mrb, t->worker);
+  for (i = 1; i <= t->requests; i++) {
+    mrb_gv_set(mrb, mrb_intern_lit(mrb, "$request"), mrb_int_value(mrb, i));
+    t->errors += !run(mrb, request);
+  }
+  mrb_close(mrb);
+  thread_groups(after, sizeof after);
+  t->home = strcmp(before, after) == 0;
+  return NULL;
+}
+
+/* -t: the threads' runs after setup; prints their summary; the errors. */
+static long
+run_threads(int threads, long requests, const char *request_path, pid_t worker)
+{
+  pthread_t ids[64];
+  struct thread_run runs[64];
+  long errors = 0;
+  int i, home = 0;
+
+  for (i = 0; i < threads; i++) {
+    runs[i] = (struct thread_run){request_path, requests, 0, worker, 0};
+    if (pthread_create(&ids[i], NULL, thread_main, &runs[i]) != 0) return requests * threads;
+  }
+  for (i = 0; i < threads; i++) {
+    pthread_join(ids[i], NULL);
+    errors += runs[i].errors;
+    home += runs[i].home;
+  }
+  printf("threads %d requests %ld errors %ld home %d\n", threads, requests, errors, home);
+  return errors;
+}
+
 static double
 seconds(void)
 {
@@ -109,17 +196,19 @@ int
 main(int argc, char **argv)
 {
   long requests = 1000, i, errors = 0, rss_before, rss_warm = 0, rss_after;
-  int opt, fds_start = fd_count(), fds_before, fds_after, fds_closed;
+  int opt, threads = 0, fds_start = fd_count(), fds_before, fds_after, fds_closed;
   struct RProc *setup, *request, *teardown;
   mrb_state *mrb;
   pid_t worker;
   double start, elapsed;
 
-  while ((opt = getopt(argc, argv, "n:")) != -1) {
+  while ((opt = getopt(argc, argv, "n:t:")) != -1) {
     if (opt == 'n') requests = atol(optarg);
+    if (opt == 't') threads = atoi(optarg);
   }
-  if (argc - optind != 3) {
-    fprintf(stderr, "usage: embed [-n REQUESTS] SETUP.rb REQUEST.rb TEARDOWN.rb\n");
+  if (argc - optind != 3 || threads < 0 || threads > 64) {
+    fprintf(stderr, "usage: embed [-n REQUESTS] [-t THREADS (up to 64)] SETUP.rb REQUEST.rb "
+                    "TEARDOWN.rb\n");
     return 2;
   }
   if ((worker = fork()) == 0) { /* the request's worker, attached by the scripts */
@@ -128,12 +217,7 @@ main(int argc, char **argv)
   }
   mrb = mrb_open();
   if (!mrb) return 1;
-  mrb_gv_set(mrb, mrb_intern_lit(mrb, "$worker_pid"), mrb_int_value(mrb, worker));
-  mrb_gv_set(mrb, mrb_intern_lit(mrb, "$group"),
-             mrb_str_new_cstr(mrb, getenv("MRB_EMBED_GROUP") ? getenv("MRB_EMBED_GROUP")
-                                                             : "/mruby-embed"));
-  mrb_gv_set(mrb, mrb_intern_lit(mrb, "$argument"),
-             mrb_str_new_cstr(mrb, getenv("MRB_EMBED_ARG") ? getenv("MRB_EMBED_ARG") : ""));
+  set_globals(mrb, worker);
   setup = compile(mrb, argv[optind]);
   request = compile(mrb, argv[optind + 1]);
   teardown = compile(mrb, argv[optind + 2]);
@@ -142,6 +226,14 @@ main(int argc, char **argv)
     kill(worker, SIGKILL);
     mrb_close(mrb);
     return 1;
+  }
+  if (threads > 0) {
+    errors = run_threads(threads, requests, argv[optind + 1], worker);
+    errors += !run(mrb, teardown);
+    kill(worker, SIGKILL);
+    waitpid(worker, NULL, 0);
+    mrb_close(mrb);
+    return errors ? 1 : 0;
   }
   /* the first request opens what the gem keeps open; flat is measured from there */
   mrb_gv_set(mrb, mrb_intern_lit(mrb, "$request"), mrb_int_value(mrb, 0));
