@@ -72,6 +72,13 @@ assert('attach and detach raise with the reason') do
   end
 end
 
+# a new CPU group under the prefix, the calling thread's id, and the thread's cpu group now
+def cpu_group_and_home(name)
+  g = Cgroup::CPU.new("#{PREFIX}/#{name}").create
+  tid = CgroupTest.tid
+  [g, tid, CgroupTest.group_of(tid, 'cpu')]
+end
+
 # hold g for the block: through attach's block form, or through Cgroup.with
 def holding(how, g, &block)
   how == :with ? Cgroup.with(g, &block) : g.attach(&block)
@@ -80,9 +87,7 @@ end
 assert('a child forked inside an attach block leaves it without moving its parent') do
   skip "cpu is not available" unless CgroupTest.version('cpu')
   CgroupTest.isolate do
-    g = Cgroup::CPU.new("#{PREFIX}/forked").create
-    tid = CgroupTest.tid
-    home = CgroupTest.group_of(tid, 'cpu')
+    g, tid, home = cpu_group_and_home("forked")
     [:attach, :with].each do |how|
       child = inside = nil
       holding(how, g) do
@@ -102,9 +107,7 @@ end
 assert('detach in a forked child moves the child only, never the parent that attached') do
   skip "cpu is not available" unless CgroupTest.version('cpu')
   CgroupTest.isolate do
-    g = Cgroup::CPU.new("#{PREFIX}/forked").create
-    tid = CgroupTest.tid
-    home = CgroupTest.group_of(tid, 'cpu')
+    g, tid, home = cpu_group_and_home("forked")
     g.attach
     child = CgroupTest.fork
     if child == 0 # the parent's record is not the child's: it moves itself out, to the root
@@ -126,7 +129,7 @@ end
 assert('attach without a pid moves the calling thread on cgroup v1, and the whole process on v2') do
   skip "cpu is not available" unless CgroupTest.version('cpu')
   CgroupTest.isolate do
-    g = Cgroup::CPU.new("#{PREFIX}/threads").create
+    g, = cpu_group_and_home("threads")
     other = CgroupTest.park_thread # another thread of this process
     begin
       home = CgroupTest.group_of(other, 'cpu')

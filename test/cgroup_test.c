@@ -45,6 +45,13 @@ raise_errno(mrb_state *mrb, const char *what, const char *path)
   mrb_raisef(mrb, E_RUNTIME_ERROR, "%s %s: %s", what, path, strerror(errno));
 }
 
+/* The body of the helpers that run a block with an ensure (mrb_ensure). */
+static mrb_value
+yield_block(mrb_state *mrb, mrb_value block)
+{
+  return mrb_yield_argv(mrb, block, 0, NULL);
+}
+
 /* A file's whole content as a String; raises RuntimeError naming it. */
 static mrb_value
 read_whole(mrb_state *mrb, const char *path)
@@ -1027,12 +1034,6 @@ static struct {
 } starved;
 
 static mrb_value
-starved_body(mrb_state *mrb, mrb_value block)
-{
-  return mrb_yield_argv(mrb, block, 0, NULL);
-}
-
-static mrb_value
 starved_end(mrb_state *mrb, mrb_value unused)
 {
   (void)mrb;
@@ -1061,7 +1062,7 @@ t_without_fds(mrb_state *mrb, mrb_value self)
   while (starved.count < 1024 && (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0) {
     starved.fds[starved.count++] = fd;
   }
-  return mrb_ensure(mrb, starved_body, block, starved_end, mrb_nil_value());
+  return mrb_ensure(mrb, yield_block, block, starved_end, mrb_nil_value());
 }
 
 static volatile sig_atomic_t alarms;
@@ -1071,12 +1072,6 @@ count_alarm(int sig)
 {
   (void)sig;
   alarms++;
-}
-
-static mrb_value
-storm_body(mrb_state *mrb, mrb_value block)
-{
-  return mrb_yield_argv(mrb, block, 0, NULL);
 }
 
 static mrb_value
@@ -1111,7 +1106,7 @@ t_alarm_storm(mrb_state *mrb, mrb_value self)
   every.it_interval.tv_sec = every.it_value.tv_sec = (time_t)(usec / 1000000);
   every.it_interval.tv_usec = every.it_value.tv_usec = (suseconds_t)(usec % 1000000);
   setitimer(ITIMER_REAL, &every, NULL);
-  mrb_ensure(mrb, storm_body, block, storm_end, mrb_nil_value());
+  mrb_ensure(mrb, yield_block, block, storm_end, mrb_nil_value());
   return mrb_int_value(mrb, alarms);
 }
 
@@ -1282,13 +1277,7 @@ t_cleanup(mrb_state *mrb, mrb_value self)
 }
 
 static mrb_value
-isolate_body(mrb_state *mrb, mrb_value block)
-{
-  return mrb_yield_argv(mrb, block, 0, NULL);
-}
-
-static mrb_value
-cleanup_body(mrb_state *mrb, mrb_value unused)
+cleanup_after(mrb_state *mrb, mrb_value unused)
 {
   (void)unused;
   return t_cleanup(mrb, mrb_nil_value());
@@ -1303,7 +1292,7 @@ t_isolate(mrb_state *mrb, mrb_value self)
   (void)self;
 
   mrb_get_args(mrb, "&!", &block);
-  return mrb_ensure(mrb, isolate_body, block, cleanup_body, mrb_nil_value());
+  return mrb_ensure(mrb, yield_block, block, cleanup_after, mrb_nil_value());
 }
 
 void

@@ -22,6 +22,18 @@ def pids_group_with_max(name)
   g
 end
 
+# the pids.max file of a group, as the kernel shows it
+def max_file(g)
+  "#{CgroupTest.group_dir('pids', g.group_name)}/pids.max"
+end
+
+# a PIDS group as pids_group_with_max makes it, whose pids.max then belongs to nobody; and the file
+def nobodys_max(name)
+  g = pids_group_with_max(name)
+  CgroupTest.chown(max_file(g), 65534, 65534)
+  [g, max_file(g)]
+end
+
 # the cgroup files under this run's prefix that this process holds open
 def kept_group_files
   under = "#{CgroupTest.mount('pids')}#{PREFIX}/"
@@ -137,7 +149,7 @@ assert('a written file\'s descriptor closed behind the gem\'s back and reused is
   fd = nil
   CgroupTest.isolate do
     g = pids_group_with_max("decoy-file")
-    file = "#{CgroupTest.group_dir('pids', g.group_name)}/pids.max"
+    file = max_file(g)
     fd = fd_of(file)
     assert_not_nil fd, "pids.max is kept open"
     CgroupTest.write(decoy, "")
@@ -156,7 +168,7 @@ end
 assert('a file kept open by root is not written through once the effective user is nobody') do
   CgroupTest.isolate do
     g = pids_group_with_max("creds")
-    file = "#{CgroupTest.group_dir('pids', g.group_name)}/pids.max"
+    file = max_file(g)
     assert_include kept_group_files, file
     begin
       CgroupTest.set_euid(65534)
@@ -186,7 +198,7 @@ end
 assert('a file kept open through a supplementary group is not written once the group is dropped') do
   CgroupTest.isolate do
     g = pids_group_with_max("groups")
-    file = "#{CgroupTest.group_dir('pids', g.group_name)}/pids.max"
+    file = max_file(g)
     CgroupTest.chown(file, 0, 4242)
     CgroupTest.chmod(file, 0o664) # writable through group 4242 only
     as_nobody([4242]) do
@@ -205,9 +217,7 @@ end
 
 assert('a file kept open by root through CAP_DAC_OVERRIDE is not written once that is dropped') do
   CgroupTest.isolate do
-    g = pids_group_with_max("caps")
-    file = "#{CgroupTest.group_dir('pids', g.group_name)}/pids.max"
-    CgroupTest.chown(file, 65534, 65534) # mode 0644: root writes it only through the capability
+    g, file = nobodys_max("caps") # mode 0644: root writes it only through the capability
     g.max = 6
     g.modify
     begin
@@ -225,9 +235,7 @@ end
 
 assert('a delegated file taken back by an operator (chown to root) is not written through the kept descriptor') do
   CgroupTest.isolate do
-    g = pids_group_with_max("taken")
-    file = "#{CgroupTest.group_dir('pids', g.group_name)}/pids.max"
-    CgroupTest.chown(file, 65534, 65534) # delegated to nobody
+    g, file = nobodys_max("taken") # delegated to nobody
     as_nobody([]) do
       g.max = 6
       g.modify # opened as nobody and kept
