@@ -15,23 +15,29 @@ rescue Cgroup::Error => e
   e
 end
 
+# A call may succeed with no descriptor free: to open a file it may first close one the gem kept
+# (the least recently used group file, the oldest /proc file), which frees a number.  Either way
+# its result must be whole.
 assert('with no descriptor free: attach, create, spawn, groups give a result or EMFILE') do
   CgroupTest.isolate do
     g = Cgroup::PIDS.new("#{PREFIX}/fds").create
     tree = %w[a b c].map { |n| Cgroup::PIDS.new("#{PREFIX}/fds/#{n}").create.group_name }
     pid = CgroupTest.spawn("sleep") # a task attach has not looked at yet
-    attached = starved("attach") { g.attach(pid) }
-    assert_kind_of Cgroup::Error, attached, "a new task's /proc file cannot be opened"
-    made = starved("create") { Cgroup::PIDS.new("#{PREFIX}/fds/new").create }
+    attached = !starved("attach") { g.attach(pid) }.is_a?(Cgroup::Error)
+    made = !starved("create") { Cgroup::PIDS.new("#{PREFIX}/fds/new").create }.is_a?(Cgroup::Error)
     listed = starved("Cgroup.groups") { Cgroup.groups(:pids, g.group_name) }
     spawned = starved("spawn") { g.spawn("/bin/true") }
-    assert_kind_of Cgroup::Error, spawned, "no pipe for the child's report"
-    # no half-made group, no partial list, no task moved by the refused attach
-    assert_equal !made.is_a?(Cgroup::Error), CgroupTest.dir?(CgroupTest.group_dir('pids', "#{PREFIX}/fds/new"))
-    tree << "#{PREFIX}/fds/new" unless made.is_a?(Cgroup::Error)
+    # no half-made group, no partial list, no task moved by a refused attach
+    assert_equal made, CgroupTest.dir?(CgroupTest.group_dir('pids', "#{PREFIX}/fds/new"))
+    tree << "#{PREFIX}/fds/new" if made
     assert_equal [g.group_name, *tree].sort, listed unless listed.is_a?(Cgroup::Error)
-    assert_equal [], CgroupTest.pids_in('pids', g.group_name)
+    assert_equal attached ? [pid] : [], CgroupTest.pids_in('pids', g.group_name)
+    assert_true Cgroup.wait(spawned).success? unless spawned.is_a?(Cgroup::Error)
+    CgroupTest.note "with no descriptor free: attach #{attached ? 'done' : 'EMFILE'}, create " \
+                    "#{made ? 'done' : 'EMFILE'}, groups #{listed.is_a?(Cgroup::Error) ? 'EMFILE' : 'listed'}, " \
+                    "spawn #{spawned.is_a?(Cgroup::Error) ? 'EMFILE' : 'done'}"
     # and afterwards everything works, the kept files included
+    g.detach(pid) if attached
     g.attach(pid)
     assert_equal [pid], CgroupTest.pids_in('pids', g.group_name)
     g.detach(pid)
@@ -40,7 +46,7 @@ assert('with no descriptor free: attach, create, spawn, groups give a result or 
   end
 end
 
-assert('with no descriptor free: values already kept open are written, others raise EMFILE; all land after') do
+assert('with no descriptor free: a kept file is written; another raises EMFILE or is written; all land after') do
   CgroupTest.isolate do
     a = Cgroup::PIDS.new("#{PREFIX}/kept-a").create
     b = Cgroup::PIDS.new("#{PREFIX}/kept-b").create
@@ -51,10 +57,12 @@ assert('with no descriptor free: values already kept open are written, others ra
     assert_equal a, starved("modify through a kept file") { a.modify }
     assert_equal "8", CgroupTest.kernel_file('pids', a.group_name, "pids.max").chomp
     e = starved("modify of a file not kept") { b.modify }
-    assert_kind_of Cgroup::Error, e
-    assert_equal [b.group_name, "pids.max", "9"], [e.group, e.file, e.value]
-    assert_equal 9, b.max, "still staged"
-    b.modify
+    if e.is_a?(Cgroup::Error)
+      assert_equal [b.group_name, "pids.max", "9"], [e.group, e.file, e.value]
+      assert_equal "max", CgroupTest.kernel_file('pids', b.group_name, "pids.max").chomp, "not written"
+      assert_equal 9, b.max, "still staged"
+      b.modify
+    end
     a.max = 10
     a.modify
     assert_equal %w[10 9], [a, b].map { |g| CgroupTest.kernel_file('pids', g.group_name, "pids.max").chomp }
