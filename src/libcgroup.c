@@ -184,7 +184,7 @@ mcg_require_mount(mrb_state *mrb, struct cgroup_ctx *ctx)
   int ret = find_hierarchies(), err = init_errno(ret);
 
   if (ret != 0) { /* for want of a resource: the errno's class; else none mounted */
-    mcg_raise_error(mrb, err ? NULL : "Unsupported", err, ctx->controller, ctx->path,
+    mcg_raise_error(mrb, NULL, err ? err : EOPNOTSUPP, ctx->controller, ctx->path,
                     "initialise libcgroup", NULL, NULL, err ? NULL : cgroup_strerror(ret));
   }
   if (!mount_points[ctx->controller]) {
