@@ -146,8 +146,6 @@ void mcg_require_hierarchies(mrb_state *mrb);
 const char *mcg_mount_point(enum controller_id id);
 size_t mcg_mount_length(enum controller_id id);
 const char *mcg_require_mount(mrb_state *mrb, struct cgroup_ctx *ctx);
-void mcg_libcgroup_create(struct cgroup_ctx *ctx, const char *path);
-void mcg_libcgroup_delete(struct cgroup_ctx *ctx, const char *path);
 #ifdef CGROUP_FUZZ
 void mcg_set_version(enum controller_id id, int version);
 #endif

@@ -15,13 +15,12 @@
 #include "cgroup.h"
 
 /*
- * Make the one missing level `path` (its parent exists).  libcgroup 2.0.2
- * may report failure for a group it did make, and fails for reasons of its
- * own (it re-reads the mount table, which takes a descriptor; on v2 it
- * reports a parent the caller may not write to as "value does not exist"):
- * the directory is the truth.  Where it is missing, mkdir(2) makes it or
- * says why not.  A v2 group served without a controller is a plain
- * directory from the start.
+ * Make the one missing level `path` (its parent exists) with mkdir(2): the
+ * kernel makes the group's files, owned by the caller.  (libcgroup 2.0.2's
+ * create re-read the mount table, chowned every file of the new group and
+ * reported failures for groups it did make: five times the cost of the
+ * mkdir, and wrong errors.)  On v2 create_body has enabled the controller
+ * in the parent first; on v1 the inheritable settings are copied in.
  */
 static void
 make_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_bool target)
@@ -29,10 +28,9 @@ make_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_bool ta
   char full[PATH_MAX];
   int err = 0;
 
-  if (!mcg_served_without_controller(ctx->controller)) mcg_libcgroup_create(ctx, path);
   if (!mcg_mount_path(mrb, ctx, path, NULL, full))
     err = ENAMETOOLONG;
-  else if (!mcg_path_exists(mrb, ctx, path) && mkdir(full, 0755) != 0 && errno != EEXIST)
+  else if (mkdir(full, 0755) != 0 && errno != EEXIST) /* EEXIST: made meanwhile */
     err = errno;
   if (err) mcg_raise_error(mrb, NULL, err, ctx->controller, path, "create", NULL, NULL, NULL);
   mcg_copy_inherited_settings(mrb, ctx, path, target);
@@ -80,19 +78,14 @@ create_body(mrb_state *mrb, void *p)
   return mrb_nil_value();
 }
 
-/*
- * Remove the (empty) group at path; 0 or an errno.  libcgroup's delete
- * first, then rmdir for what it left: 2.0.2 returns 0 when rmdir failed and
- * errors when it worked, so the directory is the truth, and rmdir(2) tells
- * why it is still there.  A v2 group served without a controller is a
- * plain directory.
- */
+/* Remove the (empty) group at path with rmdir(2); 0 or an errno (ENOENT:
+ * gone already counts as done).  libcgroup 2.0.2's delete returned 0 when
+ * rmdir failed and errors when it worked. */
 static int
 remove_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
 {
   char full[PATH_MAX];
 
-  if (!mcg_served_without_controller(ctx->controller)) mcg_libcgroup_delete(ctx, path);
   if (!mcg_mount_path(mrb, ctx, path, NULL, full)) return ENAMETOOLONG;
   return rmdir(full) == 0 || errno == ENOENT ? 0 : errno;
 }

@@ -1,7 +1,8 @@
 /*
  * The host's hierarchies, as libcgroup finds them once per process: the
- * mount and cgroup version serving each controller; and libcgroup's create
- * and delete of one group.  The only file that includes <libcgroup.h>.
+ * mount and cgroup version serving each controller.  The only file that
+ * includes <libcgroup.h>; the groups themselves are made and removed with
+ * mkdir(2) and rmdir(2) (group.c).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -192,37 +193,6 @@ mcg_require_mount(mrb_state *mrb, struct cgroup_ctx *ctx)
                     NULL, "controller is not mounted");
   }
   return mount_points[ctx->controller];
-}
-
-static struct cgroup *
-new_libcgroup(struct cgroup_ctx *ctx, const char *path)
-{
-  struct cgroup *cg = cgroup_new_cgroup(path);
-
-  if (cg && !cgroup_add_controller(cg, mcg_kernel_controller(ctx->controller))) cgroup_free(&cg);
-  return cg;
-}
-
-/* libcgroup's create of the group at path (its parent exists); the caller
- * looks whether it is there (2.0.2's return code is not to be trusted). */
-void
-mcg_libcgroup_create(struct cgroup_ctx *ctx, const char *path)
-{
-  struct cgroup *cg = new_libcgroup(ctx, path);
-
-  if (cg) cgroup_create_cgroup(cg, 0);
-  cgroup_free(&cg);
-}
-
-/* libcgroup's delete of the empty group at path; the caller looks whether
- * it is gone (2.0.2 returns 0 when rmdir failed and errors when it worked). */
-void
-mcg_libcgroup_delete(struct cgroup_ctx *ctx, const char *path)
-{
-  struct cgroup *cg = new_libcgroup(ctx, path);
-
-  if (cg) cgroup_delete_cgroup_ext(cg, CGFLAG_DELETE_EMPTY_ONLY);
-  cgroup_free(&cg);
 }
 
 #ifdef CGROUP_FUZZ
