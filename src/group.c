@@ -40,8 +40,7 @@ make_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_bool ta
 static void
 enable_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
 {
-  mrb_bool changed;
-  int err = mcg_enable_in_parent(mrb, ctx, path, &changed);
+  int err = mcg_enable_in_parent(mrb, ctx, path);
   char parent[PATH_MAX], change[32];
 
   if (!err) return;

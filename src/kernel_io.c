@@ -153,28 +153,32 @@ controller_off(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_boo
   return err;
 }
 
+/* Add the controller to the subtree_control of path's parent; 0 or an errno. */
+static int
+turn_controller_on(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
+{
+  char parent[PATH_MAX], change[32];
+
+  mcg_parent_of(path, parent);
+  snprintf(change, sizeof change, "+%s", mcg_kernel_controller(ctx->controller));
+  return mcg_kernel_write(mrb, ctx, parent, "cgroup.subtree_control", change, FILE_ONCE);
+}
+
 /*
  * cgroup v2: a group has a controller's files only if its parent lists the
  * controller in cgroup.subtree_control.  libcgroup enables it for groups it
  * creates, not for existing ones (a CPU object on a group made for MEMORY),
  * so create does it for each level, and a write that finds its file missing
- * for its group; only for this controller.  0 or an errno; *changed says
- * whether it was enabled now (nothing to do on v1 and for the root).
+ * for its group (group_file_io); only for this controller, only where it is
+ * off (nothing to do on v1 and for the root).  0 or an errno.
  */
 int
-mcg_enable_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_bool *changed)
+mcg_enable_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
 {
-  char parent[PATH_MAX], change[32];
   mrb_bool off;
   int err = controller_off(mrb, ctx, path, &off);
 
-  *changed = FALSE;
-  if (err || !off) return err;
-  mcg_parent_of(path, parent);
-  snprintf(change, sizeof change, "+%s", mcg_kernel_controller(ctx->controller));
-  err = mcg_kernel_write(mrb, ctx, parent, "cgroup.subtree_control", change, FILE_ONCE);
-  *changed = !err;
-  return err;
+  return err || !off ? err : turn_controller_on(mrb, ctx, path);
 }
 
 static int
@@ -232,7 +236,6 @@ group_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const ch
               enum file_use use, fd_io io, void *arg)
 {
   char full[PATH_MAX];
-  mrb_bool enabled;
   int err;
 
   if (!mcg_mount_path(mrb, ctx, path, file, full)) return ENAMETOOLONG;
@@ -242,8 +245,8 @@ group_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const ch
   case FILE_BACK: return file_io(mrb, ctx, full, flags, use, io, arg);
   case GROUP_GONE: return ENOENT;
   case CONTROLLER_OFF:
-    if (flags != O_WRONLY) return EOPNOTSUPP; /* reads never enable */
-    if ((err = mcg_enable_in_parent(mrb, ctx, path, &enabled))) return err;
+    if (flags != O_WRONLY) return EOPNOTSUPP;                   /* reads never enable */
+    if ((err = turn_controller_on(mrb, ctx, path))) return err; /* look_again saw it off */
     return file_io(mrb, ctx, full, flags, use, io, arg);
   default: return EOPNOTSUPP;
   }
