@@ -209,6 +209,7 @@ const char *mcg_freeze_value(enum controller_id id, mrb_bool freeze);
 /* ---- tasks.c: where tasks are; moving, listing, signalling them ------ */
 pid_t mcg_calling_thread(void);
 int mcg_current_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, char out[PATH_MAX]);
+mrb_value mcg_read_pids(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file);
 void mcg_init_tasks(mrb_state *mrb, struct RClass *cgroup);
 
 /* ---- wait.c: waiting for the kernel; FREEZER; MEMORY#wait_for_oom ---- */
@@ -219,6 +220,8 @@ void mcg_back_off(long *delay, double deadline);
 void mcg_init_wait(mrb_state *mrb, struct RClass *cgroup);
 
 /* ---- the other features: each defines its own methods ---------------- */
+void mcg_make_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_bool target);
+void mcg_require_enabled_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path);
 void mcg_init_group(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_spawn(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_module(mrb_state *mrb, struct RClass *cgroup);

@@ -22,8 +22,8 @@
  * mkdir, and wrong errors.)  On v2 create_body has enabled the controller
  * in the parent first; on v1 the inheritable settings are copied in.
  */
-static void
-make_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_bool target)
+void
+mcg_make_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_bool target)
 {
   char full[PATH_MAX];
   int err = 0;
@@ -36,9 +36,9 @@ make_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_bool ta
   mcg_copy_inherited_settings(mrb, ctx, path, target);
 }
 
-/* Create's half of mcg_enable_in_parent: it raises. */
-static void
-enable_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
+/* The raising half of mcg_enable_in_parent, for create and claim. */
+void
+mcg_require_enabled_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
 {
   int err = mcg_enable_in_parent(mrb, ctx, path);
   char parent[PATH_MAX], change[32];
@@ -68,9 +68,9 @@ create_body(mrb_state *mrb, void *p)
     len = slash ? (size_t)(slash - ctx->path) : full;
     memcpy(level, ctx->path, len);
     level[len] = '\0';
-    enable_in_parent(mrb, ctx, level);
+    mcg_require_enabled_in_parent(mrb, ctx, level);
     if (!args->first_made && mcg_path_exists(mrb, ctx, level)) continue;
-    make_level(mrb, ctx, level, len == full);
+    mcg_make_level(mrb, ctx, level, len == full);
     if (!args->first_made) args->first_made = len;
   }
   mcg_write_staged(mrb, ctx);

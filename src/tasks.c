@@ -259,35 +259,64 @@ cgroup_attach(mrb_state *mrb, mrb_value self)
                     mrb_ary_new_from_values(mrb, 4, args));
 }
 
-/* Move a task to the group at target (the root if that is gone). */
+/* Cut path ("/a/b") to its parent ("/a", then "/"). */
 static void
-return_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, const char *target)
+to_parent(char *path)
 {
-  int err = move_task(mrb, ctx, target, pid);
+  char *slash = strrchr(path, '/');
 
-  if (err == ENOENT && strcmp(target, "/") != 0) err = move_task(mrb, ctx, target = "/", pid);
+  if (slash == path)
+    slash[1] = '\0';
+  else if (slash)
+    *slash = '\0';
+}
+
+/* Move a task to the group at target; when target is gone (or, with
+ * climb, refuses it), to its nearest ancestor that takes it: one that
+ * exists and, on v2, has no domain controller enabled for its children
+ * (EBUSY).  Inside a delegated subtree that stays below the delegation
+ * point wherever the subtree allows; a group above it refuses
+ * (PermissionDenied), and the task stays where it is. */
+static void
+return_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, const char *target, mrb_bool climb)
+{
+  char up[PATH_MAX];
+  int err;
+
+  snprintf(up, sizeof up, "%s", target);
+  err = move_task(mrb, ctx, up, pid);
+  while (up[1] && (err == ENOENT || (climb && err == EBUSY))) {
+    to_parent(up);
+    climb = TRUE;
+    err = move_task(mrb, ctx, up, pid);
+  }
   if (err == 0 || err == ESRCH) return; /* a task that has exited needs no move */
-  raise_for_task(mrb, ctx, NULL, err, target, "detach", pid, NULL);
+  raise_for_task(mrb, ctx, NULL, err, up, "detach", pid, NULL);
 }
 
 static void
 detach_attachment(mrb_state *mrb, struct cgroup_ctx *ctx, struct attachment *a)
 {
-  return_task(mrb, ctx, a->pid, a->previous);
+  return_task(mrb, ctx, a->pid, a->previous, FALSE);
   mrb_free(mrb, a->previous);
   *a = ctx->attached[--ctx->attached_count];
 }
 
-/* A task this object did not attach: the classic gem moved it to the root;
- * do that only if it is in this group, else say it is not. */
+/* A task this object did not attach (a child forked while its parent was
+ * attached, say): the classic gem moved it to the root, which a delegated
+ * service may not write; move it out to the nearest ancestor that takes
+ * it, only if it is in this group, else say it is not. */
 static void
 detach_unrecorded(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid)
 {
+  char parent[PATH_MAX];
+
   if (!task_is_in(mrb, ctx, pid, ctx->path)) {
     raise_for_task(mrb, ctx, "NotFound", ESRCH, ctx->path, "detach", pid,
                    "task is not attached to this group");
   }
-  return_task(mrb, ctx, pid, "/");
+  mcg_parent_of(ctx->path, parent);
+  return_task(mrb, ctx, pid, parent, TRUE);
 }
 
 /*
@@ -320,11 +349,11 @@ cgroup_detach(mrb_state *mrb, mrb_value self)
   return self;
 }
 
-/* The pids in a tasks-like file of ctx's group. */
-static mrb_value
-read_pids(mrb_state *mrb, struct cgroup_ctx *ctx, const char *file)
+/* The pids in a tasks-like file of the group at path. */
+mrb_value
+mcg_read_pids(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file)
 {
-  mrb_value text = mcg_kernel_read(mrb, ctx, ctx->path, file, FILE_ONCE), pids = mrb_ary_new(mrb);
+  mrb_value text = mcg_kernel_read(mrb, ctx, path, file, FILE_ONCE), pids = mrb_ary_new(mrb);
   const char *s = RSTRING_PTR(text), *end = RSTRING_END(text);
   char *next;
 
@@ -343,7 +372,7 @@ cgroup_procs(mrb_state *mrb, mrb_value self)
   struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
 
   mcg_require_group(mrb, ctx, "list processes");
-  return read_pids(mrb, ctx, "cgroup.procs");
+  return mcg_read_pids(mrb, ctx, ctx->path, "cgroup.procs");
 }
 
 /* Cgroup#tasks: the threads in the group (v1 tasks, v2 cgroup.threads). */
@@ -353,7 +382,7 @@ cgroup_tasks(mrb_state *mrb, mrb_value self)
   struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
 
   mcg_require_group(mrb, ctx, "list threads");
-  return read_pids(mrb, ctx, mcg_version_file(ctx->controller, FILE_THREADS));
+  return mcg_read_pids(mrb, ctx, ctx->path, mcg_version_file(ctx->controller, FILE_THREADS));
 }
 
 static const struct {
@@ -397,7 +426,7 @@ signal_pids(mrb_value pids, int sig)
 static mrb_value
 procs_without_caller(mrb_state *mrb, struct cgroup_ctx *ctx)
 {
-  mrb_value pids = read_pids(mrb, ctx, "cgroup.procs");
+  mrb_value pids = mcg_read_pids(mrb, ctx, ctx->path, "cgroup.procs");
   mrb_int i;
 
   for (i = 0; i < RARRAY_LEN(pids); i++) {
@@ -440,7 +469,8 @@ cgroup_kill_all(mrb_state *mrb, mrb_value self)
     signal_pids(pids, sig);
   else if (err)
     mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "kill", "cgroup.kill", "1", NULL);
-  while (sig == SIGKILL && RARRAY_LEN(pids = read_pids(mrb, ctx, "cgroup.procs")) > 0) {
+  while (sig == SIGKILL &&
+         RARRAY_LEN(pids = mcg_read_pids(mrb, ctx, ctx->path, "cgroup.procs")) > 0) {
     if (mcg_ms_left(deadline) == 0) {
       mcg_raise_error(mrb, NULL, ETIMEDOUT, ctx->controller, ctx->path, "kill", "cgroup.procs",
                       NULL, "processes remain");

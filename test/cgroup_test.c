@@ -657,7 +657,11 @@ t_capture_as(mrb_state *mrb, mrb_value self)
   if (pid == 0) {
     dup2(fds[1], 1);
     close(fds[0]);
-    if (setgroups(0, NULL) != 0 || setgid((gid_t)uid) != 0 || setuid((uid_t)uid) != 0) _exit(126);
+    /* as the caller itself (CgroupTest.uid) needs no switch, and a user
+     * that is not root could not make one */
+    if ((uid_t)uid != getuid() &&
+        (setgroups(0, NULL) != 0 || setgid((gid_t)uid) != 0 || setuid((uid_t)uid) != 0))
+      _exit(126);
     execv(args[0], args);
     _exit(127);
   }
@@ -1223,6 +1227,29 @@ t_prefix(mrb_state *mrb, mrb_value self)
   return mrb_str_new_cstr(mrb, test_prefix());
 }
 
+/* CgroupTest.scratch(name): a path in /tmp for a file of this run's, named
+ * after the prefix (which may be a delegated group's deep path). */
+static mrb_value
+t_scratch(mrb_state *mrb, mrb_value self)
+{
+  char *name, path[PATH_MAX];
+  (void)self;
+
+  mrb_get_args(mrb, "z", &name);
+  snprintf(path, sizeof path, "/tmp/mrbcg%s-%s", test_prefix(), name);
+  for (char *c = path + 5; *c; c++)
+    if (*c == '/') *c = '_';
+  return mrb_str_new_cstr(mrb, path);
+}
+
+/* CgroupTest.uid: the real user id (tests that need root skip for others) */
+static mrb_value
+t_uid(mrb_state *mrb, mrb_value self)
+{
+  (void)self;
+  return mrb_int_value(mrb, getuid());
+}
+
 /* Remove a directory tree of groups, deepest first, killing what is inside
  * (only this run's own children can be).  Returns how many were removed. */
 static int
@@ -1354,6 +1381,8 @@ mrb_mruby_cgroup_gem_test(mrb_state *mrb)
   mrb_define_module_function(mrb, t, "now", t_now, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "note", t_note, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "prefix", t_prefix, MRB_ARGS_NONE());
+  mrb_define_module_function(mrb, t, "scratch", t_scratch, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "uid", t_uid, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "cleanup", t_cleanup, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "isolate", t_isolate, MRB_ARGS_BLOCK());
 }

@@ -36,7 +36,7 @@ end
 assert("#{WORKERS} processes x #{CYCLES} cycles on shared groups, removed under them: only NotFound and Busy") do
   skip "cpu or pids is not available" unless CgroupTest.version('cpu') && CgroupTest.version('pids')
   CgroupTest.isolate do
-    reports = (0...WORKERS).map { |id| "/tmp/mrbcg-conc-#{PREFIX.split('-').last}-#{id}" }
+    reports = (0...WORKERS).map { |id| CgroupTest.scratch("conc-#{id}") }
     children = (0...WORKERS).map do |id|
       child = CgroupTest.fork
       if child == 0

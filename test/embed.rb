@@ -11,7 +11,7 @@ SCRIPTS = "#{TEST_ARGS['gem_dir']}/example/embed"
 def embed(n, request = "#{SCRIPTS}/request.rb", threads: nil)
   CgroupTest.setenv("MRB_EMBED_GROUP", "#{PREFIX}/embed")
   args = ["-n", n.to_s] + (threads ? ["-t", threads.to_s] : [])
-  out, status, signal = CgroupTest.capture_as(0, EMBED, *args, "#{SCRIPTS}/setup.rb", request,
+  out, status, signal = CgroupTest.capture_as(CgroupTest.uid, EMBED, *args, "#{SCRIPTS}/setup.rb", request,
                                               "#{SCRIPTS}/teardown.rb")
   line = out.split("\n").find { |l| l.start_with?("requests ") || l.start_with?("threads ") }
   [line.to_s.split, status, signal]
@@ -38,7 +38,7 @@ end
 
 assert('a request that raises is reported, and the host goes on to the next one') do
   skip "no embed host at #{EMBED} (built by the Rakefile)" unless CgroupTest.file?(EMBED)
-  failing = "/tmp/mrbcg-embed-fail-#{PREFIX.split('-').last}.rb"
+  failing = CgroupTest.scratch("embed-fail.rb")
   CgroupTest.isolate do
     CgroupTest.write(failing, "Cgroup::CPU.new(\"#{PREFIX}/embed/missing\").attach if $request % 2 == 1\n")
     words, status, signal = embed(10, failing)

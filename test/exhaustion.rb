@@ -85,7 +85,7 @@ assert('a process whose first call finds no descriptor free gets EMFILE, and the
     files.each(&:close)
     puts first, Cgroup.version(:pids).inspect
   RUBY
-  out, status, = CgroupTest.capture_as(0, "/bin/sh", "-c", 'ulimit -n 64 && exec "$0" -e "$1"', MRUBY, script)
+  out, status, = CgroupTest.capture_as(CgroupTest.uid, "/bin/sh", "-c", 'ulimit -n 64 && exec "$0" -e "$1"', MRUBY, script)
   assert_equal 0, status, out
   assert_equal ["Cgroup::Error 24", CgroupTest.version('pids').inspect], out.split("\n")
 end

@@ -27,6 +27,11 @@ def max_file(g)
   "#{CgroupTest.group_dir('pids', g.group_name)}/pids.max"
 end
 
+# these tests change their own credentials and files' owners: root only
+def needs_root
+  skip "needs root to change credentials and owners (running as uid #{CgroupTest.uid})" unless CgroupTest.uid == 0
+end
+
 # a PIDS group as pids_group_with_max makes it, whose pids.max then belongs to nobody; and the file
 def nobodys_max(name)
   g = pids_group_with_max(name)
@@ -69,7 +74,7 @@ assert('attach keeps at most four /proc files open and never reads a reaped task
 end
 
 assert('descriptors closed behind the gem\'s back and reused are neither used nor closed') do
-  decoy = "/tmp/mrbcg-decoy-#{PREFIX.split('-').last}"
+  decoy = CgroupTest.scratch("decoy")
   decoys = []
   CgroupTest.isolate do
     g = Cgroup::PIDS.new("#{PREFIX}/decoy").create
@@ -145,7 +150,7 @@ assert('a counter read again through its kept file gives the kernel\'s value of 
 end
 
 assert('a written file\'s descriptor closed behind the gem\'s back and reused is neither written nor closed') do
-  decoy = "/tmp/mrbcg-decoy-file-#{PREFIX.split('-').last}"
+  decoy = CgroupTest.scratch("decoy-file")
   fd = nil
   CgroupTest.isolate do
     g = pids_group_with_max("decoy-file")
@@ -166,6 +171,7 @@ assert('a written file\'s descriptor closed behind the gem\'s back and reused is
 end
 
 assert('a file kept open by root is not written through once the effective user is nobody') do
+  needs_root
   CgroupTest.isolate do
     g = pids_group_with_max("creds")
     file = max_file(g)
@@ -196,6 +202,7 @@ ensure
 end
 
 assert('a file kept open through a supplementary group is not written once the group is dropped') do
+  needs_root
   CgroupTest.isolate do
     g = pids_group_with_max("groups")
     file = max_file(g)
@@ -216,6 +223,7 @@ assert('a file kept open through a supplementary group is not written once the g
 end
 
 assert('a file kept open by root through CAP_DAC_OVERRIDE is not written once that is dropped') do
+  needs_root
   CgroupTest.isolate do
     g, file = nobodys_max("caps") # mode 0644: root writes it only through the capability
     g.max = 6
@@ -234,6 +242,7 @@ assert('a file kept open by root through CAP_DAC_OVERRIDE is not written once th
 end
 
 assert('a delegated file taken back by an operator (chown to root) is not written through the kept descriptor') do
+  needs_root
   CgroupTest.isolate do
     g, file = nobodys_max("taken") # delegated to nobody
     as_nobody([]) do

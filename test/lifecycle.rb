@@ -127,7 +127,7 @@ assert('a value set and never written warns when its object goes; one the kernel
     forgotten = Cgroup::PIDS.new("#{ARGV[0]}/gone")
     forgotten.max = 6 # never written: the warning is the only sign
   RUBY
-  out, status, = CgroupTest.capture_as(0, "/bin/sh", "-c", 'exec "$0" -e "$1" "$2" 2>&1', mruby, script, PREFIX)
+  out, status, = CgroupTest.capture_as(CgroupTest.uid, "/bin/sh", "-c", 'exec "$0" -e "$1" "$2" 2>&1', mruby, script, PREFIX)
   assert_equal 0, status, out
   assert_equal ["raised 5", "mruby-cgroup: warning: pids:#{PREFIX}/gone: max = 6 was set but never written " \
                 "(call modify or create)"], out.split("\n")

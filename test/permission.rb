@@ -30,7 +30,7 @@ TARGETS = [[Cgroup::CPU, :cfs_quota_us, 50000], [Cgroup::MEMORY, :limit_in_bytes
 
 # nobody runs a copy of mruby from a directory of its own: the checkout may sit
 # where other users cannot traverse (/root is 0700 on Debian)
-BIN_DIR = "/tmp/mrbcg-bin-#{PREFIX.split('-').last}"
+BIN_DIR = CgroupTest.scratch("bin")
 
 # the groups under the prefix, and the tasks of the one the user tried
 def state_of(klass)
@@ -43,6 +43,7 @@ TARGETS.each do |klass, attr, value|
   assert("#{klass}: an unprivileged user gets PermissionDenied and changes nothing") do
     mruby = TEST_ARGS['mruby_bin']
     skip "no mruby binary at #{mruby}" unless CgroupTest.file?(mruby)
+    skip "needs root to run a child as nobody (running as uid #{CgroupTest.uid})" unless CgroupTest.uid == 0
     skip "#{klass::CONTROLLER} is not available here" unless CgroupTest.version(klass::CONTROLLER)
     CgroupTest.isolate do
       mruby = CgroupTest.install(mruby, BIN_DIR)

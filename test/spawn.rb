@@ -9,7 +9,7 @@ assert('spawn runs a command already inside every group given; wait gives its st
     cpu = Cgroup::CPU.new("#{PREFIX}/run").create
     pids = Cgroup::PIDS.new("#{PREFIX}/run").create
     pids.max = 5 # staged: spawn writes it before the child joins
-    out = "/tmp/mrbcg-spawn-#{PREFIX.split('-').last}"
+    out = CgroupTest.scratch("spawn")
     pid = Cgroup.spawn([cpu, pids], "/bin/sh", "-c", "cat /proc/self/cgroup > #{out}; exit 3")
     status = Cgroup.wait(pid)
     assert_equal [pid, 3, nil, false, false], [status.pid, status.exitstatus, status.termsig,
@@ -122,7 +122,7 @@ assert('a spawned command inherits none of the descriptors the gem keeps open') 
     mount = CgroupTest.mount('pids')
     kept = CgroupTest.entries("/proc/self/fd").map { |fd| CgroupTest.fd_path(fd.to_i).to_s }
     assert_true kept.any? { |p| p.start_with?(mount) }, "the gem keeps #{mount} files open"
-    out = "/tmp/mrbcg-fds-#{PREFIX.split('-').last}"
+    out = CgroupTest.scratch("fds")
     status = Cgroup.wait(g.spawn("/bin/sh", "-c", "for f in /proc/$$/fd/*; do readlink $f; done > #{out}; exit 0"))
     assert_true status.success?
     inherited = CgroupTest.read(out).split("\n")
