@@ -8,6 +8,13 @@ MRuby::Gem::Specification.new('mruby-cgroup') do |spec|
     raise "mruby-cgroup: libcgroup was not found by pkg-config " \
           "(on Debian: apt-get install libcgroup-dev pkg-config)"
   end
+  # Cgroup.scope's engines: libcgroup 3's systemd support where the libcgroup
+  # found has it, systemd's D-Bus API (sd-bus) where libsystemd is found.
+  spec.cc.defines << 'MCG_HAVE_LIBCGROUP_SCOPE' if system('pkg-config --atleast-version=3.0 libcgroup')
+  if spec.search_package('libsystemd')
+    spec.cc.defines << 'MCG_HAVE_SD_BUS'
+    spec.linker.libraries << 'systemd'
+  end
   # The gem's own C (src/, test/) must build warning-free; mruby's generated
   # glue (gem_init.c) is compiled by the same compiler object without them.
   strict = %w[-Wall -Wextra -Werror]

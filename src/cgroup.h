@@ -224,6 +224,12 @@ void mcg_make_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mr
 void mcg_require_enabled_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path);
 void mcg_init_group(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_spawn(mrb_state *mrb, struct RClass *cgroup);
+void mcg_init_delegate(mrb_state *mrb, struct RClass *cgroup);
+void mcg_init_scope(mrb_state *mrb, struct RClass *cgroup);
+#ifdef MCG_HAVE_LIBCGROUP_SCOPE
+const char *mcg_lib_create_scope(const char *name, const char *slice, pid_t pid); /* libcgroup.c */
+#endif
+enum controller_id mcg_controller_from(mrb_state *mrb, mrb_value name);
 void mcg_init_module(mrb_state *mrb, struct RClass *cgroup);
 
 #endif

@@ -203,3 +203,24 @@ mcg_set_version(enum controller_id id, int version)
   versions[id] = version;
 }
 #endif
+
+#ifdef MCG_HAVE_LIBCGROUP_SCOPE
+/*
+ * libcgroup 3's systemd support: ask systemd for a transient scope `name`
+ * in `slice`, delegated, holding pid (libcgroup talks to systemd over
+ * D-Bus and waits for the job).  NULL on success, else libcgroup's words.
+ */
+const char *
+mcg_lib_create_scope(const char *name, const char *slice, pid_t pid)
+{
+  struct cgroup_systemd_scope_opts opts;
+  int ret = cgroup_set_default_scope_opts(&opts);
+
+  if (ret) return cgroup_strerror(ret);
+  opts.delegated = 1;
+  opts.mode = CGROUP_SYSTEMD_MODE_FAIL; /* an existing unit of that name is an error */
+  opts.pid = pid;
+  ret = cgroup_create_scope(name, slice, &opts);
+  return ret ? cgroup_strerror(ret) : NULL;
+}
+#endif

@@ -17,8 +17,8 @@
 
 /* The controller a name ("memory", :io, "cpuacct", ...) stands for: the
  * class served by a controller of that name here, else the class named so. */
-static enum controller_id
-controller_from(mrb_state *mrb, mrb_value name)
+enum controller_id
+mcg_controller_from(mrb_state *mrb, mrb_value name)
 {
   const char *s;
   int i;
@@ -40,7 +40,7 @@ controller_from(mrb_state *mrb, mrb_value name)
 static struct cgroup_ctx *
 group_arg(mrb_state *mrb, mrb_value controller, mrb_value name)
 {
-  return mcg_get_ctx(mrb, mcg_group_new(mrb, controller_from(mrb, controller), name));
+  return mcg_get_ctx(mrb, mcg_group_new(mrb, mcg_controller_from(mrb, controller), name));
 }
 
 /* The directories at and below full into list, as paths below the mount;
@@ -99,7 +99,7 @@ cgroup_s_version(mrb_state *mrb, mrb_value self)
   (void)self;
 
   mrb_get_args(mrb, "o", &name);
-  id = controller_from(mrb, name);
+  id = mcg_controller_from(mrb, name);
   return mcg_version(id) ? mrb_int_value(mrb, mcg_version(id)) : mrb_nil_value();
 }
 

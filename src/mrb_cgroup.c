@@ -491,6 +491,8 @@ mrb_mruby_cgroup_gem_init(mrb_state *mrb)
   mcg_init_tasks(mrb, cgroup);
   mcg_init_wait(mrb, cgroup);
   mcg_init_spawn(mrb, cgroup);
+  mcg_init_delegate(mrb, cgroup);
+  mcg_init_scope(mrb, cgroup);
   mcg_init_module(mrb, cgroup);
 }
 

@@ -634,20 +634,18 @@ t_run(mrb_state *mrb, mrb_value self)
   return mrb_int_value(mrb, pid);
 }
 
-/* CgroupTest.capture_as(uid, argv...) => [stdout, exit status or nil, signal or nil]:
- * run a command as another user (no supplementary groups); its stderr goes to ours */
+/* Run argv as uid (no supplementary groups), first moved by root into the
+ * groups whose tasks-like files procs lists, ':' between (unless NULL); [stdout, exit status
+ * or nil, signal or nil].  Its stderr goes to ours. */
 static mrb_value
-t_capture_as(mrb_state *mrb, mrb_value self)
+capture(mrb_state *mrb, mrb_int uid, char *procs, mrb_value *argv, mrb_int argc)
 {
-  mrb_int uid, argc;
-  mrb_value *argv, out, result[3] = {mrb_nil_value(), mrb_nil_value(), mrb_nil_value()};
+  mrb_value out, result[3] = {mrb_nil_value(), mrb_nil_value(), mrb_nil_value()};
   char *args[32], buf[4096];
   int fds[2], status;
   ssize_t n;
   pid_t pid;
-  (void)self;
 
-  mrb_get_args(mrb, "i*", &uid, &argv, &argc);
   if (argc < 1 || argc > 31) mrb_raise(mrb, E_ARGUMENT_ERROR, "1 to 31 arguments");
   for (mrb_int i = 0; i < argc; i++) args[i] = (char *)mrb_string_value_cstr(mrb, &argv[i]);
   args[argc] = NULL;
@@ -657,6 +655,12 @@ t_capture_as(mrb_state *mrb, mrb_value self)
   if (pid == 0) {
     dup2(fds[1], 1);
     close(fds[0]);
+    for (char *file = procs ? strtok(procs, ":") : NULL; file; file = strtok(NULL, ":")) {
+      char me[16];
+      int fd = open(file, O_WRONLY);
+      if (fd < 0 || write(fd, me, snprintf(me, sizeof me, "%d", (int)getpid())) < 0) _exit(125);
+      close(fd);
+    }
     /* as the caller itself (CgroupTest.uid) needs no switch, and a user
      * that is not root could not make one */
     if ((uid_t)uid != getuid() &&
@@ -674,6 +678,33 @@ t_capture_as(mrb_state *mrb, mrb_value self)
   if (WIFEXITED(status)) result[1] = mrb_int_value(mrb, WEXITSTATUS(status));
   if (WIFSIGNALED(status)) result[2] = mrb_int_value(mrb, WTERMSIG(status));
   return mrb_ary_new_from_values(mrb, 3, result);
+}
+
+/* CgroupTest.capture_as(uid, argv...) => [stdout, exit status or nil, signal or nil] */
+static mrb_value
+t_capture_as(mrb_state *mrb, mrb_value self)
+{
+  mrb_int uid, argc;
+  mrb_value *argv;
+  (void)self;
+
+  mrb_get_args(mrb, "i*", &uid, &argv, &argc);
+  return capture(mrb, uid, NULL, argv, argc);
+}
+
+/* CgroupTest.capture_in(procs_files, uid, argv...): capture_as, started in
+ * the groups of procs_files ("a/cgroup.procs:b/cgroup.procs": v1 has one
+ * per hierarchy) */
+static mrb_value
+t_capture_in(mrb_state *mrb, mrb_value self)
+{
+  mrb_int uid, argc;
+  mrb_value *argv;
+  char *procs;
+  (void)self;
+
+  mrb_get_args(mrb, "zi*", &procs, &uid, &argv, &argc);
+  return capture(mrb, uid, procs, argv, argc);
 }
 
 /* CgroupTest.fork => 0 in the child, the child's pid in the parent.  The
@@ -1348,6 +1379,7 @@ mrb_mruby_cgroup_gem_test(mrb_state *mrb)
   mrb_define_module_function(mrb, t, "oom_group", t_oom_group, MRB_ARGS_REQ(2));
   mrb_define_module_function(mrb, t, "run", t_run, MRB_ARGS_ANY());
   mrb_define_module_function(mrb, t, "capture_as", t_capture_as, MRB_ARGS_ANY());
+  mrb_define_module_function(mrb, t, "capture_in", t_capture_in, MRB_ARGS_ANY());
   mrb_define_module_function(mrb, t, "fork", t_fork, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "exit!", t_exit_bang, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "ignore_sigchld", t_ignore_sigchld, MRB_ARGS_REQ(1));

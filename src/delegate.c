@@ -1,0 +1,196 @@
+/*
+ * Cgroup.claim: take over the subtree a service was given (systemd's
+ * Delegate=yes, or a group an administrator chowned to the caller) the way
+ * cgroup v2 wants it used.  A v2 group that enables domain controllers for
+ * its children may hold no processes itself ("no internal processes"), so
+ * the service's own processes (a server's master and its workers) move into
+ * a leaf below the delegated group first; then the controllers are enabled
+ * in the delegated group, and per-request or per-job groups go beside the
+ * leaf.  Nothing above the delegated group is written: that is where the
+ * service's manager keeps its own settings.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <mruby.h>
+#include <mruby/array.h>
+#include <mruby/error.h>
+#include <mruby/string.h>
+
+#include "cgroup.h"
+
+/* Reads of the delegated group's tasks before claim gives up: each round
+ * moves what the last read listed, and only forks made meanwhile remain. */
+#define CLAIM_ROUNDS 100
+
+struct claim {
+  int count;                          /* controllers asked for */
+  struct cgroup_ctx *leaf[CTL_COUNT]; /* each one's context for base/leaf */
+  mrb_bool made[CTL_COUNT];           /* whether claim made that leaf */
+  char base[PATH_MAX];
+};
+
+/* The name the leaf will have: one path component below base. */
+static void
+check_leaf_name(mrb_state *mrb, struct cgroup_ctx *ctx, const char *base, const char *leaf)
+{
+  if (!*leaf || strchr(leaf, '/') || strcmp(leaf, ".") == 0 || strcmp(leaf, "..") == 0) {
+    mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, base, "claim", NULL, leaf,
+                    "the leaf must be one group name, without '/'");
+  }
+}
+
+/* The delegated group: where the calling process is, or the parent of
+ * that when it is already in a group named leaf (claimed before, or a
+ * worker forked after the claim). */
+static void
+find_base(mrb_state *mrb, struct cgroup_ctx *ctx, const char *leaf, char base[PATH_MAX])
+{
+  const char *last;
+  int err = mcg_current_group(mrb, ctx, getpid(), base);
+
+  if (err)
+    mcg_raise_error(mrb, NULL, err, ctx->controller, "/", "claim", "/proc/self/cgroup", NULL, NULL);
+  last = strrchr(base, '/');
+  if (last && strcmp(last + 1, leaf) == 0) mcg_parent_of(base, base);
+}
+
+/* Each controller's leaf context, all in the same delegated group. */
+static void
+collect(mrb_state *mrb, struct claim *c, mrb_value controllers, mrb_value leaf)
+{
+  for (mrb_int i = 0; i < RARRAY_LEN(controllers); i++) {
+    enum controller_id id = mcg_controller_from(mrb, RARRAY_PTR(controllers)[i]);
+    struct cgroup_ctx *probe = mcg_get_ctx(mrb, mcg_group_new(mrb, id, mrb_str_new_lit(mrb, "/")));
+    char base[PATH_MAX];
+
+    mcg_require_mount(mrb, probe);
+    find_base(mrb, probe, RSTRING_CSTR(mrb, leaf), base);
+    check_leaf_name(mrb, probe, base, RSTRING_CSTR(mrb, leaf));
+    if (c->count == 0) memcpy(c->base, base, sizeof base);
+    if (strcmp(base, c->base) != 0) {
+      mcg_raise_error(mrb, "InvalidValue", EINVAL, id, base, "claim", NULL, c->base,
+                      "this process is in different groups in different hierarchies");
+    }
+    c->leaf[c->count] = mcg_get_ctx(
+        mrb, mcg_group_new(mrb, id, mrb_format(mrb, "%s/%v", c->base[1] ? c->base : "", leaf)));
+    c->made[c->count++] = FALSE;
+  }
+}
+
+/* v2: each controller must be delegated to base (its cgroup.controllers),
+ * checked before anything changes. */
+static void
+require_delegated(mrb_state *mrb, struct claim *c)
+{
+  for (int i = 0; i < c->count; i++) {
+    struct cgroup_ctx *ctx = c->leaf[i];
+    const char *name = mcg_kernel_controller(ctx->controller), *s;
+    size_t n = strlen(name);
+
+    if (!mcg_on_v2(ctx->controller)) continue;
+    s = mcg_kernel_read_line(mrb, ctx, c->base, "cgroup.controllers");
+    while (s && !(strncmp(s, name, n) == 0 && (s[n] == ' ' || s[n] == '\0'))) {
+      s = strchr(s, ' ');
+      if (s) s++;
+    }
+    if (!s) {
+      mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, c->base, "claim",
+                      "cgroup.controllers", name, "controller not delegated to this group");
+    }
+  }
+}
+
+/* The earlier of the contexts that share i's hierarchy (cpu and cpuacct on
+ * v1, all of them on v2), or i. */
+static int
+first_in_hierarchy(struct claim *c, int i)
+{
+  for (int j = 0; j < i; j++) {
+    if (strcmp(mcg_mount_point(c->leaf[j]->controller), mcg_mount_point(c->leaf[i]->controller)) ==
+        0)
+      return j;
+  }
+  return i;
+}
+
+/* Move every task of base into the leaf until base has none. */
+static void
+empty_into_leaf(mrb_state *mrb, struct cgroup_ctx *ctx, const char *base)
+{
+  const char *file = mcg_version_file(ctx->controller, FILE_MOVE_TASK);
+  char pid[16];
+
+  for (int round = 0; round < CLAIM_ROUNDS; round++) {
+    int arena = mrb_gc_arena_save(mrb);
+    mrb_value pids = mcg_read_pids(mrb, ctx, base, file);
+    if (RARRAY_LEN(pids) == 0) return;
+    for (mrb_int i = 0; i < RARRAY_LEN(pids); i++) {
+      int err;
+      snprintf(pid, sizeof pid, "%d", (int)mrb_integer(RARRAY_PTR(pids)[i]));
+      err = mcg_kernel_write(mrb, ctx, ctx->path, file, pid, FILE_ONCE);
+      if (err && err != ESRCH) /* ESRCH: it exited meanwhile */
+        mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "claim", file, pid, NULL);
+    }
+    mrb_gc_arena_restore(mrb, arena);
+  }
+  mcg_raise_error(mrb, "Busy", EBUSY, ctx->controller, base, "claim", file, NULL,
+                  "tasks keep appearing in the delegated group");
+}
+
+static mrb_value
+claim_body(mrb_state *mrb, void *p)
+{
+  struct claim *c = (struct claim *)p;
+
+  for (int i = 0; i < c->count; i++) {
+    struct cgroup_ctx *ctx = c->leaf[i];
+    if (first_in_hierarchy(c, i) != i) continue;
+    c->made[i] = !mcg_path_exists(mrb, ctx, ctx->path);
+    if (c->made[i]) mcg_make_level(mrb, ctx, ctx->path, TRUE);
+    empty_into_leaf(mrb, ctx, c->base);
+  }
+  for (int i = 0; i < c->count; i++) { /* base is empty now: v2 lets it enable */
+    if (mcg_on_v2(c->leaf[i]->controller))
+      mcg_require_enabled_in_parent(mrb, c->leaf[i], c->leaf[i]->path);
+  }
+  return mrb_nil_value();
+}
+
+/*
+ * Cgroup.__claim(controllers, leaf) (Cgroup.claim in mrblib): move this
+ * process's group's tasks into base/leaf, enable the controllers in base,
+ * return base.  A refusal before any task moved removes the leaf it made.
+ */
+static mrb_value
+cgroup_s_claim(mrb_state *mrb, mrb_value self)
+{
+  mrb_value controllers, leaf, exc;
+  struct claim c = {0};
+  mrb_bool failed = FALSE;
+  (void)self;
+
+  mrb_get_args(mrb, "AS", &controllers, &leaf);
+  if (RARRAY_LEN(controllers) < 1 || RARRAY_LEN(controllers) > CTL_COUNT)
+    mrb_raise(mrb, E_ARGUMENT_ERROR, "claim: name the controllers to enable (:cpu, :memory, ...)");
+  collect(mrb, &c, controllers, leaf);
+  require_delegated(mrb, &c);
+  exc = mrb_protect_error(mrb, claim_body, &c, &failed);
+  if (failed) {
+    for (int i = 0; i < c.count; i++) {
+      char full[PATH_MAX];
+      if (c.made[i] && mcg_mount_path(mrb, c.leaf[i], c.leaf[i]->path, NULL, full))
+        rmdir(full); /* only while empty: a task already moved keeps it */
+    }
+    mrb_exc_raise(mrb, exc);
+  }
+  return mrb_str_new_cstr(mrb, c.base);
+}
+
+void
+mcg_init_delegate(mrb_state *mrb, struct RClass *cgroup)
+{
+  mrb_define_class_method(mrb, cgroup, "__claim", cgroup_s_claim, MRB_ARGS_REQ(2));
+}

@@ -1,0 +1,47 @@
+# Cgroup.scope: a transient systemd scope with Delegate=yes around a
+# process, through each engine this build has; systemctl must agree.
+
+def systemd_init?
+  CgroupTest.dir?("/run/systemd/system")
+end
+
+assert('scope refuses bad unit names, and says so where systemd is not PID 1') do
+  [["a/b.scope", {}], ["job.service", {}], ["job.scope", { slice: "nope" }], [".scope", {}]].each do |name, opts|
+    e = assert_raise(Cgroup::InvalidValue) { Cgroup.scope(name, **opts) }
+    assert_include e.message, name
+  end
+  unless systemd_init?
+    e = assert_raise(Cgroup::Unsupported) { Cgroup.scope("mrbcg-none.scope") }
+    assert_include e.message, "systemd is not PID 1"
+  end
+end
+
+Cgroup::SCOPE_ENGINES.each do |engine|
+  assert("scope through #{engine}: the process is in a delegated scope that systemctl shows") do
+    skip "systemd is not PID 1 here" unless systemd_init?
+    skip "the system manager's scopes need root (running as uid #{CgroupTest.uid})" unless CgroupTest.uid == 0
+    CgroupTest.isolate do
+      pid = CgroupTest.spawn("sleep")
+      name = "mrbcg-#{engine}-#{pid}.scope"
+      path = Cgroup.scope(name, pid: pid, engine: engine)
+      assert_equal "/system.slice/#{name}", path
+      assert_equal path, CgroupTest.group_of(pid, "pids")
+      out, status, = CgroupTest.capture_as(0, "/usr/bin/systemctl", "show", "-p", "Delegate,ControlGroup", name)
+      assert_equal 0, status
+      assert_equal ["ControlGroup=#{path}", "Delegate=yes"], out.split("\n").sort
+      e = assert_raise(Cgroup::Error) { Cgroup.scope(name, pid: pid, engine: engine) }
+      assert_include e.message, name
+      CgroupTest.kill(pid)
+      CgroupTest.wait(pid)
+    end
+  end
+end
+
+assert('scope for a user without a user manager raises, naming the bus') do
+  skip "systemd is not PID 1 here" unless systemd_init?
+  skip "runs as a user without a user manager (running as uid 0)" if CgroupTest.uid == 0
+  skip "built without sd-bus" unless Cgroup::SCOPE_ENGINES.include?(:sd_bus)
+  skip "this user has a user manager" if CgroupTest.dir?("/run/user/#{CgroupTest.uid}/systemd")
+  e = assert_raise(Cgroup::Error) { Cgroup.scope("mrbcg-user.scope", engine: :sd_bus) }
+  assert_include e.message, "user manager"
+end
