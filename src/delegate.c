@@ -69,6 +69,10 @@ collect(mrb_state *mrb, struct claim *c, mrb_value controllers, mrb_value leaf)
     mcg_require_mount(mrb, probe);
     find_base(mrb, probe, RSTRING_CSTR(mrb, leaf), base);
     check_leaf_name(mrb, probe, base, RSTRING_CSTR(mrb, leaf));
+    if (strcmp(base, "/") == 0) { /* would move every process of the host */
+      mcg_raise_error(mrb, "InvalidValue", EINVAL, id, base, "claim", NULL, NULL,
+                      "this process is in the root group: nothing was delegated to it");
+    }
     if (c->count == 0) memcpy(c->base, base, sizeof base);
     if (strcmp(base, c->base) != 0) {
       mcg_raise_error(mrb, "InvalidValue", EINVAL, id, base, "claim", NULL, c->base,

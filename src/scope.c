@@ -136,14 +136,19 @@ bus_start_scope(mrb_state *mrb, const char *name, const char *slice, pid_t pid, 
 
 enum scope_engine { ENGINE_LIBCGROUP, ENGINE_SD_BUS };
 
-/* The engine asked for (nil: libcgroup for root where built, else sd-bus),
- * or Unsupported when it was not built. */
+/* The engine asked for (nil: libcgroup for root where built, else sd-bus,
+ * else libcgroup), or Unsupported when it was not built. */
 static enum scope_engine
 pick_engine(mrb_state *mrb, const char *what, mrb_value asked)
 {
   const char *name = mrb_nil_p(asked) ? NULL : mrb_sym_name(mrb, mrb_obj_to_sym(mrb, asked));
 #ifdef MCG_HAVE_LIBCGROUP_SCOPE
-  if (name ? strcmp(name, "libcgroup") == 0 : geteuid() == 0) return ENGINE_LIBCGROUP;
+#ifdef MCG_HAVE_SD_BUS
+  mrb_bool by_default = geteuid() == 0; /* sd-bus reaches users' own managers */
+#else
+  mrb_bool by_default = TRUE;
+#endif
+  if (name ? strcmp(name, "libcgroup") == 0 : by_default) return ENGINE_LIBCGROUP;
 #endif
 #ifdef MCG_HAVE_SD_BUS
   if (!name || strcmp(name, "sd_bus") == 0) return ENGINE_SD_BUS;

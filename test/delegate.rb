@@ -112,6 +112,32 @@ assert('claim refuses a bad leaf, an unknown controller and one not delegated, b
   end
 end
 
+assert('claim refuses a process in the root group: nothing was delegated to it') do
+  skip "pids is not available" unless CgroupTest.version("pids")
+  skip "needs root to put a child in the root group (running as uid #{CgroupTest.uid})" unless CgroupTest.uid == 0
+  CgroupTest.isolate do
+    leaf_before = CgroupTest.dir?(CgroupTest.group_dir("pids", "/main"))
+    report = CgroupTest.scratch("root-claim")
+    child = CgroupTest.fork
+    if child == 0
+      got = begin
+        Cgroup::PIDS.new("/").attach
+        Cgroup.claim(:pids)
+        "no error"
+      rescue => e
+        "#{e.class} #{e.group} #{Cgroup.current_path(:pids)}"
+      end
+      CgroupTest.write(report, got)
+      CgroupTest.exit!(0)
+    end
+    assert_equal [0, nil], CgroupTest.wait(child)
+    assert_equal "Cgroup::InvalidValue / /", CgroupTest.read(report)
+    assert_equal leaf_before, CgroupTest.dir?(CgroupTest.group_dir("pids", "/main")), "no leaf made at the root"
+  ensure
+    CgroupTest.unlink(report) if report && CgroupTest.file?(report)
+  end
+end
+
 NOBODY = 65534
 
 # What nobody runs inside its delegated group: claim, a request group with
