@@ -206,3 +206,32 @@ assert('nobody claims a subtree chowned to it, limits a request inside, and is r
     CgroupTest.wait(CgroupTest.run("/bin/rm", "-rf", bin))
   end
 end
+
+assert('example/service.rb: a delegated service limits and accounts its requests, and ends in its leaf') do
+  mruby = TEST_ARGS['mruby_bin']
+  skip "no mruby binary at #{mruby}" unless CgroupTest.file?(mruby)
+  names = available("cpu", "memory")
+  skip "cpu and memory are not both available" unless names.size == 2
+  owner = CgroupTest.uid == 0 ? NOBODY : CgroupTest.uid # a user of its own, like a service's User=
+  bin = CgroupTest.scratch("bin-service")
+  CgroupTest.isolate do
+    mruby = CgroupTest.install(mruby, bin)
+    script = CgroupTest.read("#{TEST_ARGS['gem_dir']}/example/service.rb")
+    svc = "#{PREFIX}/service"
+    service_groups(svc, names)
+    delegate_to(owner, names, svc) if CgroupTest.uid == 0
+    procs = names.map { |n| "#{CgroupTest.group_dir(n, svc)}/#{tasks_file(n)}" }.uniq.join(":")
+    out, status, signal = CgroupTest.capture_in(procs, owner, mruby, "-e", script, "3")
+    assert_equal [0, nil], [status, signal], out
+    lines = out.split("\n")
+    assert_equal "claimed #{svc}; this process is in #{svc}/main", lines[0]
+    3.times { |i| assert_equal "request #{i}: ran in #{svc}/request, back in #{svc}/main", lines[i + 1] }
+    assert_equal "request 3: peak >= 8 MiB in its own group", lines[4]
+    assert_equal "4 of 4 back in #{svc}/main", lines[5]
+    names.each do |n|
+      assert_false CgroupTest.dir?(CgroupTest.group_dir(n, "#{svc}/request")), "it removed its #{n} groups"
+    end
+  ensure
+    CgroupTest.wait(CgroupTest.run("/bin/rm", "-rf", bin))
+  end
+end

@@ -37,11 +37,42 @@ Cgroup::SCOPE_ENGINES.each do |engine|
   end
 end
 
-assert('scope for a user without a user manager raises, naming the bus') do
+# the user's own manager, which a user's scopes go to (sd-bus only)
+def user_manager?
+  CgroupTest.dir?("/run/user/#{CgroupTest.uid}/systemd")
+end
+
+assert('scope through sd_bus for a user: a delegated scope in its user manager, as systemctl --user shows') do
   skip "systemd is not PID 1 here" unless systemd_init?
-  skip "runs as a user without a user manager (running as uid 0)" if CgroupTest.uid == 0
+  skip "runs as a user (running as uid 0)" if CgroupTest.uid == 0
   skip "built without sd-bus" unless Cgroup::SCOPE_ENGINES.include?(:sd_bus)
-  skip "this user has a user manager" if CgroupTest.dir?("/run/user/#{CgroupTest.uid}/systemd")
-  e = assert_raise(Cgroup::Error) { Cgroup.scope("mrbcg-user.scope", engine: :sd_bus) }
-  assert_include e.message, "user manager"
+  skip "no user manager runs for uid #{CgroupTest.uid} (loginctl enable-linger)" unless user_manager?
+  CgroupTest.isolate do
+    pid = CgroupTest.spawn("sleep")
+    name = "mrbcg-user-#{pid}.scope"
+    path = Cgroup.scope(name, pid: pid)
+    uid = CgroupTest.uid
+    assert_equal "/user.slice/user-#{uid}.slice/user@#{uid}.service/app.slice/#{name}", path
+    assert_equal path, CgroupTest.group_of(pid, "pids")
+    out, status, = CgroupTest.capture_as(uid, "/usr/bin/systemctl", "--user", "show", "-p",
+                                         "Delegate,ControlGroup", name)
+    assert_equal 0, status
+    assert_equal ["ControlGroup=#{path}", "Delegate=yes"], out.split("\n").sort
+    CgroupTest.kill(pid)
+    CgroupTest.wait(pid)
+  end
+end
+
+assert('scope for a user whose manager cannot be reached raises, naming the bus') do
+  skip "systemd is not PID 1 here" unless systemd_init?
+  skip "runs as a user (running as uid 0)" if CgroupTest.uid == 0
+  skip "built without sd-bus" unless Cgroup::SCOPE_ENGINES.include?(:sd_bus)
+  runtime = CgroupTest.getenv("XDG_RUNTIME_DIR")
+  begin
+    CgroupTest.setenv("XDG_RUNTIME_DIR", "/nonexistent") # where sd-bus looks for the user's bus
+    e = assert_raise(Cgroup::Error) { Cgroup.scope("mrbcg-user.scope", engine: :sd_bus) }
+    assert_include e.message, "user manager"
+  ensure
+    CgroupTest.setenv("XDG_RUNTIME_DIR", runtime || "")
+  end
 end

@@ -1,0 +1,44 @@
+# A delegated service's per-request limits and per-request accounting, the
+# way a systemd service with Delegate=yes (or any process in a group handed
+# to its user) does them.  README, "systemd hosts".
+#
+#   build/host/bin/mruby example/service.rb [requests]
+#
+# Claims the group it was started in (Cgroup.claim: this process moves to
+# its "main" leaf, cpu and memory are enabled), makes one shared "request"
+# group with a CPU quota and a memory limit, runs each request in it with
+# Cgroup.with, then runs one request in a group of its own to read what it
+# cost, and removes its groups.  Prints where it is at each step; exits 0
+# when every request ended back in the leaf.
+
+requests = (ARGV[0] || 3).to_i
+base = Cgroup.claim(:cpu, :memory)
+home = Cgroup.current_path(:memory)
+puts "claimed #{base}; this process is in #{home}"
+
+# set once at start-up: every request attached to it shares this quota and limit
+cpu = Cgroup::CPU.new("#{base}/request")
+cpu.cfs_quota_us = 50_000
+cpu.create
+mem = Cgroup::MEMORY.new("#{base}/request")
+mem.limit_in_bytes = 64 << 20
+mem.create
+
+back_home = 0
+requests.times do |i|
+  inside = Cgroup.with(cpu, mem) { Cgroup.current_path(:memory) }
+  now = Cgroup.current_path(:memory)
+  back_home += 1 if now == home
+  puts "request #{i}: ran in #{inside}, back in #{now}"
+end
+
+# accounting per request: a group of its own, read, then deleted
+own = Cgroup::MEMORY.new("#{base}/request-#{requests}")
+own.create
+kept = own.attach { "x" * (8 << 20) } # 8 MiB charged to this request's group
+puts "request #{requests}: peak #{own.max_usage_in_bytes >= kept.size ? '>= 8 MiB' : 'below 8 MiB'} in its own group"
+own.delete
+[mem, cpu].each { |g| g.delete if g.exist? } # on v2 both are one directory
+back_home += 1 if Cgroup.current_path(:memory) == home
+puts "#{back_home} of #{requests + 1} back in #{home}"
+raise "a request did not end in #{home}" unless back_home == requests + 1
