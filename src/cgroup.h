@@ -176,6 +176,7 @@ const char *mcg_kernel_read_line(mrb_state *mrb, struct cgroup_ctx *ctx, const c
 int mcg_kernel_write(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
                      const char *value, enum file_use use);
 void mcg_parent_of(const char *path, char parent[PATH_MAX]);
+mrb_bool mcg_lists_word(mrb_value text, const char *word);
 int mcg_enable_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path);
 
 /* ---- text.c: kernel text <-> Ruby values, group names (no I/O) ------- */

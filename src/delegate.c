@@ -78,8 +78,8 @@ collect(mrb_state *mrb, struct claim *c, mrb_value controllers, mrb_value leaf)
       mcg_raise_error(mrb, "InvalidValue", EINVAL, id, base, "claim", NULL, c->base,
                       "this process is in different groups in different hierarchies");
     }
-    c->leaf[c->count] = mcg_get_ctx(
-        mrb, mcg_group_new(mrb, id, mrb_format(mrb, "%s/%v", c->base[1] ? c->base : "", leaf)));
+    c->leaf[c->count] =
+        mcg_get_ctx(mrb, mcg_group_new(mrb, id, mrb_format(mrb, "%s/%v", c->base, leaf)));
     c->made[c->count++] = FALSE;
   }
 }
@@ -91,16 +91,11 @@ require_delegated(mrb_state *mrb, struct claim *c)
 {
   for (int i = 0; i < c->count; i++) {
     struct cgroup_ctx *ctx = c->leaf[i];
-    const char *name = mcg_kernel_controller(ctx->controller), *s;
-    size_t n = strlen(name);
+    const char *name = mcg_kernel_controller(ctx->controller);
 
     if (!mcg_on_v2(ctx->controller)) continue;
-    s = mcg_kernel_read_line(mrb, ctx, c->base, "cgroup.controllers");
-    while (s && !(strncmp(s, name, n) == 0 && (s[n] == ' ' || s[n] == '\0'))) {
-      s = strchr(s, ' ');
-      if (s) s++;
-    }
-    if (!s) {
+    if (!mcg_lists_word(mcg_kernel_read(mrb, ctx, c->base, "cgroup.controllers", FILE_ONCE),
+                        name)) {
       mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, c->base, "claim",
                       "cgroup.controllers", name, "controller not delegated to this group");
     }

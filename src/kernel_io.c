@@ -119,8 +119,10 @@ io_on_file_once(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int fl
 static int group_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
                          int flags, enum file_use use, fd_io io, void *arg);
 
-static mrb_bool
-lists_word(mrb_value text, const char *word)
+/* Whether a space-separated list (cgroup.controllers, subtree_control)
+ * has word in it. */
+mrb_bool
+mcg_lists_word(mrb_value text, const char *word)
 {
   const char *s, *end = RSTRING_END(text);
   size_t len = strlen(word);
@@ -149,7 +151,7 @@ controller_off(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_boo
   mcg_parent_of(path, parent);
   err = group_file_io(mrb, ctx, parent, "cgroup.subtree_control", O_RDONLY, FILE_ONCE, read_text,
                       &listed);
-  if (!err) *off = !lists_word(listed, mcg_kernel_controller(ctx->controller));
+  if (!err) *off = !mcg_lists_word(listed, mcg_kernel_controller(ctx->controller));
   return err;
 }
 
