@@ -14,6 +14,19 @@
 
 #include "cgroup.h"
 
+/* mkdir(2) of the group at path: 0, EEXIST when a group is there already,
+ * or another errno (ENOENT: its parent is missing; ENOTDIR: a file of the
+ * parent has that name). */
+static int
+mkdir_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
+{
+  char full[PATH_MAX];
+
+  if (!mcg_mount_path(mrb, ctx, path, NULL, full)) return ENAMETOOLONG;
+  if (mkdir(full, 0755) == 0) return 0;
+  return errno == EEXIST && !mcg_path_exists(mrb, ctx, path) ? ENOTDIR : errno;
+}
+
 /*
  * Make the one missing level `path` (its parent exists) with mkdir(2): the
  * kernel makes the group's files, owned by the caller.  (libcgroup 2.0.2's
@@ -25,14 +38,10 @@
 void
 mcg_make_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_bool target)
 {
-  char full[PATH_MAX];
-  int err = 0;
+  int err = mkdir_level(mrb, ctx, path);
 
-  if (!mcg_mount_path(mrb, ctx, path, NULL, full))
-    err = ENAMETOOLONG;
-  else if (mkdir(full, 0755) != 0 && errno != EEXIST) /* EEXIST: made meanwhile */
-    err = errno;
-  if (err) mcg_raise_error(mrb, NULL, err, ctx->controller, path, "create", NULL, NULL, NULL);
+  if (err && err != EEXIST) /* EEXIST: made meanwhile */
+    mcg_raise_error(mrb, NULL, err, ctx->controller, path, "create", NULL, NULL, NULL);
   mcg_copy_inherited_settings(mrb, ctx, path, target);
 }
 
@@ -55,6 +64,23 @@ struct create_args {
   size_t first_made; /* length of the shortest path made here; 0: none */
 };
 
+/* The common case in one mkdir, without a stat: the parent exists and (v2)
+ * offers the controller.  TRUE when the group is there now; FALSE sends
+ * create to the walk from the top, which also says why where it fails. */
+static mrb_bool
+create_in_parent(mrb_state *mrb, struct create_args *args)
+{
+  struct cgroup_ctx *ctx = args->ctx;
+  int err;
+
+  if (mcg_on_v2(ctx->controller) && mcg_enable_in_parent(mrb, ctx, ctx->path) != 0) return FALSE;
+  if ((err = mkdir_level(mrb, ctx, ctx->path)) == 0) {
+    args->first_made = strlen(ctx->path);
+    mcg_copy_inherited_settings(mrb, ctx, ctx->path, TRUE);
+  }
+  return err == 0 || err == EEXIST;
+}
+
 static mrb_value
 create_body(mrb_state *mrb, void *p)
 {
@@ -63,6 +89,7 @@ create_body(mrb_state *mrb, void *p)
   char level[PATH_MAX];
   size_t len = 0, full = strlen(ctx->path);
 
+  if (full > 1 && create_in_parent(mrb, args)) len = full;
   while (full > 1 && len < full) { /* each level from the top */
     const char *slash = strchr(ctx->path + len + 1, '/');
     len = slash ? (size_t)(slash - ctx->path) : full;
@@ -77,16 +104,16 @@ create_body(mrb_state *mrb, void *p)
   return mrb_nil_value();
 }
 
-/* Remove the (empty) group at path with rmdir(2); 0 or an errno (ENOENT:
- * gone already counts as done).  libcgroup 2.0.2's delete returned 0 when
- * rmdir failed and errors when it worked. */
+/* Remove the (empty) group at path with rmdir(2); 0 or an errno.
+ * libcgroup 2.0.2's delete returned 0 when rmdir failed and errors when it
+ * worked. */
 static int
 remove_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
 {
   char full[PATH_MAX];
 
   if (!mcg_mount_path(mrb, ctx, path, NULL, full)) return ENAMETOOLONG;
-  return rmdir(full) == 0 || errno == ENOENT ? 0 : errno;
+  return rmdir(full) == 0 ? 0 : errno;
 }
 
 /* Remove the levels create made, deepest first. */
@@ -156,14 +183,18 @@ cgroup_delete(mrb_state *mrb, mrb_value self)
     mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "delete", NULL, NULL,
                     "the root group cannot be deleted");
   }
-  mcg_require_group(mrb, ctx, "delete");
-  err = remove_level(mrb, ctx, ctx->path);
+  mcg_require_mount(mrb, ctx);
+  err = remove_level(mrb, ctx, ctx->path); /* no stat first: rmdir says whether it is there */
+  if (err == ENOENT || err == ENOTDIR) {
+    mcg_raise_error(mrb, "NotFound", ENOENT, ctx->controller, ctx->path, "delete", NULL, NULL,
+                    "no such group");
+  }
   if (err == EBUSY || err == ENOTEMPTY) {
     mcg_raise_error(mrb, "Busy", err, ctx->controller, ctx->path, "delete", NULL, NULL,
                     "group still has tasks or child groups");
   }
   if (err) mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "delete", NULL, NULL, NULL);
-  mcg_mount_path(mrb, ctx, ctx->path, NULL, full); /* it fitted: require_group found it */
+  mcg_mount_path(mrb, ctx, ctx->path, NULL, full); /* it fitted: rmdir found it */
   mcg_forget_kept_under(mrb, ctx, full);
   return self;
 }
