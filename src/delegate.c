@@ -54,7 +54,11 @@ find_base(mrb_state *mrb, struct cgroup_ctx *ctx, const char *leaf, char base[PA
   if (err)
     mcg_raise_error(mrb, NULL, err, ctx->controller, "/", "claim", "/proc/self/cgroup", NULL, NULL);
   last = strrchr(base, '/');
-  if (last && strcmp(last + 1, leaf) == 0) mcg_parent_of(base, base);
+  if (last && strcmp(last + 1, leaf) == 0) {
+    char claimed[PATH_MAX];
+    memcpy(claimed, base, PATH_MAX);
+    mcg_parent_of(claimed, base);
+  }
 }
 
 /* Each controller's leaf context, all in the same delegated group. */
