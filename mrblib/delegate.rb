@@ -10,3 +10,17 @@ module Cgroup
     __claim(controllers, leaf)
   end
 end
+
+module Cgroup
+  # The other side, for a root master whose workers run as another user
+  # (nginx's `user nobody;`): make base and base/leaf in each controller's
+  # hierarchy, hand both to the user `to` (a name or a uid) the way systemd
+  # hands a Delegate=yes unit its group (the directory, cgroup.procs,
+  # cgroup.subtree_control, cgroup.threads; v1: tasks, cgroup.procs), and
+  # move this process into the leaf.  Workers forked afterwards start there
+  # and, as that user, make and enter groups below base.  Returns base.
+  #   base = Cgroup.delegate("/nginx", to: "nobody", controllers: [:cpu, :memory])
+  def self.delegate(base, to:, controllers:, leaf: "main")
+    __delegate(base, to, controllers, leaf)
+  end
+end

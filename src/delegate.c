@@ -10,6 +10,7 @@
  * service's manager keeps its own settings.
  */
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include <mruby.h>
 #include <mruby/array.h>
 #include <mruby/error.h>
+#include <mruby/presym.h>
 #include <mruby/string.h>
 
 #include "cgroup.h"
@@ -192,8 +194,147 @@ cgroup_s_claim(mrb_state *mrb, mrb_value self)
   return mrb_str_new_cstr(mrb, c.base);
 }
 
+/* ---- The other side: root hands a subtree to a user ------------------ */
+
+/* What systemd gives a delegated unit's user: the directory, and the files
+ * that move tasks and enable controllers; never the group's own limits. */
+static const char *const handed_v2[] = {"", "cgroup.procs", "cgroup.subtree_control",
+                                        "cgroup.threads", NULL};
+static const char *const handed_v1[] = {"", "tasks", "cgroup.procs", NULL};
+
+/* Who a subtree is handed to. */
+struct owner {
+  uid_t uid;
+  gid_t gid;
+  char name[32]; /* for messages: the user's name, or its number */
+};
+
+static void
+hand_over(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const struct owner *to)
+{
+  const char *const *file = mcg_on_v2(ctx->controller) ? handed_v2 : handed_v1;
+  char full[PATH_MAX];
+
+  for (; *file; file++) {
+    int err = 0;
+    if (!mcg_mount_path(mrb, ctx, path, **file ? *file : NULL, full))
+      err = ENAMETOOLONG;
+    else if (chown(full, to->uid, to->gid) != 0)
+      err = errno;
+    if (err)
+      mcg_raise_error(mrb, NULL, err, ctx->controller, path, "delegate", **file ? *file : NULL,
+                      to->name, NULL);
+  }
+}
+
+struct delegation {
+  struct claim c;                /* base, the leaves' contexts, made[]: base made here */
+  mrb_bool leaf_made[CTL_COUNT]; /* the leaf made here */
+  mrb_value leaf_objects;        /* the leaves' Cgroup objects, for create */
+  struct owner to;
+};
+
+static mrb_value
+delegate_body(mrb_state *mrb, void *p)
+{
+  struct delegation *d = (struct delegation *)p;
+  struct claim *c = &d->c;
+  char pid[16];
+
+  for (int i = 0; i < c->count; i++) { /* on v2 this enables the controller in base */
+    c->made[i] = !mcg_path_exists(mrb, c->leaf[i], c->base);
+    d->leaf_made[i] = !mcg_path_exists(mrb, c->leaf[i], c->leaf[i]->path);
+    mrb_funcall_id(mrb, RARRAY_PTR(d->leaf_objects)[i], MRB_SYM(create), 0);
+  }
+  snprintf(pid, sizeof pid, "%d", (int)getpid());
+  for (int i = 0; i < c->count; i++) {
+    struct cgroup_ctx *ctx = c->leaf[i];
+    int err;
+    if (first_in_hierarchy(c, i) != i) continue;
+    hand_over(mrb, ctx, c->base, &d->to);
+    hand_over(mrb, ctx, ctx->path, &d->to);
+    if ((err = mcg_kernel_write(mrb, ctx, ctx->path, "cgroup.procs", pid, FILE_ONCE)))
+      mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "delegate", "cgroup.procs", pid,
+                      NULL);
+  }
+  return mrb_nil_value();
+}
+
+/* The user named (String: ArgumentError if there is none) or numbered
+ * (Integer: its primary group where the user database knows it, else the
+ * group of the same number). */
+static void
+owner_arg(mrb_state *mrb, mrb_value to, struct owner *out)
+{
+  const struct passwd *pw;
+
+  if (mrb_string_p(to)) {
+    if (!(pw = getpwnam(RSTRING_CSTR(mrb, to))))
+      mrb_raisef(mrb, E_ARGUMENT_ERROR, "delegate: no such user %v", to);
+    out->uid = pw->pw_uid;
+    out->gid = pw->pw_gid;
+    snprintf(out->name, sizeof out->name, "%s", pw->pw_name);
+    return;
+  }
+  mrb_int uid = mrb_as_int(mrb, to);
+  if (uid < 0 || uid >= (mrb_int)(uid_t)-1)
+    mrb_raisef(mrb, E_ARGUMENT_ERROR, "delegate: no such user %v", to);
+  pw = getpwuid((uid_t)uid);
+  out->uid = (uid_t)uid;
+  out->gid = pw ? pw->pw_gid : (gid_t)uid;
+  snprintf(out->name, sizeof out->name, "%d", (int)uid);
+}
+
+/*
+ * Cgroup.__delegate(base, to, controllers, leaf) (Cgroup.delegate in
+ * mrblib): make base and base/leaf in each controller's hierarchy, hand
+ * both to the user `to` as systemd hands a Delegate=yes unit's group, and
+ * move this process into the leaf; return base.  What a root master does
+ * before its workers drop privileges.  On a failure the groups it made are
+ * removed again.
+ */
+static mrb_value
+cgroup_s_delegate(mrb_state *mrb, mrb_value self)
+{
+  mrb_value base, to, controllers, leaf, exc;
+  struct delegation d = {{0}, {0}, mrb_nil_value(), {0, 0, ""}};
+  mrb_bool failed = FALSE;
+  (void)self;
+
+  mrb_get_args(mrb, "SoAS", &base, &to, &controllers, &leaf);
+  if (RARRAY_LEN(controllers) < 1 || RARRAY_LEN(controllers) > CTL_COUNT)
+    mrb_raise(mrb, E_ARGUMENT_ERROR, "delegate: name the controllers (:cpu, :memory, ...)");
+  owner_arg(mrb, to, &d.to);
+  d.leaf_objects = mrb_ary_new(mrb);
+  for (mrb_int i = 0; i < RARRAY_LEN(controllers); i++) {
+    enum controller_id id = mcg_controller_from(mrb, RARRAY_PTR(controllers)[i]);
+    mrb_value group = mcg_group_new(mrb, id, base);
+    struct cgroup_ctx *ctx = mcg_get_ctx(mrb, group);
+    if (strcmp(ctx->path, "/") == 0)
+      mcg_raise_error(mrb, "InvalidValue", EINVAL, id, "/", "delegate", NULL, NULL,
+                      "the root group cannot be handed over");
+    check_leaf_name(mrb, ctx, ctx->path, RSTRING_CSTR(mrb, leaf));
+    memcpy(d.c.base, ctx->path, strlen(ctx->path) + 1);
+    mrb_ary_push(mrb, d.leaf_objects,
+                 mcg_group_new(mrb, id, mrb_format(mrb, "%s/%v", d.c.base, leaf)));
+    d.c.leaf[d.c.count++] = mcg_get_ctx(mrb, mrb_ary_entry(d.leaf_objects, i));
+  }
+  exc = mrb_protect_error(mrb, delegate_body, &d, &failed);
+  if (failed) {
+    for (int i = 0; i < d.c.count; i++) {
+      char full[PATH_MAX];
+      if (d.leaf_made[i] && mcg_mount_path(mrb, d.c.leaf[i], d.c.leaf[i]->path, NULL, full))
+        rmdir(full);
+      if (d.c.made[i] && mcg_mount_path(mrb, d.c.leaf[i], d.c.base, NULL, full)) rmdir(full);
+    }
+    mrb_exc_raise(mrb, exc);
+  }
+  return mrb_str_new_cstr(mrb, d.c.base);
+}
+
 void
 mcg_init_delegate(mrb_state *mrb, struct RClass *cgroup)
 {
   mrb_define_class_method(mrb, cgroup, "__claim", cgroup_s_claim, MRB_ARGS_REQ(2));
+  mrb_define_class_method(mrb, cgroup, "__delegate", cgroup_s_delegate, MRB_ARGS_REQ(4));
 }

@@ -822,6 +822,32 @@ t_set_euid(mrb_state *mrb, mrb_value self)
   return self;
 }
 
+/* CgroupTest.become(id): this (forked) process becomes user and group id
+ * for good, without supplementary groups, as a server's worker does */
+static mrb_value
+t_become(mrb_state *mrb, mrb_value self)
+{
+  mrb_int id;
+
+  mrb_get_args(mrb, "i", &id);
+  if (setgroups(0, NULL) != 0 || setgid((gid_t)id) != 0 || setuid((uid_t)id) != 0)
+    raise_errno(mrb, "setuid", "-");
+  return self;
+}
+
+/* CgroupTest.owner(path) => the file's uid */
+static mrb_value
+t_owner(mrb_state *mrb, mrb_value self)
+{
+  char *path;
+  struct stat st;
+  (void)self;
+
+  mrb_get_args(mrb, "z", &path);
+  if (stat(path, &st) != 0) raise_errno(mrb, "stat", path);
+  return mrb_int_value(mrb, st.st_uid);
+}
+
 /* CgroupTest.setenv(name, value): for the children this process starts */
 static mrb_value
 t_setenv(mrb_state *mrb, mrb_value self)
@@ -1388,6 +1414,8 @@ mrb_mruby_cgroup_gem_test(mrb_state *mrb)
   mrb_define_module_function(mrb, t, "kill", t_kill, MRB_ARGS_ARG(1, 1));
   mrb_define_module_function(mrb, t, "tid", t_tid, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "set_euid", t_set_euid, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "become", t_become, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "owner", t_owner, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "setenv", t_setenv, MRB_ARGS_REQ(2));
   mrb_define_module_function(mrb, t, "getenv", t_getenv, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "fd_count", t_fd_count, MRB_ARGS_NONE());

@@ -235,3 +235,70 @@ assert('example/service.rb: a delegated service limits and accounts its requests
     CgroupTest.wait(CgroupTest.run("/bin/rm", "-rf", bin))
   end
 end
+
+assert('delegate: a root master hands a subtree to nobody, moves in, and its worker works inside it') do
+  skip "needs root to hand a subtree over (running as uid #{CgroupTest.uid})" unless CgroupTest.uid == 0
+  names = available("cpu", "memory", "pids")
+  skip "cpu, memory and pids are not all available" unless names.size == 3
+  CgroupTest.isolate do
+    base = "#{PREFIX}/handed"
+    report = CgroupTest.scratch("delegate")
+    CgroupTest.write(report, "")
+    CgroupTest.chmod(report, 0o666) # the child writes it as nobody, /tmp may not let it create one
+    child = CgroupTest.fork
+    if child == 0 # the master: root until it has delegated, then its worker's user
+      got = begin
+        given = Cgroup.delegate(base, to: NOBODY, controllers: [:cpu, :memory, :pids])
+        home = Cgroup.current_path(:memory)
+        CgroupTest.become(NOBODY)
+        request = Cgroup::PIDS.new("#{given}/request")
+        request.max = 5
+        request.create
+        inside = request.attach { Cgroup.current_path(:pids) }
+        own = Cgroup::PIDS.new(given)
+        own.max = 7
+        refused = begin
+          own.modify
+          "no error"
+        rescue Cgroup::Error => e
+          e.class.to_s
+        end
+        [given, home, inside, Cgroup.current_path(:pids), refused].join("\n")
+      rescue => e
+        e.inspect
+      end
+      begin
+        CgroupTest.write(report, got)
+      ensure
+        CgroupTest.exit!(0) # never back into the test runner
+      end
+    end
+    assert_equal [0, nil], CgroupTest.wait(child)
+    assert_equal [base, "#{base}/main", "#{base}/request", "#{base}/main", "Cgroup::PermissionDenied"],
+                 CgroupTest.read(report).split("\n")
+    names.each do |n|
+      dir = CgroupTest.group_dir(n, base)
+      handed = CgroupTest.version(n) == 2 ? %w[cgroup.procs cgroup.subtree_control cgroup.threads] : %w[tasks cgroup.procs]
+      ([dir, "#{dir}/main"] + handed.map { |f| "#{dir}/#{f}" }).each do |path|
+        assert_equal NOBODY, CgroupTest.owner(path), path
+      end
+    end
+    assert_equal 0, CgroupTest.owner("#{CgroupTest.group_dir('pids', base)}/pids.max"), "its own limit stays root's"
+    assert_equal "5", CgroupTest.kernel_file("pids", "#{base}/request", "pids.max").strip
+  ensure
+    CgroupTest.unlink(report) if report && CgroupTest.file?(report)
+  end
+end
+
+assert('delegate refuses an unknown user and the root, and leaves nothing behind') do
+  skip "needs root to hand a subtree over (running as uid #{CgroupTest.uid})" unless CgroupTest.uid == 0
+  skip "pids is not available" unless CgroupTest.version("pids")
+  CgroupTest.isolate do
+    base = "#{PREFIX}/refused"
+    assert_raise(ArgumentError) { Cgroup.delegate(base, to: "no-such-user-here", controllers: [:pids]) }
+    assert_raise(Cgroup::InvalidValue) { Cgroup.delegate("/", to: NOBODY, controllers: [:pids]) }
+    assert_raise(Cgroup::InvalidValue) { Cgroup.delegate(base, to: NOBODY, controllers: [:pids], leaf: "a/b") }
+    assert_raise(ArgumentError) { Cgroup.delegate(base, to: NOBODY, controllers: []) }
+    assert_false CgroupTest.dir?(CgroupTest.group_dir("pids", base))
+  end
+end
