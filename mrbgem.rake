@@ -29,6 +29,7 @@ MRuby::Gem::Specification.new('mruby-cgroup') do |spec|
   spec.add_dependency 'mruby-error', core: 'mruby-error' # mrb_ensure, for attach's block form
   spec.add_test_dependency 'mruby-string-ext', core: 'mruby-string-ext'
   spec.add_test_dependency 'mruby-array-ext', core: 'mruby-array-ext'
+  spec.add_test_dependency 'mruby-fiber', core: 'mruby-fiber' # a fiber switch inside attach's block
 
   # test/*.rb run children: the mruby binary, and the gem's own directory
   spec.test_args = {

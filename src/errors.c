@@ -106,8 +106,9 @@ ERROR_READERS(DEFINE_ERROR_READER)
 void
 mcg_init_errors(mrb_state *mrb, struct RClass *cgroup)
 {
-  static const char *const subclasses[] = {"NotFound", "PermissionDenied", "InvalidValue",
-                                           "Busy",     "Unsupported",      "Timeout"};
+  static const char *const subclasses[] = {"NotFound",   "PermissionDenied", "InvalidValue",
+                                           "Busy",       "Unsupported",      "Timeout",
+                                           "FiberSwitch"};
   struct RClass *base = mrb_define_class_under(mrb, cgroup, "Error", mrb->eStandardError_class);
   size_t i;
 

@@ -201,7 +201,9 @@ attach_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, mrb_bool other_pr
     raise_for_task(mrb, ctx, "NotFound", ESRCH, ctx->path, "attach", pid, "no such process");
   }
   if (err) raise_unreadable_group(mrb, ctx, pid, err);
-  if ((err = move_task(mrb, ctx, ctx->path, pid))) {
+  /* already there (on v2 a CPU and a MEMORY object of one name are one
+   * group: Cgroup.with(cpu, mem) moves once) */
+  if (strcmp(previous, ctx->path) != 0 && (err = move_task(mrb, ctx, ctx->path, pid))) {
     mcg_require_group(mrb, ctx, "attach");
     raise_for_task(mrb, ctx, NULL, err, ctx->path, "attach", pid, NULL);
   }
@@ -222,9 +224,40 @@ attach_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, mrb_bool other_pr
  * child forked inside the block leaves it without moving anyone: the move
  * back is the parent's. */
 static mrb_value
+yield_group(mrb_state *mrb, void *args)
+{
+  mrb_value *v = RARRAY_PTR(*(mrb_value *)args);
+  return mrb_yield(mrb, v[1], v[0]);
+}
+
+/* Whether exc is mruby's refusal to switch fibers across a C frame (this
+ * one): Fiber.yield, or an event loop's async call, inside the block. */
+static mrb_bool
+is_fiber_switch(mrb_state *mrb, mrb_value exc)
+{
+  mrb_value msg = mrb_funcall_id(mrb, exc, MRB_SYM(message), 0);
+
+  return strcmp(mrb_obj_classname(mrb, exc), "FiberError") == 0 && mrb_string_p(msg) &&
+         strstr(RSTRING_CSTR(mrb, msg), "C function boundary") != NULL;
+}
+
+/* The block, with mruby's FiberError for a fiber switch inside it turned
+ * into Cgroup::FiberSwitch, which says why: while this request's fiber
+ * waited, the others of the process would run in its group (on v2, or on
+ * v1 in the same thread), so the switch cannot be allowed. */
+static mrb_value
 attach_yield(mrb_state *mrb, mrb_value args)
 {
-  return mrb_yield(mrb, RARRAY_PTR(args)[1], RARRAY_PTR(args)[0]);
+  mrb_bool failed = FALSE;
+  mrb_value result = mrb_protect_error(mrb, yield_group, &args, &failed);
+  struct cgroup_ctx *ctx;
+
+  if (!failed) return result;
+  if (!is_fiber_switch(mrb, result)) mrb_exc_raise(mrb, result);
+  ctx = mcg_get_ctx(mrb, RARRAY_PTR(args)[0]);
+  mcg_raise_error(mrb, "FiberSwitch", EDEADLK, ctx->controller, ctx->path, "attach", NULL, NULL,
+                  "a fiber switched inside the block (Fiber.yield, Nginx::Async): the process's "
+                  "other work would run in this group meanwhile; wait outside the block");
 }
 
 static mrb_value
@@ -297,7 +330,8 @@ return_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, const char *targe
 static void
 detach_attachment(mrb_state *mrb, struct cgroup_ctx *ctx, struct attachment *a)
 {
-  return_task(mrb, ctx, a->pid, a->previous, FALSE);
+  if (strcmp(a->previous, ctx->path) != 0) /* else it was here before the attach */
+    return_task(mrb, ctx, a->pid, a->previous, FALSE);
   mrb_free(mrb, a->previous);
   *a = ctx->attached[--ctx->attached_count];
 }

@@ -164,3 +164,38 @@ assert('attach without a pid moves the calling thread on cgroup v1, and the whol
     end
   end
 end
+
+assert('a fiber switch inside an attach block raises Cgroup::FiberSwitch, with the thread moved back') do
+  skip "cpu is not available" unless CgroupTest.version('cpu')
+  CgroupTest.isolate do
+    g, tid, home = cpu_group_and_home("fiber")
+    [:attach, :with].each do |how|
+      fiber = Fiber.new do
+        begin
+          holding(how, g) { Fiber.yield :inside }
+          :no_error
+        rescue Cgroup::FiberSwitch => e
+          [e.group, CgroupTest.group_of(tid, 'cpu')]
+        end
+      end
+      assert_equal [g.group_name, home], fiber.resume, how.to_s
+    end
+  end
+end
+
+assert('on cgroup v2, a CPU and a MEMORY object of one group: the second attach and its detach leave the process to the first') do
+  skip "cpu and memory are not both on cgroup v2 here" unless CgroupTest.version('cpu') == 2 && CgroupTest.version('memory') == 2
+  CgroupTest.isolate do
+    cpu = Cgroup::CPU.new("#{PREFIX}/one").create
+    mem = Cgroup::MEMORY.new("#{PREFIX}/one").create
+    pid = CgroupTest.spawn("sleep")
+    home = CgroupTest.group_of(pid, 'memory')
+    cpu.attach(pid)
+    mem.attach(pid) # already there: no second write
+    assert_equal "#{PREFIX}/one", CgroupTest.group_of(pid, 'memory')
+    mem.detach(pid) # it was there before mem's attach: it stays
+    assert_equal "#{PREFIX}/one", CgroupTest.group_of(pid, 'memory')
+    cpu.detach(pid)
+    assert_equal home, CgroupTest.group_of(pid, 'memory')
+  end
+end
