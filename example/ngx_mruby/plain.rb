@@ -1,0 +1,1 @@
+Nginx.rputs "ok"
