@@ -95,9 +95,14 @@ struct attribute {
 
 struct attachment {
   pid_t pid;
-  pid_t owner;    /* the process that attached it: a forked child inherits the
-                     record, and must not act on it (it would move the parent) */
-  char *previous; /* the group the task was in before attach (mrb_malloc) */
+  pid_t owner;        /* the process that attached it: a forked child inherits the
+                         record, and must not act on it (it would move the parent) */
+  char *previous;     /* the group the task was in before the first of its
+                         attachments, through any object (mrb_malloc) */
+  int holds;          /* attaches through this object not yet detached */
+  mrb_bool chained;   /* made while other objects held the task where it was */
+  unsigned long made; /* when the record was made, and when last attached */
+  unsigned long seq;  /* (mcg_next_seq): the task sits in the group attached last */
 };
 
 /* The C side of one Cgroup::X object, owned by its Data object. */
@@ -212,6 +217,14 @@ pid_t mcg_calling_thread(void);
 int mcg_current_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, char out[PATH_MAX]);
 mrb_value mcg_read_pids(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file);
 void mcg_init_tasks(mrb_state *mrb, struct RClass *cgroup);
+
+/* ---- holds.c: attachments of one task across objects ----------------- */
+unsigned long mcg_next_seq(void);
+mrb_bool mcg_hold(mrb_state *mrb, struct cgroup_ctx *ctx);
+void mcg_release(struct cgroup_ctx *ctx);
+struct attachment *mcg_find_attachment(struct cgroup_ctx *ctx, pid_t pid);
+void mcg_other_holds(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, struct attachment **first,
+                     struct attachment **last, struct cgroup_ctx **last_ctx);
 
 /* ---- wait.c: waiting for the kernel; FREEZER; MEMORY#wait_for_oom ---- */
 double mcg_timeout_arg(mrb_state *mrb, mrb_value v, double otherwise);

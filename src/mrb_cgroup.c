@@ -158,6 +158,7 @@ ctx_free(mrb_state *mrb, void *p)
               ctx->staged[i]);
     mrb_free(mrb, ctx->staged[i]);
   }
+  mcg_release(ctx);
   for (i = 0; i < ctx->attached_count; i++) mrb_free(mrb, ctx->attached[i].previous);
   mrb_free(mrb, ctx->attached);
   mrb_free(mrb, ctx);

@@ -137,17 +137,6 @@ may_be_exiting(struct cgroup_ctx *ctx, const char *previous)
   return mcg_on_v2(ctx->controller) || strcmp(previous, "/") == 0;
 }
 
-static struct attachment *
-find_attachment(struct cgroup_ctx *ctx, pid_t pid)
-{
-  int i;
-
-  for (i = 0; i < ctx->attached_count; i++) {
-    if (ctx->attached[i].pid == pid) return &ctx->attached[i];
-  }
-  return NULL;
-}
-
 /* Forget the records a forked child inherited from its parent: they name
  * the parent's tasks and where they were, which the child must not move. */
 static void
@@ -164,6 +153,7 @@ drop_inherited_attachments(mrb_state *mrb, struct cgroup_ctx *ctx)
     mrb_free(mrb, ctx->attached[i].previous);
     ctx->attached[i] = ctx->attached[--ctx->attached_count];
   }
+  if (ctx->attached_count == 0) mcg_release(ctx);
 }
 
 /* Room for one more attachment, made before anything is moved. */
@@ -184,14 +174,46 @@ raise_for_task(mrb_state *mrb, struct cgroup_ctx *ctx, const char *cls, int err,
                   mcg_version_file(ctx->controller, FILE_MOVE_TASK), pid_text(pid, buf), reason);
 }
 
+/* Count one attach of pid in its record in ctx, made if need be.  A new
+ * record made while other objects hold the task, and it is where the last
+ * of them put it, joins them: it remembers where the task was before the
+ * first of them.  Else (none, or the task was moved elsewhere meanwhile)
+ * it remembers where the task is. */
+static void
+record_attachment(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, const char *current)
+{
+  struct attachment *a = mcg_find_attachment(ctx, pid), *first, *last;
+  struct cgroup_ctx *last_ctx;
+
+  if (!a) {
+    const char *home;
+    size_t size;
+    mcg_other_holds(mrb, ctx, pid, &first, &last, &last_ctx);
+    a = &ctx->attached[ctx->attached_count];
+    a->chained = last && strcmp(current, last_ctx->path) == 0;
+    home = a->chained ? first->previous : current;
+    size = strlen(home) + 1;
+    a->previous = (char *)memcpy(mrb_malloc(mrb, size), home, size); /* only NoMemoryError */
+    if (!mcg_hold(mrb, ctx)) {
+      mrb_free(mrb, a->previous);
+      mrb_exc_raise(mrb, mrb_obj_value(mrb->nomem_err));
+    }
+    a->pid = pid;
+    a->owner = getpid();
+    a->holds = 0;
+    a->made = mcg_next_seq();
+    ctx->attached_count++;
+  }
+  a->holds++;
+  a->seq = mcg_next_seq();
+}
+
 /* Move pid into ctx's group, first writing any staged values so it never
- * runs under stale limits; FALSE if it was attached through ctx already. */
-static mrb_bool
+ * runs under stale limits, and count the attach. */
+static void
 attach_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, mrb_bool other_process)
 {
   char previous[PATH_MAX];
-  struct attachment *a;
-  size_t size;
   int err;
 
   mcg_write_staged(mrb, ctx);
@@ -210,14 +232,7 @@ attach_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, mrb_bool other_pr
   if (other_process && may_be_exiting(ctx, previous) && !task_is_in(mrb, ctx, pid, ctx->path)) {
     raise_for_task(mrb, ctx, "NotFound", ESRCH, ctx->path, "attach", pid, "process has exited");
   }
-  if (find_attachment(ctx, pid)) return FALSE; /* keep where it was before the first attach */
-  a = &ctx->attached[ctx->attached_count];
-  size = strlen(previous) + 1;
-  a->previous = (char *)memcpy(mrb_malloc(mrb, size), previous, size); /* only NoMemoryError */
-  a->pid = pid;
-  a->owner = getpid();
-  ctx->attached_count++;
-  return TRUE;
+  record_attachment(mrb, ctx, pid, previous);
 }
 
 /* [self, block, pid, process]: the block form's body and its ensure.  A
@@ -270,7 +285,7 @@ attach_undo(mrb_state *mrb, mrb_value args)
 /*
  * Cgroup#attach(pid = nil): move pid, or the calling thread, into the group.
  * With a block: yield self, and move the task back in an ensure, even when
- * the block raises (unless an outer attach through this object owns it).
+ * the block raises (the task stays while another attach still holds it).
  */
 static mrb_value
 cgroup_attach(mrb_state *mrb, mrb_value self)
@@ -281,9 +296,8 @@ cgroup_attach(mrb_state *mrb, mrb_value self)
 
   mrb_get_args(mrb, "|o&", &v, &block);
   pid = pid_arg(mrb, ctx, v);
-  if (!attach_task(mrb, ctx, pid, !mrb_nil_p(v)) || mrb_nil_p(block)) {
-    return mrb_nil_p(block) ? self : mrb_yield(mrb, block, self);
-  }
+  attach_task(mrb, ctx, pid, !mrb_nil_p(v));
+  if (mrb_nil_p(block)) return self;
   args[0] = self;
   args[1] = block;
   args[2] = mrb_int_value(mrb, pid);
@@ -327,13 +341,34 @@ return_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, const char *targe
   raise_for_task(mrb, ctx, NULL, err, up, "detach", pid, NULL);
 }
 
+/*
+ * End one attach of a->pid through ctx.  The task moves only when ctx no
+ * longer holds it and was the group it sits in (attached last): to the
+ * group attached last of the other objects still holding it, else back to
+ * where it was before the first attach.  Requests of an event loop that
+ * attach and detach interleaved so end where they began, in any order.
+ */
 static void
 detach_attachment(mrb_state *mrb, struct cgroup_ctx *ctx, struct attachment *a)
 {
-  if (strcmp(a->previous, ctx->path) != 0) /* else it was here before the attach */
-    return_task(mrb, ctx, a->pid, a->previous, FALSE);
+  struct attachment *first, *last;
+  struct cgroup_ctx *last_ctx;
+  const char *target;
+
+  if (a->holds > 1) {
+    a->holds--;
+    return;
+  }
+  mcg_other_holds(mrb, ctx, a->pid, &first, &last, &last_ctx);
+  if (last && last->seq > a->seq)
+    target = NULL; /* attached later through another object: it is there */
+  else
+    target = last && a->chained ? last_ctx->path : a->previous;
+  if (target && strcmp(target, ctx->path) != 0) /* else it is there already */
+    return_task(mrb, ctx, a->pid, target, FALSE);
   mrb_free(mrb, a->previous);
   *a = ctx->attached[--ctx->attached_count];
+  if (ctx->attached_count == 0) mcg_release(ctx);
 }
 
 /* A task this object did not attach (a child forked while its parent was
@@ -354,9 +389,9 @@ detach_unrecorded(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid)
 }
 
 /*
- * Cgroup#detach(pid = nil): move pid, or every task attached through this
- * object (by this process: not a parent before a fork), back to the group
- * it was in before attach.
+ * Cgroup#detach(pid = nil): end one attach of pid, or of every task
+ * attached through this object (by this process: not a parent before a
+ * fork); a task goes back to where it was once nothing holds it.
  */
 static mrb_value
 cgroup_detach(mrb_state *mrb, mrb_value self)
@@ -370,16 +405,16 @@ cgroup_detach(mrb_state *mrb, mrb_value self)
   drop_inherited_attachments(mrb, ctx);
   if (!mrb_nil_p(v)) {
     pid_t pid = pid_arg(mrb, ctx, v);
-    if ((a = find_attachment(ctx, pid)))
+    if ((a = mcg_find_attachment(ctx, pid)))
       detach_attachment(mrb, ctx, a);
     else
       detach_unrecorded(mrb, ctx, pid);
     return self;
   }
   if (ctx->attached_count == 0) detach_unrecorded(mrb, ctx, mcg_calling_thread());
-  while (ctx->attached_count > 0) {
-    detach_attachment(mrb, ctx, &ctx->attached[ctx->attached_count - 1]);
-  }
+  /* one attach of each task: the record removed at i takes the last one,
+   * which this loop, going down, has seen already */
+  for (int i = ctx->attached_count - 1; i >= 0; i--) detach_attachment(mrb, ctx, &ctx->attached[i]);
   return self;
 }
 

@@ -199,3 +199,61 @@ assert('on cgroup v2, a CPU and a MEMORY object of one group: the second attach 
     assert_equal home, CgroupTest.group_of(pid, 'memory')
   end
 end
+
+# Requests of an event loop (ngx_mruby's async handlers) attach one worker
+# and detach it interleaved: each detach must leave it where the requests
+# still attached want it, and the last one back where it began.
+assert('two objects attach a task in turn; detached in either order, it ends where it began') do
+  skip "cpu is not available" unless CgroupTest.version('cpu')
+  CgroupTest.isolate do
+    a = Cgroup::CPU.new("#{PREFIX}/request-a").create
+    b = Cgroup::CPU.new("#{PREFIX}/request-b").create
+    pid = CgroupTest.spawn("sleep")
+    home = CgroupTest.group_of(pid, 'cpu')
+    [[a, b], [b, a]].each do |first_out, last_out|
+      a.attach(pid)
+      b.attach(pid)
+      assert_equal b.group_name, CgroupTest.group_of(pid, 'cpu'), "in the group attached last"
+      first_out.detach(pid)
+      assert_equal last_out.group_name, CgroupTest.group_of(pid, 'cpu'), "#{last_out.group_name} still holds it"
+      last_out.detach(pid)
+      assert_equal home, CgroupTest.group_of(pid, 'cpu'), "back home after #{first_out.group_name} left first"
+    end
+  end
+end
+
+assert('one object attached twice (two requests) keeps the task until the second detach') do
+  skip "cpu is not available" unless CgroupTest.version('cpu')
+  CgroupTest.isolate do
+    g = Cgroup::CPU.new("#{PREFIX}/shared").create
+    pid = CgroupTest.spawn("sleep")
+    home = CgroupTest.group_of(pid, 'cpu')
+    g.attach(pid)
+    g.attach(pid)
+    g.detach(pid)
+    assert_equal g.group_name, CgroupTest.group_of(pid, 'cpu'), "the other request still holds it"
+    g.detach(pid)
+    assert_equal home, CgroupTest.group_of(pid, 'cpu')
+    g.attach(pid)
+    g.attach(pid)
+    g.detach # without a pid: one attach of each task
+    assert_equal g.group_name, CgroupTest.group_of(pid, 'cpu')
+    g.detach
+    assert_equal home, CgroupTest.group_of(pid, 'cpu')
+  end
+end
+
+assert('a task moved elsewhere behind the objects goes back to where the next attach found it') do
+  skip "cpu is not available" unless CgroupTest.version('cpu')
+  CgroupTest.isolate do
+    outer = Cgroup::CPU.new("#{PREFIX}/outer").create
+    elsewhere = "#{PREFIX}/elsewhere"
+    Cgroup::CPU.new(elsewhere).create
+    inner = Cgroup::CPU.new("#{PREFIX}/inner").create
+    pid = CgroupTest.spawn("sleep")
+    outer.attach(pid)
+    CgroupTest.write("#{CgroupTest.group_dir('cpu', elsewhere)}/cgroup.procs", pid.to_s) # not through the gem
+    inner.attach(pid) { assert_equal inner.group_name, CgroupTest.group_of(pid, 'cpu') }
+    assert_equal elsewhere, CgroupTest.group_of(pid, 'cpu')
+  end
+end
