@@ -139,7 +139,7 @@ begin
 
   # warm-up of every handler, the failing ones too
   LOCATIONS.each { |l| ab(l, 2000) }
-  %w[raise async async_inside].each { |l| ab(l, 200, keepalive: false) }
+  %w[raise async async_inside async_held].each { |l| ab(l, 200, keepalive: false) }
   fds_before = workers.to_h { |w| [w, fds(w)] }
 
   rounds = (ENV['MRB_NGX_ROUNDS'] || '3').to_i
@@ -184,6 +184,9 @@ begin
   check('/async_inside (yields inside the block): every request answered 500', r[:complete] == 100 && r[:non2xx] == 100,
         r[:non2xx])
   check('/async_inside: error.log names the fiber switch', error_log.include?('(Cgroup::FiberSwitch)'))
+  r = ab('async_held', 2000, keepalive: false)
+  check('/async_held (attached across the wait, interleaved): every request answered 200',
+        r[:complete] == 2000 && r[:failed].zero? && r[:non2xx].zero?, r[:non2xx])
   all_home('after the raising and async handlers')
 
   fds_before.each { |w, fd| check("worker #{w}: descriptors flat over everything (#{fd} -> #{fds(w)})", fds(w) == fd) }

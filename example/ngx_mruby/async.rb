@@ -1,4 +1,5 @@
-# An async handler done right: the request's fiber yields to the event loop
-# only outside Cgroup.with, so no other request runs in this one's group.
+# An async wait done right (a rewrite handler: ngx_mruby resumes Nginx::Async
+# in the set, rewrite and access phases): the request's fiber yields to the
+# event loop outside any attach, and the content handler (cpu.rb) then runs
+# the request in its group with Cgroup.with.
 Nginx::Async.sleep(5)
-Cgroup.with($cpu) { Nginx.rputs "ok" }
