@@ -229,6 +229,51 @@ reads(int lib, long n)
   return sum >= 0 ? t / n : 0;
 }
 
+/* One child's share: move itself between groups a and b n times. */
+static void
+move_back_and_forth(const char *a, const char *b, long n)
+{
+  char me[16];
+  int fds[2] = {open(a, O_WRONLY), open(b, O_WRONLY)};
+  int len = snprintf(me, sizeof me, "%d", (int)getpid());
+
+  for (long i = 0; i < n; i++) {
+    if (pwrite(fds[i & 1], me, len, 0) != len) _exit(1);
+  }
+  _exit(0);
+}
+
+/* The kernel's own ceiling: procs children each move themselves between
+ * two cpu groups n times with kept descriptors (nothing but the write);
+ * prints the moves per second of all of them together.  Moves take a
+ * lock the kernel holds for every migration, so they do not add up. */
+static int
+moves(int procs, long n)
+{
+  char dir[2][256], procs_file[2][256 + 16];
+  double t;
+  int ok = 1;
+
+  for (int i = 0; i < 2; i++) {
+    snprintf(dir[i], sizeof dir[i], "/sys/fs/cgroup/cpu%s-m%d", group, i);
+    snprintf(procs_file[i], sizeof procs_file[i], "%.250s/cgroup.procs", dir[i]);
+    mkdir(dir[i], 0755);
+  }
+  t = now_us();
+  for (int p = 0; p < procs; p++) {
+    if (fork() == 0) move_back_and_forth(procs_file[0], procs_file[1], n);
+  }
+  for (int p = 0, status; p < procs; p++) {
+    wait(&status);
+    ok = ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  }
+  t = now_us() - t;
+  for (int i = 0; i < 2; i++) rmdir(dir[i]);
+  if (!ok) return 1;
+  printf("%.0f\n", procs * n / (t / 1e6));
+  return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -237,6 +282,8 @@ main(int argc, char **argv)
   double us;
   void (*cycle)(int, pid_t, long);
 
+  if (argc == 4 && strcmp(argv[1], "moves") == 0 && (group = getenv("MRB_BENCH_GROUP")))
+    return moves(atoi(argv[2]), atol(argv[3]));
   if (argc != 4 || !(group = getenv("MRB_BENCH_GROUP"))) {
     fprintf(stderr, "usage: MRB_BENCH_GROUP=/g bench raw|lib|kept cpu|memory|create|read N\n");
     return 2;
