@@ -5,7 +5,7 @@ require 'fileutils'
 
 NGINX, EXAMPLE, COMMIT = ARGV
 RUN = "/tmp/mrbcg-ngx-#{Process.pid}"
-BASE = "/mrbcg-ngx-#{Process.pid}"
+BASE = ENV['MRB_NGX_BASE'] || "/mrbcg-ngx-#{Process.pid}" # in a delegated service: below its group
 PORT = 20_000 + Process.pid % 10_000
 CONCURRENCY = 16
 LOCATIONS = %w[plain cpu cpumem account].freeze
@@ -162,10 +162,11 @@ begin
   # RSS and descriptors before and after 60,000 more requests.  (While the
   # handlers take turns, RSS moves up and down by hundreds of kB with the
   # mix, plain's included: malloc's heap, not the gem's objects.)
+  soak = (ENV['MRB_NGX_SOAK'] || '60000').to_i
   %w[cpu cpumem account].each do |l|
     before = workers.to_h { |w| [w, [rss_kb(w), fds(w)]] }
-    r = ab(l, 60_000)
-    check("#{l}: 60000 more requests, none failed", r[:complete] == 60_000 && r[:failed].zero? && r[:non2xx].zero?)
+    r = ab(l, soak)
+    check("#{l}: #{soak} more requests, none failed", r[:complete] == soak && r[:failed].zero? && r[:non2xx].zero?)
     before.each do |w, (rss, fd)|
       now_rss, now_fd = rss_kb(w), fds(w)
       check("/#{l} alone: worker #{w} RSS flat (#{rss} -> #{now_rss} kB)", now_rss - rss < 256)
@@ -236,7 +237,7 @@ ensure
     end
     check("the #{c} groups are gone", !File.directory?(top))
   end
-  FileUtils.cp("#{RUN}/error.log", File.join(__dir__, '..', '.cache', 'ngx', 'error.log')) rescue nil
+  FileUtils.cp("#{RUN}/error.log", ENV['MRB_NGX_LOG'] || File.join(__dir__, '..', '.cache', 'ngx', 'error.log')) rescue nil
   FileUtils.rm_rf(RUN)
 end
 
