@@ -8,6 +8,7 @@
  * once systemd has moved the process, which this file waits for.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -55,7 +56,7 @@ check_unit_name(mrb_state *mrb, const char *scope, const char *what, const char 
 static mrb_bool
 systemd_group_of(pid_t pid, char out[PATH_MAX])
 {
-  char path[64], text[4096], *line;
+  char path[64], text[4096], *line, *rest;
   ssize_t n;
   int fd;
 
@@ -65,7 +66,7 @@ systemd_group_of(pid_t pid, char out[PATH_MAX])
   close(fd);
   if (n <= 0) return FALSE;
   text[n] = '\0';
-  for (line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+  for (line = strtok_r(text, "\n", &rest); line; line = strtok_r(NULL, "\n", &rest)) {
     const char *group = NULL;
     if (strncmp(line, "0::", 3) == 0)
       group = line + 3;
@@ -181,7 +182,8 @@ cgroup_s_scope(mrb_state *mrb, mrb_value self)
   what = RSTRING_CSTR(mrb, mrb_format(mrb, "scope %s", name));
   check_unit_name(mrb, what, "name", name, ".scope");
   check_unit_name(mrb, what, "slice", slice, ".slice");
-  if (pid <= 0) mcg_raise_process_error(mrb, "InvalidValue", EINVAL, what, "pid must be positive");
+  if (pid <= 0 || pid > INT_MAX)
+    mcg_raise_process_error(mrb, "InvalidValue", EINVAL, what, "pid must be a positive pid_t");
   if (!systemd_is_init())
     mcg_raise_process_error(mrb, "Unsupported", EOPNOTSUPP, what,
                             "systemd is not PID 1 here (no /run/systemd/system)");

@@ -5,10 +5,14 @@ def systemd_init?
   CgroupTest.dir?("/run/systemd/system")
 end
 
-assert('scope refuses bad unit names, and says so where systemd is not PID 1') do
+assert('scope refuses bad unit names and pids, and says so where systemd is not PID 1') do
   [["a/b.scope", {}], ["job.service", {}], ["job.scope", { slice: "nope" }], [".scope", {}]].each do |name, opts|
     e = assert_raise(Cgroup::InvalidValue) { Cgroup.scope(name, **opts) }
     assert_include e.message, name
+  end
+  [0, -1, 1 << 40].each do |pid|
+    e = assert_raise(Cgroup::InvalidValue) { Cgroup.scope("mrbcg-pid.scope", pid: pid) }
+    assert_include e.message, "pid"
   end
   unless systemd_init?
     e = assert_raise(Cgroup::Unsupported) { Cgroup.scope("mrbcg-none.scope") }
