@@ -30,6 +30,7 @@ MRuby::Gem::Specification.new('mruby-cgroup') do |spec|
   spec.add_test_dependency 'mruby-string-ext', core: 'mruby-string-ext'
   spec.add_test_dependency 'mruby-array-ext', core: 'mruby-array-ext'
   spec.add_test_dependency 'mruby-fiber', core: 'mruby-fiber' # a fiber switch inside attach's block
+  spec.add_test_dependency 'mruby-math', core: 'mruby-math'   # the shares-to-weight formula
 
   # test/*.rb run children: the mruby binary, and the gem's own directory
   spec.test_args = {

@@ -16,8 +16,10 @@
 #include "cgroup.h"
 
 /* cpu.shares <-> cpu.weight uses the log-based mapping of current container
- * runtimes: 2 <-> 1, 1024 <-> 100 (both defaults), 262144 <-> 10000,
- * rounded in between. */
+ * runtimes: 2 <-> 1, 1024 <-> 100 (both defaults), 262144 <-> 10000, and
+ * in between rounded up, with the same floating-point steps as runc and
+ * crun, so that a job moved between them and this gem gets the same
+ * weight.  The way back rounds to nearest: a weight stands for a range. */
 static long long
 weight_from_shares(long long shares)
 {
@@ -25,7 +27,7 @@ weight_from_shares(long long shares)
 
   if (shares <= 2) return 1;
   if (shares >= 262144) return 10000;
-  return llround(pow(10.0, (l * l + 125.0 * l) / 612.0 - 7.0 / 34.0));
+  return (long long)ceil(pow(10.0, (l * l + 125.0 * l) / 612.0 - 7.0 / 34.0));
 }
 
 static long long

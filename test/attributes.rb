@@ -109,6 +109,24 @@ assert('cgroup v2: setting one of cfs_quota_us and cfs_period_us keeps the other
   end
 end
 
+assert('cgroup v2: shares become cpu.weight exactly as runc and crun map them (rounded up)') do
+  skip "cpu is served by cgroup v1 here" unless version(Cgroup::CPU) == 2
+  CgroupTest.isolate do
+    g = Cgroup::CPU.new("#{PREFIX}/weights").create
+    # the values the runtimes' mapping gives (issue 14), then its formula between them
+    expected = { 2 => 1, 3 => 2, 512 => 59, 1024 => 100, 262144 => 10000 }
+    [10, 100, 256, 2048, 4096, 10000, 65536, 100000, 262143].each do |shares|
+      l = Math.log2(shares)
+      expected[shares] = (10 ** ((l * l + 125 * l) / 612.0 - 7.0 / 34.0)).ceil
+    end
+    expected.each do |shares, weight|
+      g.shares = shares
+      g.modify
+      assert_equal weight.to_s, CgroupTest.kernel_file('cpu', g.group_name, 'cpu.weight').chomp, "shares #{shares}"
+    end
+  end
+end
+
 assert('MEMORY#oom_control = true disables the OOM killer (cgroup v1)') do
   skip "memory is served by cgroup v2 here" unless version(Cgroup::MEMORY) == 1
   CgroupTest.isolate do
