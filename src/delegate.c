@@ -56,11 +56,18 @@ find_base(mrb_state *mrb, struct cgroup_ctx *ctx, const char *leaf, char base[PA
   if (err)
     mcg_raise_error(mrb, NULL, err, ctx->controller, "/", "claim", "/proc/self/cgroup", NULL, NULL);
   last = strrchr(base, '/');
-  if (last && strcmp(last + 1, leaf) == 0) {
-    char claimed[PATH_MAX];
-    memcpy(claimed, base, PATH_MAX);
-    mcg_parent_of(claimed, base);
-  }
+  if (last && strcmp(last + 1, leaf) == 0) mcg_parent_of(base, base);
+}
+
+/* Controller id's group base/leaf, its context added to c. */
+static mrb_value
+add_leaf(mrb_state *mrb, struct claim *c, enum controller_id id, mrb_value leaf)
+{
+  mrb_value group = mcg_group_new(mrb, id, mrb_format(mrb, "%s/%v", c->base, leaf));
+
+  c->leaf[c->count] = mcg_get_ctx(mrb, group);
+  c->made[c->count++] = FALSE;
+  return group;
 }
 
 /* Each controller's leaf context, all in the same delegated group. */
@@ -84,9 +91,7 @@ collect(mrb_state *mrb, struct claim *c, mrb_value controllers, mrb_value leaf)
       mcg_raise_error(mrb, "InvalidValue", EINVAL, id, base, "claim", NULL, c->base,
                       "this process is in different groups in different hierarchies");
     }
-    c->leaf[c->count] =
-        mcg_get_ctx(mrb, mcg_group_new(mrb, id, mrb_format(mrb, "%s/%v", c->base, leaf)));
-    c->made[c->count++] = FALSE;
+    add_leaf(mrb, c, id, leaf);
   }
 }
 
@@ -315,9 +320,7 @@ cgroup_s_delegate(mrb_state *mrb, mrb_value self)
                       "the root group cannot be handed over");
     check_leaf_name(mrb, ctx, ctx->path, RSTRING_CSTR(mrb, leaf));
     memcpy(d.c.base, ctx->path, strlen(ctx->path) + 1);
-    mrb_ary_push(mrb, d.leaf_objects,
-                 mcg_group_new(mrb, id, mrb_format(mrb, "%s/%v", d.c.base, leaf)));
-    d.c.leaf[d.c.count++] = mcg_get_ctx(mrb, mrb_ary_entry(d.leaf_objects, i));
+    mrb_ary_push(mrb, d.leaf_objects, add_leaf(mrb, &d.c, id, leaf));
   }
   exc = mrb_protect_error(mrb, delegate_body, &d, &failed);
   if (failed) {

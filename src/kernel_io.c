@@ -47,13 +47,16 @@ mcg_require_group(mrb_state *mrb, struct cgroup_ctx *ctx, const char *action)
   }
 }
 
-/* The parent group's path of a path other than "/". */
+/* The parent group's path of a path other than "/"; parent may be path
+ * itself, cut in place (detach climbing, claim finding its base). */
 void
 mcg_parent_of(const char *path, char parent[PATH_MAX])
 {
-  strcpy(parent, path);
-  *strrchr(parent, '/') = '\0';
-  if (!parent[0]) strcpy(parent, "/");
+  size_t len = (size_t)(strrchr(path, '/') - path);
+
+  memmove(parent, path, len);
+  parent[len] = '\0';
+  if (len == 0) strcpy(parent, "/");
 }
 
 /* Open a file of the group at path; -1 and errno on failure. */

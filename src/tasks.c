@@ -201,11 +201,12 @@ record_attachment(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, const char 
     a->pid = pid;
     a->owner = getpid();
     a->holds = 0;
-    a->made = mcg_next_seq();
+    a->made = 0;
     ctx->attached_count++;
   }
   a->holds++;
   a->seq = mcg_next_seq();
+  if (!a->made) a->made = a->seq; /* seqs start at 1 */
 }
 
 /* Move pid into ctx's group, first writing any staged values so it never
@@ -306,18 +307,6 @@ cgroup_attach(mrb_state *mrb, mrb_value self)
                     mrb_ary_new_from_values(mrb, 4, args));
 }
 
-/* Cut path ("/a/b") to its parent ("/a", then "/"). */
-static void
-to_parent(char *path)
-{
-  char *slash = strrchr(path, '/');
-
-  if (slash == path)
-    slash[1] = '\0';
-  else if (slash)
-    *slash = '\0';
-}
-
 /* Move a task to the group at target; when target is gone (or, with
  * climb, refuses it), to its nearest ancestor that takes it: one that
  * exists and, on v2, has no domain controller enabled for its children
@@ -333,7 +322,7 @@ return_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, const char *targe
   snprintf(up, sizeof up, "%s", target);
   err = move_task(mrb, ctx, up, pid);
   while (up[1] && (err == ENOENT || (climb && err == EBUSY))) {
-    to_parent(up);
+    mcg_parent_of(up, up);
     climb = TRUE;
     err = move_task(mrb, ctx, up, pid);
   }
