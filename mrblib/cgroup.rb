@@ -4,6 +4,8 @@
 module Cgroup
   alias open create
   alias close delete
+  alias [] read_file
+  alias []= write_file
 
   def group_name
     @group_name

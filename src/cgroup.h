@@ -197,6 +197,10 @@ mrb_value mcg_text_to_value(mrb_state *mrb, struct cgroup_ctx *ctx, const struct
                             const char *text, size_t len);
 char *mcg_value_to_text(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
                         mrb_value v);
+const char *mcg_printable(mrb_state *mrb, mrb_value str);
+const char *mcg_file_name_fault(const char *name, size_t len, int version,
+                                const char *v1_controller, mrb_bool *other_version);
+const char *mcg_file_value_fault(const char *s, size_t len);
 void mcg_normalise_name(mrb_state *mrb, enum controller_id controller, mrb_value name, char *out,
                         size_t size);
 
@@ -238,6 +242,7 @@ void mcg_make_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mr
 void mcg_require_enabled_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path);
 void mcg_init_group(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_spawn(mrb_state *mrb, struct RClass *cgroup);
+void mcg_init_files(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_delegate(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_scope(mrb_state *mrb, struct RClass *cgroup);
 #ifdef MCG_HAVE_LIBCGROUP_SCOPE

@@ -69,6 +69,8 @@
   X(CPU, rt_period_us, INT, RW, "cpu.rt_period_us", NULL, NULL, NULL, SAME)                        \
   X(CPU, rt_runtime_us, INT, RW, "cpu.rt_runtime_us", NULL, NULL, NULL, SAME)                      \
   X(CPU, shares, INT, RW, "cpu.shares", NULL, "cpu.weight", NULL, WEIGHT)                          \
+  X(CPU, cfs_burst_us, INT, RW, "cpu.cfs_burst_us", NULL, "cpu.max.burst", NULL, SAME)             \
+  X(CPU, idle, FLAG, RW, "cpu.idle", NULL, "cpu.idle", NULL, SAME)                                 \
   X(CPU, raw_stat, FLAT_KEYED, RO, "cpu.stat", NULL, "cpu.stat", NULL, SAME)                       \
   X(CPU, max, STRING, RW, NULL, NULL, "cpu.max", NULL, SAME)                                       \
   X(CPU, weight, INT, RW, NULL, NULL, "cpu.weight", NULL, SAME)                                    \
@@ -110,6 +112,8 @@
   X(MEMORY, low, INT, RW, NULL, NULL, "memory.low", NULL, SAME)                                    \
   X(MEMORY, min, INT, RW, NULL, NULL, "memory.min", NULL, SAME)                                    \
   X(MEMORY, swap_max, INT, RW, NULL, NULL, "memory.swap.max", NULL, SAME)                          \
+  X(MEMORY, zswap_max, INT, RW, NULL, NULL, "memory.zswap.max", NULL, SAME)                        \
+  X(MEMORY, oom_group, FLAG, RW, NULL, NULL, "memory.oom.group", NULL, SAME)                       \
   X(MEMORY, usage_in_bytes, INT, RO, "memory.usage_in_bytes", NULL, "memory.current", NULL, SAME)  \
   X(MEMORY, max_usage_in_bytes, INT, RO, "memory.max_usage_in_bytes", NULL, "memory.peak", NULL,   \
     SAME)                                                                                          \
@@ -492,6 +496,7 @@ mrb_mruby_cgroup_gem_init(mrb_state *mrb)
   mcg_init_tasks(mrb, cgroup);
   mcg_init_wait(mrb, cgroup);
   mcg_init_spawn(mrb, cgroup);
+  mcg_init_files(mrb, cgroup);
   mcg_init_delegate(mrb, cgroup);
   mcg_init_scope(mrb, cgroup);
   mcg_init_module(mrb, cgroup);

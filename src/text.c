@@ -30,8 +30,8 @@ has_control_chars(mrb_value str)
 
 /* A C string for an error message: the text itself, or its inspect form
  * when it holds NUL or other control characters. */
-static const char *
-printable(mrb_state *mrb, mrb_value str)
+const char *
+mcg_printable(mrb_state *mrb, mrb_value str)
 {
   return RSTRING_CSTR(mrb, has_control_chars(str) ? mrb_inspect(mrb, str) : str);
 }
@@ -83,8 +83,8 @@ mcg_normalise_name(mrb_state *mrb, enum controller_id controller, mrb_value name
     out[n] = '\0';
     if (seg_end == end) return;
   }
-  mcg_raise_error(mrb, "InvalidValue", EINVAL, controller, printable(mrb, name), "name", NULL, NULL,
-                  why);
+  mcg_raise_error(mrb, "InvalidValue", EINVAL, controller, mcg_printable(mrb, name), "name", NULL,
+                  NULL, why);
 }
 
 /* Parse a decimal integer (or "max" = -1) from [s, end); FALSE if not one. */
@@ -299,7 +299,7 @@ string_text(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr
   const char *text, *why = NULL;
 
   if (!mrb_string_p(v)) raise_type(mrb, attr, v, "String");
-  text = printable(mrb, v);
+  text = mcg_printable(mrb, v);
   if (has_control_chars(v))
     why = "control character in value";
   else if (attr->kind == KIND_DEVLIMIT && !is_device_limit(text))
@@ -345,4 +345,102 @@ mcg_value_to_text(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute
   }
   len = strlen(text);
   return (char *)memcpy(mrb_malloc(mrb, len + 1), text, len + 1);
+}
+
+/* ---- Any interface file, by name (files.c) ------------------------------ */
+
+/* The prefixes ("prefix.rest") of cgroup v2's interface files: every one
+ * lives in the group's one directory, whatever the object's controller. */
+static const char *const v2_families[] = {"cgroup", "cpu",     "cpuset", "io",   "memory",
+                                          "pids",   "hugetlb", "misc",   "rdma", "irq"};
+
+static mrb_bool
+is_family(const char *name, size_t len, const char *family)
+{
+  return strlen(family) == len && memcmp(name, family, len) == 0;
+}
+
+/* Whether some attribute names the file on the other cgroup version only. */
+static mrb_bool
+other_version_file(const char *name, int version)
+{
+  int i, here = version == 2, there = !here, elsewhere = FALSE;
+
+  for (i = 0; i < mcg_attribute_count; i++) {
+    const char *const *f = mcg_attributes[i].file;
+    if (f[here] && strcmp(f[here], name) == 0) return FALSE;
+    if (f[there] && strcmp(f[there], name) == 0) elsewhere = TRUE;
+  }
+  return elsewhere;
+}
+
+/*
+ * Check the name of an interface file of a group served by cgroup version
+ * `version` for the object's v1 controller `v1_controller`: one path
+ * component of lower-case letters, digits, '.' and '_' (what the kernel
+ * names its files with: nothing can point outside the group's directory),
+ * with a prefix this version uses.  On v1 that is the object's own
+ * controller or "cgroup" (another controller's files are in another
+ * hierarchy), or the files without one, tasks and notify_on_release
+ * (release_agent, a program the kernel runs as root, is left out).  NULL if
+ * the name is good; else why not, and *other_version says it is an
+ * attribute's file of the other version.
+ */
+const char *
+mcg_file_name_fault(const char *name, size_t len, int version, const char *v1_controller,
+                    mrb_bool *other_version)
+{
+  const char *dot;
+  size_t i, prefix;
+
+  *other_version = FALSE;
+  if (len == 0) return "an empty file name";
+  if (len > NAME_MAX) return "a file name longer than 255 bytes";
+  for (i = 0; i < len; i++) {
+    char c = name[i];
+    if (c == '/') return "a file name is one path component, without '/'";
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_'))
+      return "a file name is lower-case letters, digits, '.' and '_'";
+  }
+  if (name[0] == '.') return "a file name does not start with '.'";
+  if (other_version_file(name, version)) {
+    *other_version = TRUE;
+    return version == 2 ? "a cgroup v1 file; this group is on cgroup v2"
+                        : "a cgroup v2 file; this group is on cgroup v1";
+  }
+  dot = memchr(name, '.', len);
+  if (!dot) {
+    if (version == 1 &&
+        (is_family(name, len, "tasks") || is_family(name, len, "notify_on_release")))
+      return NULL;
+    return "not an interface file (no controller prefix)";
+  }
+  prefix = dot - name;
+  if (version == 1) {
+    if (is_family(name, prefix, "cgroup") ||
+        (v1_controller && is_family(name, prefix, v1_controller)))
+      return NULL;
+    return "not a file of this controller's cgroup v1 hierarchy";
+  }
+  for (i = 0; i < sizeof v2_families / sizeof v2_families[0]; i++) {
+    if (is_family(name, prefix, v2_families[i])) return NULL;
+  }
+  return "not a cgroup v2 interface file";
+}
+
+/* Check a value for an interface file: one line of printable ASCII, at most
+ * 4096 bytes (a page: the kernel takes no more in one write).  NULL if
+ * good, else why not. */
+const char *
+mcg_file_value_fault(const char *s, size_t len)
+{
+  size_t i;
+
+  if (len > 4096) return "a value longer than 4096 bytes";
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '\n') return "a value is one line";
+    if (c < 0x20 || c >= 0x7f) return "a value is printable ASCII";
+  }
+  return NULL;
 }

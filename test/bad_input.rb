@@ -77,6 +77,7 @@ INTEGER_SETTINGS = [
   [Cgroup::MEMORY, :soft_limit_in_bytes], [Cgroup::MEMORY, :swappiness],
   [Cgroup::MEMORY, :move_charge_at_immigrate], [Cgroup::MEMORY, :high], [Cgroup::MEMORY, :low],
   [Cgroup::MEMORY, :min], [Cgroup::MEMORY, :max], [Cgroup::MEMORY, :swap_max],
+  [Cgroup::MEMORY, :zswap_max], [Cgroup::CPU, :cfs_burst_us],
   [Cgroup::PIDS, :max], [Cgroup::CPUACCT, :usage],
 ]
 
@@ -232,6 +233,40 @@ assert('objects that skipped initialize raise TypeError instead of crashing') do
   refused(TypeError, "a plain object including Cgroup") { plain.create }
   if Cgroup::CPU.respond_to?(:instance_method) # mruby-method
     assert_raise(TypeError) { Cgroup::CPU.instance_method(:shares).bind(Cgroup::MEMORY.new("/x")).call }
+  end
+end
+
+assert('read_file and write_file: bad names and values raise before any I/O; nothing changes') do
+  CgroupTest.isolate do
+    fixtures.each do |g|
+      v2 = CgroupTest.version(g.class::CONTROLLER) == 2
+      own = v2 ? "cgroup.max.depth" : "cgroup.procs" # a file of this group that may be read
+      g.read_file(own)
+      ["", "..", ".", "../#{own}", "#{own}/x", "/#{own}", "a\0b", "cgroup.procs\n", "Cgroup.procs",
+       "cgroup procs", "cgroup.pro\tcs", "cgroup.\x7f", "x" * 256, ".cgroup.procs", "release_agent",
+       "notify_on_release.x/..", "nonsense", "devices.allow", "net_cls.classid"].each do |bad|
+        refused(Cgroup::InvalidValue, "#{g.class}#read_file(#{bad.inspect})") { g.read_file(bad) }
+        refused(Cgroup::InvalidValue, "#{g.class}#write_file(#{bad.inspect})") { g.write_file(bad, "1") }
+      end
+      # a file of the other cgroup version: Unsupported, naming it
+      other = v2 ? "memory.limit_in_bytes" : "memory.max"
+      e = refused(Cgroup::Unsupported, "#{g.class}#read_file(#{other})") { g.read_file(other) }
+      assert_equal other, e.file
+      unless v2 # on v1, another controller's file is in another hierarchy
+        stranger = g.class == Cgroup::CPU ? "memory.stat" : "cpu.stat"
+        refused(Cgroup::InvalidValue, "#{g.class}#read_file(#{stranger}) on v1") { g.read_file(stranger) }
+      end
+      ["1\n", "1\n2", "a\0b", "\t1", "\e[0m", "caf\xc3\xa9", "x" * 4097].each do |bad|
+        e = refused(Cgroup::InvalidValue, "#{g.class}#write_file(#{own}, #{bad[0, 20].inspect})") { g.write_file(own, bad) }
+        assert_equal own, e.file
+      end
+      [1.5, nil, :one, [1], true].each do |bad|
+        refused(TypeError, "#{g.class}#write_file(#{own}, #{bad.inspect})") { g.write_file(own, bad) }
+      end
+      [nil, 1, :cgroup_procs].each do |bad|
+        refused(TypeError, "#{g.class}#read_file(#{bad.inspect})") { g.read_file(bad) }
+      end
+    end
   end
 end
 

@@ -444,6 +444,39 @@ busy_for(long ms)
   } while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 < ms);
 }
 
+/* Spin until this process has used `ms` more milliseconds of CPU time (a
+ * throttled process waits without using any). */
+static void
+spin_cpu(long ms)
+{
+  struct timespec t;
+  volatile unsigned long spin = 0;
+  long end;
+
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  end = t.tv_sec * 1000 + t.tv_nsec / 1000000 + ms;
+  do {
+    for (int i = 0; i < 10000; i++) spin++;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  } while (t.tv_sec * 1000 + t.tv_nsec / 1000000 < end);
+}
+
+/* Three times: a light load for half a second (1 ms of CPU in each 100 ms:
+ * the unused quota of a CPU group builds up as burst), then `ms` of CPU at
+ * once.  A spike that happens to straddle two periods may fit their two
+ * quotas without burst; three make that chance negligible. */
+static void
+child_burst(long ms)
+{
+  for (int spike = 0; spike < 3; spike++) {
+    for (int i = 0; i < 5; i++) {
+      spin_cpu(1);
+      usleep(99000);
+    }
+    spin_cpu(ms);
+  }
+}
+
 /* Allocate and touch `bytes` of memory in 1 MiB blocks, then free them;
  * returns 0 if the kernel allowed it all (a group's limit kills it first). */
 static int
@@ -488,6 +521,19 @@ child_forks(long n)
   return ok;
 }
 
+/* Three sleeping children, then an allocation of `bytes`: a job of four
+ * tasks of which one makes the group run out of memory. */
+static int
+child_family(long bytes)
+{
+  for (int i = 0; i < 3; i++) {
+    if (fork() == 0) {
+      for (;;) pause();
+    }
+  }
+  return child_alloc(bytes);
+}
+
 /* Exit code = the CPUs this child may run on, as a bit mask of CPUs 0-7. */
 static int
 child_affinity(void)
@@ -518,6 +564,10 @@ run_child(const char *mode, long arg, int gate)
     code = child_alloc(arg);
   } else if (strcmp(mode, "spin") == 0)
     busy_for(arg);
+  else if (strcmp(mode, "burst") == 0)
+    child_burst(arg);
+  else if (strcmp(mode, "family") == 0)
+    code = child_family(arg);
   else if (strcmp(mode, "fork") == 0)
     code = child_forks(arg);
   else if (strcmp(mode, "affinity") == 0)

@@ -133,3 +133,89 @@ assert('stat hashes have the same keys on v1 and v2: PIDS, CPUSET, BLKIO, FREEZE
     CgroupTest.note "BLKIO#stat: no disk here to read from" unless disk
   end
 end
+
+# cpu.cfs_burst_us (v1) / cpu.max.burst (v2), kernel 5.14: unused quota
+# saved up to the burst lets a short spike through.  The kernel takes a burst
+# no larger than the quota: 20 ms a 100 ms period, 20 ms of burst, and spikes
+# of 34 ms after half a second of light use (see child_burst).
+assert('CPU#cfs_burst_us lets 34 ms spikes run unthrottled; without it they are throttled') do
+  CgroupTest.isolate do
+    throttled = [20_000, 0].map do |burst|
+      g = Cgroup::CPU.new("#{PREFIX}/burst-#{burst}")
+      g.cfs_period_us = 100_000
+      g.cfs_quota_us = 20_000
+      g.create
+      begin
+        g.cfs_burst_us = burst
+        g.modify
+      rescue Cgroup::Unsupported => e
+        skip "no burst in this kernel's cpu controller: #{e.message}"
+      end
+      assert_equal burst.to_s, CgroupTest.kernel_file('cpu', g.group_name, v2?('cpu') ? 'cpu.max.burst' : 'cpu.cfs_burst_us').chomp
+      assert_equal [0, nil], run_in(g, "burst", 34)
+      g.stat["nr_throttled"]
+    end
+    assert_equal 0, throttled[0], "with 20 ms of burst: never throttled"
+    assert_true throttled[1] > 0, "without burst: throttled (#{throttled[1]} periods)"
+  end
+end
+
+# cpu.idle (kernel 5.15, v1 and v2): the group's tasks run as SCHED_IDLE
+# against the others, so on one CPU a normal group takes nearly all of it.
+assert('CPU#idle = true gives a group a small share against a normal one on one CPU') do
+  CgroupTest.isolate do
+    pin = Cgroup::CPUSET.new("#{PREFIX}/idle")
+    pin.cpus = "0"
+    pin.create
+    groups = { normal: false, idle: true }.map do |name, idle|
+      g = Cgroup::CPU.new("#{PREFIX}/idle/#{name}")
+      g.create
+      begin
+        g.idle = idle
+        g.modify
+      rescue Cgroup::Unsupported => e
+        skip "no cpu.idle in this kernel: #{e.message}"
+      end
+      assert_equal idle ? "1" : "0", CgroupTest.kernel_file('cpu', g.group_name, 'cpu.idle').chomp
+      g
+    end
+    accounts = groups.map { |g| v2?('cpu') ? g.cpuacct : Cgroup::CPUACCT.new(g.group_name).create }
+    pids = (0...groups.size).map do |i|
+      pid = CgroupTest.spawn("spin", 1500)
+      pin.attach(pid) unless v2?('cpuset') && v2?('cpu') # on v2 the child inherits its parent's cpuset
+      groups[i].attach(pid)
+      accounts[i].attach(pid) unless v2?('cpu')
+      pid
+    end
+    pids.each { |pid| CgroupTest.release(pid) }
+    pids.each { |pid| assert_equal [0, nil], CgroupTest.wait(pid) }
+    normal, idle = accounts.map(&:usage)
+    assert_true idle * 5 < normal, "idle group used #{idle / 1000} us against #{normal / 1000} us"
+  end
+end
+
+# memory.oom.group (kernel 4.19, v2): the OOM killer takes the whole group.
+assert('MEMORY#oom_group = true: an OOM kill takes the job\'s four tasks, not one') do
+  skip "memory.oom.group is cgroup v2 only" unless v2?('memory')
+  CgroupTest.isolate do
+    left = [true, false].map do |whole|
+      g = CgroupTest.oom_group("#{PREFIX}/job-#{whole}", 32 << 20)
+      g.oom_group = whole
+      g.modify
+      assert_equal whole ? "1" : "0", CgroupTest.kernel_file('memory', g.group_name, 'memory.oom.group').chomp
+      assert_equal [nil, 9], run_in(g, "family", 256 << 20), "the allocator is killed either way"
+      # the group kill signals each task; give them a moment to go (a second at most)
+      10.times do
+        break if CgroupTest.pids_in('memory', g.group_name).empty?
+        CgroupTest.sleep(0.1)
+      end
+      events = g.raw_events
+      if whole && events.key?("oom_group_kill") # kernel 5.17
+        assert_true events["oom_group_kill"] >= 1, events.inspect
+      end
+      CgroupTest.pids_in('memory', g.group_name).size
+    end
+    assert_equal 0, left[0], "oom.group 1: the three sleepers died with the allocator"
+    assert_equal 3, left[1], "oom.group 0: the three sleepers live on"
+  end
+end

@@ -6,11 +6,11 @@
  *
  * The first input byte picks the case (bits 1-2) and cgroup v1 or v2 (bit
  * 0), the second the attribute (its row in CGROUP_ATTRIBUTES); the rest is
- * the text.  Where a conversion needs a second file's text (cpu.max,
- * memory.max), the text after the first NUL byte is that file.  Exceptions
- * are the expected answer to garbage; crashes, leaks and undefined
- * behaviour are what the sanitizers look for.  Built with the files of src/ and
- * -DCGROUP_FUZZ, and run, by `rake fuzz`.
+ * the text (group and interface file names, and file values, in case 0).  Where a conversion needs
+ * a second file's text (cpu.max, memory.max), the text after the first NUL byte is that file.
+ * Exceptions are the expected answer to garbage; crashes, leaks and undefined behaviour are what
+ * the sanitizers look for.  Built with the files of src/ and -DCGROUP_FUZZ, and run, by `rake
+ * fuzz`.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -67,11 +67,20 @@ run_case(mrb_state *mrb, void *p)
   mrb_value partner = mrb_str_new(mrb, partner_text, partner_len ? partner_len - 1 : 0);
   struct cgroup_ctx *ctx;
   char name[PATH_MAX];
+  mrb_bool other_version;
 
   ctx = fuzz_ctx(mrb, attr); /* the first one finds the host's hierarchies */
   mcg_set_version(attr->controller, 1 + (in->selector & 1));
   switch ((in->selector >> 1) % 4) {
-  case 0: mcg_normalise_name(mrb, CTL_CPU, text, name, sizeof name); break;
+  case 0: /* names: an interface file's (a good one never leaves the directory), a group's */
+    if (!mcg_file_name_fault(RSTRING_PTR(text), RSTRING_LEN(text), 1 + (in->selector & 1), "cpu",
+                             &other_version) &&
+        (memchr(RSTRING_PTR(text), '/', RSTRING_LEN(text)) || RSTRING_PTR(text)[0] == '.' ||
+         memchr(RSTRING_PTR(text), '\0', RSTRING_LEN(text))))
+      abort();
+    mcg_file_value_fault(RSTRING_PTR(text), RSTRING_LEN(text));
+    mcg_normalise_name(mrb, CTL_CPU, text, name, sizeof name);
+    break;
   case 1: /* a file's text read: key selection, v2 to v1, to Ruby */
     value = mcg_select_key(mrb, ctx, attr, value);
     if (mcg_on_v2(attr->controller)) value = mcg_v2_to_v1(mrb, ctx, attr, value, partner);
