@@ -10,11 +10,12 @@ module Cgroup
   class Status
     attr_reader :pid, :exitstatus, :termsig
 
-    def initialize(pid, exitstatus, termsig, oom_killed)
+    def initialize(pid, exitstatus, termsig, oom_killed, oom_group_killed = false)
       @pid = pid
       @exitstatus = exitstatus
       @termsig = termsig
       @oom_killed = oom_killed
+      @oom_group_killed = oom_group_killed
     end
 
     def success?
@@ -31,9 +32,16 @@ module Cgroup
       @oom_killed
     end
 
+    # OOM-killed together with every task of its group: the group's
+    # oom_group_kill count rose (memory.oom.group set; v2, kernel 5.17).
+    def oom_group_killed?
+      @oom_group_killed
+    end
+
     def inspect
       how = @termsig ? "signal #{@termsig}" : "exit #{@exitstatus}"
-      "#<Cgroup::Status pid #{@pid} #{how}#{@oom_killed ? ' (OOM killed)' : ''}>"
+      oom = @oom_group_killed ? ' (OOM killed with its group)' : @oom_killed ? ' (OOM killed)' : ''
+      "#<Cgroup::Status pid #{@pid} #{how}#{oom}>"
     end
   end
 
@@ -43,7 +51,7 @@ module Cgroup
     def spawn(groups, *argv)
       groups = [groups] unless groups.is_a?(Array)
       # kernels before 4.13 have no oom_kill count: such a child is never reported OOM-killed
-      watched = groups.select { |g| g.is_a?(MEMORY) }.map { |g| [g, (g.oom_kill_count rescue nil)] }
+      watched = groups.select { |g| g.is_a?(MEMORY) }.map { |g| [g, *oom_counts(g)] }
       pid = spawn_in(groups, argv)
       forget_reaped
       spawned[pid] = [watched, child_started(pid)]
@@ -56,15 +64,31 @@ module Cgroup
       watched, started = spawned.delete(pid)
       watched = nil unless started && child_started(pid) == started # not a reused pid
       exitstatus, termsig = waitpid(pid)
-      oom = termsig == 9 && (watched || []).any? { |g, before| before && g.exist? && g.oom_kill_count > before }
-      Status.new(pid, exitstatus, termsig, oom)
+      rose = termsig == 9 ? (watched || []).map { |g, *before| oom_rise(g, before) } : []
+      Status.new(pid, exitstatus, termsig, rose.any? { |r| r[0] }, rose.any? { |r| r[1] })
     end
 
     private :child_started
 
     private
 
-    # pid => [[[MEMORY group, its oom_kill count at spawn], ...], start time]
+    # [oom_kill, oom_group_kill] of a MEMORY group; nil where the kernel or
+    # version has no such count (oom_kill: 4.13; oom_group_kill: v2, 5.17)
+    def oom_counts(group)
+      kills = group.oom_kill_count rescue nil
+      group_kills = (group.raw_events["oom_group_kill"] rescue nil) if kills && group.version == 2
+      [kills, group_kills]
+    end
+
+    # [oom_kill rose, oom_group_kill rose] since the counts at spawn
+    def oom_rise(group, before)
+      return [false, false] unless before[0] && group.exist?
+
+      now = oom_counts(group)
+      [now[0] > before[0], !before[1].nil? && !now[1].nil? && now[1] > before[1]]
+    end
+
+    # pid => [[[MEMORY group, its oom_kill and oom_group_kill counts at spawn], ...], start time]
     def spawned
       @spawned ||= {}
     end

@@ -23,25 +23,28 @@
 #include <mruby.h>
 
 /*
- * X(Ruby class under Cgroup, cgroup v1 controller, cgroup v2 controller).
+ * X(Ruby class under Cgroup, its name in Ruby (CONTROLLER, Cgroup.version),
+ *   cgroup v1 controller, cgroup v2 controller).
  * On v2, CPUACCT's numbers come from the cpu controller and BLKIO's from io;
- * IO exists on v2 only.  V2_CORE_FILES: v2 has no freezer controller, every
- * non-root group has cgroup.freeze; such a group is a plain directory in the
- * cgroup2 hierarchy, which libcgroup found for the other controllers.
+ * IO exists on v2 only.  V2_CORE_FILES: files every non-root group of the
+ * cgroup2 hierarchy has, whatever controllers it enables: FREEZER on v2
+ * (cgroup.freeze) and PRESSURE (the PSI files, cpu.pressure and the rest),
+ * which is v2 only and on a hybrid host lives in the cgroup2 mount.
  */
 #define V2_CORE_FILES "cgroup"
 #define CGROUP_CONTROLLERS(X)                                                                      \
-  X(CPU, "cpu", "cpu")                                                                             \
-  X(CPUACCT, "cpuacct", "cpu")                                                                     \
-  X(CPUSET, "cpuset", "cpuset")                                                                    \
-  X(BLKIO, "blkio", "io")                                                                          \
-  X(IO, NULL, "io")                                                                                \
-  X(MEMORY, "memory", "memory")                                                                    \
-  X(PIDS, "pids", "pids")                                                                          \
-  X(FREEZER, "freezer", V2_CORE_FILES)
+  X(CPU, "cpu", "cpu", "cpu")                                                                      \
+  X(CPUACCT, "cpuacct", "cpuacct", "cpu")                                                          \
+  X(CPUSET, "cpuset", "cpuset", "cpuset")                                                          \
+  X(BLKIO, "blkio", "blkio", "io")                                                                 \
+  X(IO, "io", NULL, "io")                                                                          \
+  X(MEMORY, "memory", "memory", "memory")                                                          \
+  X(PIDS, "pids", "pids", "pids")                                                                  \
+  X(FREEZER, "freezer", "freezer", V2_CORE_FILES)                                                  \
+  X(PRESSURE, "pressure", NULL, V2_CORE_FILES)
 
 enum controller_id {
-#define CONTROLLER_ENUM(klass, v1, v2) CTL_##klass,
+#define CONTROLLER_ENUM(klass, name, v1, v2) CTL_##klass,
   CGROUP_CONTROLLERS(CONTROLLER_ENUM) CTL_COUNT
 #undef CONTROLLER_ENUM
 };
@@ -54,7 +57,7 @@ enum value_kind {
   KIND_DEVLIMIT,     /* a STRING "MAJ:MIN VALUE" (digits only) */
   KIND_FLAG,         /* true/false, written as 1/0 */
   KIND_FLAT_KEYED,   /* "key value" lines: a Hash of Integers */
-  KIND_NESTED_KEYED, /* "MAJ:MIN key=value ..." lines: a Hash of Hashes */
+  KIND_NESTED_KEYED, /* "KEY key=value ..." lines: a Hash of Hashes */
   KIND_LIST          /* space separated integers: an Array */
 };
 
@@ -243,6 +246,7 @@ void mcg_require_enabled_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const
 void mcg_init_group(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_spawn(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_files(mrb_state *mrb, struct RClass *cgroup);
+void mcg_init_pressure(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_delegate(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_scope(mrb_state *mrb, struct RClass *cgroup);
 #ifdef MCG_HAVE_LIBCGROUP_SCOPE

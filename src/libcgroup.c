@@ -5,6 +5,7 @@
  * mkdir(2) and rmdir(2) (group.c).
  */
 #include <errno.h>
+#include <mntent.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,9 +22,16 @@
 
 /* The kernel's controller names, [0] on cgroup v1, [1] on v2. */
 static const char *const controller_names[CTL_COUNT][2] = {
-#define CONTROLLER_NAME(klass, v1, v2) {v1, v2},
+#define CONTROLLER_NAME(klass, name, v1, v2) {v1, v2},
     CGROUP_CONTROLLERS(CONTROLLER_NAME)
 #undef CONTROLLER_NAME
+};
+
+/* The names the classes go by in Ruby. */
+static const char *const own_names[CTL_COUNT] = {
+#define OWN_NAME(klass, name, v1, v2) name,
+    CGROUP_CONTROLLERS(OWN_NAME)
+#undef OWN_NAME
 };
 
 static pthread_mutex_t library_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -51,6 +59,31 @@ find_mount(const char *controller, int version)
   return NULL;
 }
 
+/*
+ * The cgroup2 mount, for the core files (strdup'd; NULL if none): where v2
+ * serves a controller, else the first cgroup2 mount of the mount table: a
+ * hybrid host mounts one (/sys/fs/cgroup/unified) that holds no controller
+ * of the gem's, yet every group in it has its PSI files.
+ */
+static char *
+cgroup2_mount(void)
+{
+  struct mntent entry, *m;
+  char buf[4096], *found = NULL;
+  FILE *table;
+  int i;
+
+  for (i = 0; i < CTL_COUNT; i++) {
+    if (versions[i] == 2 && mount_points[i]) return strdup(mount_points[i]);
+  }
+  if (!(table = setmntent("/proc/self/mounts", "re"))) return NULL;
+  while (!found && (m = getmntent_r(table, &entry, buf, sizeof buf))) {
+    if (strcmp(m->mnt_type, "cgroup2") == 0 && is_cgroup2(m->mnt_dir)) found = strdup(m->mnt_dir);
+  }
+  endmntent(table);
+  return found;
+}
+
 /* Each controller's mount and version, from what cgroup_init found.  A
  * controller mounted as v1 is served by v1 (hybrid hosts keep most
  * controllers there); otherwise by the cgroup2 hierarchy if it has it. */
@@ -65,14 +98,9 @@ find_mounts(void)
       if (mount_points[i]) versions[i] = v;
     }
   }
-  for (i = 0; i < CTL_COUNT; i++) { /* core files: wherever v2 serves a controller */
-    if (mount_points[i] || !controller_names[i][1] ||
-        strcmp(controller_names[i][1], V2_CORE_FILES) != 0)
-      continue;
-    for (v = 0; v < CTL_COUNT && !mount_points[i]; v++) {
-      if (versions[v] == 2) mount_points[i] = strdup(mount_points[v]);
-    }
-    if (mount_points[i]) versions[i] = 2;
+  for (i = 0; i < CTL_COUNT; i++) { /* core files: in the cgroup2 mount */
+    if (mount_points[i] || strcmp(controller_names[i][1], V2_CORE_FILES) != 0) continue;
+    if ((mount_points[i] = cgroup2_mount())) versions[i] = 2;
   }
 }
 
@@ -156,11 +184,11 @@ mcg_kernel_controller(enum controller_id id)
   return versions[id] == 2 || !v1 ? controller_names[id][1] : v1;
 }
 
-/* The name a class goes by whatever serves it: v1's, or v2's for IO. */
+/* The name a class goes by whatever serves it ("cpuacct", "io", "pressure"). */
 const char *
 mcg_own_controller_name(enum controller_id id)
 {
-  return controller_names[id][0] ? controller_names[id][0] : controller_names[id][1];
+  return own_names[id];
 }
 
 /* The length of the controller's mount path, or 0 when it is not known. */

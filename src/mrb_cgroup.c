@@ -47,7 +47,8 @@
  *         DEVLIMIT  a STRING "MAJ:MIN VALUE" (digits only), checked before writing
  *         FLAG   true/false, written as 1/0
  *         FLAT_KEYED    "key value" lines, read as a Hash of Integers
- *         NESTED_KEYED  "MAJ:MIN key=value ..." lines, a Hash of Hashes
+ *         NESTED_KEYED  "KEY key=value ..." lines, a Hash of Hashes (io.stat's
+ *                       devices; PSI's "some"/"full" with Float averages)
  *         LIST   space separated integers, read as an Array
  * access: RO, WO, RW; RW_INHERIT is RW plus "copied from the parent on
  *         create when not set" on v1 (a v1 cpuset with empty cpus or mems
@@ -130,7 +131,11 @@
   X(MEMORY, raw_stat, FLAT_KEYED, RO, "memory.stat", NULL, "memory.stat", NULL, SAME)              \
   X(PIDS, max, LIMIT, RW, "pids.max", NULL, "pids.max", NULL, SAME)                                \
   X(PIDS, current, INT, RO, "pids.current", NULL, "pids.current", NULL, SAME)                      \
-  X(PIDS, events, FLAT_KEYED, RO, "pids.events", NULL, "pids.events", NULL, SAME)
+  X(PIDS, events, FLAT_KEYED, RO, "pids.events", NULL, "pids.events", NULL, SAME)                  \
+  X(PRESSURE, cpu, NESTED_KEYED, RO, NULL, NULL, "cpu.pressure", NULL, SAME)                       \
+  X(PRESSURE, memory, NESTED_KEYED, RO, NULL, NULL, "memory.pressure", NULL, SAME)                 \
+  X(PRESSURE, io, NESTED_KEYED, RO, NULL, NULL, "io.pressure", NULL, SAME)                         \
+  X(PRESSURE, irq, NESTED_KEYED, RO, NULL, NULL, "irq.pressure", NULL, SAME)
 
 enum attribute_id {
 #define ATTRIBUTE_ENUM(klass, rname, kind, access, f1, k1, f2, k2, conv) ATTR_##klass##_##rname,
@@ -205,7 +210,7 @@ cgroup_initialize(mrb_state *mrb, mrb_value self, enum controller_id controller)
   return self;
 }
 
-#define DEFINE_INITIALIZE(klass, v1, v2)                                                           \
+#define DEFINE_INITIALIZE(klass, name, v1, v2)                                                     \
   static mrb_value klass##_initialize(mrb_state *mrb, mrb_value self)                              \
   {                                                                                                \
     return cgroup_initialize(mrb, self, CTL_##klass);                                              \
@@ -217,7 +222,7 @@ static const struct {
   const char *name;
   mrb_func_t initialize;
 } controller_classes[CTL_COUNT] = {
-#define CLASS_ENTRY(klass, v1, v2) {#klass, klass##_initialize},
+#define CLASS_ENTRY(klass, name, v1, v2) {#klass, klass##_initialize},
     CGROUP_CONTROLLERS(CLASS_ENTRY)
 #undef CLASS_ENTRY
 };
@@ -497,6 +502,7 @@ mrb_mruby_cgroup_gem_init(mrb_state *mrb)
   mcg_init_wait(mrb, cgroup);
   mcg_init_spawn(mrb, cgroup);
   mcg_init_files(mrb, cgroup);
+  mcg_init_pressure(mrb, cgroup);
   mcg_init_delegate(mrb, cgroup);
   mcg_init_scope(mrb, cgroup);
   mcg_init_module(mrb, cgroup);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,7 +203,31 @@ flat_keyed_to_hash(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribut
   return hash;
 }
 
-/* "MAJ:MIN key=value ..." lines (io.stat) as {"MAJ:MIN" => {"key" => value}} */
+/* An integer, or a decimal fraction "DIGITS.DIGITS" (PSI's averages) as a
+ * Float; FALSE if neither. */
+static mrb_bool
+parse_number(mrb_state *mrb, const char *s, const char *end, mrb_value *out)
+{
+#ifndef MRB_NO_FLOAT
+  const char *dot = memchr(s, '.', end - s), *p;
+  char buf[32];
+
+  if (!dot) return mcg_parse_integer(mrb, s, end, out);
+  if (dot == s || dot + 1 == end || end - s >= (ptrdiff_t)sizeof buf) return FALSE;
+  for (p = s; p < end; p++) {
+    if (p != dot && (*p < '0' || *p > '9')) return FALSE;
+  }
+  memcpy(buf, s, end - s);
+  buf[end - s] = '\0';
+  *out = mrb_float_value(mrb, strtod(buf, NULL));
+  return TRUE;
+#else
+  return mcg_parse_integer(mrb, s, end, out);
+#endif
+}
+
+/* "KEY key=value ..." lines as {"KEY" => {"key" => value}}: io.stat's
+ * "MAJ:MIN rbytes=N ...", the PSI files' "some avg10=0.12 ... total=N" */
 static mrb_value
 nested_keyed_to_hash(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
                      const char *text, const char *end)
@@ -217,7 +242,7 @@ nested_keyed_to_hash(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attrib
     mrb_hash_set(mrb, devices, mrb_str_new(mrb, s, dev_end - s), stats);
     for (s = mcg_skip_blanks(dev_end, eol); s < eol; s = mcg_skip_blanks(s, eol)) {
       const char *tok_end = mcg_token_end(s, eol), *eq = memchr(s, '=', tok_end - s);
-      if (!eq || !mcg_parse_integer(mrb, eq + 1, tok_end, &num))
+      if (!eq || !parse_number(mrb, eq + 1, tok_end, &num))
         mcg_raise_unexpected(mrb, ctx, attr, text);
       mrb_hash_set(mrb, stats, mrb_str_new(mrb, s, eq - s), num);
       s = tok_end;

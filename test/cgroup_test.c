@@ -257,7 +257,8 @@ controller_mount(const char *controller, char *out, size_t size)
 
   if (find_mount(controller, out, size)) return 1;
   if (!find_mount("unified", mnt, sizeof mnt)) return 0;
-  if (strcmp(controller, "freezer") == 0) { /* v2: cgroup.freeze in every group, no controller */
+  if (strcmp(controller, "freezer") == 0 || strcmp(controller, "pressure") == 0) {
+    /* v2's core files, cgroup.freeze and the PSI files, in every group: no controller */
     snprintf(out, size, "%s", mnt);
     return 2;
   }

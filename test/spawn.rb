@@ -65,6 +65,25 @@ assert('wait says a spawned child was OOM-killed in its MEMORY group') do
     assert_equal [nil, 9, true], [status.exitstatus, status.termsig, status.oom_killed?]
     killed = Cgroup.wait(g.spawn("/bin/sh", "-c", "kill -9 $$"))
     assert_equal [9, false], [killed.termsig, killed.oom_killed?], "SIGKILL without an OOM"
+    assert_false status.oom_group_killed?, "one process killed, not its group"
+  end
+end
+
+assert('wait says a spawned job was OOM-killed with its whole group (memory.oom.group)') do
+  skip "no mruby binary at #{MRUBY}" unless CgroupTest.file?(MRUBY)
+  skip "memory.oom.group is cgroup v2 only" unless CgroupTest.version('memory') == 2
+  CgroupTest.isolate do
+    g = CgroupTest.oom_group("#{PREFIX}/oomjob", 32 << 20)
+    g.oom_group = true
+    g.modify
+    unless g.raw_events.key?("oom_group_kill")
+      skip "this kernel does not count oom_group_kill (5.17)"
+    end
+    # a shell with a sleeping child and an allocating one
+    status = Cgroup.wait(g.spawn("/bin/sh", "-c", "sleep 100 & #{MRUBY} -e \"a = []; 100.times { a << ('x' * (4 << 20)) }\"; wait"))
+    assert_equal [9, true, true], [status.termsig, status.oom_killed?, status.oom_group_killed?]
+    assert_true g.raw_events["oom_group_kill"] >= 1
+    assert_include status.inspect, "with its group"
   end
 end
 
