@@ -223,6 +223,7 @@ const char *mcg_freeze_value(enum controller_id id, mrb_bool freeze);
 pid_t mcg_calling_thread(void);
 int mcg_current_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, char out[PATH_MAX]);
 mrb_value mcg_read_pids(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file);
+mrb_value mcg_subtree_pids(mrb_state *mrb, struct cgroup_ctx *ctx, const char *file);
 void mcg_init_tasks(mrb_state *mrb, struct RClass *cgroup);
 
 /* ---- holds.c: attachments of one task across objects ----------------- */
@@ -253,6 +254,7 @@ void mcg_init_scope(mrb_state *mrb, struct RClass *cgroup);
 const char *mcg_lib_create_scope(const char *name, const char *slice, pid_t pid); /* libcgroup.c */
 #endif
 enum controller_id mcg_controller_from(mrb_state *mrb, mrb_value name);
+mrb_value mcg_subtree(mrb_state *mrb, struct cgroup_ctx *ctx, const char *action); /* module.c */
 void mcg_init_module(mrb_state *mrb, struct RClass *cgroup);
 
 #endif

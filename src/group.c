@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <mruby.h>
+#include <mruby/array.h>
 #include <mruby/error.h>
 #include <mruby/string.h>
 
@@ -199,6 +200,67 @@ cgroup_delete(mrb_state *mrb, mrb_value self)
   return self;
 }
 
+/* Remove one group of a subtree, again while it is busy; 0 when it is
+ * gone (also when another process removed it), else the errno of the last
+ * try. */
+static int
+remove_busy_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, double deadline)
+{
+  long delay = 1;
+  int err;
+
+  while ((err = remove_level(mrb, ctx, path)) == EBUSY || err == ENOTEMPTY) {
+    if (mcg_ms_left(deadline) == 0) return err;
+    mcg_back_off(&delay, deadline);
+  }
+  return err == ENOENT ? 0 : err;
+}
+
+/*
+ * Cgroup#delete_tree(timeout = 5): remove the group and every group below
+ * it, children first.  A group that is busy is tried again until the
+ * timeout: the kernel keeps a group busy while a process in it is still
+ * exiting, which is what follows a kill_all.  Processes are never killed
+ * or moved here: every group that can go goes, then Busy names the deepest
+ * that still held a process at the timeout (it and its ancestors stay).
+ * Returns how many groups went.
+ */
+static mrb_value
+cgroup_delete_tree(mrb_state *mrb, mrb_value self)
+{
+  struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
+  mrb_value t = mrb_undef_value(), groups;
+  const char *failed = NULL;
+  char full[PATH_MAX];
+  double deadline;
+  mrb_int i, removed = 0;
+  int err, first_err = 0;
+
+  mrb_get_args(mrb, "|o", &t);
+  deadline = mcg_deadline_after(mcg_timeout_arg(mrb, t, 5));
+  if (strcmp(ctx->path, "/") == 0) {
+    mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "delete", NULL, NULL,
+                    "the root group cannot be deleted");
+  }
+  groups = mcg_subtree(mrb, ctx, "delete"); /* sorted: a parent before its children */
+  mcg_mount_path(mrb, ctx, ctx->path, NULL, full);
+  for (i = RARRAY_LEN(groups) - 1; i >= 0; i--) { /* each child before its parent */
+    const char *path = RSTRING_CSTR(mrb, RARRAY_PTR(groups)[i]);
+    if ((err = remove_busy_level(mrb, ctx, path, deadline)) == 0)
+      removed++;
+    else if (!first_err) /* the deepest: its ancestors fail because of it */
+      first_err = err, failed = path;
+  }
+  mcg_forget_kept_under(mrb, ctx, full);
+  if (first_err) {
+    mcg_raise_error(mrb, first_err == ENOTEMPTY ? "Busy" : NULL, first_err, ctx->controller, failed,
+                    "delete", NULL, NULL,
+                    first_err == EBUSY || first_err == ENOTEMPTY ? "the group still has processes"
+                                                                 : NULL);
+  }
+  return mrb_int_value(mrb, removed);
+}
+
 void
 mcg_init_group(mrb_state *mrb, struct RClass *cgroup)
 {
@@ -206,5 +268,6 @@ mcg_init_group(mrb_state *mrb, struct RClass *cgroup)
   mrb_define_method(mrb, cgroup, "create", cgroup_create, MRB_ARGS_NONE());
   mrb_define_method(mrb, cgroup, "modify", cgroup_modify, MRB_ARGS_NONE());
   mrb_define_method(mrb, cgroup, "delete", cgroup_delete, MRB_ARGS_NONE());
+  mrb_define_method(mrb, cgroup, "delete_tree", cgroup_delete_tree, MRB_ARGS_OPT(1));
   mrb_define_method(mrb, cgroup, "exist?", cgroup_exist_p, MRB_ARGS_NONE());
 }

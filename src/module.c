@@ -67,27 +67,35 @@ walk_groups(mrb_state *mrb, char *full, size_t mount_len, mrb_value list)
   return err;
 }
 
+/* The paths of ctx's group and every group below it, sorted (so a parent
+ * comes before its children); NotFound if the group is not there. */
+mrb_value
+mcg_subtree(mrb_state *mrb, struct cgroup_ctx *ctx, const char *action)
+{
+  mrb_value list = mrb_ary_new(mrb);
+  char full[PATH_MAX];
+  int err;
+
+  mcg_require_mount(mrb, ctx);
+  if (!mcg_mount_path(mrb, ctx, ctx->path, NULL, full) || !mcg_path_exists(mrb, ctx, ctx->path)) {
+    mcg_raise_error(mrb, "NotFound", ENOENT, ctx->controller, ctx->path, action, NULL, NULL,
+                    "no such group");
+  }
+  err = walk_groups(mrb, full, strlen(mcg_mount_point(ctx->controller)), list);
+  if (err) mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, action, NULL, NULL, NULL);
+  return mrb_funcall_id(mrb, list, MRB_SYM(sort), 0);
+}
+
 /* Cgroup.groups(controller, base = "/"): every group at and below base,
  * as paths relative to the mount, sorted (what lscgroup lists). */
 static mrb_value
 cgroup_s_groups(mrb_state *mrb, mrb_value self)
 {
-  mrb_value name, base = mrb_str_new_lit(mrb, "/"), list = mrb_ary_new(mrb);
-  struct cgroup_ctx *ctx;
-  char full[PATH_MAX];
-  int err;
+  mrb_value name, base = mrb_str_new_lit(mrb, "/");
   (void)self;
 
   mrb_get_args(mrb, "o|S", &name, &base);
-  ctx = group_arg(mrb, name, base);
-  if (!mcg_mount_path(mrb, ctx, ctx->path, NULL, full) || !mcg_path_exists(mrb, ctx, ctx->path)) {
-    mcg_raise_error(mrb, "NotFound", ENOENT, ctx->controller, ctx->path, "list groups", NULL, NULL,
-                    "no such group");
-  }
-  err = walk_groups(mrb, full, strlen(mcg_mount_point(ctx->controller)), list);
-  if (err)
-    mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "list groups", NULL, NULL, NULL);
-  return mrb_funcall_id(mrb, list, MRB_SYM(sort), 0);
+  return mcg_subtree(mrb, group_arg(mrb, name, base), "list groups");
 }
 
 /* Cgroup.version(controller) => 1, 2, or nil when it is not available */

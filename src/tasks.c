@@ -423,24 +423,117 @@ mcg_read_pids(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const ch
   return pids;
 }
 
-/* Cgroup#procs: the processes in the group (cgroup.procs). */
+struct pids_read {
+  struct cgroup_ctx *ctx;
+  const char *path, *file;
+};
+
+static mrb_value
+read_pids_body(mrb_state *mrb, void *p)
+{
+  struct pids_read *r = (struct pids_read *)p;
+
+  return mcg_read_pids(mrb, r->ctx, r->path, r->file);
+}
+
+/* The pids in file of ctx's group and of every group below it.  A group
+ * removed during the walk holds none; any other failure is raised. */
+mrb_value
+mcg_subtree_pids(mrb_state *mrb, struct cgroup_ctx *ctx, const char *file)
+{
+  mrb_value groups = mcg_subtree(mrb, ctx, "list the subtree's tasks"), all = mrb_ary_new(mrb);
+  struct RClass *not_found = mrb_class_get_under(mrb, mrb_module_get(mrb, "Cgroup"), "NotFound");
+  struct pids_read r = {ctx, NULL, file};
+  mrb_value pids;
+  mrb_bool failed;
+  mrb_int i;
+
+  for (i = 0; i < RARRAY_LEN(groups); i++) {
+    r.path = RSTRING_CSTR(mrb, RARRAY_PTR(groups)[i]);
+    pids = mrb_protect_error(mrb, read_pids_body, &r, &failed);
+    if (failed && mrb_obj_is_kind_of(mrb, pids, not_found)) continue;
+    if (failed) mrb_exc_raise(mrb, pids);
+    mrb_ary_concat(mrb, all, pids);
+  }
+  return all;
+}
+
+/* The pids of a tasks-like file of the group, or with subtree true of its
+ * whole subtree. */
+static mrb_value
+list_pids(mrb_state *mrb, mrb_value self, const char *file, const char *action)
+{
+  struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
+  mrb_bool subtree = FALSE;
+
+  mrb_get_args(mrb, "|b", &subtree);
+  if (subtree) return mcg_subtree_pids(mrb, ctx, file);
+  mcg_require_group(mrb, ctx, action);
+  return mcg_read_pids(mrb, ctx, ctx->path, file);
+}
+
+/* Cgroup#procs(subtree = false): the processes in the group (cgroup.procs). */
 static mrb_value
 cgroup_procs(mrb_state *mrb, mrb_value self)
 {
-  struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
-
-  mcg_require_group(mrb, ctx, "list processes");
-  return mcg_read_pids(mrb, ctx, ctx->path, "cgroup.procs");
+  return list_pids(mrb, self, "cgroup.procs", "list processes");
 }
 
-/* Cgroup#tasks: the threads in the group (v1 tasks, v2 cgroup.threads). */
+/* Cgroup#tasks(subtree = false): the threads (v1 tasks, v2 cgroup.threads). */
 static mrb_value
 cgroup_tasks(mrb_state *mrb, mrb_value self)
 {
   struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
 
-  mcg_require_group(mrb, ctx, "list threads");
-  return mcg_read_pids(mrb, ctx, ctx->path, mcg_version_file(ctx->controller, FILE_THREADS));
+  return list_pids(mrb, self, mcg_version_file(ctx->controller, FILE_THREADS), "list threads");
+}
+
+/*
+ * Cgroup#move_all(to, timeout = 5): move every process of the group into
+ * to's group (a whole process, all its threads, through cgroup.procs on
+ * both versions), again until none is left: a process forked meanwhile
+ * moves too.  Returns how many were moved; one that exits meanwhile is not
+ * counted.  The two groups are in the same hierarchy.
+ */
+static mrb_value
+cgroup_move_all(mrb_state *mrb, mrb_value self)
+{
+  struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self), *to;
+  mrb_value other, t = mrb_undef_value(), pids;
+  mrb_int moved = 0, i;
+  double deadline;
+  long delay = 1;
+  char buf[16];
+  int err;
+
+  mrb_get_args(mrb, "o|o", &other, &t);
+  to = mcg_get_ctx(mrb, other);
+  deadline = mcg_deadline_after(mcg_timeout_arg(mrb, t, 5));
+  mcg_require_group(mrb, ctx, "move processes");
+  mcg_require_group(mrb, to, "move processes");
+  if (strcmp(mcg_mount_point(ctx->controller), mcg_mount_point(to->controller)) != 0) {
+    mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "move processes", NULL,
+                    to->path, "the target is in another hierarchy");
+  }
+  while (strcmp(ctx->path, to->path) != 0 &&
+         RARRAY_LEN(pids = mcg_read_pids(mrb, ctx, ctx->path, "cgroup.procs")) > 0) {
+    if (moved > 0 && mcg_ms_left(deadline) == 0) {
+      mcg_raise_error(mrb, NULL, ETIMEDOUT, ctx->controller, ctx->path, "move processes",
+                      "cgroup.procs", to->path, "processes remain");
+    }
+    for (i = 0; i < RARRAY_LEN(pids); i++) {
+      pid_t pid = (pid_t)mrb_integer(RARRAY_PTR(pids)[i]);
+      err = mcg_kernel_write(mrb, to, to->path, "cgroup.procs", pid_text(pid, buf), FILE_OFTEN);
+      if (err == ESRCH) continue; /* exited meanwhile */
+      if (err) {
+        mcg_raise_error(mrb, NULL, err, to->controller, to->path, "move processes", "cgroup.procs",
+                        buf, NULL);
+      }
+      moved++;
+    }
+    if (moved > 0) mcg_back_off(&delay, deadline);
+  }
+  return mrb_int_value(mrb, moved);
 }
 
 static const struct {
@@ -544,7 +637,8 @@ mcg_init_tasks(mrb_state *mrb, struct RClass *cgroup)
 {
   mrb_define_method(mrb, cgroup, "attach", cgroup_attach, MRB_ARGS_OPT(1));
   mrb_define_method(mrb, cgroup, "detach", cgroup_detach, MRB_ARGS_OPT(1));
-  mrb_define_method(mrb, cgroup, "procs", cgroup_procs, MRB_ARGS_NONE());
-  mrb_define_method(mrb, cgroup, "tasks", cgroup_tasks, MRB_ARGS_NONE());
+  mrb_define_method(mrb, cgroup, "procs", cgroup_procs, MRB_ARGS_OPT(1));
+  mrb_define_method(mrb, cgroup, "tasks", cgroup_tasks, MRB_ARGS_OPT(1));
+  mrb_define_method(mrb, cgroup, "move_all", cgroup_move_all, MRB_ARGS_ARG(1, 1));
   mrb_define_method(mrb, cgroup, "kill_all", cgroup_kill_all, MRB_ARGS_OPT(2));
 }

@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include <mruby.h>
+#include <mruby/array.h>
 #include <mruby/class.h>
+#include <mruby/hash.h>
 #include <mruby/string.h>
 
 #include "cgroup.h"
@@ -294,6 +296,151 @@ memory_wait_for_oom(mrb_state *mrb, mrb_value self)
   return mrb_bool_value(oom);
 }
 
+/* ---- Any group: waiting until it is empty ----------------------------- */
+
+/* v1: the subtree's processes looked at again and again (nothing notifies
+ * of them); TRUE once none is left or the group is gone. */
+static mrb_bool
+empty_wait_v1(mrb_state *mrb, struct cgroup_ctx *ctx, double deadline)
+{
+  int ai = mrb_gc_arena_save(mrb);
+  long delay = 1;
+
+  for (;;) {
+    if (!mcg_path_exists(mrb, ctx, ctx->path)) return TRUE;
+    if (RARRAY_LEN(mcg_subtree_pids(mrb, ctx, "cgroup.procs")) == 0) return TRUE;
+    if (mcg_ms_left(deadline) == 0) return FALSE;
+    mcg_back_off(&delay, deadline);
+    mrb_gc_arena_restore(mrb, ai);
+  }
+}
+
+/*
+ * Cgroup#wait_empty(timeout = nil): true once no process is left in the
+ * group or below it (a double-forked grandchild counts, however it came
+ * there), false at the timeout (seconds; nil waits for ever).  v2:
+ * cgroup.events' populated, which the kernel notifies; v1: the subtree's
+ * cgroup.procs, looked at after 1, 2, 4 .. 16 ms.  A group removed
+ * meanwhile is empty.
+ */
+static mrb_value
+cgroup_wait_empty(mrb_state *mrb, mrb_value self)
+{
+  struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
+  mrb_value t = mrb_nil_value();
+  long long populated;
+  double deadline;
+  int fd;
+
+  mrb_get_args(mrb, "|o", &t);
+  deadline = mcg_deadline_after(mcg_timeout_arg(mrb, t, -1));
+  mcg_require_group(mrb, ctx, "wait until empty");
+  if (!mcg_on_v2(ctx->controller)) return mrb_bool_value(empty_wait_v1(mrb, ctx, deadline));
+  fd = mcg_open_in_mount(mrb, ctx, ctx->path, "cgroup.events", O_RDONLY);
+  if (fd < 0) {
+    mcg_raise_error(mrb, NULL, errno, ctx->controller, ctx->path, "wait until empty",
+                    "cgroup.events", NULL, NULL);
+  }
+  populated = wait_v2_key(fd, "populated", equals, 0, deadline);
+  close(fd);
+  return mrb_bool_value(populated <= 0); /* -1: the group was removed */
+}
+
+/* ---- MEMORY: waiting for memory.events -------------------------------- */
+
+/* The keys to watch: an Array of Strings or Symbols, or nil for the two
+ * breaches, high (throttled over memory.high) and max (at memory.max). */
+static mrb_value
+event_keys(mrb_state *mrb, mrb_value keys)
+{
+  mrb_value list = mrb_ary_new(mrb), k;
+  mrb_int i;
+
+  if (mrb_nil_p(keys)) {
+    mrb_ary_push(mrb, list, mrb_str_new_lit(mrb, "high"));
+    mrb_ary_push(mrb, list, mrb_str_new_lit(mrb, "max"));
+    return list;
+  }
+  if (!mrb_array_p(keys) || RARRAY_LEN(keys) == 0)
+    mrb_raisef(mrb, E_ARGUMENT_ERROR, "keys: a non-empty Array of memory.events keys, got %v",
+               keys);
+  for (i = 0; i < RARRAY_LEN(keys); i++) {
+    k = RARRAY_PTR(keys)[i];
+    if (mrb_symbol_p(k)) k = mrb_sym_str(mrb, mrb_symbol(k));
+    mrb_ensure_string_type(mrb, k);
+    mrb_ary_push(mrb, list, k);
+  }
+  return list;
+}
+
+/* Each key's count now, into counts (-1: the file was not readable). */
+static void
+read_event_counts(int fd, mrb_state *mrb, mrb_value keys, long long *counts)
+{
+  mrb_int i;
+
+  for (i = 0; i < RARRAY_LEN(keys); i++)
+    counts[i] = fd_key_value(fd, RSTRING_CSTR(mrb, RARRAY_PTR(keys)[i]));
+}
+
+/*
+ * MEMORY#wait_for_events(keys = nil, timeout = nil): block until a counter
+ * of memory.events named in keys (default: high and max, the breaches of
+ * memory.high and memory.max) rises; returns {key => how much} for those
+ * that rose, {} at the timeout.  v2 only: v1 has no such counters to wait
+ * on (its usage thresholds go through cgroup.event_control).
+ */
+static mrb_value
+memory_wait_for_events(mrb_state *mrb, mrb_value self)
+{
+  struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
+  mrb_value keys = mrb_nil_value(), t = mrb_nil_value(), rose = mrb_hash_new(mrb);
+  long long before[16], now[16];
+  struct pollfd pfd;
+  double deadline;
+  mrb_int i, n;
+  int fd, ms;
+
+  mrb_get_args(mrb, "|oo", &keys, &t);
+  keys = event_keys(mrb, keys);
+  if ((n = RARRAY_LEN(keys)) > 16) mrb_raise(mrb, E_ARGUMENT_ERROR, "at most 16 keys");
+  deadline = mcg_deadline_after(mcg_timeout_arg(mrb, t, -1));
+  mcg_require_group(mrb, ctx, "wait for events");
+  if (!mcg_on_v2(ctx->controller)) {
+    mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, ctx->path, "wait for events",
+                    "memory.events", NULL, "cgroup v2 only");
+  }
+  fd = mcg_open_in_mount(mrb, ctx, ctx->path, "memory.events", O_RDONLY);
+  if (fd < 0) {
+    mcg_raise_error(mrb, NULL, errno, ctx->controller, ctx->path, "wait for events",
+                    "memory.events", NULL, NULL);
+  }
+  read_event_counts(fd, mrb, keys, before);
+  for (i = 0; i < n; i++) {
+    if (before[i] < 0) {
+      close(fd);
+      mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, ctx->path, "wait for events",
+                      "memory.events", RSTRING_CSTR(mrb, RARRAY_PTR(keys)[i]),
+                      "no such counter in this kernel's memory.events");
+    }
+  }
+  for (;;) { /* as wait_v2_key: read, then poll; at least once a second */
+    read_event_counts(fd, mrb, keys, now);
+    for (i = 0; i < n; i++) {
+      if (now[i] > before[i])
+        mrb_hash_set(mrb, rose, RARRAY_PTR(keys)[i], mrb_int_value(mrb, now[i] - before[i]));
+    }
+    if (mrb_hash_size(mrb, rose) > 0 || now[0] < 0 || (ms = mcg_ms_left(deadline)) == 0) break;
+    pfd.fd = fd;
+    pfd.events = POLLPRI;
+    pfd.revents = 0;
+    if (poll(&pfd, 1, ms < 0 || ms > 1000 ? 1000 : ms) < 0 && errno != EINTR) break;
+  }
+  close(fd);
+  mcg_require_group(mrb, ctx, "wait for events"); /* removed meanwhile: NotFound */
+  return rose;
+}
+
 void
 mcg_init_wait(mrb_state *mrb, struct RClass *cgroup)
 {
@@ -305,4 +452,6 @@ mcg_init_wait(mrb_state *mrb, struct RClass *cgroup)
   mrb_define_method(mrb, freezer, "state", freezer_state, MRB_ARGS_NONE());
   mrb_define_method(mrb, freezer, "frozen?", freezer_frozen_p, MRB_ARGS_NONE());
   mrb_define_method(mrb, memory, "wait_for_oom", memory_wait_for_oom, MRB_ARGS_OPT(1));
+  mrb_define_method(mrb, memory, "wait_for_events", memory_wait_for_events, MRB_ARGS_OPT(2));
+  mrb_define_method(mrb, cgroup, "wait_empty", cgroup_wait_empty, MRB_ARGS_OPT(1));
 }

@@ -163,3 +163,101 @@ assert('cgroup v2: a write to a group whose parent does not enable the controlle
     assert_equal "5", CgroupTest.kernel_file('pids', g.group_name, "pids.max").chomp
   end
 end
+
+# ---- a job's whole life: who is in the subtree, moving them, waiting for
+# the last one, removing the subtree
+
+def v2?(controller)
+  CgroupTest.version(controller) == 2
+end
+
+assert('wait_empty: a double-forked grandchild outlives the spawned pid; the wait ends when it exits; delete_tree then removes the subtree') do
+  CgroupTest.isolate do
+    top = Cgroup::PIDS.new("#{PREFIX}/job").create
+    leaf = Cgroup::PIDS.new("#{PREFIX}/job/step").create
+    # the shell exits at once; its child, sleep, is reparented and stays in the group
+    status = Cgroup.wait(leaf.spawn("/bin/sh", "-c", "sleep 1 & exit 0"))
+    assert_true status.success?
+    left = top.procs(true)
+    assert_equal 1, left.size, "the grandchild is in the subtree (#{left.inspect})"
+    assert_equal [], top.procs, "none in the top group itself"
+    assert_equal left, CgroupTest.pids_in('pids', leaf.group_name, 'cgroup.procs')
+    assert_false top.wait_empty(0.1), "the grandchild still runs"
+    assert_true top.wait_empty(10), "empty once it exits"
+    assert_equal [], top.procs(true)
+    assert_equal 2, top.delete_tree
+    assert_false CgroupTest.dir?(CgroupTest.group_dir('pids', top.group_name))
+  end
+end
+
+assert('delete_tree leaves a group with a live process, says Busy naming it, and succeeds after kill_all') do
+  CgroupTest.isolate do
+    top = Cgroup::PIDS.new("#{PREFIX}/busy").create
+    Cgroup::PIDS.new("#{PREFIX}/busy/a/deep").create
+    held = Cgroup::PIDS.new("#{PREFIX}/busy/b").create
+    held.attach(CgroupTest.spawn("sleep"))
+    e = assert_raise(Cgroup::Busy) { top.delete_tree(0.2) }
+    assert_equal held.group_name, e.group
+    assert_true held.exist?
+    assert_true top.exist?, "its ancestors stay"
+    assert_false Cgroup::PIDS.new("#{PREFIX}/busy/a/deep").exist?, "the empty branch went"
+    held.kill_all
+    assert_equal 2, top.delete_tree, "busy and busy/b"
+    assert_false top.exist?
+  end
+end
+
+assert('procs(true) and tasks(true) list the whole subtree; move_all moves every process to another group') do
+  skip "freezer is not available" unless CgroupTest.version('freezer')
+  CgroupTest.isolate do
+    # FREEZER: on v2 plain directories, so processes may sit in a group
+    # that has a child (no controller is enabled for it)
+    from = Cgroup::FREEZER.new("#{PREFIX}/from").create
+    inner = Cgroup::FREEZER.new("#{PREFIX}/from/inner").create
+    to = Cgroup::FREEZER.new("#{PREFIX}/to").create
+    pids = [1, 2, 3].map { CgroupTest.spawn("sleep") }
+    pids.first(2).each { |pid| from.attach(pid) }
+    inner.attach(pids[2])
+    assert_equal pids.first(2).sort, from.procs.sort
+    assert_equal pids.sort, from.procs(true).sort
+    assert_true pids.all? { |pid| from.tasks(true).include?(pid) }, "each process's main thread"
+    assert_equal 2, from.move_all(to)
+    assert_equal [], CgroupTest.pids_in('freezer', from.group_name, 'cgroup.procs')
+    assert_equal pids.first(2).sort, CgroupTest.pids_in('freezer', to.group_name, 'cgroup.procs').sort
+    assert_equal [pids[2]], inner.procs, "move_all takes the group's own processes, not its children's"
+    assert_equal 0, from.move_all(to), "nothing left"
+    assert_raise(Cgroup::NotFound) { Cgroup::FREEZER.new("#{PREFIX}/nowhere").move_all(to) }
+    assert_raise(Cgroup::NotFound) { to.move_all(Cgroup::FREEZER.new("#{PREFIX}/nowhere")) }
+    unless v2?('freezer') && v2?('memory') # on v1 the hierarchies are apart
+      mem = Cgroup::MEMORY.new("#{PREFIX}/to").create
+      e = assert_raise(Cgroup::InvalidValue) { to.move_all(mem) }
+      assert_include e.message, "another hierarchy"
+    end
+  end
+end
+
+assert('MEMORY#wait_for_events: a child over memory.high raises the high count; a quiet group gives {} at the timeout') do
+  CgroupTest.isolate do
+    mem = Cgroup::MEMORY.new("#{PREFIX}/events")
+    unless v2?('memory')
+      mem.create
+      e = assert_raise(Cgroup::Unsupported) { mem.wait_for_events(nil, 0.1) }
+      assert_equal "memory.events", e.file
+      skip "memory.events is cgroup v2 only"
+    end
+    mem.high = 8 << 20
+    mem.create
+    mem.swap_max = 0
+    mem.modify
+    assert_equal({}, mem.wait_for_events(nil, 0.3), "nothing in the group yet")
+    CgroupTest.start_in(mem, "alloc", 64 << 20) # throttled over memory.high
+    rose = mem.wait_for_events([:high], 20)
+    assert_equal ["high"], rose.keys
+    assert_true rose["high"] > 0
+    assert_true CgroupTest.kernel_file('memory', mem.group_name, 'memory.events').include?("high #{mem.raw_events['high']}")
+    e = assert_raise(Cgroup::Unsupported) { mem.wait_for_events(["no_such_counter"], 0) }
+    assert_equal "no_such_counter", e.value
+    assert_raise(ArgumentError) { mem.wait_for_events([], 0) }
+    assert_raise(TypeError) { mem.wait_for_events([1], 0) }
+  end
+end
