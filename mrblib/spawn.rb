@@ -8,14 +8,17 @@ module Cgroup
 
   # What Cgroup.wait returns for a spawned child.
   class Status
-    attr_reader :pid, :exitstatus, :termsig
+    # via: :clone3 (born in its v2 group, CLONE_INTO_CGROUP), :fork (forked,
+    # then it wrote its pid into each group), nil (not spawned by Cgroup.spawn)
+    attr_reader :pid, :exitstatus, :termsig, :via
 
-    def initialize(pid, exitstatus, termsig, oom_killed, oom_group_killed = false)
+    def initialize(pid, exitstatus, termsig, oom_killed, oom_group_killed = false, via = nil)
       @pid = pid
       @exitstatus = exitstatus
       @termsig = termsig
       @oom_killed = oom_killed
       @oom_group_killed = oom_group_killed
+      @via = via
     end
 
     def success?
@@ -54,18 +57,18 @@ module Cgroup
       watched = groups.select { |g| g.is_a?(MEMORY) }.map { |g| [g, *oom_counts(g)] }
       pid = spawn_in(groups, argv)
       forget_reaped
-      spawned[pid] = [watched, child_started(pid)]
+      spawned[pid] = [watched, child_started(pid), @last_spawn_via]
       pid
     end
 
     # Reap a child (spawned or not): a Cgroup::Status.  Raises
     # Cgroup::Unsupported where SIGCHLD is ignored (no status is left).
     def wait(pid)
-      watched, started = spawned.delete(pid)
-      watched = nil unless started && child_started(pid) == started # not a reused pid
+      watched, started, via = spawned.delete(pid)
+      watched = via = nil unless started && child_started(pid) == started # not a reused pid
       exitstatus, termsig = waitpid(pid)
       rose = termsig == 9 ? (watched || []).map { |g, *before| oom_rise(g, before) } : []
-      Status.new(pid, exitstatus, termsig, rose.any? { |r| r[0] }, rose.any? { |r| r[1] })
+      Status.new(pid, exitstatus, termsig, rose.any? { |r| r[0] }, rose.any? { |r| r[1] }, via)
     end
 
     private :child_started
@@ -88,7 +91,8 @@ module Cgroup
       [now[0] > before[0], !before[1].nil? && !now[1].nil? && now[1] > before[1]]
     end
 
-    # pid => [[[MEMORY group, its oom_kill and oom_group_kill counts at spawn], ...], start time]
+    # pid => [[[MEMORY group, its oom_kill and oom_group_kill counts at spawn], ...],
+    #         start time, :clone3 or :fork]
     def spawned
       @spawned ||= {}
     end

@@ -1,7 +1,11 @@
 /*
- * Running a command in groups, as cgexec does: Cgroup.spawn_in forks, the
- * child joins each group and execs; Cgroup.waitpid reaps it (mrblib/spawn.rb
- * builds Cgroup.spawn and Cgroup.wait on them).
+ * Running a command in groups, as cgexec does: Cgroup.spawn_in starts a
+ * child, which joins each group and execs; Cgroup.waitpid reaps it
+ * (mrblib/spawn.rb builds Cgroup.spawn and Cgroup.wait on them).  Where a
+ * group is on cgroup v2 and the kernel has clone3's CLONE_INTO_CGROUP
+ * (5.7), the child is born in that group: it is never charged to the
+ * parent's pids.max or memory, and writes no cgroup.procs.  Otherwise it is
+ * forked and writes its pid into each group itself.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* pipe2 */
@@ -12,13 +16,16 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/sched.h>
 
 #include <mruby.h>
 #include <mruby/array.h>
 #include <mruby/error.h>
 #include <mruby/string.h>
+#include <mruby/variable.h>
 
 #include "cgroup.h"
 
@@ -84,15 +91,19 @@ require_one_v2_group(mrb_state *mrb, mrb_value groups, struct cgroup_ctx *ctx)
   }
 }
 
-/* The file the child writes its pid to for each group, each group checked
- * and its staged values written first. */
-static mrb_value
-tasks_files_of(mrb_state *mrb, mrb_value groups)
+/* The files the child writes its pid to: for each group (*files), and for
+ * the v1 groups only (*v1_files, for a child born in the v2 group); each
+ * group checked and its staged values written first.  Returns the first
+ * group on v2, or NULL. */
+static struct cgroup_ctx *
+tasks_files_of(mrb_state *mrb, mrb_value groups, mrb_value *files, mrb_value *v1_files)
 {
-  mrb_value files = mrb_ary_new(mrb);
+  struct cgroup_ctx *v2_group = NULL;
   char full[PATH_MAX];
   mrb_int i;
 
+  *files = mrb_ary_new(mrb);
+  *v1_files = mrb_ary_new(mrb);
   for (i = 0; i < RARRAY_LEN(groups); i++) {
     struct cgroup_ctx *ctx = mcg_get_ctx(mrb, RARRAY_PTR(groups)[i]);
     const char *file = mcg_version_file(ctx->controller, FILE_MOVE_TASK);
@@ -103,9 +114,43 @@ tasks_files_of(mrb_state *mrb, mrb_value groups)
       mcg_raise_error(mrb, NULL, ENAMETOOLONG, ctx->controller, ctx->path, "spawn", NULL, NULL,
                       NULL);
     }
-    mrb_ary_push(mrb, files, mrb_str_new_cstr(mrb, full));
+    mrb_ary_push(mrb, *files, mrb_str_new_cstr(mrb, full));
+    if (!mcg_on_v2(ctx->controller))
+      mrb_ary_push(mrb, *v1_files, mrb_str_new_cstr(mrb, full));
+    else if (!v2_group)
+      v2_group = ctx;
   }
-  return files;
+  return v2_group;
+}
+
+/*
+ * Start a child born in the v2 group whose directory cgroup_fd is open
+ * (clone3 with CLONE_INTO_CGROUP): 0 in the child, its pid here, -1 with
+ * errno.  ENOSYS (before 5.3), E2BIG or EINVAL (before 5.7: no such flag)
+ * say the kernel cannot; the caller then forks.
+ */
+static pid_t
+clone_into_group(int cgroup_fd)
+{
+#if defined(SYS_clone3) && defined(CLONE_INTO_CGROUP)
+  struct clone_args args;
+
+  memset(&args, 0, sizeof args);
+  args.flags = CLONE_INTO_CGROUP;
+  args.exit_signal = SIGCHLD;
+  args.cgroup = (uint64_t)cgroup_fd;
+  return (pid_t)syscall(SYS_clone3, &args, sizeof args);
+#else
+  (void)cgroup_fd;
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
+static mrb_bool
+kernel_cannot_clone_into(int err)
+{
+  return err == ENOSYS || err == E2BIG || err == EINVAL;
 }
 
 /* The C strings of an Array of Strings (NULL-terminated; the Strings stay
@@ -123,20 +168,51 @@ c_strings(mrb_state *mrb, mrb_value ary)
   return out;
 }
 
-/* Fork; the child joins the groups and execs argv.  The pid, with the read
- * end of the pipe the child reports a failure on in *report_fd; a failure
- * (EMFILE, EAGAIN) raises for the first group. */
-static pid_t
-fork_child(mrb_state *mrb, mrb_value groups, mrb_value files, mrb_value argv, int *report_fd)
+/* How a child comes into its groups. */
+struct start {
+  struct cgroup_ctx *v2_group; /* the first group on v2, or NULL */
+  mrb_value files;             /* every group's tasks file */
+  mrb_value v1_files;          /* the v1 groups' only: for a child born in the v2 group */
+  mrb_bool born_in;            /* set: clone3 put the child in the v2 group */
+};
+
+/* The v2 group's directory for clone3 (a failure to open it, EMFILE say,
+ * only means the child is forked and writes its pid there instead). */
+static int
+open_group_dir(mrb_state *mrb, struct cgroup_ctx *v2_group)
 {
-  char **c_argv = c_strings(mrb, argv), **c_files = c_strings(mrb, files); /* argv may raise */
-  int pipefd[2] = {-1, -1}, err;
+  return v2_group ? mcg_open_in_mount(mrb, v2_group, v2_group->path, NULL, O_RDONLY | O_DIRECTORY)
+                  : -1;
+}
+
+/* Start the child, born in the v2 group where the kernel can, else forked;
+ * it joins the (other) groups and execs argv.  The pid, with the read end
+ * of the pipe the child reports a failure on in *report_fd; a failure
+ * (EMFILE, EAGAIN; clone3 refused for the v2 group) raises. */
+static pid_t
+start_child(mrb_state *mrb, mrb_value groups, struct start *how, mrb_value argv, int *report_fd)
+{
+  char **c_argv = c_strings(mrb, argv), **c_files = c_strings(mrb, how->files); /* may raise */
+  char **c_v1_files = c_strings(mrb, how->v1_files);
+  int pipefd[2] = {-1, -1}, cgroup_fd = open_group_dir(mrb, how->v2_group), err;
+  struct cgroup_ctx *blamed = mcg_get_ctx(mrb, RARRAY_PTR(groups)[0]);
+  mrb_bool refused = FALSE; /* clone3 refused the v2 group (EACCES, EBUSY...) */
   pid_t pid = -1;
 
-  if (pipe2(pipefd, O_CLOEXEC) == 0 && (pid = fork()) == 0) {
-    spawn_child(c_files, (int)RARRAY_LEN(files), c_argv, pipefd[1]);
+  how->born_in = FALSE;
+  if (pipe2(pipefd, O_CLOEXEC) == 0) {
+    if (cgroup_fd >= 0) {
+      pid = clone_into_group(cgroup_fd);
+      how->born_in = pid >= 0;
+      if (pid == 0) spawn_child(c_v1_files, (int)RARRAY_LEN(how->v1_files), c_argv, pipefd[1]);
+      if (pid < 0 && (refused = !kernel_cannot_clone_into(errno))) blamed = how->v2_group;
+    }
+    if (pid < 0 && !refused && (pid = fork()) == 0)
+      spawn_child(c_files, (int)RARRAY_LEN(how->files), c_argv, pipefd[1]);
   }
   err = errno;
+  if (cgroup_fd >= 0) close(cgroup_fd);
+  mrb_free(mrb, c_v1_files);
   mrb_free(mrb, c_files);
   mrb_free(mrb, c_argv);
   if (pid < 0) {
@@ -144,8 +220,7 @@ fork_child(mrb_state *mrb, mrb_value groups, mrb_value files, mrb_value argv, in
       close(pipefd[0]);
       close(pipefd[1]);
     }
-    struct cgroup_ctx *ctx = mcg_get_ctx(mrb, RARRAY_PTR(groups)[0]);
-    mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "spawn", NULL, NULL, NULL);
+    mcg_raise_error(mrb, NULL, err, blamed->controller, blamed->path, "spawn", NULL, NULL, NULL);
   }
   close(pipefd[1]);
   *report_fd = pipefd[0];
@@ -168,25 +243,31 @@ raise_report(mrb_state *mrb, mrb_value groups, mrb_value argv, struct spawn_repo
 }
 
 /*
- * Cgroup.spawn_in(groups, argv): fork; the child joins every group (its own
- * pid into each tasks/cgroup.procs, staged values written first), then execs
- * argv (PATH searched); returns the pid.  A failure in the child raises here.
+ * Cgroup.spawn_in(groups, argv): start a child in every group (staged
+ * values written first): born in the v2 group with clone3 where the kernel
+ * can, else forked; it writes its own pid into each (other) group's
+ * tasks/cgroup.procs, then execs argv (PATH searched).  Returns the pid; a
+ * failure in the child raises here.  Cgroup's @last_spawn_via says how:
+ * :clone3 or :fork.
  */
 static mrb_value
 cgroup_s_spawn_in(mrb_state *mrb, mrb_value self)
 {
-  mrb_value groups, argv, files;
+  mrb_value groups, argv;
   struct spawn_report report;
+  struct start how;
   int report_fd;
   pid_t pid;
   ssize_t n;
-  (void)self;
 
   mrb_get_args(mrb, "AA", &groups, &argv);
   if (RARRAY_LEN(groups) == 0) mrb_raise(mrb, E_ARGUMENT_ERROR, "no group to spawn in");
   if (RARRAY_LEN(argv) == 0) mrb_raise(mrb, E_ARGUMENT_ERROR, "no command to spawn");
-  files = tasks_files_of(mrb, groups);
-  pid = fork_child(mrb, groups, files, argv, &report_fd);
+  how.v2_group = tasks_files_of(mrb, groups, &how.files, &how.v1_files);
+  pid = start_child(mrb, groups, &how, argv, &report_fd);
+  mrb_iv_set(
+      mrb, self, mrb_intern_lit(mrb, "@last_spawn_via"),
+      mrb_symbol_value(how.born_in ? mrb_intern_lit(mrb, "clone3") : mrb_intern_lit(mrb, "fork")));
   while ((n = read(report_fd, &report, sizeof report)) < 0 && errno == EINTR) {
   }
   close(report_fd);

@@ -186,3 +186,51 @@ assert('spawn keeps records of live children only, and a reused pid never inheri
     assert_false table.key?(victim)
   end
 end
+
+# clone3 with CLONE_INTO_CGROUP (5.7): the child is born in its v2 group
+assert('spawn says how the child came into its groups: born in a v2 group (clone3), else forked') do
+  CgroupTest.isolate do
+    v1 = %w[cpu pids memory].find { |c| CgroupTest.version(c) == 1 }
+    if v1
+      klass = { "cpu" => Cgroup::CPU, "pids" => Cgroup::PIDS, "memory" => Cgroup::MEMORY }[v1]
+      g = klass.new("#{PREFIX}/forked").create
+      status = Cgroup.wait(g.spawn("/bin/true"))
+      assert_equal [true, :fork], [status.success?, status.via], "only v1 groups: forked, then joined"
+    end
+    if CgroupTest.version('pressure') == 2 || CgroupTest.version('pids') == 2
+      g = CgroupTest.version('pids') == 2 ? Cgroup::PIDS.new("#{PREFIX}/born").create : Cgroup::PRESSURE.new("#{PREFIX}/born").create
+      others = v1 ? [Cgroup::CPU.new("#{PREFIX}/born").create].select { |o| o.version == 1 } : []
+      check = "grep -qx '0::#{g.group_name}' /proc/self/cgroup"
+      check += " && grep -q ':cpu[^:]*:#{PREFIX}/born$' /proc/self/cgroup" unless others.empty?
+      status = Cgroup.wait(Cgroup.spawn([g, *others], "/bin/sh", "-c", check))
+      assert_true status.success?, "the child read its own groups in /proc/self/cgroup"
+      assert_equal :clone3, status.via, "born in #{g.group_name} (kernel #{CgroupTest.read('/proc/sys/kernel/osrelease').chomp})"
+    end
+    assert_nil Cgroup::Status.new(1, 0, nil, false).via
+  end
+end
+
+assert('spawn from a process whose group is at pids.max: born in a group with room (clone3)') do
+  skip "pids is served by cgroup v1 here: clone3 births only into v2 groups" unless CgroupTest.version('pids') == 2
+  CgroupTest.isolate do
+    full = Cgroup::PIDS.new("#{PREFIX}/full")
+    full.max = 1
+    full.create
+    room = Cgroup::PIDS.new("#{PREFIX}/room").create
+    # a forked copy of this test moves itself into "full": its group is then
+    # at pids.max, so a fork of it would be refused (EAGAIN)
+    parent = CgroupTest.fork
+    if parent == 0
+      code = begin
+        full.attach
+        status = Cgroup.wait(Cgroup.spawn([room], "/bin/sh", "-c", "grep -qx '0::#{room.group_name}' /proc/self/cgroup"))
+        status.success? ? (status.via == :clone3 ? 0 : 2) : 1
+      rescue Cgroup::Error
+        3 # the fork was refused
+      end
+      CgroupTest.exit!(code)
+    end
+    assert_equal [0, nil], CgroupTest.wait(parent), "0: born in room; 1: wrong group; 2: forked; 3: refused"
+    assert_equal({ "max" => 0 }, { "max" => full.events["max"] }, "no fork was refused in full")
+  end
+end
