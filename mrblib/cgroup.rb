@@ -20,6 +20,11 @@ module Cgroup
     Cgroup.version(self.class::CONTROLLER)
   end
 
+  # A group file opened for one object (src/files.c): Trigger, Peak.
+  class GroupFile
+    attr_reader :group, :file
+  end
+
   # Attach the calling task to each group in turn, yield, and move it back
   # from each, last first, even when the block raises.
   def self.with(*groups, &block)
@@ -28,5 +33,14 @@ module Cgroup
 
     first, *rest = groups
     first.attach { with(*rest, &block) }
+  end
+end
+
+module Cgroup
+  # MEMORY#peak_tracker's object (src/memory.c)
+  class Peak
+    def inspect
+      "#<Cgroup::Peak #{@group.group_name} #{@file}#{closed? ? ' (closed)' : ''}>"
+    end
   end
 end

@@ -34,10 +34,13 @@ module Cgroup
   end
 
   class Trigger
-    attr_reader :group, :file, :spec
+    # "some|full STALL_US WINDOW_US", as written to the pressure file
+    def spec
+      @what
+    end
 
     def inspect
-      "#<Cgroup::Trigger #{@group.group_name} #{@file} \"#{@spec}\"#{closed? ? ' (closed)' : ''}>"
+      "#<Cgroup::Trigger #{@group.group_name} #{@file} \"#{@what}\"#{closed? ? ' (closed)' : ''}>"
     end
   end
 end

@@ -247,7 +247,14 @@ void mcg_require_enabled_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const
 void mcg_init_group(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_spawn(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_files(mrb_state *mrb, struct RClass *cgroup);
+/* files.c: Cgroup::GroupFile, a group file's descriptor owned by one object */
+mrb_value mcg_group_file_new(mrb_state *mrb, const char *klass, mrb_value group, const char *file,
+                             const char *what, int fd);
+int mcg_group_file_fd(mrb_state *mrb, mrb_value self, const char *action);
+mrb_noreturn void mcg_raise_for_group_file(mrb_state *mrb, mrb_value self, const char *cls, int err,
+                                           const char *action, const char *reason);
 void mcg_init_pressure(mrb_state *mrb, struct RClass *cgroup);
+void mcg_init_memory(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_delegate(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_scope(mrb_state *mrb, struct RClass *cgroup);
 #ifdef MCG_HAVE_LIBCGROUP_SCOPE

@@ -6,13 +6,22 @@
  * that nothing is read or written outside the group's directory, and the
  * I/O goes through the same kept descriptors and exceptions as the
  * attributes.
+ *
+ * And Cgroup::GroupFile: a group file opened for one Ruby object, which
+ * owns the descriptor because the kernel ties state to it (a PSI trigger,
+ * memory.peak's reset), and closes it on #close or when collected.
  */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <mruby.h>
+#include <mruby/class.h>
+#include <mruby/data.h>
 #include <mruby/numeric.h>
 #include <mruby/string.h>
+#include <mruby/variable.h>
+#include <mruby/version.h>
 
 #include "cgroup.h"
 
@@ -86,9 +95,118 @@ cgroup_write_file(mrb_state *mrb, mrb_value self)
   return self;
 }
 
+/* ---- Cgroup::GroupFile: a descriptor one object owns ------------------ */
+
+#if MRUBY_RELEASE_NO < 30200
+#define GROUP_FILE_TT MRB_TT_DATA
+#else
+#define GROUP_FILE_TT MRB_TT_CDATA
+#endif
+
+struct group_file {
+  int fd; /* -1 once closed */
+};
+
+static void
+group_file_free(mrb_state *mrb, void *p)
+{
+  struct group_file *f = (struct group_file *)p;
+
+  if (f && f->fd >= 0) close(f->fd);
+  mrb_free(mrb, f);
+}
+
+static const struct mrb_data_type group_file_type = {"Cgroup::GroupFile", group_file_free};
+
+static struct group_file *
+get_group_file(mrb_state *mrb, mrb_value self)
+{
+  struct group_file *f = (struct group_file *)mrb_data_get_ptr(mrb, self, &group_file_type);
+
+  if (!f) mrb_raise(mrb, E_TYPE_ERROR, "uninitialized Cgroup::GroupFile");
+  return f;
+}
+
+/* A new object of klass (Cgroup::GroupFile or below) owning fd, a file of
+ * group (a Cgroup object); `what` is recorded for messages (a trigger's
+ * spec).  fd is closed if making the object fails. */
+mrb_value
+mcg_group_file_new(mrb_state *mrb, const char *klass, mrb_value group, const char *file,
+                   const char *what, int fd)
+{
+  struct RClass *c = mrb_class_get_under(mrb, mrb_module_get(mrb, "Cgroup"), klass);
+  struct RData *data = mrb_data_object_alloc(mrb, c, NULL, &group_file_type);
+  mrb_value obj = mrb_obj_value(data);
+  struct group_file *f = (struct group_file *)mrb_malloc_simple(mrb, sizeof *f);
+
+  if (!f) close(fd);
+  if (!f) mrb_raise(mrb, E_RUNTIME_ERROR, "out of memory");
+  f->fd = fd;
+  DATA_PTR(obj) = f; /* owned by obj from here */
+  mrb_iv_set(mrb, obj, mrb_intern_lit(mrb, "@group"), group);
+  mrb_iv_set(mrb, obj, mrb_intern_lit(mrb, "@file"), mrb_str_new_cstr(mrb, file));
+  mrb_iv_set(mrb, obj, mrb_intern_lit(mrb, "@what"),
+             what ? mrb_str_new_cstr(mrb, what) : mrb_nil_value());
+  return obj;
+}
+
+/* Raise for the object's file: its group, file and `what` named. */
+mrb_noreturn void
+mcg_raise_for_group_file(mrb_state *mrb, mrb_value self, const char *cls, int err,
+                         const char *action, const char *reason)
+{
+  mrb_value group = mrb_iv_get(mrb, self, mrb_intern_lit(mrb, "@group"));
+  mrb_value file = mrb_iv_get(mrb, self, mrb_intern_lit(mrb, "@file"));
+  mrb_value what = mrb_iv_get(mrb, self, mrb_intern_lit(mrb, "@what"));
+  struct cgroup_ctx *ctx = mcg_get_ctx(mrb, group);
+
+  mcg_raise_error(mrb, cls, err, ctx->controller, ctx->path, action, RSTRING_CSTR(mrb, file),
+                  mrb_nil_p(what) ? NULL : RSTRING_CSTR(mrb, what), reason);
+}
+
+/* The object's descriptor; Cgroup::Error (EBADF) once it is closed. */
+int
+mcg_group_file_fd(mrb_state *mrb, mrb_value self, const char *action)
+{
+  struct group_file *f = get_group_file(mrb, self);
+
+  if (f->fd < 0) mcg_raise_for_group_file(mrb, self, NULL, EBADF, action, "closed");
+  return f->fd;
+}
+
+static mrb_value
+group_file_close(mrb_state *mrb, mrb_value self)
+{
+  struct group_file *f = get_group_file(mrb, self);
+
+  if (f->fd >= 0) close(f->fd);
+  f->fd = -1;
+  return mrb_nil_value();
+}
+
+static mrb_value
+group_file_closed_p(mrb_state *mrb, mrb_value self)
+{
+  return mrb_bool_value(get_group_file(mrb, self)->fd < 0);
+}
+
+/* The descriptor, for a program's own event loop. */
+static mrb_value
+group_file_fileno(mrb_state *mrb, mrb_value self)
+{
+  return mrb_int_value(mrb, mcg_group_file_fd(mrb, self, "fileno"));
+}
+
 void
 mcg_init_files(mrb_state *mrb, struct RClass *cgroup)
 {
+  struct RClass *group_file = mrb_define_class_under(mrb, cgroup, "GroupFile", mrb->object_class);
+
   mrb_define_method(mrb, cgroup, "read_file", cgroup_read_file, MRB_ARGS_REQ(1));
   mrb_define_method(mrb, cgroup, "write_file", cgroup_write_file, MRB_ARGS_REQ(2));
+  MRB_SET_INSTANCE_TT(group_file, GROUP_FILE_TT);
+  mrb_undef_class_method(mrb, group_file, "new");
+  mrb_define_method(mrb, group_file, "close", group_file_close, MRB_ARGS_NONE());
+  mrb_define_method(mrb, group_file, "closed?", group_file_closed_p, MRB_ARGS_NONE());
+  mrb_define_method(mrb, group_file, "fileno", group_file_fileno, MRB_ARGS_NONE());
 }

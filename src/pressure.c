@@ -6,7 +6,7 @@
  * then flags the descriptor (POLLPRI) whenever the group's tasks stalled
  * that long within a window, at most once a window, for as long as it is
  * open.  Cgroup::Trigger owns the descriptor: #wait(timeout) polls it,
- * #close (or the garbage collector) closes it.
+ * #close (or the garbage collector) closes it (Cgroup::GroupFile, files.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,36 +23,6 @@
 #include <mruby/version.h>
 
 #include "cgroup.h"
-
-#if MRUBY_RELEASE_NO < 30200
-#define TRIGGER_TT MRB_TT_DATA
-#else
-#define TRIGGER_TT MRB_TT_CDATA
-#endif
-
-struct trigger {
-  int fd; /* -1 once closed */
-};
-
-static void
-trigger_free(mrb_state *mrb, void *p)
-{
-  struct trigger *t = (struct trigger *)p;
-
-  if (t && t->fd >= 0) close(t->fd);
-  mrb_free(mrb, t);
-}
-
-static const struct mrb_data_type trigger_type = {"Cgroup::Trigger", trigger_free};
-
-static struct trigger *
-get_trigger(mrb_state *mrb, mrb_value self)
-{
-  struct trigger *t = (struct trigger *)mrb_data_get_ptr(mrb, self, &trigger_type);
-
-  if (!t) mrb_raise(mrb, E_TYPE_ERROR, "uninitialized Cgroup::Trigger");
-  return t;
-}
 
 /* The resources with a pressure file, and the two kinds of stall. */
 static const char *const resources[] = {"cpu", "memory", "io", "irq"};
@@ -114,12 +84,10 @@ static mrb_value
 pressure_trigger(mrb_state *mrb, mrb_value self)
 {
   struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
-  struct RClass *klass = mrb_class_get_under(mrb, mrb_module_get(mrb, "Cgroup"), "Trigger");
-  mrb_value resource, kind, obj;
+  mrb_value resource, kind;
   mrb_int stall, window;
   char file[32], spec[96];
   const char *res;
-  struct trigger *t;
 
   mrb_get_args(mrb, "ooii", &resource, &kind, &stall, &window);
   res = pick(mrb, resource, resources, 4, "cpu, memory, io or irq");
@@ -128,28 +96,7 @@ pressure_trigger(mrb_state *mrb, mrb_value self)
   snprintf(file, sizeof file, "%s.pressure", res);
   snprintf(spec, sizeof spec, "%s %lld %lld", pick(mrb, kind, kinds, 2, "some or full"),
            (long long)stall, (long long)window);
-  obj = mrb_obj_value(mrb_data_object_alloc(mrb, klass, NULL, &trigger_type));
-  t = (struct trigger *)mrb_malloc(mrb, sizeof *t);
-  t->fd = -1;
-  DATA_PTR(obj) = t; /* owned by obj from here: freed with it whatever happens */
-  t->fd = open_trigger(mrb, ctx, file, spec);
-  mrb_iv_set(mrb, obj, mrb_intern_lit(mrb, "@group"), self);
-  mrb_iv_set(mrb, obj, mrb_intern_lit(mrb, "@file"), mrb_str_new_cstr(mrb, file));
-  mrb_iv_set(mrb, obj, mrb_intern_lit(mrb, "@spec"), mrb_str_new_cstr(mrb, spec));
-  return obj;
-}
-
-/* The group the trigger watches, for an exception's words. */
-static mrb_noreturn void
-raise_for_trigger(mrb_state *mrb, mrb_value self, const char *cls, int err, const char *reason)
-{
-  mrb_value group = mrb_iv_get(mrb, self, mrb_intern_lit(mrb, "@group"));
-  mrb_value file = mrb_iv_get(mrb, self, mrb_intern_lit(mrb, "@file"));
-  mrb_value spec = mrb_iv_get(mrb, self, mrb_intern_lit(mrb, "@spec"));
-  struct cgroup_ctx *ctx = mcg_get_ctx(mrb, group);
-
-  mcg_raise_error(mrb, cls, err, ctx->controller, ctx->path, "wait for", RSTRING_CSTR(mrb, file),
-                  RSTRING_CSTR(mrb, spec), reason);
+  return mcg_group_file_new(mrb, "Trigger", self, file, spec, open_trigger(mrb, ctx, file, spec));
 }
 
 /* trigger.wait(timeout = nil) => true when the stall happened, false at
@@ -158,64 +105,33 @@ raise_for_trigger(mrb_state *mrb, mrb_value self, const char *cls, int err, cons
 static mrb_value
 trigger_wait(mrb_state *mrb, mrb_value self)
 {
-  struct trigger *t = get_trigger(mrb, self);
   mrb_value timeout = mrb_nil_value();
   struct pollfd pfd;
   double deadline;
-  int ready;
+  int ready, fd;
 
   mrb_get_args(mrb, "|o", &timeout);
-  if (t->fd < 0) mcg_raise_process_error(mrb, NULL, EBADF, "wait", "the trigger is closed");
+  fd = mcg_group_file_fd(mrb, self, "wait for");
   deadline = mcg_deadline_after(mcg_timeout_arg(mrb, timeout, -1));
   do {
-    pfd.fd = t->fd;
+    pfd.fd = fd;
     pfd.events = POLLPRI;
     pfd.revents = 0;
     ready = poll(&pfd, 1, mcg_ms_left(deadline));
   } while (ready < 0 && errno == EINTR);
-  if (ready < 0) raise_for_trigger(mrb, self, NULL, errno, NULL);
+  if (ready < 0) mcg_raise_for_group_file(mrb, self, NULL, errno, "wait for", NULL);
   if (pfd.revents & (POLLERR | POLLNVAL)) /* the group was removed */
-    raise_for_trigger(mrb, self, "NotFound", ENOENT, "the group was removed");
+    mcg_raise_for_group_file(mrb, self, "NotFound", ENOENT, "wait for", "the group was removed");
   return mrb_bool_value(ready > 0 && (pfd.revents & POLLPRI));
-}
-
-static mrb_value
-trigger_close(mrb_state *mrb, mrb_value self)
-{
-  struct trigger *t = get_trigger(mrb, self);
-
-  if (t->fd >= 0) close(t->fd);
-  t->fd = -1;
-  return mrb_nil_value();
-}
-
-static mrb_value
-trigger_closed_p(mrb_state *mrb, mrb_value self)
-{
-  return mrb_bool_value(get_trigger(mrb, self)->fd < 0);
-}
-
-/* The descriptor, for a program's own event loop (POLLPRI / EPOLLPRI). */
-static mrb_value
-trigger_fileno(mrb_state *mrb, mrb_value self)
-{
-  struct trigger *t = get_trigger(mrb, self);
-
-  if (t->fd < 0) mcg_raise_process_error(mrb, NULL, EBADF, "fileno", "the trigger is closed");
-  return mrb_int_value(mrb, t->fd);
 }
 
 void
 mcg_init_pressure(mrb_state *mrb, struct RClass *cgroup)
 {
   struct RClass *pressure = mrb_class_get_under(mrb, cgroup, "PRESSURE");
-  struct RClass *trigger = mrb_define_class_under(mrb, cgroup, "Trigger", mrb->object_class);
+  struct RClass *trigger =
+      mrb_define_class_under(mrb, cgroup, "Trigger", mrb_class_get_under(mrb, cgroup, "GroupFile"));
 
-  MRB_SET_INSTANCE_TT(trigger, TRIGGER_TT);
-  mrb_undef_class_method(mrb, trigger, "new");
   mrb_define_method(mrb, pressure, "trigger", pressure_trigger, MRB_ARGS_REQ(4));
   mrb_define_method(mrb, trigger, "wait", trigger_wait, MRB_ARGS_OPT(1));
-  mrb_define_method(mrb, trigger, "close", trigger_close, MRB_ARGS_NONE());
-  mrb_define_method(mrb, trigger, "closed?", trigger_closed_p, MRB_ARGS_NONE());
-  mrb_define_method(mrb, trigger, "fileno", trigger_fileno, MRB_ARGS_NONE());
 }
