@@ -20,6 +20,12 @@ module Cgroup
     Cgroup.version(self.class::CONTROLLER)
   end
 
+  # Whether the group is threaded (cgroup.type, v2); false on v1, which has
+  # no such type (its hierarchies move threads anyway).
+  def threaded?
+    version == 2 && read_file("cgroup.type") == "threaded"
+  end
+
   # A group file opened for one object (src/files.c): Trigger, Peak.
   class GroupFile
     attr_reader :group, :file

@@ -116,6 +116,8 @@ struct cgroup_ctx {
   struct attachment *attached;
   int attached_count;
   struct kept_files *kept; /* this state's kept files, looked up on first use */
+  mrb_bool threaded;       /* threaded!: on v2 attach and detach move threads (cgroup.threads) */
+  mrb_bool domain_seen;    /* v2 memory, io: the group was seen not to be threaded */
   char path[];             /* normalised group path, "/" for the root */
 };
 
@@ -218,6 +220,7 @@ const char *mcg_v1_to_v2(mrb_state *mrb, struct cgroup_ctx *ctx, const struct at
 enum version_file { FILE_MOVE_TASK, FILE_THREADS, FILE_FREEZE };
 const char *mcg_version_file(enum controller_id id, enum version_file file);
 const char *mcg_freeze_value(enum controller_id id, mrb_bool freeze);
+mrb_bool mcg_follows_threads(enum controller_id id);
 
 /* ---- tasks.c: where tasks are; moving, listing, signalling them ------ */
 pid_t mcg_calling_thread(void);

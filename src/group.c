@@ -261,6 +261,42 @@ cgroup_delete_tree(mrb_state *mrb, mrb_value self)
   return mrb_int_value(mrb, removed);
 }
 
+/*
+ * Cgroup#threaded!: on v2, make the group threaded (cgroup.type; its parent
+ * becomes the root of a threaded subtree, "domain threaded"), and have
+ * attach and detach through this object move threads (cgroup.threads): a
+ * request's thread under the request's limits while the process's other
+ * threads stay where they are.  Its process must be in the threaded subtree
+ * (its root, say) first.  On v1 every hierarchy moves threads already
+ * (tasks): only the object is marked.  memory and io follow processes
+ * only: their objects raise Unsupported.
+ */
+static mrb_value
+cgroup_threaded_bang(mrb_state *mrb, mrb_value self)
+{
+  struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
+  int err;
+
+  mcg_require_group(mrb, ctx, "make threaded");
+  if (mcg_on_v2(ctx->controller)) {
+    if (!mcg_follows_threads(ctx->controller)) {
+      mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, ctx->path, "make threaded",
+                      "cgroup.type", "threaded",
+                      "not a threaded controller: only cpu, cpuset and pids follow threads");
+    }
+    if (strcmp(mcg_kernel_read_line(mrb, ctx, ctx->path, "cgroup.type"), "threaded") != 0 &&
+        (err = mcg_kernel_write(mrb, ctx, ctx->path, "cgroup.type", "threaded", FILE_ONCE))) {
+      mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "make threaded", "cgroup.type",
+                      "threaded",
+                      err == EOPNOTSUPP ? "the kernel refuses: a domain controller (memory, io) "
+                                          "is enabled for it, or a child is not threaded"
+                                        : NULL);
+    }
+  }
+  ctx->threaded = TRUE;
+  return self;
+}
+
 void
 mcg_init_group(mrb_state *mrb, struct RClass *cgroup)
 {
@@ -269,5 +305,6 @@ mcg_init_group(mrb_state *mrb, struct RClass *cgroup)
   mrb_define_method(mrb, cgroup, "modify", cgroup_modify, MRB_ARGS_NONE());
   mrb_define_method(mrb, cgroup, "delete", cgroup_delete, MRB_ARGS_NONE());
   mrb_define_method(mrb, cgroup, "delete_tree", cgroup_delete_tree, MRB_ARGS_OPT(1));
+  mrb_define_method(mrb, cgroup, "threaded!", cgroup_threaded_bang, MRB_ARGS_NONE());
   mrb_define_method(mrb, cgroup, "exist?", cgroup_exist_p, MRB_ARGS_NONE());
 }

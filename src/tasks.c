@@ -32,6 +32,17 @@ pid_text(pid_t pid, char buf[16])
   return buf;
 }
 
+/* The file attach and detach write a task to: v1's tasks (a thread), v2's
+ * cgroup.procs (a whole process), or in a group made threaded! on v2 its
+ * cgroup.threads (a thread, within the threaded subtree). */
+static const char *
+move_file(struct cgroup_ctx *ctx)
+{
+  if (ctx->threaded && mcg_on_v2(ctx->controller))
+    return mcg_version_file(ctx->controller, FILE_THREADS);
+  return mcg_version_file(ctx->controller, FILE_MOVE_TASK);
+}
+
 static pid_t
 pid_arg(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_value v)
 {
@@ -46,7 +57,7 @@ pid_arg(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_value v)
     char buf[32];
     snprintf(buf, sizeof buf, "%" PRId64, (int64_t)pid);
     mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "attach",
-                    mcg_version_file(ctx->controller, FILE_MOVE_TASK), buf, "pid must be positive");
+                    move_file(ctx), buf, "pid must be positive");
   }
   return (pid_t)pid;
 }
@@ -62,8 +73,7 @@ move_task(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, pid_t pid)
 {
   char buf[16];
 
-  return mcg_kernel_write(mrb, ctx, path, mcg_version_file(ctx->controller, FILE_MOVE_TASK),
-                          pid_text(pid, buf), FILE_OFTEN);
+  return mcg_kernel_write(mrb, ctx, path, move_file(ctx), pid_text(pid, buf), FILE_OFTEN);
 }
 
 static mrb_bool
@@ -170,8 +180,8 @@ raise_for_task(mrb_state *mrb, struct cgroup_ctx *ctx, const char *cls, int err,
 {
   char buf[16];
 
-  mcg_raise_error(mrb, cls, err, ctx->controller, group, action,
-                  mcg_version_file(ctx->controller, FILE_MOVE_TASK), pid_text(pid, buf), reason);
+  mcg_raise_error(mrb, cls, err, ctx->controller, group, action, move_file(ctx), pid_text(pid, buf),
+                  reason);
 }
 
 /* Count one attach of pid in its record in ctx, made if need be.  A new
@@ -209,6 +219,23 @@ record_attachment(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, const char 
   if (!a->made) a->made = a->seq; /* seqs start at 1 */
 }
 
+/* v2's memory and io follow processes only: in a threaded group their
+ * limits are not the group's but its threaded domain's, so an attach
+ * through such an object is refused.  Looked at once per object. */
+static void
+require_domain_group(mrb_state *mrb, struct cgroup_ctx *ctx)
+{
+  if (ctx->domain_seen || !mcg_on_v2(ctx->controller) || mcg_follows_threads(ctx->controller))
+    return;
+  if (strcmp(mcg_kernel_read_line(mrb, ctx, ctx->path, "cgroup.type"), "threaded") == 0) {
+    mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, ctx->path, "attach",
+                    "cgroup.type", "threaded",
+                    "memory and io follow processes only: a threaded group has no limits of "
+                    "theirs (its threaded domain's apply)");
+  }
+  ctx->domain_seen = TRUE;
+}
+
 /* Move pid into ctx's group, first writing any staged values so it never
  * runs under stale limits, and count the attach. */
 static void
@@ -218,6 +245,7 @@ attach_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, mrb_bool other_pr
   int err;
 
   mcg_write_staged(mrb, ctx);
+  require_domain_group(mrb, ctx);
   drop_inherited_attachments(mrb, ctx);
   reserve_attachment(mrb, ctx);
   if ((err = mcg_current_group(mrb, ctx, pid, previous)) == ESRCH) {

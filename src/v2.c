@@ -233,3 +233,16 @@ mcg_freeze_value(enum controller_id id, mrb_bool freeze)
 
   return values[freeze != 0][mcg_on_v2(id)];
 }
+
+/* Whether the controller follows threads on v2 (cgroup-v2.rst's threaded
+ * controllers: cpu, cpuset, pids, perf_event), or is no controller at all
+ * (FREEZER, PRESSURE: the core files).  memory and io are domain only: in
+ * a threaded group their limits are the threaded domain's. */
+mrb_bool
+mcg_follows_threads(enum controller_id id)
+{
+  const char *name = mcg_kernel_controller(id);
+
+  return strcmp(name, "cpu") == 0 || strcmp(name, "cpuset") == 0 || strcmp(name, "pids") == 0 ||
+         mcg_served_without_controller(id);
+}

@@ -257,3 +257,62 @@ assert('a task moved elsewhere behind the objects goes back to where the next at
     assert_equal elsewhere, CgroupTest.group_of(pid, 'cpu')
   end
 end
+
+# threaded!: per-thread limits (v2's threaded subtrees; v1 moves threads anyway)
+assert('threaded!: two threads of one process in two CPU groups; only the quota\'d one is throttled') do
+  skip "cpu is not available" unless CgroupTest.version('cpu')
+  v2 = CgroupTest.version('cpu') == 2
+  CgroupTest.isolate do
+    root = Cgroup::CPU.new("#{PREFIX}/threads").create
+    slow = Cgroup::CPU.new("#{PREFIX}/threads/slow")
+    slow.cfs_period_us = 100_000
+    slow.cfs_quota_us = 10_000
+    slow.create.threaded!
+    fast = Cgroup::CPU.new("#{PREFIX}/threads/fast").create.threaded!
+    if v2
+      assert_equal "threaded", CgroupTest.kernel_file('cpu', slow.group_name, 'cgroup.type').chomp
+      assert_equal "domain threaded", CgroupTest.kernel_file('cpu', root.group_name, 'cgroup.type').chomp
+      assert_true slow.threaded?
+    end
+    # a forked copy of this test: its process into the subtree's root, then
+    # one thread into each group through the gem; exit code: 0 fine,
+    # 1 a thread not where attach put it, 2 the slow thread not slower
+    child = CgroupTest.fork
+    if child == 0
+      code = begin
+        root.attach
+        tids = CgroupTest.spinner_threads(2)
+        slow.attach(tids[0])
+        fast.attach(tids[1])
+        file = v2 ? 'cgroup.threads' : 'tasks'
+        placed = CgroupTest.pids_in('cpu', slow.group_name, file) == [tids[0]] &&
+                 CgroupTest.pids_in('cpu', fast.group_name, file) == [tids[1]]
+        cpu = CgroupTest.spin_threads(1000)
+        !placed ? 1 : cpu[0] * 3 < cpu[1] ? 0 : 2
+      rescue => e
+        CgroupTest.note "threaded child: #{e.class}: #{e.message}"
+        3
+      end
+      CgroupTest.exit!(code)
+    end
+    assert_equal [0, nil], CgroupTest.wait(child), "0: placed and throttled; 1: misplaced; 2: not slower; 3: raised"
+    assert_true slow.stat["nr_throttled"] > 0, "the quota'd thread's group throttled"
+    assert_equal 0, fast.stat["nr_throttled"]
+  end
+end
+
+assert('threaded!: memory follows processes only: neither made threaded nor attached to a threaded group') do
+  skip "threaded groups are cgroup v2's" unless CgroupTest.version('cpu') == 2 && CgroupTest.version('memory') == 2
+  CgroupTest.isolate do
+    Cgroup::CPU.new("#{PREFIX}/thr").create
+    group = Cgroup::CPU.new("#{PREFIX}/thr/t").create.threaded!
+    e = assert_raise(Cgroup::Error) { Cgroup::MEMORY.new(group.group_name).threaded! }
+    assert_equal Cgroup::Unsupported, e.class, e.message
+    assert_include e.message, "not a threaded controller"
+    pid = CgroupTest.spawn("sleep")
+    e = assert_raise(Cgroup::Error) { Cgroup::MEMORY.new(group.group_name).attach(pid) }
+    assert_equal Cgroup::Unsupported, e.class, e.message
+    assert_include e.message, "follow processes only"
+    assert_false CgroupTest.pids_in('cpu', group.group_name, 'cgroup.threads').include?(pid)
+  end
+end

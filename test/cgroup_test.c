@@ -18,6 +18,7 @@
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1027,6 +1028,75 @@ parked_main(void *arg)
   return NULL;
 }
 
+/* Threads of this process that spin together on a signal, each measuring
+ * its own CPU time: two threads of one process in two groups. */
+#define MAX_SPINNERS 4
+static struct {
+  pthread_t id[MAX_SPINNERS];
+  pid_t tid[MAX_SPINNERS];
+  long cpu_ms[MAX_SPINNERS];
+  int count, gate[2];
+  long ms;
+} spinners;
+
+static void *
+spinner_main(void *arg)
+{
+  int i = (int)(intptr_t)arg;
+  struct timespec t;
+  char go;
+
+  __atomic_store_n(&spinners.tid[i], (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
+  if (read(spinners.gate[0], &go, 1) < 0) return NULL; /* EOF: the gate closed, go */
+  busy_for(spinners.ms);
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  spinners.cpu_ms[i] = t.tv_sec * 1000 + t.tv_nsec / 1000000;
+  return NULL;
+}
+
+/* CgroupTest.spinner_threads(n) => the tids of n new threads, waiting */
+static mrb_value
+t_spinner_threads(mrb_state *mrb, mrb_value self)
+{
+  mrb_int n;
+  mrb_value tids = mrb_ary_new(mrb);
+  (void)self;
+
+  mrb_get_args(mrb, "i", &n);
+  if (spinners.count || n < 1 || n > MAX_SPINNERS) mrb_raise(mrb, E_ARGUMENT_ERROR, "spinners");
+  if (pipe(spinners.gate) != 0) raise_errno(mrb, "pipe", "spinners");
+  for (int i = 0; i < n; i++) {
+    spinners.tid[i] = 0;
+    if (pthread_create(&spinners.id[i], NULL, spinner_main, (void *)(intptr_t)i) != 0)
+      mrb_raise(mrb, E_RUNTIME_ERROR, "pthread_create failed");
+    spinners.count++;
+    while (!__atomic_load_n(&spinners.tid[i], __ATOMIC_ACQUIRE)) sched_yield();
+    mrb_ary_push(mrb, tids, mrb_int_value(mrb, spinners.tid[i]));
+  }
+  return tids;
+}
+
+/* CgroupTest.spin_threads(ms) => each thread's CPU milliseconds after all
+ * spun for ms of wall clock */
+static mrb_value
+t_spin_threads(mrb_state *mrb, mrb_value self)
+{
+  mrb_int ms;
+  mrb_value out = mrb_ary_new(mrb);
+  (void)self;
+
+  mrb_get_args(mrb, "i", &ms);
+  spinners.ms = (long)ms;
+  close(spinners.gate[1]);
+  for (int i = 0; i < spinners.count; i++) {
+    pthread_join(spinners.id[i], NULL);
+    mrb_ary_push(mrb, out, mrb_int_value(mrb, spinners.cpu_ms[i]));
+  }
+  close(spinners.gate[0]);
+  spinners.count = 0;
+  return out;
+}
+
 /* CgroupTest.park_thread => the tid of a new thread of this process that
  * waits until CgroupTest.unpark_thread */
 static mrb_value
@@ -1478,6 +1548,8 @@ mrb_mruby_cgroup_gem_test(mrb_state *mrb)
   mrb_define_module_function(mrb, t, "fd_path", t_fd_path, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "open_as", t_open_as, MRB_ARGS_ARG(2, 1));
   mrb_define_module_function(mrb, t, "park_thread", t_park_thread, MRB_ARGS_NONE());
+  mrb_define_module_function(mrb, t, "spinner_threads", t_spinner_threads, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "spin_threads", t_spin_threads, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "unpark_thread", t_unpark_thread, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "groups", t_groups, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "set_groups", t_set_groups, MRB_ARGS_REQ(1));

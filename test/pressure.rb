@@ -125,7 +125,7 @@ assert('bad triggers: resource, kind, stall and window are checked; what the ker
       assert_raise(ArgumentError, args.inspect) { g.trigger(*args) }
     end
     assert_raise(TypeError) { g.trigger(:cpu, :some, "1", WINDOW) }
-    [[:cpu, :some, 3_000_000, WINDOW], [:cpu, :some, 1000, 20_000_000], [:memory, :full, 1000, 100_000]].each do |args|
+    [[:cpu, :some, 3_000_000, WINDOW], [:cpu, :some, 1000, 20_000_000], [:memory, :full, 1000, 10_000_001]].each do |args|
       e = assert_raise(Cgroup::InvalidValue, args.inspect) { g.trigger(*args) }
       assert_equal "#{args[0]}.pressure", e.file
       assert_equal "#{args[1]} #{args[2]} #{args[3]}", e.value
