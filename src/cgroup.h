@@ -26,7 +26,7 @@
  * X(Ruby class under Cgroup, its name in Ruby (CONTROLLER, Cgroup.version),
  *   cgroup v1 controller, cgroup v2 controller).
  * On v2, CPUACCT's numbers come from the cpu controller and BLKIO's from io;
- * IO exists on v2 only.  V2_CORE_FILES: files every non-root group of the
+ * IO and MISC exist on v2 only.  V2_CORE_FILES: files every non-root group of the
  * cgroup2 hierarchy has, whatever controllers it enables: FREEZER on v2
  * (cgroup.freeze) and PRESSURE (the PSI files, cpu.pressure and the rest),
  * which is v2 only and on a hybrid host lives in the cgroup2 mount.
@@ -41,7 +41,9 @@
   X(MEMORY, "memory", "memory", "memory")                                                          \
   X(PIDS, "pids", "pids", "pids")                                                                  \
   X(FREEZER, "freezer", "freezer", V2_CORE_FILES)                                                  \
-  X(PRESSURE, "pressure", NULL, V2_CORE_FILES)
+  X(PRESSURE, "pressure", NULL, V2_CORE_FILES)                                                     \
+  X(HUGETLB, "hugetlb", "hugetlb", "hugetlb")                                                      \
+  X(MISC, "misc", NULL, "misc")
 
 enum controller_id {
 #define CONTROLLER_ENUM(klass, name, v1, v2) CTL_##klass,
@@ -254,6 +256,7 @@ void mcg_init_files(mrb_state *mrb, struct RClass *cgroup);
 mrb_value mcg_group_file_new(mrb_state *mrb, const char *klass, mrb_value group, const char *file,
                              const char *what, int fd);
 int mcg_group_file_fd(mrb_state *mrb, mrb_value self, const char *action);
+struct RClass *mcg_define_group_file_class(mrb_state *mrb, struct RClass *cgroup, const char *name);
 mrb_noreturn void mcg_raise_for_group_file(mrb_state *mrb, mrb_value self, const char *cls, int err,
                                            const char *action, const char *reason);
 void mcg_init_pressure(mrb_state *mrb, struct RClass *cgroup);

@@ -174,6 +174,13 @@ mcg_group_file_fd(mrb_state *mrb, mrb_value self, const char *action)
   return f->fd;
 }
 
+/* A class under Cgroup for one kind of owned file (Trigger, Peak). */
+struct RClass *
+mcg_define_group_file_class(mrb_state *mrb, struct RClass *cgroup, const char *name)
+{
+  return mrb_define_class_under(mrb, cgroup, name, mrb_class_get_under(mrb, cgroup, "GroupFile"));
+}
+
 static mrb_value
 group_file_close(mrb_state *mrb, mrb_value self)
 {

@@ -142,8 +142,7 @@ void
 mcg_init_memory(mrb_state *mrb, struct RClass *cgroup)
 {
   struct RClass *memory = mrb_class_get_under(mrb, cgroup, "MEMORY");
-  struct RClass *peak =
-      mrb_define_class_under(mrb, cgroup, "Peak", mrb_class_get_under(mrb, cgroup, "GroupFile"));
+  struct RClass *peak = mcg_define_group_file_class(mrb, cgroup, "Peak");
 
   mrb_define_method(mrb, memory, "reclaim", memory_reclaim, MRB_ARGS_REQ(1));
   mrb_define_method(mrb, memory, "peak_tracker", memory_peak_tracker, MRB_ARGS_NONE());

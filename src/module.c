@@ -3,7 +3,9 @@
  * one group: the groups of a hierarchy, the version serving a controller,
  * the controllers available here, the calling thread's group.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <fts.h>
 #include <string.h>
 #include <unistd.h>
@@ -151,6 +153,40 @@ cgroup_s_current_path(mrb_state *mrb, mrb_value self)
   return mrb_str_new_cstr(mrb, path);
 }
 
+/* Cgroup.hugepage_sizes => the huge page sizes of this kernel as the hugetlb
+ * controller names its files ("2MB", "1GB"), smallest first; [] if none */
+static mrb_value
+cgroup_s_hugepage_sizes(mrb_state *mrb, mrb_value self)
+{
+  DIR *dir = opendir("/sys/kernel/mm/hugepages");
+  unsigned long kb[8];
+  int n = 0, i, j;
+  struct dirent *e;
+  mrb_value list = mrb_ary_new(mrb);
+  char name[32];
+  (void)self;
+
+  while (dir && n < 8 && (e = readdir(dir))) {
+    if (sscanf(e->d_name, "hugepages-%lukB", &kb[n]) == 1) n++;
+  }
+  if (dir) closedir(dir);
+  for (i = 1; i < n; i++) { /* a few entries: insertion sort */
+    unsigned long v = kb[i];
+    for (j = i; j > 0 && kb[j - 1] > v; j--) kb[j] = kb[j - 1];
+    kb[j] = v;
+  }
+  for (i = 0; i < n; i++) { /* the kernel's names: GB from 1 GiB, MB from 1 MiB, else KB */
+    if (kb[i] >= 1024 * 1024)
+      snprintf(name, sizeof name, "%luGB", kb[i] / (1024 * 1024));
+    else if (kb[i] >= 1024)
+      snprintf(name, sizeof name, "%luMB", kb[i] / 1024);
+    else
+      snprintf(name, sizeof name, "%luKB", kb[i]);
+    mrb_ary_push(mrb, list, mrb_str_new_cstr(mrb, name));
+  }
+  return list;
+}
+
 void
 mcg_init_module(mrb_state *mrb, struct RClass *cgroup)
 {
@@ -160,4 +196,5 @@ mcg_init_module(mrb_state *mrb, struct RClass *cgroup)
   mrb_define_class_method(mrb, cgroup, "version", cgroup_s_version, MRB_ARGS_REQ(1));
   mrb_define_class_method(mrb, cgroup, "controllers", cgroup_s_controllers, MRB_ARGS_NONE());
   mrb_define_class_method(mrb, cgroup, "current_path", cgroup_s_current_path, MRB_ARGS_REQ(1));
+  mrb_define_class_method(mrb, cgroup, "hugepage_sizes", cgroup_s_hugepage_sizes, MRB_ARGS_NONE());
 }

@@ -135,7 +135,10 @@
   X(PRESSURE, cpu, NESTED_KEYED, RO, NULL, NULL, "cpu.pressure", NULL, SAME)                       \
   X(PRESSURE, memory, NESTED_KEYED, RO, NULL, NULL, "memory.pressure", NULL, SAME)                 \
   X(PRESSURE, io, NESTED_KEYED, RO, NULL, NULL, "io.pressure", NULL, SAME)                         \
-  X(PRESSURE, irq, NESTED_KEYED, RO, NULL, NULL, "irq.pressure", NULL, SAME)
+  X(PRESSURE, irq, NESTED_KEYED, RO, NULL, NULL, "irq.pressure", NULL, SAME)                       \
+  X(MISC, max, FLAT_KEYED, RO, NULL, NULL, "misc.max", NULL, SAME)                                 \
+  X(MISC, current, FLAT_KEYED, RO, NULL, NULL, "misc.current", NULL, SAME)                         \
+  X(MISC, events, FLAT_KEYED, RO, NULL, NULL, "misc.events", NULL, SAME)
 
 enum attribute_id {
 #define ATTRIBUTE_ENUM(klass, rname, kind, access, f1, k1, f2, k2, conv) ATTR_##klass##_##rname,

@@ -129,8 +129,7 @@ void
 mcg_init_pressure(mrb_state *mrb, struct RClass *cgroup)
 {
   struct RClass *pressure = mrb_class_get_under(mrb, cgroup, "PRESSURE");
-  struct RClass *trigger =
-      mrb_define_class_under(mrb, cgroup, "Trigger", mrb_class_get_under(mrb, cgroup, "GroupFile"));
+  struct RClass *trigger = mcg_define_group_file_class(mrb, cgroup, "Trigger");
 
   mrb_define_method(mrb, pressure, "trigger", pressure_trigger, MRB_ARGS_REQ(4));
   mrb_define_method(mrb, trigger, "wait", trigger_wait, MRB_ARGS_OPT(1));

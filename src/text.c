@@ -402,8 +402,9 @@ other_version_file(const char *name, int version)
 /*
  * Check the name of an interface file of a group served by cgroup version
  * `version` for the object's v1 controller `v1_controller`: one path
- * component of lower-case letters, digits, '.' and '_' (what the kernel
- * names its files with: nothing can point outside the group's directory),
+ * component of letters, digits, '.' and '_' (what the kernel names its
+ * files with, hugetlb.2MB.max among them: nothing can point outside the
+ * group's directory),
  * with a prefix this version uses.  On v1 that is the object's own
  * controller or "cgroup" (another controller's files are in another
  * hierarchy), or the files without one, tasks and notify_on_release
@@ -424,8 +425,9 @@ mcg_file_name_fault(const char *name, size_t len, int version, const char *v1_co
   for (i = 0; i < len; i++) {
     char c = name[i];
     if (c == '/') return "a file name is one path component, without '/'";
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_'))
-      return "a file name is lower-case letters, digits, '.' and '_'";
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+          c == '_'))
+      return "a file name is letters, digits, '.' and '_'";
   }
   if (name[0] == '.') return "a file name does not start with '.'";
   if (other_version_file(name, version)) {

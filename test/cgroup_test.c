@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/stat.h>
@@ -536,6 +537,34 @@ child_family(long bytes)
   return child_alloc(bytes);
 }
 
+/* Fault in `pages` huge pages of 2 MiB: 0 when all were given; 2 when the
+ * pool has none to map; a hugetlb limit reached kills with SIGBUS. */
+static int
+child_huge(long pages)
+{
+  size_t size = (size_t)pages << 21;
+  char *p =
+      mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+
+  if (p == MAP_FAILED) return 2;
+  for (long i = 0; i < pages; i++) p[(size_t)i << 21] = 1;
+  return 0;
+}
+
+/* Spin `ms` of wall clock on CPU 0 alone (set here, not by a cpuset: the
+ * test is about the scheduler, not the pinning). */
+static int
+child_spin_cpu0(long ms)
+{
+  cpu_set_t set;
+
+  CPU_ZERO(&set);
+  CPU_SET(0, &set);
+  if (sched_setaffinity(0, sizeof set, &set) != 0) return 3;
+  busy_for(ms);
+  return 0;
+}
+
 /* Exit code = the CPUs this child may run on, as a bit mask of CPUs 0-7. */
 static int
 child_affinity(void)
@@ -570,6 +599,10 @@ run_child(const char *mode, long arg, int gate)
     child_burst(arg);
   else if (strcmp(mode, "family") == 0)
     code = child_family(arg);
+  else if (strcmp(mode, "huge") == 0)
+    code = child_huge(arg);
+  else if (strcmp(mode, "spin_cpu0") == 0)
+    code = child_spin_cpu0(arg);
   else if (strcmp(mode, "fork") == 0)
     code = child_forks(arg);
   else if (strcmp(mode, "affinity") == 0)
@@ -1420,6 +1453,21 @@ t_scratch(mrb_state *mrb, mrb_value self)
   return mrb_str_new_cstr(mrb, path);
 }
 
+/* CgroupTest.clone3? => whether clone3 answers here (a kernel from 5.3,
+ * and not valgrind, which does not know it): a call it must refuse for its
+ * size, EINVAL, rather than ENOSYS */
+static mrb_value
+t_clone3_p(mrb_state *mrb, mrb_value self)
+{
+  (void)mrb;
+  (void)self;
+#ifdef SYS_clone3
+  return mrb_bool_value(syscall(SYS_clone3, NULL, 0) < 0 && errno != ENOSYS);
+#else
+  return mrb_false_value();
+#endif
+}
+
 /* CgroupTest.uid: the real user id (tests that need root skip for others) */
 static mrb_value
 t_uid(mrb_state *mrb, mrb_value self)
@@ -1566,6 +1614,7 @@ mrb_mruby_cgroup_gem_test(mrb_state *mrb)
   mrb_define_module_function(mrb, t, "prefix", t_prefix, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "scratch", t_scratch, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "uid", t_uid, MRB_ARGS_NONE());
+  mrb_define_module_function(mrb, t, "clone3?", t_clone3_p, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "cleanup", t_cleanup, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "isolate", t_isolate, MRB_ARGS_BLOCK());
 }

@@ -204,7 +204,9 @@ assert('spawn says how the child came into its groups: born in a v2 group (clone
       check += " && grep -q ':cpu[^:]*:#{PREFIX}/born$' /proc/self/cgroup" unless others.empty?
       status = Cgroup.wait(Cgroup.spawn([g, *others], "/bin/sh", "-c", check))
       assert_true status.success?, "the child read its own groups in /proc/self/cgroup"
-      assert_equal :clone3, status.via, "born in #{g.group_name} (kernel #{CgroupTest.read('/proc/sys/kernel/osrelease').chomp})"
+      # valgrind answers clone3 with ENOSYS: the fork is then the right path
+      expected = CgroupTest.clone3? ? :clone3 : :fork
+      assert_equal expected, status.via, "born in #{g.group_name} (kernel #{CgroupTest.read('/proc/sys/kernel/osrelease').chomp})"
     end
     assert_nil Cgroup::Status.new(1, 0, nil, false).via
   end
@@ -212,6 +214,7 @@ end
 
 assert('spawn from a process whose group is at pids.max: born in a group with room (clone3)') do
   skip "pids is served by cgroup v1 here: clone3 births only into v2 groups" unless CgroupTest.version('pids') == 2
+  skip "clone3 answers ENOSYS here (valgrind)" unless CgroupTest.clone3?
   CgroupTest.isolate do
     full = Cgroup::PIDS.new("#{PREFIX}/full")
     full.max = 1
