@@ -532,7 +532,7 @@ cgroup_move_all(mrb_state *mrb, mrb_value self)
   double deadline;
   long delay = 1;
   char buf[16];
-  int err;
+  int err, passes, ai = mrb_gc_arena_save(mrb);
 
   mrb_get_args(mrb, "o|o", &other, &t);
   to = mcg_get_ctx(mrb, other);
@@ -543,11 +543,15 @@ cgroup_move_all(mrb_state *mrb, mrb_value self)
     mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "move processes", NULL,
                     to->path, "the target is in another hierarchy");
   }
-  while (strcmp(ctx->path, to->path) != 0 &&
-         RARRAY_LEN(pids = mcg_read_pids(mrb, ctx, ctx->path, "cgroup.procs")) > 0) {
-    if (moved > 0 && mcg_ms_left(deadline) == 0) {
-      mcg_raise_error(mrb, NULL, ETIMEDOUT, ctx->controller, ctx->path, "move processes",
-                      "cgroup.procs", to->path, "processes remain");
+  for (passes = 0; strcmp(ctx->path, to->path) != 0; passes++) {
+    mrb_gc_arena_restore(mrb, ai);
+    if (RARRAY_LEN(pids = mcg_read_pids(mrb, ctx, ctx->path, "cgroup.procs")) == 0) break;
+    if (passes > 0) { /* some came back, or forked meanwhile: again, not for ever */
+      if (mcg_ms_left(deadline) == 0) {
+        mcg_raise_error(mrb, NULL, ETIMEDOUT, ctx->controller, ctx->path, "move processes",
+                        "cgroup.procs", to->path, "processes remain");
+      }
+      mcg_back_off(&delay, deadline);
     }
     for (i = 0; i < RARRAY_LEN(pids); i++) {
       pid_t pid = (pid_t)mrb_integer(RARRAY_PTR(pids)[i]);
@@ -559,7 +563,6 @@ cgroup_move_all(mrb_state *mrb, mrb_value self)
       }
       moved++;
     }
-    if (moved > 0) mcg_back_off(&delay, deadline);
   }
   return mrb_int_value(mrb, moved);
 }
