@@ -87,7 +87,6 @@ cgroup_write_file(mrb_state *mrb, mrb_value self)
                     mcg_printable(mrb, shown), why);
   }
   text = RSTRING_CSTR(mrb, value);
-  mcg_require_group(mrb, ctx, "write");
   if ((err = mcg_kernel_write(mrb, ctx, ctx->path, file, text, FILE_OFTEN))) {
     mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "write", file, text,
                     err == EOPNOTSUPP ? "this kernel has no such file" : NULL);

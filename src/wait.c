@@ -89,27 +89,35 @@ fd_key_value(int fd, const char *key)
 }
 
 /*
- * Wait until key in a v2 file (cgroup.events, memory.events) satisfies
- * done(value, arg) or the deadline passes.  The kernel notifies the file on
- * each change and poll() wakes with POLLPRI; reading re-arms it, so reading
- * before each poll loses no change.  Removing the group wakes no one, so it
- * reads again at least once a second.  Returns the last value (-1: the file
- * is gone, the group was removed).
+ * After a read of a v2 file that notifies (cgroup.events, memory.events),
+ * wait for its next change: the kernel notifies the file on each change and
+ * poll() wakes with POLLPRI; reading re-arms it, so reading before each
+ * poll loses no change.  Removing the group wakes no one, so it returns at
+ * least once a second for the caller to read again.  FALSE once the
+ * deadline has passed, or poll() failed.
  */
+static mrb_bool
+await_change(int fd, double deadline)
+{
+  struct pollfd pfd = {fd, POLLPRI, 0};
+  int ms = mcg_ms_left(deadline);
+
+  if (ms == 0) return FALSE;
+  return poll(&pfd, 1, ms < 0 || ms > 1000 ? 1000 : ms) >= 0 || errno == EINTR;
+}
+
+/* Wait until key in a v2 file satisfies done(value, arg) or the deadline
+ * passes.  Returns the last value (-1: the file is gone, the group was
+ * removed). */
 static long long
 wait_v2_key(int fd, const char *key, int (*done)(long long, long long), long long arg,
             double deadline)
 {
-  struct pollfd pfd = {fd, POLLPRI, 0};
   long long value;
-  int ms;
 
-  for (;;) {
-    value = fd_key_value(fd, key);
-    if (value < 0 || done(value, arg)) return value;
-    if ((ms = mcg_ms_left(deadline)) == 0) return value;
-    if (poll(&pfd, 1, ms < 0 || ms > 1000 ? 1000 : ms) < 0 && errno != EINTR) return value;
+  while ((value = fd_key_value(fd, key)) >= 0 && !done(value, arg) && await_change(fd, deadline)) {
   }
+  return value;
 }
 
 static int
@@ -396,10 +404,9 @@ memory_wait_for_events(mrb_state *mrb, mrb_value self)
   struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
   mrb_value keys = mrb_nil_value(), t = mrb_nil_value(), rose = mrb_hash_new(mrb);
   long long before[16], now[16];
-  struct pollfd pfd;
   double deadline;
   mrb_int i, n;
-  int fd, ms;
+  int fd;
 
   mrb_get_args(mrb, "|oo", &keys, &t);
   keys = event_keys(mrb, keys);
@@ -424,18 +431,13 @@ memory_wait_for_events(mrb_state *mrb, mrb_value self)
                       "no such counter in this kernel's memory.events");
     }
   }
-  for (;;) { /* as wait_v2_key: read, then poll; at least once a second */
+  do {
     read_event_counts(fd, mrb, keys, now);
     for (i = 0; i < n; i++) {
       if (now[i] > before[i])
         mrb_hash_set(mrb, rose, RARRAY_PTR(keys)[i], mrb_int_value(mrb, now[i] - before[i]));
     }
-    if (mrb_hash_size(mrb, rose) > 0 || now[0] < 0 || (ms = mcg_ms_left(deadline)) == 0) break;
-    pfd.fd = fd;
-    pfd.events = POLLPRI;
-    pfd.revents = 0;
-    if (poll(&pfd, 1, ms < 0 || ms > 1000 ? 1000 : ms) < 0 && errno != EINTR) break;
-  }
+  } while (mrb_hash_size(mrb, rose) == 0 && now[0] >= 0 && await_change(fd, deadline));
   close(fd);
   mcg_require_group(mrb, ctx, "wait for events"); /* removed meanwhile: NotFound */
   return rose;
