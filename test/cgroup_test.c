@@ -1453,6 +1453,18 @@ t_scratch(mrb_state *mrb, mrb_value self)
   return mrb_str_new_cstr(mrb, path);
 }
 
+/* CgroupTest.emulated? => whether this run is under valgrind (the valgrind
+ * task sets MRB_CGROUP_EMULATED=1): forked children and threads are emulated
+ * too, threads one at a time, so tests that time the scheduler skip */
+static mrb_value
+t_emulated_p(mrb_state *mrb, mrb_value self)
+{
+  const char *v = getenv("MRB_CGROUP_EMULATED");
+  (void)mrb;
+  (void)self;
+  return mrb_bool_value(v && strcmp(v, "1") == 0);
+}
+
 /* CgroupTest.clone3? => whether clone3 answers here (a kernel from 5.3,
  * and not valgrind, which does not know it): a call it must refuse for its
  * size, EINVAL, rather than ENOSYS */
@@ -1615,6 +1627,7 @@ mrb_mruby_cgroup_gem_test(mrb_state *mrb)
   mrb_define_module_function(mrb, t, "scratch", t_scratch, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "uid", t_uid, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "clone3?", t_clone3_p, MRB_ARGS_NONE());
+  mrb_define_module_function(mrb, t, "emulated?", t_emulated_p, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "cleanup", t_cleanup, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "isolate", t_isolate, MRB_ARGS_BLOCK());
 }

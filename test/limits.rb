@@ -6,11 +6,10 @@ def v2?(controller)
   CgroupTest.version(controller) == 2
 end
 
-# Under valgrind (MRB_CGROUP_EMULATED) a forked child is emulated too: its
-# CPU time is the emulator's, so tests that time the scheduler say so.
+# Under valgrind a forked child is emulated too: its CPU time is the
+# emulator's, so tests that time the scheduler say so.
 def skip_if_emulated
-  return unless CgroupTest.getenv("MRB_CGROUP_EMULATED") == "1"
-  skip "children run under valgrind here: their CPU time is not the scheduler's to judge"
+  skip "children run under valgrind here: their CPU time is not the scheduler's to judge" if CgroupTest.emulated?
 end
 
 def line_of(text, key)
