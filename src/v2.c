@@ -54,10 +54,15 @@ text_integer(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *att
   return (long long)mrb_integer(v);
 }
 
+/* A byte count: a whole number or "max" (-1), nothing below. */
 static long long
-string_integer(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, mrb_value s)
+text_bytes(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, const char *text,
+           const char *end)
 {
-  return text_integer(mrb, ctx, attr, RSTRING_PTR(s), RSTRING_END(s));
+  long long v = text_integer(mrb, ctx, attr, text, end);
+
+  if (v < -1) mcg_raise_unexpected(mrb, ctx, attr, text);
+  return v;
 }
 
 static mrb_value
@@ -137,10 +142,10 @@ mcg_v2_to_v1(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *att
     if (text_integer(mrb, ctx, attr, s, end) == 0) return text;
     return mrb_str_cat_lit(mrb, mrb_str_new(mrb, s, mcg_token_end(s, end) - s), "000");
   case V2_IOMAX: return iomax_to_blkio(mrb, mcg_attr_key(attr), text);
-  case V2_SWAP:
-    a = text_integer(mrb, ctx, attr, s, end);
-    b = string_integer(mrb, ctx, attr, partner);
-    return int_text(mrb, a == -1 || b == -1 ? -1 : a + b);
+  case V2_SWAP: /* a sum past the integer range is no limit either */
+    a = text_bytes(mrb, ctx, attr, s, end);
+    b = text_bytes(mrb, ctx, attr, RSTRING_PTR(partner), RSTRING_END(partner));
+    return int_text(mrb, a == -1 || b == -1 || __builtin_add_overflow(a, b, &a) ? -1 : a);
   default: return text;
   }
 }
@@ -166,10 +171,10 @@ static const char *
 swap_limit(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, const char *text,
            mrb_value memory_text)
 {
-  long long v = text_integer(mrb, ctx, attr, text, text + strlen(text)), memory;
+  long long v = text_bytes(mrb, ctx, attr, text, text + strlen(text)), memory;
 
   if (v != -1) {
-    memory = string_integer(mrb, ctx, attr, memory_text);
+    memory = text_bytes(mrb, ctx, attr, RSTRING_PTR(memory_text), RSTRING_END(memory_text));
     if (memory == -1 || v < memory) {
       mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "write",
                       mcg_attr_file(attr), text,
