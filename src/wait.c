@@ -59,7 +59,7 @@ mcg_ms_left(double deadline)
 
   if (deadline < 0) return -1;
   left = (deadline - monotonic_seconds()) * 1000;
-  return left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left + 1;
+  return left <= 0 ? 0 : left >= INT_MAX ? INT_MAX : (int)left + 1;
 }
 
 /* Sleep *delay ms (not past the deadline), then double it up to 16 ms: for
