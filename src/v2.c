@@ -171,7 +171,9 @@ static const char *
 swap_limit(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, const char *text,
            mrb_value memory_text)
 {
-  long long v = text_bytes(mrb, ctx, attr, text, text + strlen(text)), memory;
+  /* staged values are -1 or more (integer_text refuses the rest): with
+   * memory read as 0 or more, v - memory cannot overflow */
+  long long v = text_integer(mrb, ctx, attr, text, text + strlen(text)), memory;
 
   if (v != -1) {
     memory = text_bytes(mrb, ctx, attr, RSTRING_PTR(memory_text), RSTRING_END(memory_text));
