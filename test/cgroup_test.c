@@ -465,9 +465,11 @@ spin_cpu(long ms)
 }
 
 /* Three times: a light load for half a second (1 ms of CPU in each 100 ms:
- * the unused quota of a CPU group builds up as burst), then `ms` of CPU at
- * once.  A spike that happens to straddle two periods may fit their two
- * quotas without burst; three make that chance negligible. */
+ * the unused quota of a CPU group builds up as burst; half a second holds two
+ * refills of a 200 ms period, enough to fill quota and burst again after a
+ * spike), then `ms` of CPU at once.  A spike that happens to straddle two
+ * periods may fit their two quotas without burst; three make that chance
+ * negligible. */
 static void
 child_burst(long ms)
 {
