@@ -163,6 +163,26 @@ void mcg_set_version(enum controller_id id, int version);
 #endif
 
 /* ---- kept.c: descriptors kept open across calls ---------------------- */
+/*
+ * A descriptor kept open, with the identity of the file it was opened on.
+ * The program may close it behind the gem's back (daemons close every
+ * descriptor) and the number be reused for another file, which must then be
+ * neither used nor closed: every use checks the identity first (an fstat,
+ * a fraction of what keeping the descriptor saves).  The owner and mode
+ * are kept too: a chown or chmod since the open may have taken away what
+ * the open was allowed, so the file is then opened anew.
+ */
+struct kept_fd {
+  int fd; /* -1: none */
+  dev_t dev;
+  ino_t ino;
+  uid_t uid;
+  gid_t gid;
+  mode_t mode;
+};
+mrb_bool mcg_fd_adopt(struct kept_fd *kept, int fd);
+mrb_bool mcg_fd_unchanged(const struct kept_fd *kept);
+void mcg_fd_close(struct kept_fd *kept);
 /* An I/O on a group file's descriptor; 0 or an errno. */
 typedef int (*fd_io)(mrb_state *mrb, int fd, void *arg);
 void mcg_init_kept(mrb_state *mrb, struct RClass *cgroup);
@@ -229,6 +249,7 @@ pid_t mcg_calling_thread(void);
 int mcg_current_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, char out[PATH_MAX]);
 mrb_value mcg_read_pids(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file);
 mrb_value mcg_subtree_pids(mrb_state *mrb, struct cgroup_ctx *ctx, const char *file);
+mrb_bool mcg_caller_within(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path);
 void mcg_init_tasks(mrb_state *mrb, struct RClass *cgroup);
 
 /* ---- holds.c: attachments of one task across objects ----------------- */

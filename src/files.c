@@ -18,6 +18,7 @@
 #include <mruby.h>
 #include <mruby/class.h>
 #include <mruby/data.h>
+#include <mruby/error.h>
 #include <mruby/numeric.h>
 #include <mruby/string.h>
 #include <mruby/variable.h>
@@ -47,6 +48,16 @@ file_name_arg(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_value name, const char
   return RSTRING_CSTR(mrb, name);
 }
 
+/* Whether a file lists pids.  v1 ties the list to the open file and keeps
+ * it about a second, so a pread from offset 0 of a kept descriptor would
+ * give the list an earlier read saw: these are opened for each read. */
+static mrb_bool
+is_pid_list(const char *file)
+{
+  return strcmp(file, "tasks") == 0 || strcmp(file, "cgroup.procs") == 0 ||
+         strcmp(file, "cgroup.threads") == 0;
+}
+
 /* group.read_file(name) => the file's text, without its last newline */
 static mrb_value
 cgroup_read_file(mrb_state *mrb, mrb_value self)
@@ -58,7 +69,7 @@ cgroup_read_file(mrb_state *mrb, mrb_value self)
 
   mrb_get_args(mrb, "o", &name);
   file = file_name_arg(mrb, ctx, name, "read");
-  text = mcg_kernel_read(mrb, ctx, ctx->path, file, FILE_OFTEN);
+  text = mcg_kernel_read(mrb, ctx, ctx->path, file, is_pid_list(file) ? FILE_ONCE : FILE_OFTEN);
   len = RSTRING_LEN(text);
   if (len > 0 && RSTRING_PTR(text)[len - 1] == '\n') mrb_str_resize(mrb, text, len - 1);
   return text;
@@ -103,15 +114,17 @@ cgroup_write_file(mrb_state *mrb, mrb_value self)
 #endif
 
 struct group_file {
-  int fd; /* -1 once closed */
+  struct kept_fd file; /* fd -1 once closed */
 };
 
+/* Closes the descriptor only while it is still the file it was opened on:
+ * a daemon may have closed it and the number be another file of its own. */
 static void
 group_file_free(mrb_state *mrb, void *p)
 {
   struct group_file *f = (struct group_file *)p;
 
-  if (f && f->fd >= 0) close(f->fd);
+  if (f) mcg_fd_close(&f->file);
   mrb_free(mrb, f);
 }
 
@@ -126,26 +139,46 @@ get_group_file(mrb_state *mrb, mrb_value self)
   return f;
 }
 
+struct group_file_parts {
+  const char *klass, *file, *what;
+  mrb_value group;
+};
+
+/* The object, with no descriptor yet: everything that may raise. */
+static mrb_value
+group_file_alloc(mrb_state *mrb, void *arg)
+{
+  struct group_file_parts *parts = (struct group_file_parts *)arg;
+  struct RClass *c = mrb_class_get_under(mrb, mrb_module_get(mrb, "Cgroup"), parts->klass);
+  mrb_value obj = mrb_obj_value(mrb_data_object_alloc(mrb, c, NULL, &group_file_type));
+  struct group_file *f = (struct group_file *)mrb_malloc(mrb, sizeof *f);
+
+  f->file.fd = -1;
+  DATA_PTR(obj) = f;
+  mrb_iv_set(mrb, obj, mrb_intern_lit(mrb, "@group"), parts->group);
+  mrb_iv_set(mrb, obj, mrb_intern_lit(mrb, "@file"), mrb_str_new_cstr(mrb, parts->file));
+  mrb_iv_set(mrb, obj, mrb_intern_lit(mrb, "@what"),
+             parts->what ? mrb_str_new_cstr(mrb, parts->what) : mrb_nil_value());
+  return obj;
+}
+
 /* A new object of klass (Cgroup::GroupFile or below) owning fd, a file of
  * group (a Cgroup object); `what` is recorded for messages (a trigger's
- * spec).  fd is closed if making the object fails. */
+ * spec).  fd is closed if making the object fails (NoMemoryError). */
 mrb_value
 mcg_group_file_new(mrb_state *mrb, const char *klass, mrb_value group, const char *file,
                    const char *what, int fd)
 {
-  struct RClass *c = mrb_class_get_under(mrb, mrb_module_get(mrb, "Cgroup"), klass);
-  struct RData *data = mrb_data_object_alloc(mrb, c, NULL, &group_file_type);
-  mrb_value obj = mrb_obj_value(data);
-  struct group_file *f = (struct group_file *)mrb_malloc_simple(mrb, sizeof *f);
+  struct group_file_parts parts = {klass, file, what, group};
+  mrb_bool failed;
+  mrb_value obj = mrb_protect_error(mrb, group_file_alloc, &parts, &failed);
 
-  if (!f) close(fd);
-  if (!f) mrb_raise(mrb, E_RUNTIME_ERROR, "out of memory");
-  f->fd = fd;
-  DATA_PTR(obj) = f; /* owned by obj from here */
-  mrb_iv_set(mrb, obj, mrb_intern_lit(mrb, "@group"), group);
-  mrb_iv_set(mrb, obj, mrb_intern_lit(mrb, "@file"), mrb_str_new_cstr(mrb, file));
-  mrb_iv_set(mrb, obj, mrb_intern_lit(mrb, "@what"),
-             what ? mrb_str_new_cstr(mrb, what) : mrb_nil_value());
+  if (failed) {
+    close(fd);
+    mrb_exc_raise(mrb, obj);
+  }
+  if (!mcg_fd_adopt(&((struct group_file *)DATA_PTR(obj))->file, fd)) /* closed it */
+    mcg_raise_for_group_file(mrb, obj, NULL, EBADF, "open", "no identity to check it by");
   return obj;
 }
 
@@ -163,14 +196,20 @@ mcg_raise_for_group_file(mrb_state *mrb, mrb_value self, const char *cls, int er
                   mrb_nil_p(what) ? NULL : RSTRING_CSTR(mrb, what), reason);
 }
 
-/* The object's descriptor; Cgroup::Error (EBADF) once it is closed. */
+/* The object's descriptor; Cgroup::Error (EBADF) once it is closed, by
+ * #close or behind the gem's back (then forgotten, never closed here). */
 int
 mcg_group_file_fd(mrb_state *mrb, mrb_value self, const char *action)
 {
   struct group_file *f = get_group_file(mrb, self);
 
-  if (f->fd < 0) mcg_raise_for_group_file(mrb, self, NULL, EBADF, action, "closed");
-  return f->fd;
+  if (f->file.fd < 0) mcg_raise_for_group_file(mrb, self, NULL, EBADF, action, "closed");
+  if (!mcg_fd_unchanged(&f->file)) {
+    f->file.fd = -1;
+    mcg_raise_for_group_file(mrb, self, NULL, EBADF, action,
+                             "its descriptor was closed by another part of the program");
+  }
+  return f->file.fd;
 }
 
 /* A class under Cgroup for one kind of owned file (Trigger, Peak). */
@@ -183,17 +222,14 @@ mcg_define_group_file_class(mrb_state *mrb, struct RClass *cgroup, const char *n
 static mrb_value
 group_file_close(mrb_state *mrb, mrb_value self)
 {
-  struct group_file *f = get_group_file(mrb, self);
-
-  if (f->fd >= 0) close(f->fd);
-  f->fd = -1;
+  mcg_fd_close(&get_group_file(mrb, self)->file);
   return mrb_nil_value();
 }
 
 static mrb_value
 group_file_closed_p(mrb_state *mrb, mrb_value self)
 {
-  return mrb_bool_value(get_group_file(mrb, self)->fd < 0);
+  return mrb_bool_value(get_group_file(mrb, self)->file.fd < 0);
 }
 
 /* The descriptor, for a program's own event loop. */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <stdint.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -24,27 +25,9 @@
 
 #include "cgroup.h"
 
-/*
- * A descriptor kept open, with the identity of the file it was opened on.
- * The program may close it behind the gem's back (daemons close every
- * descriptor) and the number be reused for another file, which must then be
- * neither used nor closed: every use checks the identity first (an fstat,
- * a fraction of what keeping the descriptor saves).  The owner and mode
- * are kept too: a chown or chmod since the open may have taken away what
- * the open was allowed, so the file is then opened anew.
- */
-struct kept_fd {
-  int fd; /* -1: none */
-  dev_t dev;
-  ino_t ino;
-  uid_t uid;
-  gid_t gid;
-  mode_t mode;
-};
-
 /* Keep fd (closed if its identity cannot be read); FALSE if none is kept. */
-static mrb_bool
-kept_adopt(struct kept_fd *kept, int fd)
+mrb_bool
+mcg_fd_adopt(struct kept_fd *kept, int fd)
 {
   struct stat st;
 
@@ -66,7 +49,7 @@ kept_adopt(struct kept_fd *kept, int fd)
 static void
 kept_open(struct kept_fd *kept, const char *path, int flags)
 {
-  kept_adopt(kept, open(path, flags | O_CLOEXEC));
+  mcg_fd_adopt(kept, open(path, flags | O_CLOEXEC));
 }
 
 /* Whether kept->fd is still the file that was opened (st: its state now). */
@@ -87,24 +70,37 @@ kept_valid(const struct kept_fd *kept)
          st.st_mode == kept->mode;
 }
 
-/* Closes the descriptor only while it is still the one that was opened. */
-static void
-kept_close(struct kept_fd *kept)
+/* Whether the descriptor is still the file it was opened on. */
+mrb_bool
+mcg_fd_unchanged(const struct kept_fd *kept)
 {
   struct stat st;
 
-  if (kept_same_file(kept, &st)) close(kept->fd);
+  return kept_same_file(kept, &st);
+}
+
+/* Closes the descriptor only while it is still the one that was opened. */
+void
+mcg_fd_close(struct kept_fd *kept)
+{
+  if (mcg_fd_unchanged(kept)) close(kept->fd);
   kept->fd = -1;
 }
 
 /*
  * What the kernel's permission check of an open looks at in the caller:
- * effective user and group, supplementary groups, effective capabilities
- * (CAP_DAC_OVERRIDE lets root write a file it does not own).
+ * the file-system user and group (which follow the effective ones, unless
+ * setfsuid/setfsgid moved them, as file servers do), supplementary groups,
+ * effective capabilities (CAP_DAC_OVERRIDE lets root write a file it does
+ * not own).  Securebits need no entry of their own: they change only what a
+ * change of ids does to the capabilities, which are compared themselves.
+ * Not looked at: the user namespace (unshare or setns of CLONE_NEWUSER) and
+ * an LSM label; no cheap call shows them (a stat of /proc/self/ns/user
+ * costs 7 us), so a program that changes either calls Cgroup.close_kept.
  */
 struct opener {
-  uid_t euid;
-  gid_t egid;
+  uid_t euid, fsuid;
+  gid_t egid, fsgid;
   uint64_t groups;  /* FNV-1a of the supplementary group list; 0: not known */
   uint32_t caps[2]; /* the effective capability set */
 };
@@ -120,6 +116,8 @@ current_opener(struct opener *who)
 
   who->euid = geteuid();
   who->egid = getegid();
+  who->fsuid = (uid_t)setfsuid((uid_t)-1); /* -1 changes nothing: the current one */
+  who->fsgid = (gid_t)setfsgid((gid_t)-1);
   for (i = 0; i < n; i++) hash = (hash ^ (uint64_t)list[i]) * 1099511628211ULL;
   who->groups = n < 0 ? 0 : hash; /* over 64 groups: never the same, opened anew each time */
   syscall(SYS_capget, &head, caps);
@@ -130,8 +128,9 @@ current_opener(struct opener *who)
 static mrb_bool
 same_opener(const struct opener *a, const struct opener *b)
 {
-  return a->euid == b->euid && a->egid == b->egid && a->groups && a->groups == b->groups &&
-         a->caps[0] == b->caps[0] && a->caps[1] == b->caps[1];
+  return a->euid == b->euid && a->egid == b->egid && a->fsuid == b->fsuid && a->fsgid == b->fsgid &&
+         a->groups && a->groups == b->groups && a->caps[0] == b->caps[0] &&
+         a->caps[1] == b->caps[1];
 }
 
 /*
@@ -186,7 +185,7 @@ struct kept_files {
 static void
 group_file_forget(mrb_state *mrb, struct kept_group_file *g)
 {
-  kept_close(&g->file);
+  mcg_fd_close(&g->file);
   mrb_free(mrb, g->path);
   g->path = NULL;
   g->used = 0; /* a free slot is taken first */
@@ -198,14 +197,33 @@ kept_files_free(mrb_state *mrb, void *p)
   struct kept_files *kept = (struct kept_files *)p;
   int i;
 
-  for (i = 0; i < CTL_COUNT; i++) kept_close(&kept->mount_dir[i]);
-  for (i = 0; i < KEPT_PROC_FILES; i++) kept_close(&kept->proc[i]);
+  for (i = 0; i < CTL_COUNT; i++) mcg_fd_close(&kept->mount_dir[i]);
+  for (i = 0; i < KEPT_PROC_FILES; i++) mcg_fd_close(&kept->proc[i]);
   for (i = 0; i < KEPT_GROUP_FILES; i++) group_file_forget(mrb, &kept->group_file[i]);
   mrb_free(mrb, kept->buf);
   mrb_free(mrb, kept);
 }
 
 static const struct mrb_data_type kept_files_type = {"Cgroup kept files", kept_files_free};
+
+/*
+ * Cgroup.close_kept: close every descriptor this state keeps (the next call
+ * opens what it needs anew).  For a program that enters another user
+ * namespace or changes its LSM label, which a kept descriptor cannot tell
+ * (see struct opener); a change of user, group or capability needs nothing.
+ */
+static mrb_value
+cgroup_s_close_kept(mrb_state *mrb, mrb_value self)
+{
+  struct kept_files *kept = (struct kept_files *)mrb_data_get_ptr(
+      mrb, mrb_iv_get(mrb, self, MRB_SYM(kept_files)), &kept_files_type);
+  int i;
+
+  for (i = 0; kept && i < CTL_COUNT; i++) mcg_fd_close(&kept->mount_dir[i]);
+  for (i = 0; kept && i < KEPT_PROC_FILES; i++) mcg_fd_close(&kept->proc[i]);
+  for (i = 0; kept && i < KEPT_GROUP_FILES; i++) group_file_forget(mrb, &kept->group_file[i]);
+  return mrb_nil_value();
+}
 
 /* Kept in an ivar of the Cgroup module that Ruby cannot name. */
 void
@@ -219,6 +237,7 @@ mcg_init_kept(mrb_state *mrb, struct RClass *cgroup)
   for (i = 0; i < KEPT_GROUP_FILES; i++) kept->group_file[i].file.fd = -1;
   mrb_iv_set(mrb, mrb_obj_value(cgroup), MRB_SYM(kept_files),
              mrb_obj_value(mrb_data_object_alloc(mrb, NULL, kept, &kept_files_type)));
+  mrb_define_class_method(mrb, cgroup, "close_kept", cgroup_s_close_kept, MRB_ARGS_NONE());
 }
 
 /* This state's kept files, looked up once per object. */
@@ -243,7 +262,7 @@ mcg_open_under_mount(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, i
 
   while (*relative == '/') relative++;
   if (!kept_valid(dir)) {
-    kept_close(dir);
+    mcg_fd_close(dir);
     kept_open(dir, mount, O_PATH | O_DIRECTORY);
   }
   if (!*relative || dir->fd < 0) return open(full, flags | O_CLOEXEC);
@@ -267,6 +286,17 @@ group_file_slot(mrb_state *mrb, struct kept_files *files, const char *full, int 
   return oldest;
 }
 
+/* Whether the file at full is still the one kept open: its group was not
+ * removed (a removed group's files fail with ENODEV, and so does a write
+ * naming a device that does not exist). */
+static mrb_bool
+still_at(const struct kept_fd *kept, const char *full)
+{
+  struct stat st;
+
+  return stat(full, &st) == 0 && st.st_dev == kept->dev && st.st_ino == kept->ino;
+}
+
 static mrb_bool
 group_file_usable(const struct kept_group_file *g, const struct opener *now)
 {
@@ -282,14 +312,18 @@ mcg_kept_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int f
   struct kept_group_file *g = group_file_slot(mrb, files, full, flags);
   size_t size = strlen(full) + 1;
   struct opener now;
-  int fd, err = ENODEV;
+  mrb_bool answered = FALSE;
+  int fd, err;
 
   current_opener(&now);
-  if (group_file_usable(g, &now)) err = io(mrb, g->file.fd, arg);
-  if (err == ENODEV) { /* none kept, or its group was removed since: open anew */
+  if (group_file_usable(g, &now)) {
+    err = io(mrb, g->file.fd, arg);
+    answered = err != ENODEV || still_at(&g->file, full); /* ENODEV for a missing device */
+  }
+  if (!answered) { /* none kept, or its group was removed since: open anew */
     group_file_forget(mrb, g);
     if ((fd = mcg_open_under_mount(mrb, ctx, full, flags)) < 0) return errno;
-    if (!kept_adopt(&g->file, fd)) return EIO; /* no identity to check it by: closed */
+    if (!mcg_fd_adopt(&g->file, fd)) return EIO; /* no identity to check it by: closed */
     g->flags = flags;
     g->opener = now;
     g->path = (char *)memcpy(mrb_malloc(mrb, size), full, size); /* may raise: fd is kept */
@@ -358,12 +392,12 @@ mcg_read_proc_cgroup(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid)
     files->pid[files->next_proc] = pid;
     files->next_proc = (files->next_proc + 1) % KEPT_PROC_FILES;
   }
-  kept_close(kept); /* its task was reaped: open the pid anew */
+  mcg_fd_close(kept); /* its task was reaped: open the pid anew */
   snprintf(name, sizeof name, "/proc/%d/cgroup", (int)pid);
   kept_open(kept, name, O_RDONLY);
   if (kept->fd >= 0 && pread_all(mrb, files, kept->fd)) return files->buf;
   err = errno;
-  kept_close(kept);
+  mcg_fd_close(kept);
   errno = err == ENOENT ? ESRCH : err; /* no /proc entry: no such task */
   return NULL;
 }
