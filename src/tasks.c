@@ -2,6 +2,7 @@
  * Tasks in and out of groups: where a task is, Cgroup#attach and #detach
  * (back to where it was), and listing and signalling a group's tasks.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -594,71 +595,145 @@ signal_arg(mrb_state *mrb, mrb_value v)
   mrb_raisef(mrb, E_ARGUMENT_ERROR, "unknown signal %v", v);
 }
 
-/* Signal each process in pids once. */
-static void
-signal_pids(mrb_value pids, int sig)
+/* Whether group is path or below it. */
+static mrb_bool
+is_within(const char *group, const char *path)
 {
-  mrb_int i;
+  size_t len = strlen(path);
 
-  for (i = 0; i < RARRAY_LEN(pids); i++) kill((pid_t)mrb_integer(RARRAY_PTR(pids)[i]), sig);
+  if (strcmp(path, "/") == 0) return TRUE;
+  return strncmp(group, path, len) == 0 && (group[len] == '\0' || group[len] == '/');
 }
 
-/* The processes of ctx's group, refused when the caller is one of them (a
- * signal to all would end it too, half way). */
-static mrb_value
-procs_without_caller(mrb_state *mrb, struct cgroup_ctx *ctx)
-{
-  mrb_value pids = mcg_read_pids(mrb, ctx, ctx->path, "cgroup.procs");
-  mrb_int i;
+#define CALLER_THREADS_LOOKED_AT 1024
 
-  for (i = 0; i < RARRAY_LEN(pids); i++) {
-    if (mrb_integer(RARRAY_PTR(pids)[i]) == (mrb_int)getpid()) {
-      mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "kill",
-                      "cgroup.procs", NULL, "the calling process is in this group");
-    }
+/*
+ * Whether a thread of the calling process is in the group at path or below
+ * it, in ctx's hierarchy: each thread's own entry is read, since on v1 (and
+ * in v2's threaded subtrees) the threads of one process may be in different
+ * groups.  The thread ids are read first, so that nothing that may raise
+ * runs while the directory is open.
+ */
+mrb_bool
+mcg_caller_within(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
+{
+  pid_t tids[CALLER_THREADS_LOOKED_AT];
+  char group[PATH_MAX];
+  DIR *dir = opendir("/proc/self/task");
+  struct dirent *e;
+  int n = 0;
+
+  tids[n++] = getpid(); /* the whole process on v2 */
+  while (dir && n < CALLER_THREADS_LOOKED_AT && (e = readdir(dir))) {
+    if (e->d_name[0] != '.') tids[n++] = (pid_t)atoi(e->d_name);
+  }
+  if (dir) closedir(dir);
+  for (int i = 0; i < n; i++) {
+    if (mcg_current_group(mrb, ctx, tids[i], group) == 0 && is_within(group, path)) return TRUE;
+  }
+  return FALSE;
+}
+
+/* Signal pid, listed in the group at path (or below it, with subtree), only
+ * while it is still there: since it was listed it may have exited and its
+ * pid gone to another process.  A pidfd holds the process, so the group
+ * read next is its own, and the signal goes to it or to no one (ESRCH).
+ * Kernels before 5.3 have no pidfds: kill() then. */
+static void
+signal_listed(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, int sig, const char *path,
+              mrb_bool subtree)
+{
+#if defined(SYS_pidfd_open) && defined(SYS_pidfd_send_signal)
+  char group[PATH_MAX];
+  int fd = (int)syscall(SYS_pidfd_open, pid, 0), err;
+
+  if (fd < 0 && errno != ENOSYS) return; /* ESRCH: exited */
+  if (fd >= 0) {
+    err = mcg_current_group(mrb, ctx, pid, group);
+    if (!err && (subtree ? is_within(group, path) : strcmp(group, path) == 0))
+      syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0);
+    close(fd);
+    return;
+  }
+#else
+  (void)mrb, (void)ctx, (void)path, (void)subtree;
+#endif
+  kill(pid, sig);
+}
+
+/* Signal each process in pids once. */
+static void
+signal_pids(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_value pids, int sig, mrb_bool subtree)
+{
+  for (mrb_int i = 0; i < RARRAY_LEN(pids); i++)
+    signal_listed(mrb, ctx, (pid_t)mrb_integer(RARRAY_PTR(pids)[i]), sig, ctx->path, subtree);
+}
+
+/* The processes kill_all acts on: the group's, or its whole subtree's;
+ * refused when the caller is one of them (a signal to all would end it
+ * too, half way). */
+static mrb_value
+targets_without_caller(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_bool subtree)
+{
+  mrb_value pids;
+
+  if (subtree && mcg_caller_within(mrb, ctx, ctx->path)) goto refuse;
+  pids = subtree ? mcg_subtree_pids(mrb, ctx, "cgroup.procs")
+                 : mcg_read_pids(mrb, ctx, ctx->path, "cgroup.procs");
+  for (mrb_int i = 0; i < RARRAY_LEN(pids); i++) {
+    if (mrb_integer(RARRAY_PTR(pids)[i]) == (mrb_int)getpid()) goto refuse;
   }
   return pids;
+refuse:
+  mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "kill", "cgroup.procs",
+                  NULL,
+                  subtree ? "the calling process is in this group or below it (cgroup.kill ends "
+                            "the whole subtree)"
+                          : "the calling process is in this group");
 }
 
 /*
  * Cgroup#kill_all(signal = :KILL, timeout = 5): signal every process in the
- * group; returns how many there were.  For SIGKILL, v2's cgroup.kill where
- * the kernel has it (5.14+; it also covers child groups), else the listed
- * processes are killed until none is left (new ones may fork meanwhile), and
- * either way it waits until the group is empty.  A group holding the
- * calling process is refused.
+ * group; returns how many there were.  SIGKILL on v2 takes the whole
+ * subtree, as cgroup.kill does (5.14+; before it, each process listed there
+ * is killed); otherwise the group's own processes.  For SIGKILL it kills
+ * until none is left (new ones may fork meanwhile) and waits until they are
+ * gone.  A group holding the calling process is refused.
  */
 static mrb_value
 cgroup_kill_all(mrb_state *mrb, mrb_value self)
 {
   struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
   mrb_value sigv = mrb_symbol_value(MRB_SYM(KILL)), t = mrb_undef_value(), pids;
+  mrb_bool subtree;
   mrb_int count;
   double deadline;
-  int sig, err = EOPNOTSUPP;
+  int sig, err = EOPNOTSUPP, ai;
   long delay = 1;
 
   mrb_get_args(mrb, "|oo", &sigv, &t);
   sig = signal_arg(mrb, sigv);
   deadline = mcg_deadline_after(mcg_timeout_arg(mrb, t, 5));
   mcg_require_group(mrb, ctx, "kill");
-  pids = procs_without_caller(mrb, ctx);
+  subtree = sig == SIGKILL && mcg_on_v2(ctx->controller);
+  pids = targets_without_caller(mrb, ctx, subtree);
   count = RARRAY_LEN(pids);
-  if (sig == SIGKILL && mcg_on_v2(ctx->controller)) {
-    err = mcg_kernel_write(mrb, ctx, ctx->path, "cgroup.kill", "1", FILE_ONCE);
-  }
+  if (subtree) err = mcg_kernel_write(mrb, ctx, ctx->path, "cgroup.kill", "1", FILE_ONCE);
   if (err == EOPNOTSUPP)
-    signal_pids(pids, sig);
+    signal_pids(mrb, ctx, pids, sig, subtree);
   else if (err)
     mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "kill", "cgroup.kill", "1", NULL);
+  ai = mrb_gc_arena_save(mrb);
   while (sig == SIGKILL &&
-         RARRAY_LEN(pids = mcg_read_pids(mrb, ctx, ctx->path, "cgroup.procs")) > 0) {
+         RARRAY_LEN(pids = subtree ? mcg_subtree_pids(mrb, ctx, "cgroup.procs")
+                                   : mcg_read_pids(mrb, ctx, ctx->path, "cgroup.procs")) > 0) {
     if (mcg_ms_left(deadline) == 0) {
       mcg_raise_error(mrb, NULL, ETIMEDOUT, ctx->controller, ctx->path, "kill", "cgroup.procs",
                       NULL, "processes remain");
     }
-    if (err == EOPNOTSUPP) signal_pids(pids, sig); /* as read: also those forked meanwhile */
+    if (err == EOPNOTSUPP) signal_pids(mrb, ctx, pids, sig, subtree); /* also those forked since */
     mcg_back_off(&delay, deadline);
+    mrb_gc_arena_restore(mrb, ai); /* a frozen v1 group may keep this loop going for ever */
   }
   return mrb_int_value(mrb, count);
 }

@@ -63,12 +63,18 @@ mcg_ms_left(double deadline)
 }
 
 /* Sleep *delay ms (not past the deadline), then double it up to 16 ms: for
- * states the kernel gives no notification of, looked at again and again. */
+ * states the kernel gives no notification of, looked at again and again.
+ * A delay below 1 ms counts as 1: from 0 it would never sleep or grow. */
 void
 mcg_back_off(long *delay, double deadline)
 {
-  long ms = deadline < 0 || *delay < mcg_ms_left(deadline) ? *delay : mcg_ms_left(deadline);
-  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  struct timespec ts;
+  long ms;
+
+  if (*delay < 1) *delay = 1;
+  ms = deadline < 0 || *delay < mcg_ms_left(deadline) ? *delay : mcg_ms_left(deadline);
+  ts.tv_sec = ms / 1000;
+  ts.tv_nsec = (ms % 1000) * 1000000L;
 
   nanosleep(&ts, NULL);
   if (*delay < 16) *delay *= 2;
@@ -152,26 +158,27 @@ read_freezer_state(mrb_state *mrb, struct cgroup_ctx *ctx)
   return *mcg_kernel_read_line(mrb, ctx, ctx->path, "cgroup.freeze") == '1' ? "FREEZING" : "THAWED";
 }
 
-/* Whether the freezer reached want by the deadline.  v1's freezer.state has
- * no notification: look again after 1, 2, 4 .. 16 ms. */
-static mrb_bool
+/* 0 once the freezer reached want, ETIMEDOUT at the deadline, or why its
+ * state could not be watched (EMFILE; ENOENT: the group was removed).
+ * v1's freezer.state has no notification: look again after 1, 2, 4 .. 16 ms. */
+static int
 freezer_wait(mrb_state *mrb, struct cgroup_ctx *ctx, const char *want, double deadline)
 {
   long delay = 1;
 
   if (mcg_on_v2(ctx->controller)) {
-    int fd = mcg_open_in_mount(mrb, ctx, ctx->path, "cgroup.events", O_RDONLY);
+    int fd = mcg_open_in_mount(mrb, ctx, ctx->path, "cgroup.events", O_RDONLY), err = errno;
     long long frozen;
-    if (fd < 0) return FALSE;
+    if (fd < 0) return err;
     frozen = wait_v2_key(fd, "frozen", equals, strcmp(want, "FROZEN") == 0, deadline);
     close(fd);
-    return frozen == (strcmp(want, "FROZEN") == 0);
+    return frozen < 0 ? ENOENT : frozen == (strcmp(want, "FROZEN") == 0) ? 0 : ETIMEDOUT;
   }
   while (strcmp(read_freezer_state(mrb, ctx), want) != 0) {
-    if (mcg_ms_left(deadline) == 0) return FALSE;
+    if (mcg_ms_left(deadline) == 0) return ETIMEDOUT;
     mcg_back_off(&delay, deadline);
   }
-  return TRUE;
+  return 0;
 }
 
 static void
@@ -193,6 +200,7 @@ freezer_change(mrb_state *mrb, mrb_value self, mrb_bool freeze)
   const char *action = freeze ? "freeze" : "thaw", *want = freeze ? "FROZEN" : "THAWED";
   mrb_value t = mrb_undef_value();
   double deadline;
+  int err;
 
   mrb_get_args(mrb, "|o", &t);
   deadline = mcg_deadline_after(mcg_timeout_arg(mrb, t, 5));
@@ -201,9 +209,17 @@ freezer_change(mrb_state *mrb, mrb_value self, mrb_bool freeze)
     mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, action, NULL, NULL,
                     "the root group cannot be frozen");
   }
+  if (freeze && mcg_caller_within(mrb, ctx, ctx->path)) { /* it would freeze, never to return */
+    mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, action, NULL, NULL,
+                    "a thread of the calling process is in this group or below it");
+  }
   freezer_write(mrb, ctx, freeze, action);
-  if (freezer_wait(mrb, ctx, want, deadline)) return self;
+  if ((err = freezer_wait(mrb, ctx, want, deadline)) == 0) return self;
   if (freeze) freezer_write(mrb, ctx, FALSE, "undo freeze");
+  if (err != ETIMEDOUT) { /* not a timeout: why the state could not be watched */
+    mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, action, "cgroup.events", want,
+                    freeze ? "could not watch the state (thawed again)" : NULL);
+  }
   mcg_raise_error(mrb, NULL, ETIMEDOUT, ctx->controller, ctx->path, action, NULL, want,
                   freeze ? "not frozen in time (thawed again)" : "not thawed in time");
 }
@@ -375,7 +391,7 @@ event_keys(mrb_state *mrb, mrb_value keys)
   for (i = 0; i < RARRAY_LEN(keys); i++) {
     k = RARRAY_PTR(keys)[i];
     if (mrb_symbol_p(k)) k = mrb_sym_str(mrb, mrb_symbol(k));
-    mrb_ensure_string_type(mrb, k);
+    mrb_string_value_cstr(mrb, &k); /* a String without NUL: checked before anything is opened */
     mrb_ary_push(mrb, list, k);
   }
   return list;
