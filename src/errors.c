@@ -51,6 +51,11 @@ mcg_make_error(mrb_state *mrb, const char *cls, int err, enum controller_id cont
   const char *name = mcg_kernel_controller(controller);
   mrb_value msg, exc;
 
+  if (err == ENOSPC && controller == CTL_CPUSET && !reason) { /* not "No space left on device" */
+    if (!cls) cls = "InvalidValue";
+    reason = "the group has no CPU or no memory node to run a task on (cpuset.cpus or "
+             "cpuset.mems is empty)";
+  }
   if (!cls) cls = error_class_for(err);
   if (!reason) reason = err ? strerror(err) : "failed";
   msg = mrb_format(mrb, "%s:%s: %s%s%s%s%s: %s", name, group, action, file ? " " : "",

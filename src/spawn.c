@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -47,9 +48,30 @@ pid_digits(pid_t pid, char out[16])
   return n;
 }
 
-/* In the forked child: join each group, then exec; on failure tell the
- * parent through the pipe.  Only async-signal-safe calls, so it writes the
- * tasks files itself rather than through kernel_io.c. */
+/* In the child, before exec: every signal back to its default action and
+ * none blocked, whatever the host program set (a server blocks some and
+ * ignores SIGPIPE; exec keeps both).  The parent blocked all signals around
+ * the fork, so no handler of the host's ran here in between. */
+static void
+reset_signals(void)
+{
+  struct sigaction dfl;
+  sigset_t none;
+
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; sig++) {
+    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL); /* EINVAL for libc's own */
+  }
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* In the child: join each group whose tasks file is given (NULL: the
+ * group it was born in), then exec; on failure tell the parent through the
+ * pipe which group (its index in spawn's list) or exec.  Only
+ * async-signal-safe calls, so it writes the tasks files itself rather than
+ * through kernel_io.c. */
 static void
 spawn_child(char **tasks_files, int groups, char **argv, int report_fd)
 {
@@ -59,6 +81,7 @@ spawn_child(char **tasks_files, int groups, char **argv, int report_fd)
   int i, fd;
 
   for (i = 0; i < groups; i++) {
+    if (!tasks_files[i]) continue;
     fd = open(tasks_files[i], O_WRONLY | O_CLOEXEC);
     if (fd < 0 || write(fd, pid, len) != (ssize_t)len) {
       report.stage = i;
@@ -68,6 +91,7 @@ spawn_child(char **tasks_files, int groups, char **argv, int report_fd)
     close(fd);
   }
   if (i == groups) {
+    reset_signals();
     execvp(argv[0], argv);
     report.err = errno;
   }
@@ -91,10 +115,11 @@ require_one_v2_group(mrb_state *mrb, mrb_value groups, struct cgroup_ctx *ctx)
   }
 }
 
-/* The files the child writes its pid to: for each group (*files), and for
- * the v1 groups only (*v1_files, for a child born in the v2 group); each
- * group checked and its staged values written first.  Returns the first
- * group on v2, or NULL. */
+/* The files the child writes its pid to: for each group (*files), and the
+ * same list with nil for the v2 groups (*v1_files, for a child born in the
+ * v2 group: an index names the same group in both); each group checked
+ * and its staged values written first.  Returns the first group on v2, or
+ * NULL. */
 static struct cgroup_ctx *
 tasks_files_of(mrb_state *mrb, mrb_value groups, mrb_value *files, mrb_value *v1_files)
 {
@@ -115,10 +140,9 @@ tasks_files_of(mrb_state *mrb, mrb_value groups, mrb_value *files, mrb_value *v1
                       NULL);
     }
     mrb_ary_push(mrb, *files, mrb_str_new_cstr(mrb, full));
-    if (!mcg_on_v2(ctx->controller))
-      mrb_ary_push(mrb, *v1_files, mrb_str_new_cstr(mrb, full));
-    else if (!v2_group)
-      v2_group = ctx;
+    mrb_ary_push(mrb, *v1_files,
+                 mcg_on_v2(ctx->controller) ? mrb_nil_value() : RARRAY_PTR(*files)[i]);
+    if (mcg_on_v2(ctx->controller) && !v2_group) v2_group = ctx;
   }
   return v2_group;
 }
@@ -153,17 +177,20 @@ kernel_cannot_clone_into(int err)
   return err == ENOSYS || err == E2BIG || err == EINVAL;
 }
 
-/* The C strings of an Array of Strings (NULL-terminated; the Strings stay
- * reachable from the Array). */
+/* The C strings of an Array of Strings, nil as NULL (NULL-terminated; the
+ * Strings stay reachable from the Array). */
 static char **
 c_strings(mrb_state *mrb, mrb_value ary)
 {
   mrb_int i, n = RARRAY_LEN(ary);
   char **out;
 
-  for (i = 0; i < n; i++) mrb_string_value_cstr(mrb, &RARRAY_PTR(ary)[i]);
+  for (i = 0; i < n; i++) {
+    if (!mrb_nil_p(RARRAY_PTR(ary)[i])) mrb_string_value_cstr(mrb, &RARRAY_PTR(ary)[i]);
+  }
   out = (char **)mrb_malloc(mrb, sizeof *out * (n + 1));
-  for (i = 0; i < n; i++) out[i] = RSTRING_PTR(RARRAY_PTR(ary)[i]);
+  for (i = 0; i < n; i++)
+    out[i] = mrb_nil_p(RARRAY_PTR(ary)[i]) ? NULL : RSTRING_PTR(RARRAY_PTR(ary)[i]);
   out[n] = NULL;
   return out;
 }
@@ -172,7 +199,7 @@ c_strings(mrb_state *mrb, mrb_value ary)
 struct start {
   struct cgroup_ctx *v2_group; /* the first group on v2, or NULL */
   mrb_value files;             /* every group's tasks file */
-  mrb_value v1_files;          /* the v1 groups' only: for a child born in the v2 group */
+  mrb_value v1_files;          /* the same, nil for v2's: for a child born in the v2 group */
   mrb_bool born_in;            /* set: clone3 put the child in the v2 group */
 };
 
@@ -197,9 +224,12 @@ start_child(mrb_state *mrb, mrb_value groups, struct start *how, mrb_value argv,
   int pipefd[2] = {-1, -1}, cgroup_fd = open_group_dir(mrb, how->v2_group), err;
   struct cgroup_ctx *blamed = mcg_get_ctx(mrb, RARRAY_PTR(groups)[0]);
   mrb_bool refused = FALSE; /* clone3 refused the v2 group (EACCES, EBUSY...) */
+  sigset_t all, host_mask;
   pid_t pid = -1;
 
   how->born_in = FALSE;
+  sigfillset(&all); /* no host handler may run in the child before it resets them */
+  pthread_sigmask(SIG_SETMASK, &all, &host_mask);
   if (pipe2(pipefd, O_CLOEXEC) == 0) {
     if (cgroup_fd >= 0) {
       pid = clone_into_group(cgroup_fd);
@@ -211,6 +241,7 @@ start_child(mrb_state *mrb, mrb_value groups, struct start *how, mrb_value argv,
       spawn_child(c_files, (int)RARRAY_LEN(how->files), c_argv, pipefd[1]);
   }
   err = errno;
+  pthread_sigmask(SIG_SETMASK, &host_mask, NULL);
   if (cgroup_fd >= 0) close(cgroup_fd);
   mrb_free(mrb, c_v1_files);
   mrb_free(mrb, c_files);
@@ -298,6 +329,10 @@ cgroup_s_waitpid(mrb_state *mrb, mrb_value self)
   (void)self;
 
   mrb_get_args(mrb, "i", &pid);
+  if (pid <= 0 || pid > INT_MAX) /* waitpid would take any child, or a process group's */
+    mcg_raise_process_error(
+        mrb, "InvalidValue", EINVAL, "wait",
+        RSTRING_CSTR(mrb, mrb_format(mrb, "pid %i: must be a child's pid, above 0", pid)));
   while ((ret = waitpid((pid_t)pid, &status, 0)) < 0 && errno == EINTR) {
   }
   if (ret < 0 && errno == ECHILD && children_reaped_by_kernel()) {
