@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <mruby.h>
+#include <mruby/error.h>
 #include <mruby/string.h>
 
 #include "cgroup.h"
@@ -106,17 +107,37 @@ read_text(mrb_state *mrb, int fd, void *arg)
   return n < 0 ? errno : 0;
 }
 
-/* Run io on the file at full, opened for it alone. */
+struct io_call {
+  int fd;
+  fd_io io;
+  void *arg;
+  int err;
+};
+
+static mrb_value
+io_call_body(mrb_state *mrb, void *p)
+{
+  struct io_call *call = (struct io_call *)p;
+
+  call->err = call->io(mrb, call->fd, call->arg);
+  return mrb_nil_value();
+}
+
+/* Run io on the file at full, opened for it alone, and closed also when io
+ * raises (read_text's String may not grow: NoMemoryError). */
 static int
 io_on_file_once(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags, fd_io io,
                 void *arg)
 {
-  int fd = mcg_open_under_mount(mrb, ctx, full, flags), err;
+  struct io_call call = {mcg_open_under_mount(mrb, ctx, full, flags), io, arg, 0};
+  mrb_bool failed;
+  mrb_value exc;
 
-  if (fd < 0) return errno;
-  err = io(mrb, fd, arg);
-  if (close(fd) != 0 && !err) err = errno;
-  return err;
+  if (call.fd < 0) return errno;
+  exc = mrb_protect_error(mrb, io_call_body, &call, &failed);
+  if (close(call.fd) != 0 && !call.err) call.err = errno;
+  if (failed) mrb_exc_raise(mrb, exc);
+  return call.err;
 }
 
 static int group_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,

@@ -12,6 +12,7 @@
 
 #include <mruby.h>
 #include <mruby/array.h>
+#include <mruby/error.h>
 #include <mruby/presym.h>
 #include <mruby/string.h>
 
@@ -45,28 +46,51 @@ group_arg(mrb_state *mrb, mrb_value controller, mrb_value name)
   return mcg_get_ctx(mrb, mcg_group_new(mrb, mcg_controller_from(mrb, controller), name));
 }
 
+struct walk {
+  FTS *fts;
+  size_t mount_len;
+  mrb_value list;
+  int err;
+};
+
+/* fts over the tree into walk->list (may raise NoMemoryError: the caller
+ * closes the fts).  A directory below the top that cannot be read because
+ * it is gone (ENOENT) was removed by another process during the walk: it
+ * held nothing, and is left out; any other failure stops the walk, since a
+ * partial list would pass for the whole. */
+static mrb_value
+walk_body(mrb_state *mrb, void *arg)
+{
+  struct walk *w = (struct walk *)arg;
+  FTSENT *e;
+
+  for (errno = 0; !w->err && (e = fts_read(w->fts)); errno = 0) {
+    if (e->fts_info == FTS_DNR || e->fts_info == FTS_ERR) {
+      if (e->fts_level == FTS_ROOTLEVEL || e->fts_errno != ENOENT) w->err = e->fts_errno;
+    } else if (e->fts_info == FTS_D) {
+      const char *below = e->fts_path + w->mount_len;
+      mrb_ary_push(mrb, w->list, mrb_str_new_cstr(mrb, *below ? below : "/"));
+    }
+  }
+  if (!w->err && errno != ENOENT) w->err = errno; /* fts_read's own failure; 0 at the end */
+  return mrb_nil_value();
+}
+
 /* The directories at and below full into list, as paths below the mount;
- * 0 or the errno of a directory that could not be read (a partial list
- * would pass for the whole). */
+ * 0 or the errno of a directory that could not be read. */
 static int
 walk_groups(mrb_state *mrb, char *full, size_t mount_len, mrb_value list)
 {
   char *roots[2] = {full, NULL};
-  FTS *fts = fts_open(roots, FTS_PHYSICAL | FTS_NOCHDIR, NULL);
-  FTSENT *e;
-  int err = 0;
+  struct walk w = {fts_open(roots, FTS_PHYSICAL | FTS_NOCHDIR, NULL), mount_len, list, 0};
+  mrb_bool failed;
+  mrb_value exc;
 
-  if (!fts) return errno;
-  for (errno = 0; !err && (e = fts_read(fts)); errno = 0) {
-    if (e->fts_info == FTS_DNR || e->fts_info == FTS_ERR)
-      err = e->fts_errno;
-    else if (e->fts_info == FTS_D)
-      mrb_ary_push(mrb, list,
-                   mrb_str_new_cstr(mrb, e->fts_path[mount_len] ? e->fts_path + mount_len : "/"));
-  }
-  if (!err) err = errno; /* fts_read's own failure; 0 at the end */
-  fts_close(fts);
-  return err;
+  if (!w.fts) return errno;
+  exc = mrb_protect_error(mrb, walk_body, &w, &failed);
+  fts_close(w.fts);
+  if (failed) mrb_exc_raise(mrb, exc);
+  return w.err;
 }
 
 /* The paths of ctx's group and every group below it, sorted (so a parent
