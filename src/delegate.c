@@ -271,20 +271,22 @@ delegate_body(mrb_state *mrb, void *p)
 static void
 owner_arg(mrb_state *mrb, mrb_value to, struct owner *out)
 {
-  const struct passwd *pw;
+  struct passwd entry, *pw = NULL;
+  char buf[4096]; /* the _r lookups: getpwnam's static result is not for threads */
+  mrb_int uid;
 
   if (mrb_string_p(to)) {
-    if (!(pw = getpwnam(RSTRING_CSTR(mrb, to))))
+    if (getpwnam_r(RSTRING_CSTR(mrb, to), &entry, buf, sizeof buf, &pw) != 0 || !pw)
       mrb_raisef(mrb, E_ARGUMENT_ERROR, "delegate: no such user %v", to);
     out->uid = pw->pw_uid;
     out->gid = pw->pw_gid;
     snprintf(out->name, sizeof out->name, "%s", pw->pw_name);
     return;
   }
-  mrb_int uid = mrb_as_int(mrb, to);
+  uid = mrb_as_int(mrb, to);
   if (uid < 0 || uid >= (mrb_int)(uid_t)-1)
     mrb_raisef(mrb, E_ARGUMENT_ERROR, "delegate: no such user %v", to);
-  pw = getpwuid((uid_t)uid);
+  if (getpwuid_r((uid_t)uid, &entry, buf, sizeof buf, &pw) != 0) pw = NULL;
   out->uid = (uid_t)uid;
   out->gid = pw ? pw->pw_gid : (gid_t)uid;
   snprintf(out->name, sizeof out->name, "%d", (int)uid);

@@ -28,16 +28,47 @@ struct holder {
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t fork_handlers_once = PTHREAD_ONCE_INIT;
 static struct holder *holders;
 static size_t holder_count, holder_room;
 static unsigned long last_seq;
+
+static void
+take_at_fork(void)
+{
+  pthread_mutex_lock(&lock);
+}
+
+static void
+give_at_fork(void)
+{
+  pthread_mutex_unlock(&lock);
+}
+
+/* A fork while another thread holds the lock would leave the child a lock
+ * no thread of its own will give back (its first attach would hang): the
+ * forking thread takes it first, and parent and child each give it back.
+ * (glibc drops these handlers when a module that registered them is
+ * unloaded, as Apache does with mod_mruby on a restart.) */
+static void
+register_fork_handlers(void)
+{
+  pthread_atfork(take_at_fork, give_at_fork, give_at_fork);
+}
+
+static void
+take_lock(void)
+{
+  pthread_once(&fork_handlers_once, register_fork_handlers);
+  pthread_mutex_lock(&lock);
+}
 
 unsigned long
 mcg_next_seq(void)
 {
   unsigned long seq;
 
-  pthread_mutex_lock(&lock);
+  take_lock();
   seq = ++last_seq;
   pthread_mutex_unlock(&lock);
   return seq;
@@ -49,7 +80,7 @@ mcg_hold(mrb_state *mrb, struct cgroup_ctx *ctx)
 {
   mrb_bool ok = TRUE;
 
-  pthread_mutex_lock(&lock);
+  take_lock();
   for (size_t i = 0; i < holder_count; i++) {
     if (holders[i].ctx == ctx) goto done;
   }
@@ -74,7 +105,7 @@ done:
 void
 mcg_release(struct cgroup_ctx *ctx)
 {
-  pthread_mutex_lock(&lock);
+  take_lock();
   for (size_t i = 0; i < holder_count; i++) {
     if (holders[i].ctx == ctx) {
       holders[i] = holders[--holder_count];
@@ -107,7 +138,7 @@ mcg_other_holds(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, struct attach
 
   *first = *last = NULL;
   *last_ctx = NULL;
-  pthread_mutex_lock(&lock);
+  take_lock();
   for (size_t i = 0; i < holder_count; i++) {
     struct cgroup_ctx *other = holders[i].ctx;
     struct attachment *a;

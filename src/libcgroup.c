@@ -35,6 +35,7 @@ static const char *const own_names[CTL_COUNT] = {
 };
 
 static pthread_mutex_t library_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t fork_handlers_once = PTHREAD_ONCE_INIT;
 static int library_ready;             /* set (release) once the fields below are filled in */
 static char *mount_points[CTL_COUNT]; /* NULL: not available here */
 static int versions[CTL_COUNT];       /* 1 or 2; 0: not available */
@@ -115,6 +116,26 @@ log_message(void *out, int level, const char *fmt, va_list ap)
   if (out) vfprintf((FILE *)out, fmt, ap);
 }
 
+static void
+take_at_fork(void)
+{
+  pthread_mutex_lock(&library_lock);
+}
+
+static void
+give_at_fork(void)
+{
+  pthread_mutex_unlock(&library_lock);
+}
+
+/* A child forked while another thread is finding the hierarchies must not
+ * inherit the lock taken (see holds.c). */
+static void
+register_fork_handlers(void)
+{
+  pthread_atfork(take_at_fork, give_at_fork, give_at_fork);
+}
+
 /*
  * cgroup_init parses the mount table: do it, and find the mounts, once per
  * process, on first use; 0, or libcgroup's code for a failure.  A failed
@@ -127,6 +148,7 @@ find_hierarchies(void)
   int ret = 0;
 
   if (__atomic_load_n(&library_ready, __ATOMIC_ACQUIRE)) return 0;
+  pthread_once(&fork_handlers_once, register_fork_handlers);
   pthread_mutex_lock(&library_lock);
   if (!library_ready) cgroup_set_logger(log_message, -1, getenv("CGROUP_LOGLEVEL") ? stderr : NULL);
   if (!library_ready && (ret = cgroup_init()) == 0) {

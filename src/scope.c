@@ -85,7 +85,7 @@ static mrb_value
 wait_for_scope(mrb_state *mrb, const char *what, const char *name, pid_t pid)
 {
   double deadline = mcg_deadline_after(SCOPE_WAIT_SECONDS);
-  long delay = 0;
+  long delay = 1;
   char group[PATH_MAX];
   size_t n = strlen(name);
 

@@ -204,22 +204,26 @@ flat_keyed_to_hash(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribut
 }
 
 /* An integer, or a decimal fraction "DIGITS.DIGITS" (PSI's averages) as a
- * Float; FALSE if neither. */
+ * Float; FALSE if neither.  Not strtod, which reads by the locale a host
+ * program may have set (a decimal comma would make "1.49" 1.0): the digits
+ * as one integer, divided by a power of ten, which is exact up to 15 digits
+ * (division rounds correctly, as strtod does). */
 static mrb_bool
 parse_number(mrb_state *mrb, const char *s, const char *end, mrb_value *out)
 {
 #ifndef MRB_NO_FLOAT
   const char *dot = memchr(s, '.', end - s), *p;
-  char buf[32];
+  double digits = 0, scale = 1;
 
   if (!dot) return mcg_parse_integer(mrb, s, end, out);
-  if (dot == s || dot + 1 == end || end - s >= (ptrdiff_t)sizeof buf) return FALSE;
+  if (dot == s || dot + 1 == end || end - s > 16) return FALSE;
   for (p = s; p < end; p++) {
-    if (p != dot && (*p < '0' || *p > '9')) return FALSE;
+    if (p == dot) continue;
+    if (*p < '0' || *p > '9') return FALSE;
+    digits = digits * 10 + (*p - '0');
+    if (p > dot) scale *= 10;
   }
-  memcpy(buf, s, end - s);
-  buf[end - s] = '\0';
-  *out = mrb_float_value(mrb, strtod(buf, NULL));
+  *out = mrb_float_value(mrb, digits / scale);
   return TRUE;
 #else
   return mcg_parse_integer(mrb, s, end, out);
