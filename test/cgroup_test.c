@@ -1563,10 +1563,14 @@ t_isolate(mrb_state *mrb, mrb_value self)
   return mrb_ensure(mrb, yield_block, block, cleanup_after, mrb_nil_value());
 }
 
+void mcg_test_init_host_state(mrb_state *mrb, struct RClass *t); /* host_state.c */
+
 void
 mrb_mruby_cgroup_gem_test(mrb_state *mrb)
 {
   struct RClass *t = mrb_define_module(mrb, "CgroupTest");
+
+  mcg_test_init_host_state(mrb, t);
 
   mrb_define_module_function(mrb, t, "read", t_read, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "dir?", t_dir_p, MRB_ARGS_REQ(1));

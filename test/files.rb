@@ -67,3 +67,22 @@ assert('a file this kernel lacks is Unsupported; a group that is gone is NotFoun
     assert_raise(Cgroup::NotFound) { gone.write_file(v2?('memory') ? "memory.max" : "memory.limit_in_bytes", 1) }
   end
 end
+
+assert('read_file of a pid list gives the kernel\'s list of the moment, not the one an earlier read saw') do
+  CgroupTest.isolate do
+    g = Cgroup::PIDS.new("#{PREFIX}/pidlist").create
+    files = g.version == 1 ? %w[cgroup.procs tasks] : %w[cgroup.procs cgroup.threads]
+    files.each { |f| assert_equal "", g.read_file(f), "#{f} before" }
+    pid = Cgroup.spawn([g], "sleep", "30")
+    begin
+      files.each do |f| # v1 ties a pid list to the open file for a second: a kept one reads it stale
+        assert_equal pid.to_s, g.read_file(f), "#{f} right after the spawn"
+        assert_equal pid.to_s, g[f], "#{f} through []"
+      end
+    ensure
+      CgroupTest.kill(pid)
+      Cgroup.wait(pid)
+    end
+    files.each { |f| assert_equal "", g.read_file(f), "#{f} once the child was reaped" }
+  end
+end

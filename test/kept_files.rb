@@ -257,3 +257,59 @@ assert('a delegated file taken back by an operator (chown to root) is not writte
     assert_equal "6", CgroupTest.read(file).strip
   end
 end
+
+assert('a file kept open by root is not written through once the file-system uid is nobody\'s (setfsuid), even where no capability changes with it') do
+  needs_root
+  CgroupTest.isolate do
+    g = pids_group_with_max("fsuid")
+    file = max_file(g)
+    pid = CgroupTest.fork
+    if pid == 0 # a file server's worker: no file-system capability, then the client's fsuid
+      CgroupTest.drop_fs_caps
+      code = begin
+        g.max = 6
+        g.modify # opened as root, the file's owner: kept
+        CgroupTest.set_fsgid(65534)
+        CgroupTest.set_fsuid(65534)
+        g.max = 7
+        g.modify
+        0
+      rescue Cgroup::PermissionDenied
+        3
+      rescue StandardError
+        4
+      end
+      CgroupTest.exit!(code)
+    end
+    assert_equal [3, nil], CgroupTest.wait(pid), "PermissionDenied, as a fresh open gets"
+    assert_equal "6", CgroupTest.read(file).strip
+  end
+end
+
+# a PSI trigger of group whose descriptor is closed behind its back and
+# then taken by a file of the program's own; that descriptor
+def trigger_robbed_of_its_fd(group)
+  t = group.trigger(:cpu, :some, 100_000, 2_000_000)
+  fd = t.fileno
+  CgroupTest.close_fd(fd)
+  mine = CgroupTest.open_fd("/dev/null") # the lowest number free: the same
+  assert_equal fd, mine
+  [t, mine]
+end
+
+assert('a GroupFile (Trigger, Peak) whose descriptor was closed behind its back and reused closes neither on close nor when collected') do
+  skip "no PSI files here" unless CgroupTest.mount('pressure') && CgroupTest.file?("#{CgroupTest.mount('pressure')}/cpu.pressure")
+  CgroupTest.isolate do
+    g = Cgroup::PRESSURE.new("#{PREFIX}/robbed").create
+    t, mine = trigger_robbed_of_its_fd(g)
+    t.close
+    assert_equal "/dev/null", CgroupTest.fd_path(mine), "the program's file is still open after close"
+    CgroupTest.close_fd(mine)
+    mine = trigger_robbed_of_its_fd(g)[1] # the trigger is garbage from here
+    5.times { g.trigger(:cpu, :some, 100_000, 2_000_000).close }
+    GC.start
+    GC.start
+    assert_equal "/dev/null", CgroupTest.fd_path(mine), "and after the trigger was collected"
+    CgroupTest.close_fd(mine)
+  end
+end

@@ -263,3 +263,47 @@ assert('MEMORY#wait_for_events: a child over memory.high raises the high count; 
     assert_raise(TypeError) { mem.wait_for_events([1], 0) }
   end
 end
+
+assert('subtree walks go on while another process makes and removes child groups: a group gone meanwhile holds nothing') do
+  CgroupTest.isolate do
+    g = Cgroup::PIDS.new("#{PREFIX}/churn").create
+    dir = CgroupTest.group_dir('pids', g.group_name)
+    churn = CgroupTest.run("/bin/sh", "-c", "while :; do mkdir #{dir}/c #{dir}/d 2>/dev/null; rmdir #{dir}/d #{dir}/c 2>/dev/null; done")
+    failed = []
+    begin
+      1500.times do
+        begin
+          g.procs(true)
+          g.tasks(true)
+          Cgroup.groups(:pids, g.group_name)
+        rescue Cgroup::Error => e
+          failed << e.message
+        end
+      end
+      100.times do
+        begin
+          assert_true g.wait_empty(0), "nothing runs in it"
+        rescue Cgroup::Error => e
+          failed << e.message
+        end
+      end
+    ensure
+      CgroupTest.kill(churn)
+      CgroupTest.wait(churn)
+    end
+    assert_equal [], failed.uniq, "#{failed.size} walks failed"
+  end
+end
+
+assert('MEMORY#wait_for_events refuses a key with a NUL byte before it opens anything') do
+  CgroupTest.isolate do
+    g = Cgroup::MEMORY.new("#{PREFIX}/nulkey").create
+    before = CgroupTest.fd_count
+    if g.version == 2
+      assert_raise(ArgumentError) { g.wait_for_events(["hi\0gh"], 0) }
+    else
+      assert_raise(ArgumentError, Cgroup::Unsupported) { g.wait_for_events(["hi\0gh"], 0) }
+    end
+    assert_equal before, CgroupTest.fd_count, "no descriptor left open"
+  end
+end

@@ -136,3 +136,21 @@ assert('bad triggers: resource, kind, stall and window are checked; what the ker
     assert_false CgroupTest.entries("#{CgroupTest.mount('pressure')}#{g.group_name}").include?("missing")
   end
 end
+
+assert('PSI averages read the same under a host locale whose decimal point is a comma') do
+  name = CgroupTest.decimal_comma_locale
+  skip "no locale with a decimal comma is installed here (tools/bootstrap generates de_DE.UTF-8)" unless name
+  g = Cgroup::PRESSURE.new("/")
+  text = "some avg10=1.49 avg60=0.50 avg300=12.07 total=123456\nfull avg10=0.01 avg60=0.00 avg300=100.00 total=7\n"
+  want = { "some" => { "avg10" => 1.49, "avg60" => 0.5, "avg300" => 12.07, "total" => 123456 },
+           "full" => { "avg10" => 0.01, "avg60" => 0.0, "avg300" => 100.0, "total" => 7 } }
+  assert_equal want, CgroupTest.parse_as(g, "cpu", text), "C locale"
+  CgroupTest.with_locale(name) do
+    assert_equal want, CgroupTest.parse_as(g, "cpu", text), name
+    if psi?
+      got = g.cpu
+      assert_equal %w[avg10 avg300 avg60 total], got["some"].keys.sort, "the kernel's own file"
+      assert_true got["some"]["avg10"].is_a?(Float)
+    end
+  end
+end

@@ -80,3 +80,12 @@ assert('scope for a user whose manager cannot be reached raises, naming the bus'
     CgroupTest.setenv("XDG_RUNTIME_DIR", runtime || "")
   end
 end
+
+assert('the back-off between looks at a state sleeps from any start, a delay of 0 included, and grows to 16 ms') do
+  delay, ms = CgroupTest.back_off(0, 5) # Cgroup.scope's wait for systemd started at 0: a busy loop
+  assert_equal 16, delay
+  assert_true ms >= 30, "slept #{ms} ms: 1 + 2 + 4 + 8 + 16"
+  delay, ms = CgroupTest.back_off(16, 2)
+  assert_equal 16, delay, "no more than 16"
+  assert_true ms >= 31, "slept #{ms} ms"
+end

@@ -237,3 +237,56 @@ assert('spawn from a process whose group is at pids.max: born in a group with ro
     assert_equal({ "max" => 0 }, { "max" => full.events["max"] }, "no fork was refused in full")
   end
 end
+
+assert('spawn names the group the child could not join, also when it was born in its v2 group; an empty cpuset says so') do
+  unless Cgroup.version(:pressure) == 2 && Cgroup.version(:cpu) == 1 && Cgroup.version(:cpuset) == 1
+    skip "needs a cgroup2 mount beside v1 cpu and cpuset (the hybrid layout)"
+  end
+  CgroupTest.isolate do
+    psi = Cgroup::PRESSURE.new("#{PREFIX}/blame").create
+    cpu = Cgroup::CPU.new("#{PREFIX}/blame").create
+    set = Cgroup::CPUSET.new("#{PREFIX}/blame").create
+    CgroupTest.write("#{CgroupTest.group_dir('cpuset', set.group_name)}/cpuset.cpus", "\n")
+    e = assert_raise(Cgroup::InvalidValue) { Cgroup.spawn([psi, cpu, set], "/bin/true") }
+    assert_equal ["cpuset", set.group_name, "tasks"], [e.controller, e.group, e.file] if e.is_a?(Cgroup::Error)
+    assert_include e.message, "cpuset.cpus"
+    assert_equal [[], [], []], [psi.procs, cpu.procs, set.procs], "no child left in any group"
+    e = assert_raise(Cgroup::InvalidValue) { set.attach(CgroupTest.spawn("sleep")) }
+    assert_include e.message, "cpuset.cpus", "attach says the same"
+  end
+end
+
+assert('spawn starts the command with no signal blocked or ignored, whatever the host set (nginx workers block and ignore some)') do
+  CgroupTest.isolate do
+    g = Cgroup::PIDS.new("#{PREFIX}/sigs").create
+    out = CgroupTest.scratch("sigs")
+    # TERM and INT blocked, PIPE ignored: what an nginx worker has
+    CgroupTest.with_signals([15, 2], [13]) do
+      script = "grep -E '^Sig(Blk|Ign)' /proc/self/status > #{out}; yes 2>>#{out} | head -c 1 >/dev/null"
+      assert_true Cgroup.wait(g.spawn("/bin/sh", "-c", script)).success?
+      sleeper = g.spawn("sleep", "30")
+      assert_equal 1, g.kill_all(:TERM, 5)
+      assert_true g.wait_empty(5), "TERM ended the command"
+      assert_equal 15, Cgroup.wait(sleeper).termsig
+    end
+    seen = CgroupTest.read(out)
+    lines = seen.split("\n")
+    assert_include lines, "SigBlk:\t0000000000000000"
+    assert_include lines, "SigIgn:\t0000000000000000"
+    assert_not_include seen, "Broken pipe", "yes | head ends quietly, by SIGPIPE"
+    CgroupTest.unlink(out)
+  end
+end
+
+assert('Cgroup.wait refuses a pid of 0 or below instead of reaping another component\'s child') do
+  CgroupTest.isolate do
+    theirs = CgroupTest.spawn("sleep")
+    CgroupTest.kill(theirs) # it ends; reaping it is its owner's
+    [-1, 0, -theirs].each do |pid|
+      e = assert_raise(Cgroup::InvalidValue) { Cgroup.wait(pid) }
+      assert_include e.message, "pid #{pid}" if e.is_a?(Cgroup::InvalidValue)
+    end
+    assert_raise(Cgroup::InvalidValue) { Cgroup.waitpid(-1) }
+    assert_equal [nil, 9], CgroupTest.wait(theirs), "still there for its owner to reap"
+  end
+end

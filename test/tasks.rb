@@ -64,3 +64,56 @@ assert('Cgroup.groups walks the hierarchy like lscgroup') do
     assert_raise(ArgumentError) { Cgroup.groups(:nonesuch) }
   end
 end
+
+# In a forked child that attaches itself to `into`: the exit code of
+# group.kill_all(:KILL, 2) there: 0 returned, 3 InvalidValue, 4 another error.
+def kill_all_from_inside(group, into)
+  pid = CgroupTest.fork
+  if pid == 0
+    code = begin
+      into.attach
+      group.kill_all(:KILL, 2)
+      0
+    rescue Cgroup::InvalidValue
+      3
+    rescue StandardError
+      4
+    end
+    CgroupTest.exit!(code)
+  end
+  CgroupTest.wait(pid)
+end
+
+assert('kill_all never kills its caller: on v2 a caller anywhere below the group is refused, and nothing is killed') do
+  CgroupTest.isolate do
+    top = Cgroup::PIDS.new("#{PREFIX}/top").create
+    worker = Cgroup::PIDS.new("#{PREFIX}/top/worker").create
+    other = Cgroup::PIDS.new("#{PREFIX}/top/other").create
+    bystander = CgroupTest.spawn("sleep")
+    other.attach(bystander)
+    # v2's cgroup.kill takes the whole subtree; v1 signals the group's own processes only
+    want = top.version == 2 ? [3, nil] : [0, nil]
+    assert_equal want, kill_all_from_inside(top, worker), "the caller lives and says why"
+    assert_equal [bystander], other.procs, "nothing was killed"
+    assert_equal [3, nil], kill_all_from_inside(worker, worker), "its own group, on either version"
+  end
+end
+
+assert('kill_all(:KILL) on v2 counts and waits for the whole subtree that cgroup.kill kills') do
+  CgroupTest.isolate do
+    top = Cgroup::PIDS.new("#{PREFIX}/tree").create
+    a = Cgroup::PIDS.new("#{PREFIX}/tree/a").create
+    b = Cgroup::PIDS.new("#{PREFIX}/tree/b/c").create
+    pids = [CgroupTest.spawn("sleep"), CgroupTest.spawn("sleep")]
+    a.attach(pids[0])
+    b.attach(pids[1])
+    if top.version == 2
+      assert_equal 2, top.kill_all(:KILL, 5)
+      assert_equal [], top.procs(true), "empty when it returns"
+      pids.each { |pid| assert_equal [nil, 9], CgroupTest.wait(pid) }
+    else
+      assert_equal 0, top.kill_all(:KILL, 5), "v1: the group's own processes only"
+      assert_equal pids.sort, top.procs(true).sort
+    end
+  end
+end

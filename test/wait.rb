@@ -104,3 +104,47 @@ assert('MEMORY#wait_for_oom returns true promptly when a child is OOM-killed, fa
     assert_raise(Cgroup::NotFound) { Cgroup::MEMORY.new("#{PREFIX}/none").wait_for_oom(0) }
   end
 end
+
+assert('kill_all waiting for a frozen v1 group keeps the GC arena flat (no growth for as long as it waits)') do
+  skip "v1 freezer only: v2 kills frozen tasks" unless CgroupTest.version('freezer') == 1
+  g = Cgroup::FREEZER.new("#{PREFIX}/icearena")
+  CgroupTest.isolate do
+    pid = spinning_in(g)
+    g.freeze
+    growth = CgroupTest.arena_growth { assert_raise(Cgroup::Timeout) { g.kill_all(:KILL, 1) } }
+    assert_true growth < 20, "the arena grew by #{growth} objects in one second"
+    g.thaw
+    assert_equal [nil, 9], CgroupTest.wait(pid)
+  ensure
+    g.thaw if g.exist? && g.frozen?
+  end
+end
+
+assert('freeze refuses a group whose subtree holds a thread of the caller, which would freeze itself for good') do
+  g = Cgroup::FREEZER.new("#{PREFIX}/iceself")
+  inner = Cgroup::FREEZER.new("#{PREFIX}/iceself/inner")
+  CgroupTest.isolate do
+    g.create
+    inner.create
+    pid = CgroupTest.fork
+    if pid == 0
+      code = begin
+        inner.attach
+        g.freeze(2)
+        0
+      rescue Cgroup::InvalidValue
+        3
+      rescue StandardError
+        4
+      end
+      CgroupTest.exit!(code)
+    end
+    done = g.wait_empty(5)
+    g.thaw if g.frozen? # the child froze itself: let the test go on
+    assert_true done, "the caller returned"
+    assert_equal [3, nil], CgroupTest.wait(pid)
+    assert_equal "THAWED", g.state
+  ensure
+    g.thaw if g.exist? && g.frozen?
+  end
+end
