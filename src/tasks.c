@@ -629,44 +629,83 @@ mcg_caller_within(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
   }
   if (dir) closedir(dir);
   for (int i = 0; i < n; i++) {
-    if (mcg_current_group(mrb, ctx, tids[i], group) == 0 && is_within(group, path)) return TRUE;
+    int err = mcg_current_group(mrb, ctx, tids[i], group);
+    if (err && err != ESRCH) raise_unreadable_group(mrb, ctx, tids[i], err); /* EMFILE: not "no" */
+    if (!err && is_within(group, path)) return TRUE;
   }
   return FALSE;
 }
 
-/* Signal pid, listed in the group at path (or below it, with subtree), only
- * while it is still there: since it was listed it may have exited and its
- * pid gone to another process.  A pidfd holds the process, so the group
- * read next is its own, and the signal goes to it or to no one (ESRCH).
- * Kernels before 5.3 have no pidfds: kill() then. */
-static void
-signal_listed(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, int sig, const char *path,
-              mrb_bool subtree)
+/* The pids kill_all acts on: the group's, or its subtree's. */
+static mrb_value
+listed_pids(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_bool subtree)
 {
-#if defined(SYS_pidfd_open) && defined(SYS_pidfd_send_signal)
-  char group[PATH_MAX];
-  int fd = (int)syscall(SYS_pidfd_open, pid, 0), err;
-
-  if (fd < 0 && errno != ENOSYS) return; /* ESRCH: exited */
-  if (fd >= 0) {
-    err = mcg_current_group(mrb, ctx, pid, group);
-    if (!err && (subtree ? is_within(group, path) : strcmp(group, path) == 0))
-      syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0);
-    close(fd);
-    return;
-  }
-#else
-  (void)mrb, (void)ctx, (void)path, (void)subtree;
-#endif
-  kill(pid, sig);
+  return subtree ? mcg_subtree_pids(mrb, ctx, "cgroup.procs")
+                 : mcg_read_pids(mrb, ctx, ctx->path, "cgroup.procs");
 }
 
-/* Signal each process in pids once. */
+struct relisting {
+  struct cgroup_ctx *ctx;
+  mrb_bool subtree;
+};
+
+static mrb_value
+relist_body(mrb_state *mrb, void *p)
+{
+  struct relisting *r = (struct relisting *)p;
+
+  return listed_pids(mrb, r->ctx, r->subtree);
+}
+
+static mrb_bool
+lists(mrb_value pids, mrb_int pid)
+{
+  for (mrb_int i = 0; i < RARRAY_LEN(pids); i++) {
+    if (mrb_integer(RARRAY_PTR(pids)[i]) == pid) return TRUE;
+  }
+  return FALSE;
+}
+
+/*
+ * Signal each process in pids once.  Since they were listed, one may have
+ * exited and its pid gone to another process: a pidfd is opened on each
+ * first, which holds whatever process has the pid now, and the group is
+ * listed again; a pid still listed then is that process, in the group, and
+ * gets the signal through its pidfd (one gone meanwhile gets none).  On v1
+ * a process is listed while any of its threads is in the group, which this
+ * keeps.  Where no pidfd can be had (before 5.3: ENOSYS; EMFILE) the pid is
+ * signalled with kill(), as listed.
+ */
 static void
 signal_pids(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_value pids, int sig, mrb_bool subtree)
 {
-  for (mrb_int i = 0; i < RARRAY_LEN(pids); i++)
-    signal_listed(mrb, ctx, (pid_t)mrb_integer(RARRAY_PTR(pids)[i]), sig, ctx->path, subtree);
+  mrb_int i, n = RARRAY_LEN(pids);
+  struct relisting r = {ctx, subtree};
+  int *fds = (int *)mrb_malloc(mrb, sizeof *fds * (n ? n : 1));
+  mrb_value now = mrb_nil_value();
+  mrb_bool failed = FALSE, held = FALSE;
+
+  for (i = 0; i < n; i++) {
+#if defined(SYS_pidfd_open) && defined(SYS_pidfd_send_signal)
+    fds[i] = (int)syscall(SYS_pidfd_open, (pid_t)mrb_integer(RARRAY_PTR(pids)[i]), 0);
+    if (fds[i] < 0 && errno == ESRCH) fds[i] = -2; /* exited: no signal */
+#else
+    fds[i] = -1;
+#endif
+    held |= fds[i] >= 0;
+  }
+  if (held) now = mrb_protect_error(mrb, relist_body, &r, &failed);
+  for (i = 0; i < n; i++) {
+    mrb_int pid = mrb_integer(RARRAY_PTR(pids)[i]);
+    if (fds[i] == -1) kill((pid_t)pid, sig);
+    if (fds[i] < 0) continue;
+#if defined(SYS_pidfd_open) && defined(SYS_pidfd_send_signal)
+    if (!failed && lists(now, pid)) syscall(SYS_pidfd_send_signal, fds[i], sig, NULL, 0);
+#endif
+    close(fds[i]);
+  }
+  mrb_free(mrb, fds);
+  if (failed) mrb_exc_raise(mrb, now);
 }
 
 /* The processes kill_all acts on: the group's, or its whole subtree's;
@@ -678,8 +717,7 @@ targets_without_caller(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_bool subtree)
   mrb_value pids;
 
   if (subtree && mcg_caller_within(mrb, ctx, ctx->path)) goto refuse;
-  pids = subtree ? mcg_subtree_pids(mrb, ctx, "cgroup.procs")
-                 : mcg_read_pids(mrb, ctx, ctx->path, "cgroup.procs");
+  pids = listed_pids(mrb, ctx, subtree);
   for (mrb_int i = 0; i < RARRAY_LEN(pids); i++) {
     if (mrb_integer(RARRAY_PTR(pids)[i]) == (mrb_int)getpid()) goto refuse;
   }
@@ -724,9 +762,7 @@ cgroup_kill_all(mrb_state *mrb, mrb_value self)
   else if (err)
     mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "kill", "cgroup.kill", "1", NULL);
   ai = mrb_gc_arena_save(mrb);
-  while (sig == SIGKILL &&
-         RARRAY_LEN(pids = subtree ? mcg_subtree_pids(mrb, ctx, "cgroup.procs")
-                                   : mcg_read_pids(mrb, ctx, ctx->path, "cgroup.procs")) > 0) {
+  while (sig == SIGKILL && RARRAY_LEN(pids = listed_pids(mrb, ctx, subtree)) > 0) {
     if (mcg_ms_left(deadline) == 0) {
       mcg_raise_error(mrb, NULL, ETIMEDOUT, ctx->controller, ctx->path, "kill", "cgroup.procs",
                       NULL, "processes remain");

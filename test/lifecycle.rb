@@ -271,7 +271,7 @@ assert('subtree walks go on while another process makes and removes child groups
     churn = CgroupTest.run("/bin/sh", "-c", "while :; do mkdir #{dir}/c #{dir}/d 2>/dev/null; rmdir #{dir}/d #{dir}/c 2>/dev/null; done")
     failed = []
     begin
-      1500.times do
+      600.times do
         begin
           g.procs(true)
           g.tasks(true)
@@ -280,7 +280,7 @@ assert('subtree walks go on while another process makes and removes child groups
           failed << e.message
         end
       end
-      100.times do
+      50.times do
         begin
           assert_true g.wait_empty(0), "nothing runs in it"
         rescue Cgroup::Error => e
