@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/fsuid.h>
 #include <sys/syscall.h>
@@ -184,6 +185,62 @@ t_drop_fs_caps(mrb_state *mrb, mrb_value self)
   return self;
 }
 
+/* ---- A forked child ----------------------------------------------------- */
+
+static mrb_value
+yield_protected(mrb_state *mrb, void *block)
+{
+  return mrb_yield_argv(mrb, *(mrb_value *)block, 0, NULL);
+}
+
+/* What the block did, in the child: "returned " and the value's inspect,
+ * or "raised " and the exception's class and message. */
+static mrb_value
+outcome_of(mrb_state *mrb, mrb_value block)
+{
+  mrb_bool failed;
+  mrb_value v = mrb_protect_error(mrb, yield_protected, &block, &failed);
+
+  if (!failed) return mrb_format(mrb, "returned %v", mrb_inspect(mrb, v));
+  return mrb_format(mrb, "raised %s: %v", mrb_obj_classname(mrb, v),
+                    mrb_funcall(mrb, v, "message", 0));
+}
+
+/* CgroupTest.in_child { } => what the block did in a forked child (so it
+ * may change credentials, masks and groups of its own): "returned ...",
+ * "raised Cgroup::InvalidValue: ...", or, for a child that ended some
+ * other way (killed by the block's kill_all, say), "signal N" or "exit N". */
+static mrb_value
+t_in_child(mrb_state *mrb, mrb_value self)
+{
+  mrb_value block, said = mrb_str_new_lit(mrb, "");
+  char buf[512];
+  int pipefd[2], status;
+  ssize_t n;
+  pid_t pid;
+  (void)self;
+
+  mrb_get_args(mrb, "&!", &block);
+  if (pipe2(pipefd, O_CLOEXEC) != 0) mrb_sys_fail(mrb, "pipe2");
+  fflush(NULL);
+  if ((pid = fork()) < 0) mrb_sys_fail(mrb, "fork");
+  if (pid == 0) {
+    mrb_value text = outcome_of(mrb, block);
+    if (write(pipefd[1], RSTRING_PTR(text), (size_t)RSTRING_LEN(text)) < 0) _exit(2);
+    _exit(0);
+  }
+  close(pipefd[1]);
+  while ((n = read(pipefd[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
+    if (n > 0) mrb_str_cat(mrb, said, buf, (size_t)n);
+  }
+  close(pipefd[0]);
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (RSTRING_LEN(said) > 0) return said;
+  if (WIFSIGNALED(status)) return mrb_format(mrb, "signal %d", WTERMSIG(status));
+  return mrb_format(mrb, "exit %d", WEXITSTATUS(status));
+}
+
 /* ---- Descriptors -------------------------------------------------------- */
 
 /* CgroupTest.daemon_fds => descriptors: what a daemon does after start-up:
@@ -354,6 +411,7 @@ mcg_test_init_host_state(mrb_state *mrb, struct RClass *t)
   mrb_define_module_function(mrb, t, "set_fsgid", t_set_fsgid, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "drop_fs_caps", t_drop_fs_caps, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "daemon_fds", t_daemon_fds, MRB_ARGS_NONE());
+  mrb_define_module_function(mrb, t, "in_child", t_in_child, MRB_ARGS_BLOCK());
   mrb_define_module_function(mrb, t, "parse_as", t_parse_as, MRB_ARGS_REQ(3));
   mrb_define_module_function(mrb, t, "back_off", t_back_off, MRB_ARGS_REQ(2));
   mrb_define_module_function(mrb, t, "forks_stuck", t_forks_stuck, MRB_ARGS_REQ(1));
