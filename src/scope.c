@@ -56,16 +56,21 @@ check_unit_name(mrb_state *mrb, const char *scope, const char *what, const char 
 static mrb_bool
 systemd_group_of(pid_t pid, char out[PATH_MAX])
 {
-  char path[64], text[4096], *line, *rest;
+  char path[64], text[4 * PATH_MAX], *line, *rest;
+  size_t len = 0;
   ssize_t n;
   int fd;
 
   snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
   if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) return FALSE;
-  n = read(fd, text, sizeof text - 1);
+  /* read to the end: one line per hierarchy, each a path of up to PATH_MAX */
+  while (len < sizeof text - 1 && (n = read(fd, text + len, sizeof text - 1 - len)) != 0) {
+    if (n < 0 && errno != EINTR) break;
+    if (n > 0) len += (size_t)n;
+  }
   close(fd);
-  if (n <= 0) return FALSE;
-  text[n] = '\0';
+  if (len == 0) return FALSE;
+  text[len] = '\0';
   for (line = strtok_r(text, "\n", &rest); line; line = strtok_r(NULL, "\n", &rest)) {
     const char *group = NULL;
     if (strncmp(line, "0::", 3) == 0)

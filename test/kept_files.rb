@@ -325,3 +325,19 @@ assert('a write the kernel answers with ENODEV (no such device) through a kept d
     CgroupTest.unlink(log)
   end
 end
+
+assert('Cgroup.close_kept closes every descriptor the state keeps; the next call opens what it needs as the program is then') do
+  CgroupTest.isolate do
+    g = pids_group_with_max("closekept")
+    file = max_file(g)
+    assert_include kept_group_files, file
+    before = CgroupTest.fd_count
+    Cgroup.close_kept
+    assert_equal [], kept_group_files, "no group file open"
+    assert_true CgroupTest.fd_count < before, "the mount directories and /proc files closed too"
+    g.max = 8
+    g.modify
+    assert_equal "8", CgroupTest.read(file).strip
+    assert_include kept_group_files, file, "kept again"
+  end
+end
