@@ -172,7 +172,10 @@ cgroup_exist_p(mrb_state *mrb, mrb_value self)
   return mrb_bool_value(mcg_path_exists(mrb, ctx, ctx->path));
 }
 
-/* Cgroup#delete: remove the group; it must have no tasks and no children. */
+/* Cgroup#delete: remove the group; it must have no tasks and no children.
+ * A group already gone is deleted (ENOENT is success), as runc and
+ * containerd take it: on v2 the objects of one name for several
+ * controllers are one directory, and code written for v1 deletes each. */
 static mrb_value
 cgroup_delete(mrb_state *mrb, mrb_value self)
 {
@@ -186,7 +189,7 @@ cgroup_delete(mrb_state *mrb, mrb_value self)
   }
   mcg_require_mount(mrb, ctx);
   err = remove_level(mrb, ctx, ctx->path); /* no stat first: rmdir says whether it is there */
-  if (err == ENOENT || err == ENOTDIR) {
+  if (err == ENOTDIR) {
     mcg_raise_error(mrb, "NotFound", ENOENT, ctx->controller, ctx->path, "delete", NULL, NULL,
                     "no such group");
   }
@@ -194,9 +197,9 @@ cgroup_delete(mrb_state *mrb, mrb_value self)
     mcg_raise_error(mrb, "Busy", err, ctx->controller, ctx->path, "delete", NULL, NULL,
                     "group still has tasks or child groups");
   }
-  if (err) mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "delete", NULL, NULL, NULL);
-  mcg_mount_path(mrb, ctx, ctx->path, NULL, full); /* it fitted: rmdir found it */
-  mcg_forget_kept_under(mrb, ctx, full);
+  if (err && err != ENOENT) /* ENOENT: gone already, which is what delete asks */
+    mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "delete", NULL, NULL, NULL);
+  if (mcg_mount_path(mrb, ctx, ctx->path, NULL, full)) mcg_forget_kept_under(mrb, ctx, full);
   return self;
 }
 
@@ -242,6 +245,8 @@ cgroup_delete_tree(mrb_state *mrb, mrb_value self)
     mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "delete", NULL, NULL,
                     "the root group cannot be deleted");
   }
+  mcg_require_mount(mrb, ctx);
+  if (!mcg_path_exists(mrb, ctx, ctx->path)) return mrb_int_value(mrb, 0); /* gone: as delete */
   groups = mcg_subtree(mrb, ctx, "delete"); /* sorted: a parent before its children */
   mcg_mount_path(mrb, ctx, ctx->path, NULL, full);
   for (i = RARRAY_LEN(groups) - 1; i >= 0; i--) { /* each child before its parent */

@@ -307,3 +307,37 @@ assert('MEMORY#wait_for_events refuses a key with a NUL byte before it opens any
     assert_equal before, CgroupTest.fd_count, "no descriptor left open"
   end
 end
+
+# haconiwa's cgroup table, as a v1-era client writes it: "controller.attr" => value
+HACONIWA = { "cpuset.cpus" => "0", "cpuset.mems" => "0", "cpu.cfs_period_us" => 100_000,
+             "cpu.cfs_quota_us" => 30_000, "memory.limit_in_bytes" => 64 << 20, "pids.max" => 64 }
+HACONIWA_CLASSES = { "cpuset" => Cgroup::CPUSET, "cpu" => Cgroup::CPU, "memory" => Cgroup::MEMORY,
+                     "pids" => Cgroup::PIDS }
+
+assert('code written for v1 runs unchanged on v1 and v2: one object per controller of one name, set, created, attached, modified, deleted each') do
+  missing = HACONIWA_CLASSES.keys.reject { |c| CgroupTest.version(c) }
+  skip "#{missing.join(', ')} not available here" unless missing.empty?
+  CgroupTest.isolate do
+    name = "#{PREFIX}/haconiwa"
+    groups = {}
+    HACONIWA.each do |key, value| # the client's loop: send("#{attr}=", value) (mruby-metaprog's send)
+      controller, attr = key.split(".", 2)
+      group = groups[controller] ||= HACONIWA_CLASSES[controller].new(name)
+      group.__send__("#{attr.tr('.', '_')}=", value)
+    end
+    groups.each_value(&:create)
+    pid = CgroupTest.spawn("sleep")
+    groups.each_value { |g| g.attach(pid) }
+    HACONIWA_CLASSES.each_key { |c| assert_equal name, CgroupTest.group_of(pid, c), "#{c}: the container's process" }
+    groups["cpu"].cfs_quota_us = 50_000
+    groups["cpu"].modify
+    quota = CgroupTest.version('cpu') == 2 ? ['cpu.max', "50000 100000"] : ['cpu.cfs_quota_us', "50000"]
+    assert_equal quota[1], CgroupTest.kernel_file('cpu', name, quota[0]).strip
+    assert_equal "64", CgroupTest.kernel_file('pids', name, 'pids.max').strip
+    CgroupTest.kill(pid)
+    CgroupTest.wait(pid)
+    groups.each_value(&:delete) # on v2 the first removes the one directory; the others find it gone
+    groups.each { |c, g| assert_false g.exist?, "#{c} deleted" }
+    assert_false CgroupTest.dir?(CgroupTest.group_dir('cpu', name))
+  end
+end
