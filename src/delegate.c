@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <mruby.h>
 #include <mruby/array.h>
@@ -59,11 +60,30 @@ find_base(mrb_state *mrb, struct cgroup_ctx *ctx, const char *leaf, char base[PA
   if (last && strcmp(last + 1, leaf) == 0) mcg_parent_of(base, base);
 }
 
+/*
+ * Whether the mount's root is the host's root group, rather than the root
+ * of a cgroup namespace (a container's: Docker, Kubernetes, LXC, nspawn),
+ * which is a group of the host's seen from inside and may be claimed.  The
+ * host's root alone lacks cgroup.type on v2 and alone has release_agent on
+ * v1.
+ */
+static mrb_bool
+is_host_root(mrb_state *mrb, struct cgroup_ctx *ctx)
+{
+  const char *marker = mcg_on_v2(ctx->controller) ? "cgroup.type" : "release_agent";
+  char full[PATH_MAX];
+  struct stat st;
+  mrb_bool present = mcg_mount_path(mrb, ctx, "/", marker, full) && stat(full, &st) == 0;
+
+  return mcg_on_v2(ctx->controller) ? !present : present;
+}
+
 /* Controller id's group base/leaf, its context added to c. */
 static mrb_value
 add_leaf(mrb_state *mrb, struct claim *c, enum controller_id id, mrb_value leaf)
 {
-  mrb_value group = mcg_group_new(mrb, id, mrb_format(mrb, "%s/%v", c->base, leaf));
+  const char *sep = strcmp(c->base, "/") == 0 ? "" : "/"; /* a namespace's root: "/leaf" */
+  mrb_value group = mcg_group_new(mrb, id, mrb_format(mrb, "%s%s%v", c->base, sep, leaf));
 
   c->leaf[c->count] = mcg_get_ctx(mrb, group);
   c->made[c->count++] = FALSE;
@@ -82,7 +102,7 @@ collect(mrb_state *mrb, struct claim *c, mrb_value controllers, mrb_value leaf)
     mcg_require_mount(mrb, probe);
     find_base(mrb, probe, RSTRING_CSTR(mrb, leaf), base);
     check_leaf_name(mrb, probe, base, RSTRING_CSTR(mrb, leaf));
-    if (strcmp(base, "/") == 0) { /* would move every process of the host */
+    if (strcmp(base, "/") == 0 && is_host_root(mrb, probe)) { /* every process of the host */
       mcg_raise_error(mrb, "InvalidValue", EINVAL, id, base, "claim", NULL, NULL,
                       "this process is in the root group: nothing was delegated to it");
     }

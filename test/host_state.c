@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <locale.h>
 #include <pthread.h>
@@ -14,7 +15,9 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/fsuid.h>
+#include <sys/mount.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -261,6 +264,41 @@ t_daemon_fds(mrb_state *mrb, mrb_value self)
   return mine;
 }
 
+/* ---- A container -------------------------------------------------------- */
+
+/* CgroupTest.enter_container(mount, group_dir, writable): what a container
+ * engine does for this (forked) process: into the group at group_dir, then
+ * a cgroup namespace rooted there and a mount namespace of its own in which
+ * a fresh cgroup2 mount (read-only unless writable, as Docker mounts it
+ * without --privileged) replaces the one at mount; the host's mount, in the
+ * host's namespace, is not touched. */
+static mrb_value
+t_enter_container(mrb_state *mrb, mrb_value self)
+{
+  char *mount_point, *group_dir, procs[PATH_MAX], pid[16];
+  mrb_bool writable;
+  int fd, len;
+
+  mrb_get_args(mrb, "zzb", &mount_point, &group_dir, &writable);
+  snprintf(procs, sizeof procs, "%s/cgroup.procs", group_dir);
+  len = snprintf(pid, sizeof pid, "%d", (int)getpid());
+  if ((fd = open(procs, O_WRONLY | O_CLOEXEC)) < 0 || write(fd, pid, (size_t)len) != len)
+    mrb_raisef(mrb, E_RUNTIME_ERROR, "join %s: %s", procs, strerror(errno));
+  close(fd);
+  if (unshare(CLONE_NEWCGROUP | CLONE_NEWNS) != 0)
+    mrb_raisef(mrb, E_RUNTIME_ERROR, "unshare: %s", strerror(errno));
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+    mrb_raisef(mrb, E_RUNTIME_ERROR, "mount --make-rprivate /: %s", strerror(errno));
+  /* in this mount namespace only: the kernel refuses the one cgroup2 file
+   * system on the mount point where it is already mounted (EBUSY) */
+  if (umount2(mount_point, MNT_DETACH) != 0)
+    mrb_raisef(mrb, E_RUNTIME_ERROR, "umount %s in the new namespace: %s", mount_point,
+               strerror(errno));
+  if (mount("cgroup2", mount_point, "cgroup2", writable ? 0 : MS_RDONLY, NULL) != 0)
+    mrb_raisef(mrb, E_RUNTIME_ERROR, "mount cgroup2 on %s: %s", mount_point, strerror(errno));
+  return self;
+}
+
 /* ---- Gem internals ------------------------------------------------------ */
 
 /* CgroupTest.parse_as(group, name, text) => text read as the attribute
@@ -412,6 +450,7 @@ mcg_test_init_host_state(mrb_state *mrb, struct RClass *t)
   mrb_define_module_function(mrb, t, "drop_fs_caps", t_drop_fs_caps, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "daemon_fds", t_daemon_fds, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "in_child", t_in_child, MRB_ARGS_BLOCK());
+  mrb_define_module_function(mrb, t, "enter_container", t_enter_container, MRB_ARGS_REQ(3));
   mrb_define_module_function(mrb, t, "parse_as", t_parse_as, MRB_ARGS_REQ(3));
   mrb_define_module_function(mrb, t, "back_off", t_back_off, MRB_ARGS_REQ(2));
   mrb_define_module_function(mrb, t, "forks_stuck", t_forks_stuck, MRB_ARGS_REQ(1));

@@ -1,0 +1,81 @@
+# Containers: a process in a cgroup namespace (Docker's --cgroupns=private,
+# Kubernetes, LXC/Incus, systemd-nspawn) sees its container's group as "/",
+# and that root is a group of the host's: it has cgroup.type, which the
+# host's root lacks.  With a writable cgroup2 mount (--privileged, or a
+# delegated one) Cgroup.claim does what docker-in-docker's entrypoint does:
+# the container's processes into a leaf, then the controllers enabled at
+# its root; then groups, limits, OOM kills and attach work in its view.
+# With a read-only mount (Docker's default) writes say so and reads work.
+# Each test is a forked child that enters such a container.
+
+PREFIX = CgroupTest.prefix
+MRUBY = TEST_ARGS['mruby_bin']
+
+def container_ready?
+  return "needs root to make namespaces (running as uid #{CgroupTest.uid})" unless CgroupTest.uid == 0
+  missing = %w[cpu memory pids].reject { |c| CgroupTest.version(c) == 2 }
+  return "#{missing.join(', ')} not on cgroup v2 here (the pure-v2 and systemd VMs run these)" unless missing.empty?
+  nil
+end
+
+# A group of the host's for the container, with cpu, memory and pids
+# delegated to it; the child that enters it returns what the block gives.
+def in_container(name, writable, &block)
+  host = Cgroup::MEMORY.new("#{PREFIX}/#{name}").create
+  Cgroup::CPU.new(host.group_name).create
+  Cgroup::PIDS.new(host.group_name).create
+  dir = CgroupTest.group_dir('memory', host.group_name)
+  [host, CgroupTest.in_child do
+    CgroupTest.enter_container(CgroupTest.mount('memory'), dir, writable)
+    Cgroup.close_kept # the kept mount directories are the host's view
+    block.call
+  end]
+end
+
+assert('in a container with a writable cgroup mount, claim takes its root and groups, limits, OOM kills and attach work in its view') do
+  why = container_ready?
+  skip why if why
+  CgroupTest.isolate do
+    host, got = in_container("ctr-rw", true) do
+      seen = [Cgroup.current_path(:memory), CgroupTest.read("/proc/self/cgroup").strip]
+      seen << Cgroup.claim(:cpu, :memory, :pids) << Cgroup.current_path(:memory)
+      seen << CgroupTest.read(CgroupTest.mount('memory') + "/cgroup.subtree_control").split.sort
+      req = Cgroup::MEMORY.new("/req")
+      req.limit_in_bytes = 32 << 20
+      req.create
+      status = Cgroup.wait(req.spawn(MRUBY, "-e", "a = 'x' * (128 << 20); p a.size"))
+      seen << status.oom_killed? << Cgroup.groups(:memory)
+      cpu = Cgroup::CPU.new("/req")
+      cpu.cfs_quota_us = 10_000
+      cpu.create
+      cpu.attach { seen << Cgroup.current_path(:cpu) }
+      seen << Cgroup.current_path(:cpu)
+    end
+    want = ["/", "0::/", "/", "/main", %w[cpu memory pids], true, ["/", "/main", "/req"], "/req", "/main"]
+    assert_equal "returned #{want.inspect}", got
+    assert_true CgroupTest.dir?(CgroupTest.group_dir('memory', "#{host.group_name}/req")), "the host sees it below the container's group"
+    assert_equal "10000 100000", CgroupTest.kernel_file('cpu', "#{host.group_name}/req", "cpu.max").strip
+  end
+end
+
+assert('in a container with a read-only cgroup mount (Docker\'s default), reads work and every write says Read-only file system') do
+  why = container_ready?
+  skip why if why
+  CgroupTest.isolate do
+    host, got = in_container("ctr-ro", false) do
+      seen = [Cgroup.current_path(:pids), Cgroup::PIDS.new("/").procs.size > 0]
+      [-> { Cgroup.claim(:pids) }, -> { Cgroup::PIDS.new("/x").create },
+       -> { g = Cgroup::PIDS.new("/"); g.write_file("pids.max", 5) }].each do |write|
+        begin
+          write.call
+          seen << "no error"
+        rescue Cgroup::PermissionDenied => e
+          seen << e.message.include?("Read-only file system")
+        end
+      end
+      seen
+    end
+    assert_equal "returned #{['/', true, true, true, true].inspect}", got
+    assert_equal [], CgroupTest.entries(CgroupTest.group_dir('pids', host.group_name)).select { |e| e == "x" || e == "main" }, "nothing made"
+  end
+end
