@@ -6,6 +6,8 @@ module Cgroup
   # makes its groups: Cgroup::CPU.new("#{base}/request").  Call it again
   # (or in a forked worker) and it returns the same path.
   #   base = Cgroup.claim(:cpu, :memory, :pids)   # => "/system.slice/web.service"
+  # In a container (a cgroup namespace) whose root holds the caller, base is
+  # "/": the container's processes go into "/main", and its groups are "/name".
   def self.claim(*controllers, leaf: "main")
     __claim(controllers, leaf)
   end
