@@ -191,15 +191,23 @@ group_file_forget(mrb_state *mrb, struct kept_group_file *g)
   g->used = 0; /* a free slot is taken first */
 }
 
+/* Close every descriptor kept: mount directories, /proc files, group files. */
 static void
-kept_files_free(mrb_state *mrb, void *p)
+close_all(mrb_state *mrb, struct kept_files *kept)
 {
-  struct kept_files *kept = (struct kept_files *)p;
   int i;
 
   for (i = 0; i < CTL_COUNT; i++) mcg_fd_close(&kept->mount_dir[i]);
   for (i = 0; i < KEPT_PROC_FILES; i++) mcg_fd_close(&kept->proc[i]);
   for (i = 0; i < KEPT_GROUP_FILES; i++) group_file_forget(mrb, &kept->group_file[i]);
+}
+
+static void
+kept_files_free(mrb_state *mrb, void *p)
+{
+  struct kept_files *kept = (struct kept_files *)p;
+
+  close_all(mrb, kept);
   mrb_free(mrb, kept->buf);
   mrb_free(mrb, kept);
 }
@@ -217,11 +225,8 @@ cgroup_s_close_kept(mrb_state *mrb, mrb_value self)
 {
   struct kept_files *kept = (struct kept_files *)mrb_data_get_ptr(
       mrb, mrb_iv_get(mrb, self, MRB_SYM(kept_files)), &kept_files_type);
-  int i;
 
-  for (i = 0; kept && i < CTL_COUNT; i++) mcg_fd_close(&kept->mount_dir[i]);
-  for (i = 0; kept && i < KEPT_PROC_FILES; i++) mcg_fd_close(&kept->proc[i]);
-  for (i = 0; kept && i < KEPT_GROUP_FILES; i++) group_file_forget(mrb, &kept->group_file[i]);
+  if (kept) close_all(mrb, kept);
   return mrb_nil_value();
 }
 

@@ -623,9 +623,10 @@ mcg_caller_within(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
   struct dirent *e;
   int n = 0;
 
-  tids[n++] = getpid(); /* the whole process on v2 */
+  tids[n++] = getpid(); /* the whole process on v2; the main thread, listed below too */
   while (dir && n < CALLER_THREADS_LOOKED_AT && (e = readdir(dir))) {
-    if (e->d_name[0] != '.') tids[n++] = (pid_t)atoi(e->d_name);
+    pid_t tid = (pid_t)atoi(e->d_name);
+    if (tid > 0 && tid != tids[0]) tids[n++] = tid;
   }
   if (dir) closedir(dir);
   for (int i = 0; i < n; i++) {
