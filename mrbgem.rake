@@ -4,6 +4,18 @@ MRuby::Gem::Specification.new('mruby-cgroup') do |spec|
   spec.summary = 'Linux control groups (cpu, cpuacct, cpuset, blkio, io, memory, pids, freezer) through libcgroup'
   spec.version = '1.0.0'
 
+  # mruby 3.1 is the oldest the C builds on (presym, mrb_protect_error,
+  # keyword arguments): say so before the compiler fails on mruby/presym.h.
+  # (mruby 2's build does not load MRuby::Source: read version.h.)
+  version = %w[MAJOR MINOR TEENY].map do |part|
+    File.read(File.join(MRUBY_ROOT, 'include', 'mruby', 'version.h'))[/^#define MRUBY_RELEASE_#{part} (\d+)/, 1].to_i
+  end
+  if (version <=> [3, 1, 0]).negative?
+    raise "mruby-cgroup needs mruby 3.1 or later, and this is mruby #{version.join('.')}. " \
+          'mod_mruby vendors mruby 2.1.1: build mod_mruby against mruby 3.1 instead ' \
+          '(README, "Apache httpd (mod_mruby)"; example/mod_mruby/build_config.rb)'
+  end
+
   unless spec.search_package('libcgroup')
     raise "mruby-cgroup: libcgroup was not found by pkg-config " \
           "(on Debian: apt-get install libcgroup-dev pkg-config)"

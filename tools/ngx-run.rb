@@ -2,6 +2,7 @@
 # under ab and checks it from outside, through /proc and the cgroup files.
 #   ruby tools/ngx-run.rb path/to/nginx example/ngx_mruby ngx_mruby-commit
 require 'fileutils'
+require_relative 'server_probe'
 
 NGINX, EXAMPLE, COMMIT = ARGV
 RUN = "/tmp/mrbcg-ngx-#{Process.pid}"
@@ -9,90 +10,13 @@ BASE = ENV['MRB_NGX_BASE'] || "/mrbcg-ngx-#{Process.pid}" # in a delegated servi
 PORT = 20_000 + Process.pid % 10_000
 CONCURRENCY = 16
 LOCATIONS = %w[plain cpu cpumem account].freeze
-$passed = 0
-$failed = []
-
-def check(what, ok, detail = nil)
-  if ok
-    $passed += 1
-  else
-    $failed << what
-    puts "FAIL: #{what}#{detail ? ": #{detail}" : ''}"
-  end
-end
-
-# ---- the kernel's view, read without the gem
-
-def cgroup_mounts
-  File.readlines('/proc/self/mountinfo').filter_map do |line|
-    fields = line.split
-    sep = fields.index('-')
-    [fields[4], fields[sep + 1], fields[sep + 3].split(',')] if sep && fields[sep + 1] =~ /\Acgroup2?\z/
-  end
-end
-
-def mount_of(controller)
-  v1 = cgroup_mounts.find { |_, type, opts| type == 'cgroup' && opts.include?(controller) }
-  return v1[0] if v1
-
-  v2 = cgroup_mounts.find do |dir, type, _|
-    type == 'cgroup2' && File.read("#{dir}/cgroup.controllers").split.include?(controller)
-  end
-  v2 && v2[0]
-end
-
-MOUNTS = { 'cpu' => mount_of('cpu'), 'memory' => mount_of('memory') }.freeze
-V2 = MOUNTS.transform_values { |m| cgroup_mounts.any? { |dir, type, _| dir == m && type == 'cgroup2' } }
-
-def group_of(pid, controller)
-  File.readlines("/proc/#{pid}/cgroup").each do |line|
-    _, names, path = line.chomp.split(':', 3)
-    return path if V2[controller] ? names.empty? : names.split(',').include?(controller)
-  end
-  nil
-end
-
-def tasks_in(group, controller)
-  File.read("#{MOUNTS[controller]}#{group}/cgroup.procs").split.map(&:to_i)
-end
-
-def children_of(group, controller)
-  Dir.children("#{MOUNTS[controller]}#{group}").select { |e| File.directory?("#{MOUNTS[controller]}#{group}/#{e}") }
-end
 
 def master
   File.read("#{RUN}/nginx.pid").to_i
 end
 
 def workers
-  Dir.children('/proc').grep(/\A\d+\z/).map(&:to_i).select do |pid|
-    stat = File.read("/proc/#{pid}/stat") rescue next
-    stat[/\) \S+ (\d+)/, 1].to_i == master && stat.include?('(nginx)')
-  end.sort
-end
-
-def rss_kb(pid)
-  File.read("/proc/#{pid}/status")[/VmRSS:\s+(\d+)/, 1].to_i
-end
-
-def fds(pid)
-  Dir.children("/proc/#{pid}/fd").size
-end
-
-# The worker's descriptor count once it has held still for 250 ms (3 s at
-# most): ab has closed its keep-alive connections when it exits, but the
-# worker closes its ends on its next turn of the event loop (a count read
-# straight after ab once saw 12 of the 16 still open).  Taken the same way
-# before and after, so a descriptor the gem leaks still shows.
-def idle_fds(pid)
-  deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 3
-  last, still_since = fds(pid), Process.clock_gettime(Process::CLOCK_MONOTONIC)
-  loop do
-    sleep 0.05
-    now, n = Process.clock_gettime(Process::CLOCK_MONOTONIC), fds(pid)
-    last, still_since = n, now if n != last
-    return n if now - still_since >= 0.25 || now > deadline
-  end
+  children_of_pid(master).select { |pid| (File.read("/proc/#{pid}/stat") rescue '').include?('(nginx)') }
 end
 
 def error_log
@@ -101,21 +25,10 @@ end
 
 # ---- load
 
-# ab's summary of n requests at concurrency c: requests/s, failed, non-2xx.
-# Keep-alive unless asked not to: hundreds of thousands of fresh connections
-# in a minute run out of local ports (TIME_WAIT), which is not the server's doing.
-# /account's body carries the request's peak memory, whose digits vary; ab
-# counts a body of another length than the first as a failed request.
-VARYING_LENGTH = %w[account].freeze
-
-def ab(location, n, concurrency = CONCURRENCY, keepalive: true)
-  out = IO.popen(['ab', '-q', *(keepalive ? ['-k'] : []), '-n', n.to_s, '-c', concurrency.to_s,
-                  "http://127.0.0.1:#{PORT}/#{location}"], err: %i[child out], &:read)
-  failed = out[/Failed requests:\s+(\d+)/, 1].to_i
-  failed -= out[/Length: (\d+)/, 1].to_i if VARYING_LENGTH.include?(location)
-  { rps: out[/Requests per second:\s+([\d.]+)/, 1].to_f, failed: failed,
-    non2xx: out[/Non-2xx responses:\s+(\d+)/, 1].to_i, complete: out[/Complete requests:\s+(\d+)/, 1].to_i,
-    out: out }
+# /account's body carries the request's peak memory, whose digits vary
+def ab_at(location, n, concurrency = CONCURRENCY, keepalive: true)
+  ab("http://127.0.0.1:#{PORT}/#{location}", n, concurrency, keepalive: keepalive,
+                                                             varying_length: location == 'account')
 end
 
 def all_home(when_)
@@ -133,10 +46,6 @@ def all_home(when_)
   end
   extra = children_of(BASE, 'memory') - %w[main request]
   check("no per-request group left #{when_}", extra.empty?, extra.inspect)
-end
-
-def median(values)
-  values.sort[values.size / 2]
 end
 
 # ---- the run
@@ -160,8 +69,8 @@ begin
   all_home('at start')
 
   # warm-up of every handler, the failing ones too
-  LOCATIONS.each { |l| ab(l, 2000) }
-  %w[raise async async_inside async_held].each { |l| ab(l, 200, keepalive: false) }
+  LOCATIONS.each { |l| ab_at(l, 2000) }
+  %w[raise async async_inside async_held].each { |l| ab_at(l, 200, keepalive: false) }
   fds_before = workers.to_h { |w| [w, idle_fds(w)] }
 
   rounds = (ENV['MRB_NGX_ROUNDS'] || '3').to_i
@@ -170,7 +79,7 @@ begin
   total = 0
   rounds.times do # the locations take turns, so drift hits them alike
     LOCATIONS.each do |l|
-      r = ab(l, n)
+      r = ab_at(l, n)
       total += r[:complete]
       check("#{l}: #{n} requests, none failed", r[:complete] == n && r[:failed].zero? && r[:non2xx].zero?,
             r[:out].lines.grep(/Complete|Failed|Non-2xx|Length:/).join.strip)
@@ -187,7 +96,7 @@ begin
   soak = (ENV['MRB_NGX_SOAK'] || '60000').to_i
   %w[cpu cpumem account].each do |l|
     before = workers.to_h { |w| [w, [rss_kb(w), idle_fds(w)]] }
-    r = ab(l, soak)
+    r = ab_at(l, soak)
     check("#{l}: #{soak} more requests, none failed", r[:complete] == soak && r[:failed].zero? && r[:non2xx].zero?)
     before.each do |w, (rss, fd)|
       now_rss, now_fd = rss_kb(w), idle_fds(w)
@@ -197,17 +106,17 @@ begin
   end
 
   # the failing and async handlers on fresh connections, as a browser would
-  r = ab('raise', 200, keepalive: false)
+  r = ab_at('raise', 200, keepalive: false)
   check('/raise: every request answered 500', r[:complete] == 200 && r[:non2xx] == 200, r[:non2xx])
   check('/raise: the error is in error.log', error_log.include?('request failed on purpose'))
-  r = ab('async', 500, keepalive: false)
+  r = ab_at('async', 500, keepalive: false)
   check('/async (yields outside the block): every request answered 200', r[:complete] == 500 && r[:non2xx].zero?,
         r[:non2xx])
-  r = ab('async_inside', 100, keepalive: false)
+  r = ab_at('async_inside', 100, keepalive: false)
   check('/async_inside (yields inside the block): every request answered 500', r[:complete] == 100 && r[:non2xx] == 100,
         r[:non2xx])
   check('/async_inside: error.log names the fiber switch', error_log.include?('(Cgroup::FiberSwitch)'))
-  r = ab('async_held', 2000, keepalive: false)
+  r = ab_at('async_held', 2000, keepalive: false)
   check('/async_held (attached across the wait, interleaved): every request answered 200',
         r[:complete] == 2000 && r[:failed].zero? && r[:non2xx].zero?, r[:non2xx])
   all_home('after the raising and async handlers')
@@ -217,7 +126,7 @@ begin
     check("worker #{w}: descriptors flat over everything (#{fd} -> #{now})", now == fd)
   end
 
-  loader = Thread.new { ab('cpumem', 20_000, keepalive: false) } # reloads close idle keep-alive connections
+  loader = Thread.new { ab_at('cpumem', 20_000, keepalive: false) } # reloads close idle keep-alive connections
   old = nil
   3.times do
     sleep 1
@@ -252,16 +161,7 @@ ensure
     100.times { break unless File.exist?("/proc/#{pid}"); sleep 0.1 }
     Process.kill(:KILL, pid) rescue nil
   end
-  %w[cpu memory].each do |c|
-    top = "#{MOUNTS[c]}#{BASE}"
-    next unless File.directory?(top)
-
-    Dir.glob("#{top}/**/").sort_by { |d| -d.count('/') }.each do |dir|
-      File.read("#{dir}cgroup.procs").split.each { |p| Process.kill(:KILL, p.to_i) rescue nil }
-      20.times { break if (Dir.rmdir(dir) rescue nil) == 0; sleep 0.1 }
-    end
-    check("the #{c} groups are gone", !File.directory?(top))
-  end
+  remove_groups(BASE)
   FileUtils.cp("#{RUN}/error.log", ENV['MRB_NGX_LOG'] || File.join(__dir__, '..', '.cache', 'ngx', 'error.log')) rescue nil
   FileUtils.rm_rf(RUN)
 end

@@ -1,0 +1,1 @@
+Cgroup.with($cpu, $mem) { Apache.rputs "ok" }

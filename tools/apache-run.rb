@@ -1,0 +1,317 @@
+# tools/apache-test's second half: runs Apache with mod_mruby and
+# example/mod_mruby under ab, once per MPM (prefork with mod_cgi, event with
+# mod_cgid), and checks it from outside, through /proc and the cgroup files:
+# the parent is root and in the delegated leaf, the children run as
+# www-data; no failed request; every child thread back in its home group
+# after each load and no task left in a request group; child RSS and
+# descriptors flat; /raise answered 500 with its error logged; CGIs born in
+# their virtual host's group (mod_cgi) or, with mod_cgid, in its daemon's
+# (the daemon forks them, not the request); the heavy host throttled; three
+# graceful restarts under load, with a plain handler under the same load as
+# the reference for the server's own failures; error.log without other
+# errors.  On v2 the event MPM's groups are threaded (THREADED_MPM in
+# child_init.rb): a request moves its thread, not the whole child.
+#   ruby tools/apache-run.rb path/to/apache2 path/to/mod_mruby.so example/mod_mruby commit
+require 'etc'
+require 'fileutils'
+require 'socket'
+require_relative 'server_probe'
+
+APACHE, MOD_MRUBY, EXAMPLE, COMMIT = ARGV
+CONCURRENCY = 16
+MPMS = (ENV['MRB_APACHE_MPMS'] || 'prefork event').split
+ROUNDS = (ENV['MRB_APACHE_ROUNDS'] || '3').to_i
+REQUESTS = (ENV['MRB_APACHE_REQUESTS'] || '10000').to_i
+SOAK = (ENV['MRB_APACHE_SOAK'] || '30000').to_i
+# /raise's own, and prefork saying that every child is busy (ab keeps all 16)
+EXPECTED_ERRORS = ['raise.rb: RuntimeError: request failed on purpose',
+                   'AH00161: server reached MaxRequestWorkers setting'].freeze
+HOSTS = { 'heavy.example' => 'vhost-heavy.example', 'light.example' => 'vhost-light.example' }.freeze
+
+# One server: its directory, port, group and MPM.
+class Server
+  attr_reader :mpm, :run, :base, :port
+
+  def initialize(mpm)
+    @mpm = mpm
+    @run = "/tmp/mrbcg-apache-#{Process.pid}-#{mpm}"
+    @base = "#{ENV['MRB_APACHE_BASE'] || "/mrbcg-apache-#{Process.pid}"}-#{mpm}"
+    @port = 20_000 + (Process.pid + mpm.size) % 10_000
+  end
+
+  def threaded?
+    mpm != 'prefork'
+  end
+
+  # v2 moves whole processes unless the group is threaded, and memory cannot
+  # follow threads: the event MPM's requests have a CPU group only there
+  def cpu_only?
+    threaded? && V2['cpu']
+  end
+
+  def locations
+    return %w[plain cpu] if cpu_only?
+
+    threaded? ? %w[plain cpu cpumem] : %w[plain cpu cpumem account]
+  end
+
+  def conf
+    "#{run}/httpd.conf"
+  end
+
+  def write_files
+    FileUtils.mkdir_p(["#{run}/htdocs", "#{run}/cgi-bin"])
+    File.chmod(0o755, run)
+    Dir["#{EXAMPLE}/*.rb"].each do |f|
+      next if File.basename(f) == 'build_config.rb'
+
+      text = File.read(f).sub('BASE = "/mod-mruby"', "BASE = #{base.inspect}")
+      text = text.sub('THREADED_MPM = false', 'THREADED_MPM = true') if threaded?
+      File.write("#{run}/#{File.basename(f)}", text)
+    end
+    FileUtils.cp("#{EXAMPLE}/cgi-bin/where.cgi", "#{run}/cgi-bin/where.cgi")
+    File.write(conf, File.read("#{EXAMPLE}/httpd.conf").gsub('@RUN@', run).gsub('@PORT@', port.to_s)
+                        .gsub('@MPM@', mpm).gsub('@CGI@', threaded? ? 'cgid' : 'cgi').gsub('@MOD_MRUBY@', MOD_MRUBY))
+    FileUtils.chmod_R('a+rX', run)
+  end
+
+  def apachectl(action)
+    system(APACHE, '-f', conf, '-k', action, err: "#{run}/signal.log", out: "#{run}/signal.log") or
+      check("apache2 -k #{action}", false, File.read("#{run}/signal.log"))
+  end
+
+  def parent
+    File.read("#{run}/httpd.pid").to_i
+  rescue Errno::ENOENT
+    nil
+  end
+
+  # the children that serve requests: www-data's apache2 processes below the
+  # parent, without mod_cgid's daemon (one thread; the event children have
+  # ThreadsPerChild and their listener)
+  def children
+    children_of_pid(parent).select do |pid|
+      File.stat("/proc/#{pid}").uid != 0 && (!threaded? || Dir.children("/proc/#{pid}/task").size > 1)
+    end
+  rescue Errno::ENOENT
+    []
+  end
+
+  def expected_children
+    threaded? ? 2 : 16
+  end
+
+  def error_log
+    File.exist?("#{run}/error.log") ? File.read("#{run}/error.log") : ''
+  end
+
+  def url(path)
+    "http://127.0.0.1:#{port}/#{path}"
+  end
+
+  def load(location, n, keepalive: true)
+    ab(url(location), n, CONCURRENCY, keepalive: keepalive, varying_length: location == 'account')
+  end
+
+  def controllers
+    cpu_only? ? %w[cpu] : %w[cpu memory]
+  end
+
+  # every thread of every child (and of mod_cgid's daemon) in BASE/main,
+  # nobody left in the request and vhost groups, no per-request group left
+  def all_home(when_)
+    ws = children
+    check("#{mpm}: #{expected_children} children #{when_}", ws.size == expected_children, ws.inspect)
+    children_of_pid(parent).each do |w|
+      controllers.each do |c|
+        away = Dir.children("/proc/#{w}/task").map { |t| group_of(w, c, "/proc/#{w}/task/#{t}") }
+                  .reject { |g| g == "#{base}/main" }
+        check("#{mpm}: child #{w} at home in #{c} #{when_}", away.empty?, away.uniq.inspect)
+      end
+    end
+    controllers.each do |c|
+      (['request'] + (c == 'cpu' ? HOSTS.values : [])).each do |g|
+        left = threads_in("#{base}/#{g}", c)
+        check("#{mpm}: no task left in the #{c} group #{g} #{when_}", left.empty?, left.inspect)
+      end
+    end
+    extra = children_of(base, 'cpu') - %w[main request] - HOSTS.values
+    check("#{mpm}: no per-request group left #{when_}", extra.empty?, extra.inspect)
+  end
+
+  def start
+    write_files
+    apachectl('start')
+    50.times { break if parent && children.size == expected_children; sleep 0.1 }
+    abort "apache-test: #{mpm}: Apache did not start:\n#{error_log}" unless parent
+    %w[cpu memory].each do |c|
+      check("#{mpm}: the parent is root and in the delegated leaf (#{c})",
+            File.stat("/proc/#{parent}").uid.zero? && group_of(parent, c) == "#{base}/main", group_of(parent, c))
+    end
+    check("#{mpm}: the children run as www-data",
+          children.all? { |w| File.stat("/proc/#{w}").uid == Etc.getpwnam('www-data').uid }, children.inspect)
+    all_home('at start')
+  end
+
+  def stop
+    pid = parent
+    return unless pid
+
+    apachectl('stop')
+    100.times { break unless File.exist?("/proc/#{pid}"); sleep 0.1 }
+    Process.kill(:KILL, pid) rescue nil
+  end
+end
+
+# one GET on a fresh connection: the body
+def get(server, path, host: '127.0.0.1')
+  TCPSocket.open('127.0.0.1', server.port) do |s|
+    s.write("GET /#{path} HTTP/1.0\r\nHost: #{host}\r\n\r\n")
+    s.read.split("\r\n\r\n", 2)[1].to_s.strip
+  end
+end
+
+def cpu_stat(group, key)
+  File.read("#{MOUNTS['cpu']}#{group}/cpu.stat")[/^#{key} (\d+)/, 1].to_i
+end
+
+# the per-request limits: rounds of load, the locations taking turns
+def per_request(server, results)
+  server.locations.each { |l| server.load(l, 1000) } # warm-up
+  ROUNDS.times do
+    server.locations.each do |l|
+      r = server.load(l, REQUESTS)
+      check("#{server.mpm} /#{l}: #{REQUESTS} requests, none failed",
+            r[:complete] == REQUESTS && r[:failed].zero? && r[:non2xx].zero?, ab_summary(r))
+      results[[server.mpm, l]] << r[:rps]
+    end
+    server.all_home('after a round of load')
+  end
+end
+
+# each of the gem's handlers alone: every child's RSS and descriptors
+# before and after SOAK more requests
+def soak(server)
+  (server.locations - %w[plain]).each do |l|
+    before = server.children.to_h { |w| [w, [rss_kb(w), idle_fds(w)]] }
+    r = server.load(l, SOAK)
+    check("#{server.mpm} /#{l}: #{SOAK} more requests, none failed",
+          r[:complete] == SOAK && r[:failed].zero? && r[:non2xx].zero?, ab_summary(r))
+    before.each do |w, (rss, fd)|
+      now_rss, now_fd = rss_kb(w), idle_fds(w)
+      check("#{server.mpm} /#{l} alone: child #{w} RSS flat (#{rss} -> #{now_rss} kB)", now_rss - rss < 256)
+      check("#{server.mpm} /#{l} alone: child #{w} descriptors flat (#{fd} -> #{now_fd})", now_fd == fd)
+    end
+  end
+end
+
+# mod_mruby reads a handler's status from a global after it releases its
+# lock, so under a threaded MPM a request can answer with another's status
+# (a /raise answered 200): there one request at a time, and the count at 16
+# is printed
+def raising(server)
+  if server.threaded?
+    r = server.load('raise', 200, keepalive: false)
+    puts "#{server.mpm}: /raise at -c 16: #{r[:non2xx]} of 200 answered 500 (mod_mruby's status race)"
+  end
+  r = ab(server.url('raise'), 200, server.threaded? ? 1 : CONCURRENCY, keepalive: false)
+  check("#{server.mpm} /raise: every request answered 500", r[:complete] == 200 && r[:non2xx] == 200, r[:non2xx])
+  check("#{server.mpm} /raise: the error is in error.log", server.error_log.include?(EXPECTED_ERRORS[0]))
+  server.all_home('after /raise')
+end
+
+# The classic per-vhost pattern: where each host's CGI was born, and the
+# heavy host's quota throttling its CGIs under load.  mod_cgi forks the CGI
+# from the request's task; mod_cgid's daemon forks it, so it is born where
+# the daemon is (BASE/main: it was forked by the parent in its leaf).
+def vhosts(server)
+  HOSTS.each do |host, group|
+    body = get(server, 'cgi-bin/where.cgi', host: host)
+    want = server.threaded? ? "#{server.base}/main" : "#{server.base}/#{group}"
+    check("#{server.mpm}: #{host}'s CGI born in #{want}", body == want, body)
+  end
+  body = get(server, 'cgi-bin/where.cgi')
+  check("#{server.mpm}: another host's CGI born in the child's group", body == "#{server.base}/main", body)
+  heavy = "#{server.base}/#{HOSTS['heavy.example']}"
+  throttled = cpu_stat(heavy, 'nr_throttled')
+  r = ab(server.url('cgi-bin/where.cgi?ms=50'), 40, 4, headers: ['Host: heavy.example'])
+  check("#{server.mpm}: 40 CGI requests to heavy.example answered", r[:complete] == 40 && r[:non2xx].zero?,
+        ab_summary(r))
+  now = cpu_stat(heavy, 'nr_throttled')
+  if server.threaded?
+    check("#{server.mpm}: heavy.example's group not throttled (its CGIs run in mod_cgid's)", now == throttled, now)
+  else
+    check("#{server.mpm}: heavy.example's CGIs throttled by its quota (nr_throttled #{throttled} -> #{now})",
+          now > throttled)
+  end
+  server.all_home('after the CGIs')
+end
+
+# Three graceful restarts under load, on fresh connections (a restart closes
+# idle keep-alive ones): first the plain handler, the reference for the
+# server's own failures, then /cpu.  post_config.rb runs again each time.
+def graceful(server)
+  failures = %w[plain cpu].to_h do |l|
+    loader = Thread.new { server.load(l, 10_000, keepalive: false) }
+    3.times do
+      sleep 0.5
+      server.apachectl('graceful')
+    end
+    r = loader.value
+    check("#{server.mpm}: /#{l} under three graceful restarts: all 10000 answered", r[:complete] == 10_000,
+          ab_summary(r))
+    [l, r[:failed] + r[:non2xx]]
+  end
+  puts "#{server.mpm}: failed requests under three graceful restarts: /plain #{failures['plain']}, " \
+       "/cpu #{failures['cpu']}"
+  check("#{server.mpm}: /cpu fails no more often than /plain under graceful restarts (#{failures['cpu']} vs " \
+        "#{failures['plain']})", failures['cpu'] <= failures['plain'] + 10)
+  # the old generation finishes its connections and exits
+  100.times { break if server.children.size == server.expected_children; sleep 0.1 }
+  sleep 1
+  server.all_home('after three graceful restarts')
+end
+
+results = Hash.new { |h, k| h[k] = [] }
+servers = []
+begin
+  MPMS.each do |mpm|
+    server = Server.new(mpm)
+    servers << server
+    server.start
+    per_request(server, results)
+    soak(server)
+    raising(server)
+    vhosts(server)
+    graceful(server)
+    bad = server.error_log.lines.grep(/\[[a-z_:]*(error|crit|alert|emerg)\]/)
+                .reject { |l| EXPECTED_ERRORS.any? { |e| l.include?(e) } }
+    check("#{mpm}: error.log has no other error", bad.empty?, bad.first(5).join)
+    server.stop
+    remove_groups(server.base)
+  end
+  puts
+  puts "mod_mruby #{COMMIT}, ab -c #{CONCURRENCY}, #{ROUNDS} rounds of #{REQUESTS} requests per location " \
+       '(keep-alive), median:'
+  puts format('%-8s %-9s %12s %18s %10s', 'MPM', 'location', 'requests/s', 'added us/request', 'of plain')
+  servers.each do |server|
+    plain = median(results[[server.mpm, 'plain']])
+    server.locations.each do |l|
+      rps = median(results[[server.mpm, l]])
+      puts format('%-8s %-9s %12.0f %18.1f %9.2fx', server.mpm, "/#{l}", rps, (1.0 / rps - 1.0 / plain) * 1e6,
+                  rps / plain)
+    end
+  end
+ensure
+  servers.each do |server|
+    server.stop
+    remove_groups(server.base) if File.directory?("#{MOUNTS['cpu']}#{server.base}")
+    FileUtils.cp(server.error_log == '' ? File::NULL : "#{server.run}/error.log",
+                 File.join(ENV['MRB_APACHE_LOGS'] || File.join(__dir__, '..', '.cache', 'apache'),
+                           "error-#{server.mpm}.log")) rescue nil
+    FileUtils.rm_rf(server.run)
+  end
+end
+
+puts "apache: #{$passed} passed, #{$failed.size} failed, 0 skipped"
+exit($failed.empty? ? 0 : 1)
