@@ -65,6 +65,45 @@ struct create_args {
   size_t first_made; /* length of the shortest path made here; 0: none */
 };
 
+/* v2: write "threaded" to the group's cgroup.type, unless it is already. */
+static void
+make_threaded(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
+{
+  int err;
+
+  if (strcmp(mcg_kernel_read_line(mrb, ctx, path, "cgroup.type"), "threaded") == 0) return;
+  if ((err = mcg_kernel_write(mrb, ctx, path, "cgroup.type", "threaded", FILE_ONCE))) {
+    mcg_raise_error(mrb, NULL, err, ctx->controller, path, "make threaded", "cgroup.type",
+                    "threaded",
+                    err == EOPNOTSUPP ? "the kernel refuses: a domain controller (memory, io) "
+                                        "is enabled for it, or a child is not threaded"
+                                      : NULL);
+  }
+}
+
+/* Whether create makes the group threaded: threaded! came first, on v2. */
+static mrb_bool
+staged_threaded(struct cgroup_ctx *ctx)
+{
+  return ctx->threaded && mcg_on_v2(ctx->controller);
+}
+
+/* The last level of a group that threaded! came before: mkdir, threaded,
+ * and only then the controller in the parent.  A parent with processes in
+ * it (a server's child in its leaf) refuses a controller for a domain
+ * child ("no internal processes"), and takes it for a threaded one: the
+ * parent becomes the threaded subtree's root. */
+static void
+make_threaded_level(mrb_state *mrb, struct create_args *args, const char *path)
+{
+  if (!mcg_path_exists(mrb, args->ctx, path)) {
+    mcg_make_level(mrb, args->ctx, path, TRUE);
+    if (!args->first_made) args->first_made = strlen(path);
+  }
+  make_threaded(mrb, args->ctx, path);
+  mcg_require_enabled_in_parent(mrb, args->ctx, path);
+}
+
 /* The common case in one mkdir, without a stat: the parent exists and (v2)
  * offers the controller.  TRUE when the group is there now; FALSE sends
  * create to the walk from the top, which also says why where it fails. */
@@ -96,11 +135,16 @@ create_body(mrb_state *mrb, void *p)
     len = slash ? (size_t)(slash - ctx->path) : full;
     memcpy(level, ctx->path, len);
     level[len] = '\0';
+    if (len == full && staged_threaded(ctx)) {
+      make_threaded_level(mrb, args, level);
+      break;
+    }
     mcg_require_enabled_in_parent(mrb, ctx, level);
     if (!args->first_made && mcg_path_exists(mrb, ctx, level)) continue;
     mcg_make_level(mrb, ctx, level, len == full);
     if (!args->first_made) args->first_made = len;
   }
+  if (staged_threaded(ctx)) make_threaded(mrb, ctx, ctx->path); /* made by create_in_parent */
   mcg_write_staged(mrb, ctx);
   return mrb_nil_value();
 }
@@ -272,7 +316,9 @@ cgroup_delete_tree(mrb_state *mrb, mrb_value self)
  * attach and detach through this object move threads (cgroup.threads): a
  * request's thread under the request's limits while the process's other
  * threads stay where they are.  Its process must be in the threaded subtree
- * (its root, say) first.  On v1 every hierarchy moves threads already
+ * (its root, say) first.  Before create it is staged: create makes the
+ * group threaded before it enables the controller, which a parent with
+ * processes in it needs.  On v1 every hierarchy moves threads already
  * (tasks): only the object is marked.  memory and io follow processes
  * only: their objects raise Unsupported.
  */
@@ -280,23 +326,15 @@ static mrb_value
 cgroup_threaded_bang(mrb_state *mrb, mrb_value self)
 {
   struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
-  int err;
 
-  mcg_require_group(mrb, ctx, "make threaded");
+  mcg_require_mount(mrb, ctx);
   if (mcg_on_v2(ctx->controller)) {
     if (!mcg_follows_threads(ctx->controller)) {
       mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, ctx->path, "make threaded",
                       "cgroup.type", "threaded",
                       "not a threaded controller: only cpu, cpuset and pids follow threads");
     }
-    if (strcmp(mcg_kernel_read_line(mrb, ctx, ctx->path, "cgroup.type"), "threaded") != 0 &&
-        (err = mcg_kernel_write(mrb, ctx, ctx->path, "cgroup.type", "threaded", FILE_ONCE))) {
-      mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "make threaded", "cgroup.type",
-                      "threaded",
-                      err == EOPNOTSUPP ? "the kernel refuses: a domain controller (memory, io) "
-                                          "is enabled for it, or a child is not threaded"
-                                        : NULL);
-    }
+    if (mcg_path_exists(mrb, ctx, ctx->path)) make_threaded(mrb, ctx, ctx->path);
   }
   ctx->threaded = TRUE;
   return self;

@@ -303,6 +303,28 @@ assert('threaded!: two threads of one process in two CPU groups; only the quota\
   end
 end
 
+# A server's child sits in its leaf when it makes its request groups: v2
+# refuses a controller for a domain child of a group with processes, and
+# takes it for a threaded one, so create must make the group threaded first.
+assert('threaded! before create: a group below the leaf this process sits in is made threaded, and its thread moves in and back') do
+  skip "threaded groups are cgroup v2's" unless CgroupTest.version('cpu') == 2
+  CgroupTest.isolate do
+    leaf = Cgroup::CPU.new("#{PREFIX}/srv/main").create
+    got = CgroupTest.in_child do
+      leaf.attach
+      req = Cgroup::CPU.new("#{PREFIX}/srv/main/req")
+      req.cfs_quota_us = 10_000
+      req.threaded!
+      req.create
+      [req.attach { CgroupTest.read("/proc/thread-self/cgroup").strip }, CgroupTest.read("/proc/thread-self/cgroup").strip]
+    end
+    assert_equal "returned #{["0::#{PREFIX}/srv/main/req", "0::#{PREFIX}/srv/main"].inspect}", got
+    assert_equal "threaded", CgroupTest.kernel_file('cpu', "#{PREFIX}/srv/main/req", 'cgroup.type').chomp
+    assert_equal "domain threaded", CgroupTest.kernel_file('cpu', leaf.group_name, 'cgroup.type').chomp
+    assert_equal "10000 100000", CgroupTest.kernel_file('cpu', "#{PREFIX}/srv/main/req", 'cpu.max').chomp
+  end
+end
+
 assert('threaded!: memory follows processes only: neither made threaded nor attached to a threaded group') do
   skip "threaded groups are cgroup v2's" unless CgroupTest.version('cpu') == 2 && CgroupTest.version('memory') == 2
   CgroupTest.isolate do

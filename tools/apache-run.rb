@@ -117,6 +117,11 @@ class Server
     cpu_only? ? %w[cpu] : %w[cpu memory]
   end
 
+  # where child_init.rb makes its groups: threaded ones below the leaf
+  def groups
+    cpu_only? ? "#{base}/main" : base
+  end
+
   # every thread of every child (and of mod_cgid's daemon) in BASE/main,
   # nobody left in the request and vhost groups, no per-request group left
   def all_home(when_)
@@ -131,11 +136,12 @@ class Server
     end
     controllers.each do |c|
       (['request'] + (c == 'cpu' ? HOSTS.values : [])).each do |g|
-        left = threads_in("#{base}/#{g}", c)
+        left = threads_in(c == 'cpu' ? "#{groups}/#{g}" : "#{base}/#{g}", c)
         check("#{mpm}: no task left in the #{c} group #{g} #{when_}", left.empty?, left.inspect)
       end
     end
     extra = children_of(base, 'cpu') - %w[main request] - HOSTS.values
+    extra += children_of(groups, 'cpu') - %w[request] - HOSTS.values if cpu_only?
     check("#{mpm}: no per-request group left #{when_}", extra.empty?, extra.inspect)
   end
 
@@ -231,12 +237,12 @@ end
 def vhosts(server)
   HOSTS.each do |host, group|
     body = get(server, 'cgi-bin/where.cgi', host: host)
-    want = server.threaded? ? "#{server.base}/main" : "#{server.base}/#{group}"
+    want = server.threaded? ? "#{server.base}/main" : "#{server.groups}/#{group}"
     check("#{server.mpm}: #{host}'s CGI born in #{want}", body == want, body)
   end
   body = get(server, 'cgi-bin/where.cgi')
   check("#{server.mpm}: another host's CGI born in the child's group", body == "#{server.base}/main", body)
-  heavy = "#{server.base}/#{HOSTS['heavy.example']}"
+  heavy = "#{server.groups}/#{HOSTS['heavy.example']}"
   throttled = cpu_stat(heavy, 'nr_throttled')
   r = ab(server.url('cgi-bin/where.cgi?ms=50'), 40, 4, headers: ['Host: heavy.example'])
   check("#{server.mpm}: 40 CGI requests to heavy.example answered", r[:complete] == 40 && r[:non2xx].zero?,

@@ -4,15 +4,24 @@
 # and writes the same limits).  No Apache.log here either (see post_config.rb).
 $base = Cgroup.claim(:cpu, :memory)
 
-# the per-request groups: all requests share one CPU quota and memory limit.
 # On v2 a threaded MPM (event, worker) moves a request's thread only if its
-# group is threaded; memory cannot follow threads, so no memory group then.
+# group is threaded, and a threaded group lives below its process: here
+# below the leaf "main" the children sit in, which becomes the threaded
+# subtree's root (threaded! before create makes them so).  Memory cannot
+# follow threads: no memory group then.
 THREADED_MPM = false # true with mpm_event or mpm_worker
 $threaded = THREADED_MPM && Cgroup::CPU.new($base).version == 2
-$cpu = Cgroup::CPU.new("#{$base}/request")
-$cpu.cfs_quota_us = 50_000 # half a CPU for all requests together
-$cpu.create
-$cpu.threaded! if $threaded
+$groups = $threaded ? "#{$base}/main" : $base
+
+def cpu_group(name, quota)
+  group = Cgroup::CPU.new("#{$groups}/#{name}")
+  group.cfs_quota_us = quota # of each 100 ms period
+  group.threaded! if $threaded
+  group.create
+end
+
+# the per-request groups: all requests share one CPU quota and memory limit
+$cpu = cpu_group("request", 50_000) # half a CPU for all requests together
 unless $threaded
   $mem = Cgroup::MEMORY.new("#{$base}/request")
   $mem.limit_in_bytes = 256 << 20
@@ -23,11 +32,7 @@ end
 # fixups, left at log_transaction; CGIs forked by the request inherit it
 $vhosts = {}
 { "heavy.example" => 10_000, "light.example" => 100_000 }.each do |host, quota|
-  group = Cgroup::CPU.new("#{$base}/vhost-#{host}")
-  group.cfs_quota_us = quota # of each 100 ms period
-  group.create
-  group.threaded! if $threaded
-  $vhosts[host] = group.group_name
+  $vhosts[host] = cpu_group("vhost-#{host}", quota).group_name
 end
 $per_thread = {} # vhost_fixups.rb: each thread's own objects
 $attached = {}   # the group each thread's current request is in
