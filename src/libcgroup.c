@@ -5,6 +5,8 @@
  * mkdir(2) and rmdir(2) (group.c).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <mntent.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -12,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statfs.h>
+#include <unistd.h>
 #include <linux/magic.h>
 
 #include <libcgroup.h>
@@ -228,15 +231,46 @@ mcg_mount_point(enum controller_id id)
   return mount_points[id];
 }
 
+/* Why libcgroup found no hierarchy, when a cgroup2 mount is there: its
+ * root offers no controller (cgroup.controllers is empty), as in a
+ * container or service that was given none (systemd-nspawn --keep-unit).
+ * Written into why; FALSE when that is not the case. */
+static mrb_bool
+none_offered(char *why, size_t size)
+{
+  char *mount = cgroup2_mount(), path[PATH_MAX], text[8];
+  ssize_t n = -1;
+  int fd;
+
+  if (!mount) return FALSE;
+  if (snprintf(path, sizeof path, "%s/cgroup.controllers", mount) < (int)sizeof path &&
+      (fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+    n = read(fd, text, sizeof text);
+    close(fd);
+  }
+  if (n == 0 || (n == 1 && text[0] == '\n')) {
+    snprintf(why, size,
+             "the cgroup2 mount at %s offers no controller here (its cgroup.controllers is empty): "
+             "none was delegated to this container or service",
+             mount);
+  }
+  free(mount);
+  return n == 0 || (n == 1 && text[0] == '\n');
+}
+
 /* Make sure libcgroup is initialised and ctx's controller is mounted. */
 const char *
 mcg_require_mount(mrb_state *mrb, struct cgroup_ctx *ctx)
 {
   int ret = find_hierarchies(), err = init_errno(ret);
+  char why[PATH_MAX + 160];
 
   if (ret != 0) { /* for want of a resource: the errno's class; else none mounted */
     mcg_raise_error(mrb, NULL, err ? err : EOPNOTSUPP, ctx->controller, ctx->path,
-                    "initialise libcgroup", NULL, NULL, err ? NULL : cgroup_strerror(ret));
+                    "initialise libcgroup", NULL, NULL,
+                    err                             ? NULL
+                    : none_offered(why, sizeof why) ? why
+                                                    : cgroup_strerror(ret));
   }
   if (!mount_points[ctx->controller]) {
     mcg_raise_error(mrb, "Unsupported", ENODEV, ctx->controller, ctx->path, "find controller", NULL,

@@ -79,3 +79,24 @@ assert('in a container with a read-only cgroup mount (Docker\'s default), reads 
     assert_equal [], CgroupTest.entries(CgroupTest.group_dir('pids', host.group_name)).select { |e| e == "x" || e == "main" }, "nothing made"
   end
 end
+
+# A container whose root group was given no controller (its parent enables
+# none for it: systemd-nspawn --keep-unit, say): a fresh process's first
+# call says that, instead of libcgroup's "Cgroup is not mounted".
+assert('in a container given no controller, the first call says none was delegated, naming the mount') do
+  why = container_ready?
+  skip why if why
+  CgroupTest.isolate do
+    Cgroup::PRESSURE.new("#{PREFIX}/bare/ctr").create # mkdir only: nothing enabled in bare
+    dir = CgroupTest.group_dir('memory', "#{PREFIX}/bare/ctr")
+    mount = CgroupTest.mount('memory')
+    got = CgroupTest.in_child do
+      CgroupTest.enter_container(mount, dir, true)
+      script = "begin; Cgroup.claim(:cpu); print 'claimed'; rescue => e; print e.class, ': ', e.message; end"
+      [CgroupTest.read("#{mount}/cgroup.controllers").strip, CgroupTest.capture_as(0, MRUBY, "-e", script)[0]]
+    end
+    assert_equal "returned #{['', "Cgroup::Unsupported: cpu:/: initialise libcgroup: the cgroup2 mount at " \
+                 "#{mount} offers no controller here (its cgroup.controllers is empty): none was delegated to " \
+                 "this container or service"].inspect}", got
+  end
+end
