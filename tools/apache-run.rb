@@ -28,6 +28,15 @@ EXPECTED_ERRORS = ['raise.rb: RuntimeError: request failed on purpose',
                    'AH00161: server reached MaxRequestWorkers setting'].freeze
 HOSTS = { 'heavy.example' => 'vhost-heavy.example', 'light.example' => 'vhost-light.example' }.freeze
 
+# the test's own location: the child's pid and its live mruby objects
+# after a full GC (full-core's ObjectSpace)
+OBJECTS_LOCATION = "<Location /objects>\n  mrubyHandlerMiddle @RUN@/objects.rb cache\n</Location>\n"
+OBJECTS_SCRIPT = <<~RUBY
+  GC.start
+  counts = ObjectSpace.count_objects
+  Apache.rputs "\#{File.open('/proc/self/stat') { |f| f.read.split[0] }} \#{counts[:TOTAL] - counts[:FREE]}"
+RUBY
+
 # One server: its directory, port, group and MPM.
 class Server
   attr_reader :mpm, :run, :base, :port
@@ -71,7 +80,9 @@ class Server
     end
     FileUtils.cp("#{EXAMPLE}/cgi-bin/where.cgi", "#{run}/cgi-bin/where.cgi")
     File.write(conf, File.read("#{EXAMPLE}/httpd.conf").gsub('@RUN@', run).gsub('@PORT@', port.to_s)
-                        .gsub('@MPM@', mpm).gsub('@CGI@', threaded? ? 'cgid' : 'cgi').gsub('@MOD_MRUBY@', MOD_MRUBY))
+                        .gsub('@MPM@', mpm).gsub('@CGI@', threaded? ? 'cgid' : 'cgi').gsub('@MOD_MRUBY@', MOD_MRUBY) +
+                     OBJECTS_LOCATION.gsub('@RUN@', run))
+    File.write("#{run}/objects.rb", OBJECTS_SCRIPT)
     FileUtils.chmod_R('a+rX', run)
   end
 
@@ -118,6 +129,19 @@ class Server
 
   def error_log
     File.exist?("#{run}/error.log") ? File.read("#{run}/error.log") : ''
+  end
+
+  # each child's live mruby objects after a full GC: /objects, asked until
+  # every child has answered (a request goes to whichever child accepts it)
+  def live_objects
+    want = children
+    seen = {}
+    400.times do
+      pid, live = get(self, 'objects').split.map(&:to_i)
+      seen[pid] = live
+      break if (want - seen.keys).empty?
+    end
+    seen
   end
 
   def url(path)
@@ -212,34 +236,40 @@ def per_request(server, results)
   end
 end
 
-# Each of the gem's handlers alone: the children's RSS and descriptors
-# before and after SOAK more requests, against /plain's over as many just
-# before (the reference: an event child's RSS creeps with no gem in it,
-# +500 kB over 150,000 /plain here, in steps, as its 32 threads' malloc
-# arenas and Apache's pools grow).  The handler may grow 256 kB more than
-# /plain (a leak of 16 bytes a request adds 480 kB over 30,000).  Each
-# handler first runs SOAK unmeasured: the first requests of a handler grow
-# a child once (/account: +64 kB in all over 16 prefork children, then
-# flat over 90,000 more; under event every thread has to serve it).
+# Each of the gem's handlers alone, over SOAK more requests: every child's
+# live mruby objects (counted after a full GC by the test's own /objects
+# location) the same before and after, its RSS grown no more than 256 kB
+# beyond the most /plain grew a child over as many requests just before,
+# and its descriptors flat.  RSS alone cannot judge: an event child's
+# creeps with no gem in it (+500 kB over 150,000 /plain here, as its 32
+# threads' malloc arenas grow), and a prefork child's steps by 52 kB as
+# mruby's heap pages come and go while its live objects stay put.  Each
+# handler first runs SOAK unmeasured, so that every child and thread has
+# served it.
 def soak(server)
   (server.locations - %w[plain]).each do |l|
     server.load(l, SOAK)
-    allowed = growth(server, 'plain')[0] + 256
-    rss, fd = growth(server, l)
-    check("#{server.mpm} /#{l} alone: children's RSS grew #{rss} kB over #{SOAK} requests (at most #{allowed})",
-          rss <= allowed)
-    check("#{server.mpm} /#{l} alone: children's descriptors flat (#{fd})", fd.zero?)
+    allowed = growth(server, 'plain').values.map(&:first).max + 256
+    objects = server.live_objects
+    grown = growth(server, l)
+    after = server.live_objects
+    grown.each do |w, (rss, fd)|
+      check("#{server.mpm} /#{l} alone: child #{w} RSS grew #{rss} kB (at most #{allowed})", rss <= allowed)
+      check("#{server.mpm} /#{l} alone: child #{w} descriptors flat (#{fd})", fd.zero?)
+      check("#{server.mpm} /#{l} alone: child #{w} live objects flat (#{objects[w]} -> #{after[w]})",
+            objects[w] && objects[w] == after[w])
+    end
   end
 end
 
-# the children's RSS growth (kB, summed) and descriptor change over SOAK
-# requests of a location, none of which may fail
+# each child's RSS growth (kB) and descriptor change over SOAK requests of
+# a location, none of which may fail
 def growth(server, location)
   before = server.children.to_h { |w| [w, [rss_kb(w), idle_fds(w)]] }
   r = server.load(location, SOAK)
   check("#{server.mpm} /#{location}: #{SOAK} more requests, none failed",
         r[:complete] == SOAK && r[:failed].zero? && r[:non2xx].zero?, ab_summary(r))
-  [before.sum { |w, (rss, _)| rss_kb(w) - rss }, before.sum { |w, (_, fd)| idle_fds(w) - fd }]
+  before.to_h { |w, (rss, fd)| [w, [rss_kb(w) - rss, idle_fds(w) - fd]] }
 end
 
 # A request's task while it runs under /cpu's group: its thread in the
