@@ -240,6 +240,7 @@ none_offered(char *why, size_t size)
 {
   char *mount = cgroup2_mount(), path[PATH_MAX], text[8];
   ssize_t n = -1;
+  mrb_bool empty;
   int fd;
 
   if (!mount) return FALSE;
@@ -248,14 +249,15 @@ none_offered(char *why, size_t size)
     n = read(fd, text, sizeof text);
     close(fd);
   }
-  if (n == 0 || (n == 1 && text[0] == '\n')) {
+  empty = n == 0 || (n == 1 && text[0] == '\n');
+  if (empty) {
     snprintf(why, size,
              "the cgroup2 mount at %s offers no controller here (its cgroup.controllers is empty): "
              "none was delegated to this container or service",
              mount);
   }
   free(mount);
-  return n == 0 || (n == 1 && text[0] == '\n');
+  return empty;
 }
 
 /* Make sure libcgroup is initialised and ctx's controller is mounted. */
