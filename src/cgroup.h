@@ -282,6 +282,7 @@ mrb_noreturn void mcg_raise_for_group_file(mrb_state *mrb, mrb_value self, const
                                            const char *action, const char *reason);
 void mcg_init_pressure(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_memory(mrb_state *mrb, struct RClass *cgroup);
+void mcg_init_meter(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_delegate(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_scope(mrb_state *mrb, struct RClass *cgroup);
 #ifdef MCG_HAVE_LIBCGROUP_SCOPE

@@ -137,6 +137,34 @@ cgroup_s_version(mrb_state *mrb, mrb_value self)
   return mcg_version(id) ? mrb_int_value(mrb, mcg_version(id)) : mrb_nil_value();
 }
 
+/* Cgroup.group(controller, name) => the Cgroup::X object of that group
+ * (Cgroup.group(:memory, "/web") is Cgroup::MEMORY.new("/web")) */
+static mrb_value
+cgroup_s_group(mrb_state *mrb, mrb_value self)
+{
+  mrb_value controller, name;
+  (void)self;
+
+  mrb_get_args(mrb, "oS", &controller, &name);
+  return mcg_group_new(mrb, mcg_controller_from(mrb, controller), name);
+}
+
+/* Cgroup.__raise(group, class_name, errno, action, reason): the gem's
+ * exception about a group, for the parts written in Ruby (Cgroup::Pool). */
+static mrb_value
+cgroup_s_raise(mrb_state *mrb, mrb_value self)
+{
+  mrb_value group;
+  const char *cls, *action, *reason;
+  mrb_int err;
+  struct cgroup_ctx *ctx;
+  (void)self;
+
+  mrb_get_args(mrb, "ozizz!", &group, &cls, &err, &action, &reason);
+  ctx = mcg_get_ctx(mrb, group);
+  mcg_raise_error(mrb, cls, (int)err, ctx->controller, ctx->path, action, NULL, NULL, reason);
+}
+
 /* Cgroup.controllers => the controllers available here, by kernel name */
 static mrb_value
 cgroup_s_controllers(mrb_state *mrb, mrb_value self)
@@ -219,6 +247,8 @@ mcg_init_module(mrb_state *mrb, struct RClass *cgroup)
   mrb_define_class_method(mrb, cgroup, "groups", cgroup_s_groups, MRB_ARGS_ARG(1, 1));
   mrb_define_class_method(mrb, cgroup, "version", cgroup_s_version, MRB_ARGS_REQ(1));
   mrb_define_class_method(mrb, cgroup, "controllers", cgroup_s_controllers, MRB_ARGS_NONE());
+  mrb_define_class_method(mrb, cgroup, "group", cgroup_s_group, MRB_ARGS_REQ(2));
+  mrb_define_class_method(mrb, cgroup, "__raise", cgroup_s_raise, MRB_ARGS_REQ(5));
   mrb_define_class_method(mrb, cgroup, "current_path", cgroup_s_current_path, MRB_ARGS_REQ(1));
   mrb_define_class_method(mrb, cgroup, "hugepage_sizes", cgroup_s_hugepage_sizes, MRB_ARGS_NONE());
 }

@@ -1391,6 +1391,46 @@ t_cpu_ticks(mrb_state *mrb, mrb_value self)
   return mrb_int_value(mrb, (mrb_int)(utime + stime));
 }
 
+/* CgroupTest.burn(ms): spin in this process until it used ms of CPU time;
+ * CgroupTest.touch(bytes): allocate and write that much, then free it (a
+ * known workload for a lease, run by the leasing process itself) */
+static mrb_value
+t_burn(mrb_state *mrb, mrb_value self)
+{
+  mrb_int ms;
+
+  mrb_get_args(mrb, "i", &ms);
+  spin_cpu((long)ms);
+  return self;
+}
+
+static mrb_value
+t_touch(mrb_state *mrb, mrb_value self)
+{
+  mrb_int bytes;
+  char *p;
+
+  /* mmap, not malloc: pages malloc kept from an earlier call would be
+   * charged already, to whichever group the process was in then */
+  mrb_get_args(mrb, "i", &bytes);
+  p = mmap(NULL, (size_t)bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) raise_errno(mrb, "mmap", "touch");
+  memset(p, 1, (size_t)bytes);
+  munmap(p, (size_t)bytes);
+  return self;
+}
+
+/* CgroupTest.cpu_usec => the CPU time this process used, in microseconds */
+static mrb_value
+t_cpu_usec(mrb_state *mrb, mrb_value self)
+{
+  struct timespec t;
+  (void)self;
+
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return mrb_int_value(mrb, (mrb_int)t.tv_sec * 1000000 + t.tv_nsec / 1000);
+}
+
 /* CgroupTest.sleep(seconds) */
 static mrb_value
 t_sleep(mrb_state *mrb, mrb_value self)
@@ -1633,6 +1673,9 @@ mrb_mruby_cgroup_gem_test(mrb_state *mrb)
   mrb_define_module_function(mrb, t, "peak_rss_kb", t_peak_rss_kb, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "cpu_ticks", t_cpu_ticks, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "sleep", t_sleep, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "burn", t_burn, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "cpu_usec", t_cpu_usec, MRB_ARGS_NONE());
+  mrb_define_module_function(mrb, t, "touch", t_touch, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "now", t_now, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "note", t_note, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "prefix", t_prefix, MRB_ARGS_NONE());

@@ -55,3 +55,40 @@ assert("#{CYCLES} per-request cycles keep RSS and file descriptors flat") do
                     "fds #{fds_warm} -> #{fds_end}"
   end
 end
+
+assert("#{CYCLES} leased requests (Cgroup::Pool) keep RSS and file descriptors flat, in one slot") do
+  controllers = %w[cpuacct memory pids].select { |c| CgroupTest.version(c == 'cpuacct' ? 'cpu' : c) }
+  skip "memory is not available" unless controllers.include?('memory')
+  CgroupTest.isolate do
+    pool = Cgroup::Pool.new("#{PREFIX}/lease", *controllers)
+    helper = CgroupTest.spawn("sleep")
+    home = CgroupTest.group_of(helper, 'memory')
+    warm = CYCLES / 10
+    rss_warm = fds_warm = nil
+    slots = {}
+    started = CgroupTest.now
+    CYCLES.times do |i|
+      usage = pool.lease(helper) {}
+      slots[usage.slot] = true
+      GC.start if i % 1000 == 999
+      if i == warm
+        GC.start
+        rss_warm, fds_warm = CgroupTest.rss_kb, CgroupTest.fd_count
+      end
+    end
+    elapsed = CgroupTest.now - started
+    GC.start
+    rss_end, fds_end = CgroupTest.rss_kb, CgroupTest.fd_count
+    assert_equal home, CgroupTest.group_of(helper, 'memory'), "the helper went back"
+    assert_equal 1, slots.size, "every lease had the same slot: #{slots.keys}"
+    assert_equal fds_warm, fds_end, "open file descriptors"
+    if CgroupTest.getenv("MRB_CGROUP_SOAK_RSS") == "0"
+      CgroupTest.note "RSS not checked: memory checkers (ASan's quarantine, valgrind) hold freed memory"
+    else
+      assert_true rss_end - rss_warm < 1024, "RSS grew #{rss_end - rss_warm} kB"
+    end
+    pool.close
+    CgroupTest.note "#{CYCLES} leases: #{(elapsed * 1000).round} ms (#{(elapsed * 1e6 / CYCLES).round} us/lease); " \
+                    "RSS #{rss_warm} kB after #{warm}, #{rss_end} kB at the end; fds #{fds_warm} -> #{fds_end}"
+  end
+end

@@ -1,0 +1,248 @@
+# Accounting per request without a group per request: Cgroup::Pool keeps
+# groups ("slots") made once under a base and leases each to one request at
+# a time; src/meter.c reads the slot's counters before and after.
+#   POOL = Cgroup::Pool.new("#{base}/lease", :cpuacct, :memory, :pids)
+#   usage = POOL.lease { handle(request) }   # => Cgroup::Usage
+#   usage.cpu_usec, usage.memory_peak, usage.events
+# A slot is this process's while it holds the slot's lock (an flock, which
+# the kernel drops when the process dies), so workers never share one; a
+# slot where tasks stayed (a child the request forked) is left alone until
+# it is empty.
+module Cgroup
+  class Pool
+    attr_reader :base, :size
+
+    # controllers: names as Cgroup.group takes them (:cpu, :cpuacct, :memory,
+    # :io, :blkio, :pids, ...) or classes.  CPU time comes from cpuacct (on
+    # v2, and where v1 mounts cpu and cpuacct together, :cpu gives it too).
+    # The block, if any, sets each slot's limits: it gets the slot's groups
+    # in the order of controllers before they are made or taken over.
+    def initialize(base, *controllers, size: 64, &configure)
+      raise ArgumentError, "Cgroup::Pool needs a controller" if controllers.empty?
+      raise ArgumentError, "size must be an Integer >= 1, got #{size.inspect}" unless size.is_a?(Integer) && size >= 1
+
+      @base = base
+      @controllers = controllers
+      @size = size
+      @configure = configure
+      @idle = [] # slots this process holds that no lease has
+      @held = [] # every slot this process holds
+    end
+
+    # Move the calling thread (or pid) into a slot for the block, move it
+    # back, and return what it used: a Cgroup::Usage.  The block gets the
+    # Cgroup::Pool::Slot.  Leases may nest (each has its own slot); a fiber
+    # switch inside the block is refused (Cgroup::FiberSwitch), as Cgroup.with
+    # refuses it.
+    def lease(pid = nil, &block)
+      raise ArgumentError, "Cgroup::Pool#lease needs a block" unless block
+
+      slot = take
+      begin
+        slot.run(pid, &block)
+      ensure
+        settle(slot)
+      end
+    end
+
+    # The slots this process holds, by group name.
+    def slots
+      @held.select { |s| s.meter.mine? }.map(&:name)
+    end
+
+    # Remove the slots this process holds (Cgroup::Busy for one where tasks
+    # stayed; the others are removed all the same).
+    def close
+      failed = nil
+      @held.each do |slot|
+        begin
+          slot.remove
+        rescue Cgroup::Error => e
+          failed ||= e
+        end
+      end
+      @held = []
+      @idle = []
+      raise failed if failed
+    end
+
+    def inspect
+      "#<Cgroup::Pool #{@base} (#{@controllers.join(', ')}) #{@held.size} held, #{@idle.size} idle>"
+    end
+
+    private
+
+    # An idle slot still ours and still there (started), else a new one.
+    def take
+      while (slot = @idle.pop)
+        return slot if slot.meter.mine? && slot.started?
+
+        drop(slot) # inherited over fork, its lock closed behind us, or removed from outside
+      end
+      slot = adopt
+      begin
+        slot.meter.start
+      rescue StandardError
+        drop(slot)
+        raise
+      end
+      slot
+    end
+
+    # The first slot under base that no process holds and no task is in.
+    def adopt
+      @size.times do |n|
+        name = "#{@base}/#{n}"
+        next if @held.any? { |s| s.name == name }
+
+        slot = Slot.new(name, @controllers)
+        next unless slot.claim(@configure)
+
+        @held << slot
+        return slot
+      end
+      Cgroup.__raise(Cgroup.group(@controllers[0], @base), "Busy", 16, "lease",
+                     "all #{@size} slots are held by other processes or hold tasks (size: sets how many)")
+    end
+
+    # After a lease: ready for the next, made anew (a peak spent), or let go
+    # (tasks stayed in it, or it is no longer this process's).
+    def settle(slot)
+      return drop(slot) unless slot.meter.mine? # a child forked inside the block
+
+      case slot.meter.state
+      when :ready then @idle << slot
+      when :spent then slot.renew(@configure) ? @idle << slot : drop(slot)
+      else drop(slot)
+      end
+    rescue Cgroup::Error
+      drop(slot) # removed from outside meanwhile: the next lease makes it again
+    end
+
+    def drop(slot)
+      slot.meter.close
+      @held.delete(slot)
+    end
+
+    # One slot: its groups (one per controller) and their Cgroup::Meter.
+    class Slot
+      attr_reader :name, :groups, :meter
+
+      def initialize(name, controllers)
+        @name = name
+        @groups = controllers.map { |c| c.is_a?(Class) ? c.new(name) : Cgroup.group(c, name) }
+        @meter = Meter.new(@groups)
+      end
+
+      # Take the slot for this process: made if missing, locked, configured;
+      # false when another process holds it or tasks are in it.
+      def claim(configure, renewing = false)
+        first = @groups[0]
+        first.create unless first.exist?
+        return false unless @meter.lock
+
+        state = begin
+          configure&.call(*@groups)
+          @groups.each(&:create)
+          @meter.state
+        rescue StandardError
+          @meter.close
+          raise
+        end
+        return true if state == :ready || (state == :spent && renewing)
+        return renew(configure) if state == :spent
+
+        @meter.close # tasks are in it: another time
+        false
+      end
+
+      # Make the slot anew (its peak is spent): removed, made, locked again.
+      def renew(configure)
+        @meter.close
+        @groups.reverse_each(&:delete)
+        claim(configure, true)
+      end
+
+      # The counters where a lease begins; false when the slot is gone.
+      def started?
+        @meter.start
+        true
+      rescue Cgroup::NotFound
+        false
+      end
+
+      def run(pid, &block)
+        nest(@groups, pid) do
+          @meter.entered
+          block.call(self)
+        end
+        Usage.new(@name, *@meter.finish)
+      end
+
+      def remove
+        @meter.close
+        @groups.reverse_each(&:delete)
+      end
+
+      def inspect
+        "#<Cgroup::Pool::Slot #{@name}>"
+      end
+
+      private
+
+      def nest(groups, pid, &block)
+        return block.call if groups.empty?
+
+        first, *rest = groups
+        if pid
+          first.attach(pid) { nest(rest, pid, &block) }
+        else
+          first.attach { nest(rest, pid, &block) }
+        end
+      end
+    end
+  end
+
+  # What one lease used (Cgroup::Pool#lease).  nil for what the pool's
+  # controllers do not measure here.
+  class Usage
+    # slot: the group the lease ran in.  cpu_usec, user_usec, system_usec:
+    # CPU time.  memory_peak: the most memory the group held at once above
+    # what it held when the lease began, in bytes.  pids_peak: the most tasks
+    # in the group at once, the leased ones included.  io: {"rbytes",
+    # "wbytes", "rios", "wios"}, summed over devices.  events: the memory and
+    # pids events that rose, with how often ({"memory.oom_kill" => 1}).
+    attr_reader :slot, :cpu_usec, :user_usec, :system_usec, :io, :memory_peak, :pids_peak, :events
+
+    def initialize(slot, cpu, user, system, rbytes, wbytes, rios, wios, memory_peak, pids_peak, events)
+      @slot = slot
+      @cpu_usec = cpu
+      @user_usec = user
+      @system_usec = system
+      @io = rbytes && { "rbytes" => rbytes, "wbytes" => wbytes, "rios" => rios, "wios" => wios }
+      @memory_peak = memory_peak
+      @pids_peak = pids_peak
+      @events = events
+    end
+
+    # The OOM killer ended a task of the lease.
+    def oom_killed?
+      @events.key?("memory.oom_kill")
+    end
+
+    # A limit struck: memory at its max (or high), a fork refused.
+    def limited?
+      %w[memory.max memory.high pids.max].any? { |e| @events.key?(e) }
+    end
+
+    def to_h
+      { "slot" => @slot, "cpu_usec" => @cpu_usec, "user_usec" => @user_usec, "system_usec" => @system_usec,
+        "io" => @io, "memory_peak" => @memory_peak, "pids_peak" => @pids_peak, "events" => @events }
+    end
+
+    def inspect
+      "#<Cgroup::Usage #{@slot} cpu #{@cpu_usec.inspect} us, memory peak #{@memory_peak.inspect}, " \
+        "pids peak #{@pids_peak.inspect}, events #{@events.inspect}>"
+    end
+  end
+end

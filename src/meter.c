@@ -1,0 +1,607 @@
+/*
+ * Cgroup::Meter: the counters of one slot of a Cgroup::Pool (mrblib/pool.rb),
+ * read before and after a lease through descriptors the meter keeps open,
+ * and the slot's lock.  A lease costs a pread per counter file (and a write
+ * to reset a peak) on top of the moves, instead of a mkdir, the new group's
+ * first opens and an rmdir.
+ *
+ * What each number means where the kernel cannot reset a peak (README,
+ * "Accounting per request"): v1's max_usage_in_bytes and v2's memory.peak
+ * since 6.12 are reset when a lease starts; v2's memory.peak before 6.12
+ * and pids.peak are the group's highest since it was made, so a lease's peak
+ * is exact when it rose above that, or when that was no higher than where
+ * the lease began; otherwise the slot is "spent" and the pool makes it anew.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <mruby.h>
+#include <mruby/array.h>
+#include <mruby/class.h>
+#include <mruby/data.h>
+#include <mruby/hash.h>
+#include <mruby/presym.h>
+#include <mruby/variable.h>
+
+#include "cgroup.h"
+
+/* What a lease reports, in the order Cgroup::Usage.new takes them; then
+ * the events (memory.events' keys, pids.events' max), then what the meter
+ * keeps for itself: the levels where a lease begins. */
+enum usage_field {
+  F_CPU,
+  F_USER,
+  F_SYSTEM,
+  F_RBYTES,
+  F_WBYTES,
+  F_RIOS,
+  F_WIOS,
+  F_MEM_PEAK,
+  F_PIDS_PEAK,
+  F_FIRST_EVENT,
+  F_MEM_LOW = F_FIRST_EVENT,
+  F_MEM_HIGH,
+  F_MEM_MAX,
+  F_MEM_OOM,
+  F_MEM_OOM_KILL,
+  F_MEM_OOM_GROUP_KILL,
+  F_PIDS_MAX,
+  F_MEM_LEVEL,
+  F_PIDS_LEVEL,
+  F_COUNT
+};
+#define REPORTED_NUMBERS F_FIRST_EVENT
+
+static const char *const event_names[] = {"memory.low", "memory.high",     "memory.max",
+                                          "memory.oom", "memory.oom_kill", "memory.oom_group_kill",
+                                          "pids.max"};
+
+enum counter_kind {
+  K_NUMBER, /* the file's number, or the value of its line `key` */
+  K_NANO,   /* nanoseconds, reported in microseconds */
+  K_IO_V1,  /* v1 blkio lines "MAJ:MIN Op N": the sum over devices of Op `key` */
+  K_IO_V2,  /* io.stat lines "MAJ:MIN key=N ...": the sum over devices */
+  K_PEAK    /* a high-water mark: reset at the start where the kernel can */
+};
+
+/* One number of one file; version 0: the same file on both versions. */
+struct counter {
+  enum controller_id controller;
+  int version;
+  const char *file, *key;
+  enum usage_field field;
+  enum counter_kind kind;
+};
+
+static const struct counter counters[] = {
+    {CTL_CPUACCT, 1, "cpuacct.usage", NULL, F_CPU, K_NANO},
+    {CTL_CPUACCT, 1, "cpuacct.usage_user", NULL, F_USER, K_NANO},
+    {CTL_CPUACCT, 1, "cpuacct.usage_sys", NULL, F_SYSTEM, K_NANO},
+    {CTL_CPUACCT, 2, "cpu.stat", "usage_usec", F_CPU, K_NUMBER},
+    {CTL_CPUACCT, 2, "cpu.stat", "user_usec", F_USER, K_NUMBER},
+    {CTL_CPUACCT, 2, "cpu.stat", "system_usec", F_SYSTEM, K_NUMBER},
+    {CTL_MEMORY, 1, "memory.usage_in_bytes", NULL, F_MEM_LEVEL, K_NUMBER},
+    {CTL_MEMORY, 1, "memory.max_usage_in_bytes", NULL, F_MEM_PEAK, K_PEAK},
+    {CTL_MEMORY, 1, "memory.failcnt", NULL, F_MEM_MAX, K_NUMBER},
+    {CTL_MEMORY, 1, "memory.oom_control", "oom_kill", F_MEM_OOM_KILL, K_NUMBER},
+    {CTL_MEMORY, 2, "memory.current", NULL, F_MEM_LEVEL, K_NUMBER},
+    {CTL_MEMORY, 2, "memory.peak", NULL, F_MEM_PEAK, K_PEAK},
+    {CTL_MEMORY, 2, "memory.events", "low", F_MEM_LOW, K_NUMBER},
+    {CTL_MEMORY, 2, "memory.events", "high", F_MEM_HIGH, K_NUMBER},
+    {CTL_MEMORY, 2, "memory.events", "max", F_MEM_MAX, K_NUMBER},
+    {CTL_MEMORY, 2, "memory.events", "oom", F_MEM_OOM, K_NUMBER},
+    {CTL_MEMORY, 2, "memory.events", "oom_kill", F_MEM_OOM_KILL, K_NUMBER},
+    {CTL_MEMORY, 2, "memory.events", "oom_group_kill", F_MEM_OOM_GROUP_KILL, K_NUMBER},
+    {CTL_BLKIO, 1, "blkio.throttle.io_service_bytes", "Read", F_RBYTES, K_IO_V1},
+    {CTL_BLKIO, 1, "blkio.throttle.io_service_bytes", "Write", F_WBYTES, K_IO_V1},
+    {CTL_BLKIO, 1, "blkio.throttle.io_serviced", "Read", F_RIOS, K_IO_V1},
+    {CTL_BLKIO, 1, "blkio.throttle.io_serviced", "Write", F_WIOS, K_IO_V1},
+    {CTL_BLKIO, 2, "io.stat", "rbytes", F_RBYTES, K_IO_V2},
+    {CTL_BLKIO, 2, "io.stat", "wbytes", F_WBYTES, K_IO_V2},
+    {CTL_BLKIO, 2, "io.stat", "rios", F_RIOS, K_IO_V2},
+    {CTL_BLKIO, 2, "io.stat", "wios", F_WIOS, K_IO_V2},
+    {CTL_PIDS, 0, "pids.current", NULL, F_PIDS_LEVEL, K_NUMBER},
+    {CTL_PIDS, 0, "pids.peak", NULL, F_PIDS_PEAK, K_PEAK},
+    {CTL_PIDS, 0, "pids.events", "max", F_PIDS_MAX, K_NUMBER},
+};
+#define COUNTER_COUNT (int)(sizeof counters / sizeof counters[0])
+#define METER_FILES 16
+
+/* A file the meter keeps open, in the group (of @groups) that holds it. */
+struct meter_file {
+  const char *name;
+  int group;
+  int flags;
+  mrb_bool resets; /* a K_PEAK file the kernel lets this descriptor reset */
+  mrb_bool absent; /* this kernel has no such file: its counters are not measured */
+  struct kept_fd fd;
+};
+
+struct meter {
+  struct meter_file file[METER_FILES];
+  int file_count;
+  int file_of[COUNTER_COUNT]; /* each counter's file; -1: not measured here */
+  int64_t before[F_COUNT], after[F_COUNT];
+  int64_t pids_floor;  /* pids.current once the lease's tasks are in */
+  mrb_bool finished;   /* finish ran since the last start */
+  mrb_bool spent;      /* a peak the next lease could not read exactly */
+  mrb_bool populated;  /* tasks stayed behind in the slot */
+  struct kept_fd lock; /* the slot's directory, flock'ed */
+  pid_t owner;         /* the process that took the lock */
+  char *buf;
+  size_t size;
+};
+
+static void
+meter_close_all(struct meter *m)
+{
+  int i;
+
+  for (i = 0; i < m->file_count; i++) mcg_fd_close(&m->file[i].fd);
+  mcg_fd_close(&m->lock);
+}
+
+static void
+meter_free(mrb_state *mrb, void *p)
+{
+  struct meter *m = (struct meter *)p;
+
+  if (!m) return;
+  meter_close_all(m); /* a forked child's copies: the parent's lock holds while it keeps its own */
+  mrb_free(mrb, m->buf);
+  mrb_free(mrb, m);
+}
+
+static const struct mrb_data_type meter_type = {"Cgroup::Meter", meter_free};
+
+static struct meter *
+get_meter(mrb_state *mrb, mrb_value self)
+{
+  struct meter *m = (struct meter *)mrb_data_get_ptr(mrb, self, &meter_type);
+
+  if (!m) mrb_raise(mrb, E_TYPE_ERROR, "uninitialized Cgroup::Meter");
+  return m;
+}
+
+static struct cgroup_ctx *
+group_ctx(mrb_state *mrb, mrb_value self, int i)
+{
+  return mcg_get_ctx(mrb, mrb_ary_ref(mrb, mrb_iv_get(mrb, self, MRB_IVSYM(groups)), i));
+}
+
+/* Whether a counter of `row` is read from a group of controller id: the
+ * same controller (v2: CPUACCT is cpu's, BLKIO io's), or v1's cpuacct
+ * mounted together with cpu. */
+static mrb_bool
+counter_in(const struct counter *row, enum controller_id id)
+{
+  int version = mcg_version(row->controller);
+
+  if (!version || (row->version && row->version != version) || mcg_version(id) != version)
+    return FALSE;
+  if (strcmp(mcg_kernel_controller(row->controller), mcg_kernel_controller(id)) == 0) return TRUE;
+  return version == 1 && strcmp(mcg_mount_point(row->controller), mcg_mount_point(id)) == 0;
+}
+
+static int
+file_index(mrb_state *mrb, struct meter *m, int group, const struct counter *row)
+{
+  int i;
+
+  for (i = 0; i < m->file_count; i++) {
+    if (m->file[i].group == group && strcmp(m->file[i].name, row->file) == 0) return i;
+  }
+  if (m->file_count == METER_FILES)
+    mrb_raise(mrb, E_RUNTIME_ERROR, "Cgroup::Meter: too many files");
+  m->file[i].name = row->file;
+  m->file[i].group = group;
+  m->file[i].flags = row->kind == K_PEAK ? O_RDWR : O_RDONLY;
+  m->file[i].fd.fd = -1;
+  return m->file_count++;
+}
+
+/* Meter.new(groups): the counters the groups' controllers have here. */
+static mrb_value
+meter_initialize(mrb_state *mrb, mrb_value self)
+{
+  struct meter *m;
+  mrb_value groups;
+  mrb_int g, n;
+  int i;
+
+  mrb_get_args(mrb, "A", &groups);
+  if (DATA_PTR(self)) mrb_raise(mrb, E_RUNTIME_ERROR, "Cgroup::Meter: initialized twice");
+  n = RARRAY_LEN(groups);
+  if (n == 0) mrb_raise(mrb, E_ARGUMENT_ERROR, "Cgroup::Meter needs a group");
+  for (g = 0; g < n; g++) mcg_get_ctx(mrb, RARRAY_PTR(groups)[g]); /* Cgroup objects only */
+  mrb_iv_set(mrb, self, MRB_IVSYM(groups),
+             mrb_ary_new_from_values(mrb, RARRAY_LEN(groups), RARRAY_PTR(groups)));
+  mcg_require_hierarchies(mrb);
+  m = (struct meter *)mrb_calloc(mrb, 1, sizeof *m);
+  m->lock.fd = -1;
+  DATA_PTR(self) = m;
+  DATA_TYPE(self) = &meter_type;
+  for (i = 0; i < COUNTER_COUNT; i++) {
+    m->file_of[i] = -1;
+    for (g = 0; g < n && m->file_of[i] < 0; g++) {
+      if (counter_in(&counters[i], group_ctx(mrb, self, (int)g)->controller))
+        m->file_of[i] = file_index(mrb, m, (int)g, &counters[i]);
+    }
+  }
+  return self;
+}
+
+/* Raise for a file of the slot: a group gone (ENODEV, ENOENT) is NotFound,
+ * which the pool answers by making the slot anew. */
+static mrb_noreturn void
+raise_for_file(mrb_state *mrb, mrb_value self, struct meter_file *f, const char *action, int err)
+{
+  struct cgroup_ctx *ctx = group_ctx(mrb, self, f->group);
+
+  mcg_raise_error(mrb, err == ENODEV ? "NotFound" : NULL, err, ctx->controller, ctx->path, action,
+                  f->name, NULL, err == ENODEV ? "the group was removed" : NULL);
+}
+
+/* Open f if it is not open (or was closed behind the meter's back); FALSE
+ * when this kernel has no such file (memory.peak before 5.19, pids.peak
+ * before 6.1).  A peak file that cannot be opened for writing is read
+ * only: its peak is the group's since it was made. */
+static mrb_bool
+open_file(mrb_state *mrb, mrb_value self, struct meter_file *f, const char *action)
+{
+  struct cgroup_ctx *ctx;
+  int fd;
+
+  if (f->absent) return FALSE;
+  if (f->fd.fd >= 0 && mcg_fd_unchanged(&f->fd)) return TRUE;
+  ctx = group_ctx(mrb, self, f->group);
+  fd = mcg_open_in_mount(mrb, ctx, ctx->path, f->name, f->flags);
+  if (fd < 0 && f->flags == O_RDWR && errno == EACCES) { /* before 6.12 memory.peak is 0444 */
+    f->flags = O_RDONLY;
+    fd = mcg_open_in_mount(mrb, ctx, ctx->path, f->name, f->flags);
+  }
+  if (fd < 0 && errno == ENOENT && mcg_path_exists(mrb, ctx, ctx->path)) return !(f->absent = TRUE);
+  if (fd < 0) raise_for_file(mrb, self, f, action, errno);
+  if (!mcg_fd_adopt(&f->fd, fd)) raise_for_file(mrb, self, f, action, EBADF);
+  f->resets = f->flags == O_RDWR;
+  return TRUE;
+}
+
+/* The whole file into m->buf (the kernel renders it whole per read); NULL
+ * when the kernel has no such file. */
+static const char *
+read_file(mrb_state *mrb, mrb_value self, struct meter *m, struct meter_file *f, const char *action,
+          size_t *len)
+{
+  ssize_t n;
+
+  if (!open_file(mrb, self, f, action)) return NULL;
+  for (;;) {
+    if (m->size == 0) {
+      m->size = 4096;
+      m->buf = (char *)mrb_realloc(mrb, m->buf, m->size);
+    }
+    n = pread(f->fd.fd, m->buf, m->size, 0);
+    if (n < 0) raise_for_file(mrb, self, f, action, errno);
+    if ((size_t)n < m->size) break;
+    m->size *= 2;
+    m->buf = (char *)mrb_realloc(mrb, m->buf, m->size);
+  }
+  *len = (size_t)n;
+  return m->buf;
+}
+
+static int64_t
+number_at(const char *s, const char *end)
+{
+  int64_t v = 0;
+
+  s = mcg_skip_blanks(s, end);
+  while (s < end && *s >= '0' && *s <= '9') v = v * 10 + (*s++ - '0');
+  return v;
+}
+
+/* The sum over the lines of [s, end) of the counter's value. */
+static int64_t
+io_sum(const struct counter *row, const char *s, const char *end)
+{
+  size_t klen = strlen(row->key);
+  int64_t sum = 0;
+
+  while (s < end) {
+    const char *eol = memchr(s, '\n', end - s), *word = mcg_token_end(s, end);
+    if (!eol) eol = end;
+    while (word < eol) {
+      const char *w = mcg_skip_blanks(word, eol), *w_end = mcg_token_end(w, eol);
+      if (row->kind == K_IO_V1 && (size_t)(w_end - w) == klen && memcmp(w, row->key, klen) == 0)
+        sum += number_at(w_end, eol);
+      if (row->kind == K_IO_V2 && (size_t)(w_end - w) > klen && memcmp(w, row->key, klen) == 0 &&
+          w[klen] == '=')
+        sum += number_at(w + klen + 1, w_end);
+      word = w_end;
+    }
+    s = eol + 1;
+  }
+  return sum;
+}
+
+static int64_t
+counter_value(const struct counter *row, const char *s, const char *end)
+{
+  const char *value_end;
+
+  if (row->kind == K_IO_V1 || row->kind == K_IO_V2) return io_sum(row, s, end);
+  if (row->key && !(s = mcg_find_key(s, end, row->key, &value_end))) return 0;
+  return row->kind == K_NANO ? number_at(s, end) / 1000 : number_at(s, end);
+}
+
+/* Every counter into out[], each file read once. */
+static void
+read_counters(mrb_state *mrb, mrb_value self, struct meter *m, int64_t *out, const char *action)
+{
+  int f, i;
+
+  for (f = 0; f < m->file_count; f++) {
+    size_t len;
+    const char *text = read_file(mrb, self, m, &m->file[f], action, &len);
+    if (!text) continue;
+    for (i = 0; i < COUNTER_COUNT; i++) {
+      if (m->file_of[i] == f)
+        out[counters[i].field] = counter_value(&counters[i], text, text + len);
+    }
+  }
+}
+
+/* Reset the peaks the kernel lets a descriptor reset: v1 writes 0 (the
+ * group's counter, this slot's alone), v2 "reset" (this descriptor's). */
+static void
+reset_peaks(mrb_state *mrb, mrb_value self, struct meter *m)
+{
+  int i;
+
+  for (i = 0; i < COUNTER_COUNT; i++) {
+    struct meter_file *f = m->file_of[i] < 0 ? NULL : &m->file[m->file_of[i]];
+    const char *text;
+    if (!f || f->absent || counters[i].kind != K_PEAK || !f->resets) continue;
+    text = mcg_version(counters[i].controller) == 2 ? "reset" : "0";
+    if (pwrite(f->fd.fd, text, strlen(text), 0) >= 0) continue;
+    if (errno != EINVAL) raise_for_file(mrb, self, f, "reset", errno);
+    f->resets = FALSE; /* 5.19 to 6.11: memory.peak opens for writing, takes no write */
+  }
+}
+
+/* meter.start: the counters where the lease begins; peaks reset. */
+static mrb_value
+meter_start(mrb_state *mrb, mrb_value self)
+{
+  struct meter *m = get_meter(mrb, self);
+
+  m->finished = FALSE;
+  read_counters(mrb, self, m, m->before, "start a lease");
+  reset_peaks(mrb, self, m);
+  m->pids_floor = 0;
+  return mrb_nil_value();
+}
+
+static int
+counter_row(const struct meter *m, enum usage_field field)
+{
+  int i;
+
+  for (i = 0; i < COUNTER_COUNT; i++) {
+    if (counters[i].field == field && m->file_of[i] >= 0 && !m->file[m->file_of[i]].absent)
+      return i;
+  }
+  return -1;
+}
+
+/* meter.entered: the tasks the lease moved in are there: pids' floor. */
+static mrb_value
+meter_entered(mrb_state *mrb, mrb_value self)
+{
+  struct meter *m = get_meter(mrb, self);
+  int row = counter_row(m, F_PIDS_LEVEL);
+  size_t len;
+  const char *text;
+
+  if (row < 0) return mrb_nil_value();
+  text = read_file(mrb, self, m, &m->file[m->file_of[row]], "enter a lease", &len);
+  if (text) m->pids_floor = counter_value(&counters[row], text, text + len);
+  return mrb_nil_value();
+}
+
+/* The peak a lease reached, above `floor` where it began; -1 when the
+ * group's own peak hides it.  Sets m->spent when the next lease's would
+ * be hidden (next_floor: where that lease is expected to begin). */
+static int64_t
+lease_peak(struct meter *m, enum usage_field field, int64_t floor, int64_t next_floor,
+           mrb_bool relative)
+{
+  int row = counter_row(m, field);
+  int64_t peak = m->after[field];
+
+  if (row < 0) return -1;
+  if (!m->file[m->file_of[row]].resets) {
+    if (peak > next_floor) m->spent = TRUE;
+    if (peak <= m->before[field] && m->before[field] > floor) return -1;
+  }
+  if (!relative) return peak;
+  return peak > floor ? peak - floor : 0;
+}
+
+/* Whether group g of the slot is the directory of an earlier one. */
+static mrb_bool
+seen_before(mrb_state *mrb, mrb_value self, int g)
+{
+  struct cgroup_ctx *ctx = group_ctx(mrb, self, g);
+  int i;
+
+  for (i = 0; i < g; i++) {
+    struct cgroup_ctx *other = group_ctx(mrb, self, i);
+    if (strcmp(mcg_mount_point(other->controller), mcg_mount_point(ctx->controller)) == 0 &&
+        strcmp(other->path, ctx->path) == 0)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+/* Whether tasks stayed in any of the slot's groups (a child the request
+ * forked): such a slot is not leased again until it is empty. */
+static mrb_bool
+slot_populated(mrb_state *mrb, mrb_value self)
+{
+  mrb_value groups = mrb_iv_get(mrb, self, MRB_IVSYM(groups));
+  mrb_int g;
+
+  for (g = 0; g < RARRAY_LEN(groups); g++) {
+    struct cgroup_ctx *ctx = group_ctx(mrb, self, (int)g);
+    char c;
+    int fd;
+    if (seen_before(mrb, self, (int)g)) continue; /* v2: CPU and MEMORY are one directory */
+    fd = mcg_open_in_mount(mrb, ctx, ctx->path, "cgroup.procs", O_RDONLY);
+    ssize_t n = fd < 0 ? 0 : read(fd, &c, 1);
+    if (fd >= 0) close(fd);
+    if (n > 0) return TRUE;
+  }
+  return FALSE;
+}
+
+static mrb_value
+number_or_nil(mrb_state *mrb, const struct meter *m, enum usage_field field, int64_t v)
+{
+  return counter_row(m, field) < 0 || v < 0 ? mrb_nil_value() : mrb_int_value(mrb, (mrb_int)v);
+}
+
+/* meter.finish => [cpu_usec, user_usec, system_usec, rbytes, wbytes, rios,
+ * wios, memory_peak, pids_peak, {event => rise}]: what the lease used. */
+static mrb_value
+meter_finish(mrb_state *mrb, mrb_value self)
+{
+  struct meter *m = get_meter(mrb, self);
+  mrb_value out = mrb_ary_new_capa(mrb, REPORTED_NUMBERS + 1), events = mrb_hash_new(mrb);
+  int64_t delta[F_COUNT];
+  int i;
+
+  read_counters(mrb, self, m, m->after, "finish a lease");
+  m->spent = FALSE;
+  for (i = 0; i < F_COUNT; i++)
+    delta[i] = m->after[i] > m->before[i] ? m->after[i] - m->before[i] : 0;
+  delta[F_MEM_PEAK] =
+      lease_peak(m, F_MEM_PEAK, m->before[F_MEM_LEVEL], m->after[F_MEM_LEVEL], TRUE);
+  delta[F_PIDS_PEAK] = lease_peak(m, F_PIDS_PEAK, m->pids_floor, m->pids_floor, FALSE);
+  for (i = 0; i < REPORTED_NUMBERS; i++)
+    mrb_ary_push(mrb, out, number_or_nil(mrb, m, (enum usage_field)i, delta[i]));
+  for (i = F_FIRST_EVENT; i < F_MEM_LEVEL; i++) {
+    if (delta[i] > 0)
+      mrb_hash_set(mrb, events, mrb_str_new_cstr(mrb, event_names[i - F_FIRST_EVENT]),
+                   mrb_int_value(mrb, (mrb_int)delta[i]));
+  }
+  mrb_ary_push(mrb, out, events);
+  m->populated = slot_populated(mrb, self);
+  m->finished = TRUE;
+  return out;
+}
+
+/* Whether a peak the kernel does not reset hides the next lease's, from
+ * the counters now (out of a lease: memory's level is where the next one
+ * begins; pids' floor is not known, so any task seen counts). */
+static mrb_bool
+peak_spent(mrb_state *mrb, mrb_value self, struct meter *m)
+{
+  int mem = counter_row(m, F_MEM_PEAK), pids = counter_row(m, F_PIDS_PEAK);
+  mrb_bool mem_kept = mem >= 0 && !m->file[m->file_of[mem]].resets;
+  mrb_bool pids_kept = pids >= 0 && !m->file[m->file_of[pids]].resets;
+
+  if (!mem_kept && !pids_kept) return FALSE;
+  read_counters(mrb, self, m, m->after, "look at the slot");
+  return (mem_kept && m->after[F_MEM_PEAK] > m->after[F_MEM_LEVEL]) ||
+         (pids_kept && m->after[F_PIDS_PEAK] > 0);
+}
+
+/* meter.state => :ready (the next lease may have the slot as it is),
+ * :spent (a peak the kernel does not reset would hide the next lease's:
+ * make the slot anew) or :populated (tasks are in it). */
+static mrb_value
+meter_state(mrb_state *mrb, mrb_value self)
+{
+  struct meter *m = get_meter(mrb, self);
+
+  if (!m->finished) { /* a slot taken over, or a lease that raised */
+    m->populated = slot_populated(mrb, self);
+    m->spent = !m->populated && peak_spent(mrb, self, m);
+  }
+  return mrb_symbol_value(m->populated ? MRB_SYM(populated)
+                          : m->spent   ? MRB_SYM(spent)
+                                       : MRB_SYM(ready));
+}
+
+/* meter.lock => true when this process now holds the slot (an flock of its
+ * first group's directory, which the kernel drops when the holder dies),
+ * false when another holds it. */
+static mrb_value
+meter_lock(mrb_state *mrb, mrb_value self)
+{
+  struct meter *m = get_meter(mrb, self);
+  struct cgroup_ctx *ctx = group_ctx(mrb, self, 0);
+  int fd;
+
+  if (m->owner == getpid() && mcg_fd_unchanged(&m->lock)) return mrb_true_value();
+  mcg_fd_close(&m->lock); /* a copy inherited over fork: the lock stays the parent's */
+  fd = mcg_open_in_mount(mrb, ctx, ctx->path, NULL, O_RDONLY | O_DIRECTORY);
+  if (fd < 0)
+    mcg_raise_error(mrb, NULL, errno, ctx->controller, ctx->path, "lock", NULL, NULL, NULL);
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    close(fd);
+    if (err == EWOULDBLOCK) return mrb_false_value();
+    mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "lock", NULL, NULL, NULL);
+  }
+  if (!mcg_fd_adopt(&m->lock, fd))
+    mcg_raise_error(mrb, NULL, EBADF, ctx->controller, ctx->path, "lock", NULL, NULL, NULL);
+  m->owner = getpid();
+  return mrb_true_value();
+}
+
+/* meter.mine? => whether this process holds the slot's lock. */
+static mrb_value
+meter_mine_p(mrb_state *mrb, mrb_value self)
+{
+  struct meter *m = get_meter(mrb, self);
+
+  return mrb_bool_value(m->owner == getpid() && mcg_fd_unchanged(&m->lock));
+}
+
+/* meter.close: the counters' descriptors, and the lock with them.  In a
+ * forked child these are copies: closing them leaves the parent's lock. */
+static mrb_value
+meter_close(mrb_state *mrb, mrb_value self)
+{
+  struct meter *m = get_meter(mrb, self);
+
+  meter_close_all(m);
+  m->owner = 0;
+  m->finished = FALSE; /* a slot made anew is looked at afresh */
+  return mrb_nil_value();
+}
+
+void
+mcg_init_meter(mrb_state *mrb, struct RClass *cgroup)
+{
+  struct RClass *meter = mrb_define_class_under(mrb, cgroup, "Meter", mrb->object_class);
+
+  MRB_SET_INSTANCE_TT(meter, MRB_TT_DATA);
+  mrb_define_method(mrb, meter, "initialize", meter_initialize, MRB_ARGS_REQ(1));
+  mrb_define_method(mrb, meter, "lock", meter_lock, MRB_ARGS_NONE());
+  mrb_define_method(mrb, meter, "mine?", meter_mine_p, MRB_ARGS_NONE());
+  mrb_define_method(mrb, meter, "start", meter_start, MRB_ARGS_NONE());
+  mrb_define_method(mrb, meter, "entered", meter_entered, MRB_ARGS_NONE());
+  mrb_define_method(mrb, meter, "finish", meter_finish, MRB_ARGS_NONE());
+  mrb_define_method(mrb, meter, "state", meter_state, MRB_ARGS_NONE());
+  mrb_define_method(mrb, meter, "close", meter_close, MRB_ARGS_NONE());
+}

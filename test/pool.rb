@@ -1,0 +1,329 @@
+# Cgroup::Pool: leased groups and what a lease used (src/meter.c,
+# mrblib/pool.rb).  Leases that move the leasing process into a MEMORY
+# group run in a forked child (the test runner stays in its memory group);
+# the others lease helper children by pid.  Every number is checked against
+# the kernel's own files or against a workload of known size.
+
+PREFIX = CgroupTest.prefix
+MiB = 1 << 20
+# memory counters move in per-CPU batches of charge (64 pages), so a peak
+# may read this much below what was touched
+SLACK = MiB
+
+def pool_controllers
+  %w[cpuacct memory pids].select { |c| CgroupTest.version(c == 'cpuacct' ? 'cpu' : c) || CgroupTest.version(c) }
+end
+
+def skip_unless_memory
+  skip "memory is not available" unless CgroupTest.version('memory')
+end
+
+# Run the block in a forked child; what it returns (a Hash), as a Hash of
+# Strings, or the exception it raised as {"raised" => "Class: message"}.
+def in_child(name)
+  report = CgroupTest.scratch("pool-#{name}")
+  child = CgroupTest.fork
+  if child == 0
+    out = begin
+      yield.map { |k, v| "#{k}\t#{v}" }.join("\n")
+    rescue Exception => e
+      "raised\t#{e.class}: #{e.message}"
+    end
+    CgroupTest.write(report, out + "\n")
+    CgroupTest.exit!(0)
+  end
+  assert_equal [0, nil], CgroupTest.wait(child), "#{name}: the child ended cleanly"
+  text = CgroupTest.read(report)
+  CgroupTest.unlink(report)
+  fields = {}
+  text.split("\n").each do |line|
+    k, v = line.split("\t", 2)
+    fields[k] = v
+  end
+  fields
+end
+
+def no_raise(report)
+  assert_nil report["raised"], "the child raised"
+end
+
+# The slot's CPU time in microseconds and memory usage, from the kernel's files.
+def kernel_cpu_usec(slot)
+  if CgroupTest.version('cpu') == 2
+    CgroupTest.kernel_file('cpu', slot, 'cpu.stat')[/usage_usec (\d+)/, 1].to_i
+  else
+    CgroupTest.kernel_file('cpuacct', slot, 'cpuacct.usage').to_i / 1000
+  end
+end
+
+def kernel_memory(slot, v1_file, v2_file)
+  CgroupTest.kernel_file('memory', slot, CgroupTest.version('memory') == 2 ? v2_file : v1_file).to_i
+end
+
+assert('a lease reports the CPU time and memory of a known workload, as the kernel counted them') do
+  skip_unless_memory
+  skip "cpu is not available" unless CgroupTest.version('cpu')
+  CgroupTest.isolate do
+    r = in_child("workload") do
+      pool = Cgroup::Pool.new("#{PREFIX}/pool", *pool_controllers)
+      home = CgroupTest.group_of(CgroupTest.tid, 'memory')
+      slot = pool.lease {}.slot # the slot the next lease gets: this process's only one
+      cpu0 = kernel_cpu_usec(slot)
+      mem0 = kernel_memory(slot, 'memory.usage_in_bytes', 'memory.current')
+      own0 = CgroupTest.cpu_usec
+      usage = pool.lease do
+        CgroupTest.burn(50)
+        CgroupTest.touch(32 * MiB)
+      end
+      own = CgroupTest.cpu_usec - own0
+      { "slot" => usage.slot, "first" => slot, "cpu" => usage.cpu_usec, "user" => usage.user_usec,
+        "system" => usage.system_usec, "own" => own, "kernel_cpu" => kernel_cpu_usec(slot) - cpu0,
+        "peak" => usage.memory_peak, "kernel_peak" => kernel_memory(slot, 'memory.max_usage_in_bytes', 'memory.peak') - mem0,
+        "pids" => usage.pids_peak.inspect, "events" => usage.events.size, "oom" => usage.oom_killed?,
+        "home" => CgroupTest.group_of(CgroupTest.tid, 'memory') == home }
+    end
+    no_raise(r)
+    assert_equal r["first"], r["slot"], "the same slot, leased again"
+    cpu, own = r["cpu"].to_i, r["own"].to_i
+    assert_true cpu >= 50_000, "at least the 50 ms burnt (#{cpu} us)"
+    assert_true (cpu - own).abs <= 5_000 + own / 20, "the process's own CPU time in the lease: #{own} us, reported #{cpu} us"
+    assert_true (r["kernel_cpu"].to_i - cpu).abs <= 2, "the slot's counter rose by #{r['kernel_cpu']} us, reported #{cpu} us"
+    split = r["user"].to_i + r["system"].to_i
+    assert_true (split - cpu).abs <= 20_000 + cpu / 10, "user #{r['user']} + system #{r['system']} against #{cpu} (ticks)"
+    assert_true r["user"].to_i >= 30_000, "the burn is user time: #{r['user']} us"
+    peak = r["peak"].to_i
+    assert_true peak >= 32 * MiB - SLACK && peak < 48 * MiB, "the 32 MiB touched: memory_peak #{peak}"
+    if CgroupTest.version('memory') == 1 # v2's memory.peak as the test opens it is the group's own, not reset
+      assert_true (r["kernel_peak"].to_i - peak).abs <= MiB, "max_usage_in_bytes rose by #{r['kernel_peak']}, reported #{peak}"
+    end
+    assert_true ["1", "nil"].include?(r["pids"]), "one task, no fork: pids_peak #{r['pids']}"
+    assert_equal "0", r["events"], "no event rose"
+    assert_equal "false", r["oom"]
+    assert_equal "true", r["home"], "back in the memory group it came from"
+  end
+end
+
+assert('consecutive leases of one slot each report their own peak and CPU time, not the ones before') do
+  skip_unless_memory
+  CgroupTest.isolate do
+    r = in_child("consecutive") do
+      pool = Cgroup::Pool.new("#{PREFIX}/pool", *pool_controllers)
+      big = pool.lease { CgroupTest.touch(48 * MiB) }
+      small = pool.lease { CgroupTest.touch(16 * MiB) }
+      idle = pool.lease {}
+      forks = pool.lease { CgroupTest.wait(CgroupTest.run("/bin/true")) }
+      after = pool.lease {}
+      { "big" => big.memory_peak, "small" => small.memory_peak, "idle" => idle.memory_peak,
+        "idle_cpu" => idle.cpu_usec.inspect, "forks" => forks.pids_peak.inspect,
+        "after" => after.pids_peak.inspect, "slots" => [big, small, idle, forks, after].map(&:slot).uniq.size,
+        "held" => pool.slots.size }
+    end
+    no_raise(r)
+    assert_true r["big"].to_i >= 48 * MiB - SLACK, "48 MiB: #{r['big']}"
+    assert_true r["small"].to_i >= 16 * MiB - SLACK && r["small"].to_i < 32 * MiB, "16 MiB after 48: #{r['small']}"
+    assert_true r["idle"].to_i < 8 * MiB, "nothing touched after both: #{r['idle']}"
+    assert_true r["idle_cpu"] == "nil" || r["idle_cpu"].to_i < 20_000, "an empty lease's CPU time: #{r['idle_cpu']}"
+    if r["forks"] != "nil"
+      assert_equal "2", r["forks"], "the leasing process and the child it ran"
+      assert_equal "1", r["after"], "the next lease: its own task only (the slot made anew where pids.peak does not reset)"
+    end
+    assert_equal "1", r["held"], "one slot held throughout"
+  end
+end
+
+assert('leases never share a slot: nested leases and two pools of one base get different slots') do
+  skip_unless_memory
+  CgroupTest.isolate do
+    helper = CgroupTest.spawn("sleep")
+    home = CgroupTest.group_of(helper, 'memory')
+    one = Cgroup::Pool.new("#{PREFIX}/pool", :memory)
+    two = Cgroup::Pool.new("#{PREFIX}/pool", :memory)
+    seen = []
+    one.lease(helper) do |outer|
+      seen << [outer.name, CgroupTest.group_of(helper, 'memory')]
+      one.lease(helper) { |inner| seen << [inner.name, CgroupTest.group_of(helper, 'memory')] }
+      two.lease(helper) { |other| seen << [other.name, CgroupTest.group_of(helper, 'memory')] }
+      seen << [outer.name, CgroupTest.group_of(helper, 'memory')]
+    end
+    names = seen.map(&:first)
+    assert_equal 3, names.uniq.size, "three slots: #{names}"
+    seen.each { |slot, where| assert_equal slot, where, "the helper is in the slot leased to it" }
+    assert_equal home, CgroupTest.group_of(helper, 'memory'), "and back home after"
+    assert_equal 2, one.slots.size
+    assert_equal 1, two.slots.size
+    assert_equal [], one.slots & two.slots, "a slot belongs to one pool object (one lock)"
+    one.close
+    two.close
+    assert_equal [], Cgroup.groups('memory', "#{PREFIX}/pool").reject { |g| g == "#{PREFIX}/pool" }, "close removed the slots"
+  end
+end
+
+assert('a worker that dies inside a lease: the next pool reuses its slot, or skips it while its child is in it') do
+  skip_unless_memory
+  CgroupTest.isolate do
+    base = "#{PREFIX}/pool"
+    child = CgroupTest.fork
+    if child == 0
+      Cgroup::Pool.new(base, :memory).lease { CgroupTest.exit!(0) } # dies holding slot 0
+      CgroupTest.exit!(1)
+    end
+    assert_equal [0, nil], CgroupTest.wait(child)
+    helper = CgroupTest.spawn("sleep")
+    pool = Cgroup::Pool.new(base, :memory)
+    assert_equal "#{base}/0", pool.lease(helper) {}.slot, "the dead worker's lock went with it: slot 0 again"
+    pool.close
+
+    # a worker that leaves a child of its own in the slot when it dies
+    report = CgroupTest.scratch("pool-orphan")
+    child = CgroupTest.fork
+    if child == 0
+      Cgroup::Pool.new(base, :memory).lease do
+        CgroupTest.write(report, CgroupTest.run("/bin/sleep", "60").to_s)
+        CgroupTest.exit!(0)
+      end
+      CgroupTest.exit!(1)
+    end
+    assert_equal [0, nil], CgroupTest.wait(child)
+    orphan = CgroupTest.read(report).to_i
+    CgroupTest.unlink(report)
+    assert_equal "#{base}/0", CgroupTest.group_of(orphan, 'memory'), "the orphan stayed in slot 0"
+    pool = Cgroup::Pool.new(base, :memory)
+    assert_equal "#{base}/1", pool.lease(helper) {}.slot, "slot 0 holds a task: skipped"
+    CgroupTest.kill(orphan, 9)
+    30.times { break if CgroupTest.pids_in('memory', "#{base}/0", 'cgroup.procs').empty?; CgroupTest.sleep(0.1) }
+    other = Cgroup::Pool.new(base, :memory)
+    assert_equal "#{base}/0", other.lease(helper) {}.slot, "empty again: reused"
+    pool.close
+    other.close
+  end
+end
+
+assert('a lease whose block raises moves back, returns the slot and raises the same exception') do
+  skip_unless_memory
+  CgroupTest.isolate do
+    helper = CgroupTest.spawn("sleep")
+    home = CgroupTest.group_of(helper, 'memory')
+    pool = Cgroup::Pool.new("#{PREFIX}/pool", :memory)
+    first = pool.lease(helper) {}.slot
+    e = assert_raise(RuntimeError) { pool.lease(helper) { raise "request failed" } }
+    assert_equal "request failed", e.message
+    assert_equal home, CgroupTest.group_of(helper, 'memory'), "moved back"
+    assert_equal first, pool.lease(helper) {}.slot, "the slot was given back"
+    assert_equal [first], pool.slots
+    pool.close
+  end
+end
+
+assert('a fiber switch inside a lease is refused with Cgroup::FiberSwitch, the task moved back and the slot kept') do
+  skip_unless_memory
+  CgroupTest.isolate do
+    helper = CgroupTest.spawn("sleep")
+    home = CgroupTest.group_of(helper, 'memory')
+    pool = Cgroup::Pool.new("#{PREFIX}/pool", :memory)
+    fiber = Fiber.new do
+      begin
+        pool.lease(helper) { Fiber.yield :inside }
+        :no_error
+      rescue Cgroup::FiberSwitch => e
+        e.class
+      end
+    end
+    assert_equal Cgroup::FiberSwitch, fiber.resume
+    assert_equal home, CgroupTest.group_of(helper, 'memory')
+    assert_equal 1, pool.slots.size
+    assert_true pool.lease(helper) {}.memory_peak.is_a?(Integer) || !CgroupTest.version('memory'), "leases go on"
+    pool.close
+  end
+end
+
+assert('a slot removed from outside between leases is made again') do
+  skip_unless_memory
+  CgroupTest.isolate do
+    helper = CgroupTest.spawn("alloc", 8 * MiB)
+    pool = Cgroup::Pool.new("#{PREFIX}/pool", :memory)
+    slot = pool.lease(helper) {}.slot
+    Cgroup::MEMORY.new(slot).delete
+    assert_false Cgroup::MEMORY.new(slot).exist?
+    usage = pool.lease(helper) do
+      CgroupTest.release(helper)
+      CgroupTest.wait(helper)
+    end
+    assert_equal slot, usage.slot, "made again under its name"
+    assert_true usage.memory_peak.nil? || usage.memory_peak >= 8 * MiB - SLACK, "and measured: #{usage.memory_peak}"
+    pool.close
+  end
+end
+
+assert('limits per slot from the pool block: an OOM kill and a refused fork show in the lease events') do
+  skip_unless_memory
+  CgroupTest.isolate do
+    v2 = CgroupTest.version('memory') == 2
+    pool = Cgroup::Pool.new("#{PREFIX}/small", :memory) do |mem|
+      mem.limit_in_bytes = 32 * MiB
+      v2 ? mem.memsw_limit_in_bytes = 32 * MiB : mem.swappiness = 0
+    end
+    victim = CgroupTest.spawn("alloc", 96 * MiB)
+    usage = pool.lease(victim) do
+      CgroupTest.release(victim)
+      assert_equal [nil, 9], CgroupTest.wait(victim), "killed"
+    end
+    assert_equal (32 * MiB).to_s, CgroupTest.kernel_file('memory', usage.slot, v2 ? 'memory.max' : 'memory.limit_in_bytes').chomp
+    assert_true usage.oom_killed?, "oom_killed?: #{usage.events}"
+    assert_equal 1, usage.events["memory.oom_kill"]
+    assert_true usage.limited?, "memory.max rose: #{usage.events}"
+    pool.close
+    if CgroupTest.version('pids')
+      pids = Cgroup::Pool.new("#{PREFIX}/few", :pids) { |p| p.max = 3 }
+      forker = CgroupTest.spawn("fork", 8)
+      usage = pids.lease(forker) do
+        CgroupTest.release(forker)
+        assert_equal [2, nil], CgroupTest.wait(forker), "two forks allowed beside the child itself"
+      end
+      assert_true usage.events["pids.max"].to_i >= 1, "refused forks counted: #{usage.events}"
+      assert_true usage.pids_peak.nil? || usage.pids_peak == 3, "three tasks at most: #{usage.pids_peak}"
+      pids.close
+    end
+  end
+end
+
+assert('a pool whose slots are all held raises Cgroup::Busy naming the base') do
+  CgroupTest.isolate do
+    helper = CgroupTest.spawn("sleep")
+    pool = Cgroup::Pool.new("#{PREFIX}/one", :pids, size: 1)
+    e = assert_raise(Cgroup::Busy) { pool.lease(helper) { pool.lease(helper) {} } }
+    assert_equal "#{PREFIX}/one", e.group
+    assert_equal 1, pool.slots.size, "the outer lease's slot is kept"
+    pool.close
+    assert_raise(ArgumentError) { Cgroup::Pool.new("#{PREFIX}/x") }
+    assert_raise(ArgumentError) { Cgroup::Pool.new("#{PREFIX}/x", :pids, size: 0) }
+    assert_raise(ArgumentError) { pool.lease }
+  end
+end
+
+assert('a child forked inside a lease leaves the slot to its parent') do
+  skip "pids is not available" unless CgroupTest.version('pids')
+  CgroupTest.isolate do
+    r = in_child("forked") do
+      pool = Cgroup::Pool.new("#{PREFIX}/pool", :pids)
+      usage = pool.lease do
+        kid = CgroupTest.fork
+        if kid == 0
+          begin
+            pool.lease {} # the child's own lease: never the parent's slot
+          rescue Cgroup::Error
+            nil
+          end
+          CgroupTest.exit!(pool.slots.include?("#{PREFIX}/pool/0") ? 1 : 0)
+        end
+        $kid_status = CgroupTest.wait(kid)
+      end
+      again = pool.lease {}
+      { "first" => usage.slot, "again" => again.slot, "held" => pool.slots.join(","), "kid" => $kid_status.inspect }
+    end
+    no_raise(r)
+    assert_equal "#{PREFIX}/pool/0", r["first"]
+    assert_equal "#{PREFIX}/pool/0", r["again"], "the parent keeps its slot"
+    assert_equal "#{PREFIX}/pool/0", r["held"]
+    assert_equal "[0, nil]", r["kid"], "the child leased a slot of its own and did not hold the parent's"
+  end
+end
