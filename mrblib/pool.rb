@@ -72,21 +72,19 @@ module Cgroup
 
     private
 
-    # An idle slot still ours and still there (started), else a new one.
+    # An idle slot, else a new one, started: its counters read.  A slot
+    # that cannot start (inherited over fork, its lock closed behind the
+    # pool's back, removed from outside, tasks came into it) is let go.
     def take
-      while (slot = @idle.pop)
-        return slot if slot.meter.mine? && slot.started?
+      tries = 0
+      while tries <= @size
+        slot = @idle.pop || adopt
+        return slot if slot.meter.start
 
-        drop(slot) # inherited over fork, its lock closed behind us, or removed from outside
-      end
-      slot = adopt
-      begin
-        slot.meter.start
-      rescue StandardError
         drop(slot)
-        raise
+        tries += 1
       end
-      slot
+      Cgroup.__raise(Cgroup.group(@controllers[0], @base), "Busy", 16, "lease", "no slot could be started")
     end
 
     # The first slot under base that no process holds and no task is in.
@@ -108,12 +106,10 @@ module Cgroup
     # After a lease: ready for the next, made anew (a peak spent), or let go
     # (tasks stayed in it, or it is no longer this process's).
     def settle(slot)
-      return drop(slot) unless slot.meter.mine? # a child forked inside the block
-
       case slot.meter.state
       when :ready then @idle << slot
       when :spent then slot.renew(@configure) ? @idle << slot : drop(slot)
-      else drop(slot)
+      else drop(slot) # :populated, or :foreign in a child forked inside the block
       end
     rescue Cgroup::Error
       drop(slot) # removed from outside meanwhile: the next lease makes it again
@@ -163,20 +159,9 @@ module Cgroup
         claim(configure, true)
       end
 
-      # The counters where a lease begins; false when the slot is gone.
-      def started?
-        @meter.start
-        true
-      rescue Cgroup::NotFound
-        false
-      end
-
       def run(pid, &block)
-        nest(@groups, pid) do
-          @meter.entered
-          block.call(self)
-        end
-        Usage.new(@name, *@meter.finish)
+        nest(0, pid, block)
+        @meter.finish(@name)
       end
 
       def remove
@@ -190,14 +175,17 @@ module Cgroup
 
       private
 
-      def nest(groups, pid, &block)
-        return block.call if groups.empty?
-
-        first, *rest = groups
+      # attach(pid) each group in turn from index i, then the block
+      def nest(i, pid, block)
+        group = @groups[i]
+        unless group
+          @meter.entered
+          return block.call(self)
+        end
         if pid
-          first.attach(pid) { nest(rest, pid, &block) }
+          group.attach(pid) { nest(i + 1, pid, block) }
         else
-          first.attach { nest(rest, pid, &block) }
+          group.attach { nest(i + 1, pid, block) }
         end
       end
     end
@@ -212,18 +200,9 @@ module Cgroup
     # in the group at once, the leased ones included.  io: {"rbytes",
     # "wbytes", "rios", "wios"}, summed over devices.  events: the memory and
     # pids events that rose, with how often ({"memory.oom_kill" => 1}).
+    # (Made by Cgroup::Meter#finish, src/meter.c.)
+    NO_EVENTS = {}.freeze
     attr_reader :slot, :cpu_usec, :user_usec, :system_usec, :io, :memory_peak, :pids_peak, :events
-
-    def initialize(slot, cpu, user, system, rbytes, wbytes, rios, wios, memory_peak, pids_peak, events)
-      @slot = slot
-      @cpu_usec = cpu
-      @user_usec = user
-      @system_usec = system
-      @io = rbytes && { "rbytes" => rbytes, "wbytes" => wbytes, "rios" => rios, "wios" => wios }
-      @memory_peak = memory_peak
-      @pids_peak = pids_peak
-      @events = events
-    end
 
     # The OOM killer ended a task of the lease.
     def oom_killed?

@@ -25,6 +25,7 @@
 #include <mruby/array.h>
 #include <mruby/class.h>
 #include <mruby/data.h>
+#include <mruby/error.h>
 #include <mruby/hash.h>
 #include <mruby/presym.h>
 #include <mruby/variable.h>
@@ -54,8 +55,18 @@ enum usage_field {
   F_PIDS_MAX,
   F_MEM_LEVEL,
   F_PIDS_LEVEL,
+  F_POPULATED,
   F_COUNT
 };
+#define BIT(field) (1u << (field))
+#define ALL_FIELDS (BIT(F_COUNT) - 1)
+/* What a lease that follows a finished one reads at its start: the other
+ * counters cannot move while the slot holds no task, so the last lease's
+ * end is this one's start.  The CPU time is read to see that no task ran
+ * in the slot meanwhile; io, because writeback can come after a lease. */
+#define QUICK_FIELDS                                                                               \
+  (BIT(F_CPU) | BIT(F_RBYTES) | BIT(F_WBYTES) | BIT(F_RIOS) | BIT(F_WIOS) | BIT(F_MEM_LEVEL) |     \
+   BIT(F_POPULATED))
 #define REPORTED_NUMBERS F_FIRST_EVENT
 
 static const char *const event_names[] = {"memory.low", "memory.high",     "memory.max",
@@ -67,6 +78,8 @@ enum counter_kind {
   K_NANO,   /* nanoseconds, reported in microseconds */
   K_IO_V1,  /* v1 blkio lines "MAJ:MIN Op N": the sum over devices of Op `key` */
   K_IO_V2,  /* io.stat lines "MAJ:MIN key=N ...": the sum over devices */
+  K_COLUMN, /* a table whose first line names the columns: the sum of column
+               `key` over the rows, nanoseconds (cpuacct.usage_all's per CPU) */
   K_PEAK    /* a high-water mark: reset at the start where the kernel can */
 };
 
@@ -81,8 +94,8 @@ struct counter {
 
 static const struct counter counters[] = {
     {CTL_CPUACCT, 1, "cpuacct.usage", NULL, F_CPU, K_NANO},
-    {CTL_CPUACCT, 1, "cpuacct.usage_user", NULL, F_USER, K_NANO},
-    {CTL_CPUACCT, 1, "cpuacct.usage_sys", NULL, F_SYSTEM, K_NANO},
+    {CTL_CPUACCT, 1, "cpuacct.usage_all", "user", F_USER, K_COLUMN},
+    {CTL_CPUACCT, 1, "cpuacct.usage_all", "system", F_SYSTEM, K_COLUMN},
     {CTL_CPUACCT, 2, "cpu.stat", "usage_usec", F_CPU, K_NUMBER},
     {CTL_CPUACCT, 2, "cpu.stat", "user_usec", F_USER, K_NUMBER},
     {CTL_CPUACCT, 2, "cpu.stat", "system_usec", F_SYSTEM, K_NUMBER},
@@ -109,6 +122,7 @@ static const struct counter counters[] = {
     {CTL_PIDS, 0, "pids.current", NULL, F_PIDS_LEVEL, K_NUMBER},
     {CTL_PIDS, 0, "pids.peak", NULL, F_PIDS_PEAK, K_PEAK},
     {CTL_PIDS, 0, "pids.events", "max", F_PIDS_MAX, K_NUMBER},
+    {CTL_COUNT, 2, "cgroup.events", "populated", F_POPULATED, K_NUMBER}, /* any v2 group */
 };
 #define COUNTER_COUNT (int)(sizeof counters / sizeof counters[0])
 #define METER_FILES 16
@@ -130,6 +144,7 @@ struct meter {
   int64_t before[F_COUNT], after[F_COUNT];
   int64_t pids_floor;  /* pids.current once the lease's tasks are in */
   mrb_bool finished;   /* finish ran since the last start */
+  mrb_bool carried;    /* after[] holds the last lease's end, and no lease ran since */
   mrb_bool spent;      /* a peak the next lease could not read exactly */
   mrb_bool populated;  /* tasks stayed behind in the slot */
   struct kept_fd lock; /* the slot's directory, flock'ed */
@@ -160,6 +175,12 @@ meter_free(mrb_state *mrb, void *p)
 
 static const struct mrb_data_type meter_type = {"Cgroup::Meter", meter_free};
 
+static struct RClass *
+cgroup_module(mrb_state *mrb)
+{
+  return mrb_module_get_id(mrb, MRB_SYM(Cgroup));
+}
+
 static struct meter *
 get_meter(mrb_state *mrb, mrb_value self)
 {
@@ -181,8 +202,10 @@ group_ctx(mrb_state *mrb, mrb_value self, int i)
 static mrb_bool
 counter_in(const struct counter *row, enum controller_id id)
 {
-  int version = mcg_version(row->controller);
+  int version;
 
+  if (row->controller == CTL_COUNT) return mcg_version(id) == row->version;
+  version = mcg_version(row->controller);
   if (!version || (row->version && row->version != version) || mcg_version(id) != version)
     return FALSE;
   if (strcmp(mcg_kernel_controller(row->controller), mcg_kernel_controller(id)) == 0) return TRUE;
@@ -248,18 +271,21 @@ raise_for_file(mrb_state *mrb, mrb_value self, struct meter_file *f, const char 
                   f->name, NULL, err == ENODEV ? "the group was removed" : NULL);
 }
 
-/* Open f if it is not open (or was closed behind the meter's back); FALSE
- * when this kernel has no such file (memory.peak before 5.19, pids.peak
- * before 6.1).  A peak file that cannot be opened for writing is read
- * only: its peak is the group's since it was made. */
+/* Open f unless it is open; FALSE when this kernel has no such file
+ * (memory.peak before 5.19, pids.peak before 6.1).  With verify, an open
+ * descriptor is first checked to be the file it was opened on (it may have
+ * been closed behind the meter's back and its number reused).  A peak file
+ * that cannot be opened for writing is read only: its peak is the group's
+ * since it was made. */
 static mrb_bool
-open_file(mrb_state *mrb, mrb_value self, struct meter_file *f, const char *action)
+open_file(mrb_state *mrb, mrb_value self, struct meter_file *f, const char *action, mrb_bool verify)
 {
   struct cgroup_ctx *ctx;
   int fd;
 
   if (f->absent) return FALSE;
-  if (f->fd.fd >= 0 && mcg_fd_unchanged(&f->fd)) return TRUE;
+  if (f->fd.fd >= 0 && (!verify || mcg_fd_unchanged(&f->fd))) return TRUE;
+  mcg_fd_close(&f->fd); /* closed only while it is still ours */
   ctx = group_ctx(mrb, self, f->group);
   fd = mcg_open_in_mount(mrb, ctx, ctx->path, f->name, f->flags);
   if (fd < 0 && f->flags == O_RDWR && errno == EACCES) { /* before 6.12 memory.peak is 0444 */
@@ -273,25 +299,66 @@ open_file(mrb_state *mrb, mrb_value self, struct meter_file *f, const char *acti
   return TRUE;
 }
 
-/* The whole file into m->buf (the kernel renders it whole per read); NULL
- * when the kernel has no such file. */
-static const char *
-read_file(mrb_state *mrb, mrb_value self, struct meter *m, struct meter_file *f, const char *action,
-          size_t *len)
+/* The whole file behind f into m->buf (the kernel renders it whole per
+ * read); its length, or -1 and errno. */
+static ssize_t
+pread_whole(mrb_state *mrb, struct meter *m, struct meter_file *f)
 {
   ssize_t n;
 
-  if (!open_file(mrb, self, f, action)) return NULL;
   for (;;) {
     if (m->size == 0) {
       m->size = 4096;
       m->buf = (char *)mrb_realloc(mrb, m->buf, m->size);
     }
     n = pread(f->fd.fd, m->buf, m->size, 0);
-    if (n < 0) raise_for_file(mrb, self, f, action, errno);
-    if ((size_t)n < m->size) break;
+    if (n < 0 || (size_t)n < m->size) return n;
     m->size *= 2;
     m->buf = (char *)mrb_realloc(mrb, m->buf, m->size);
+  }
+}
+
+/* Whether text is what f holds: one number starts with a digit, "key
+ * value" lines have the file's first key, usage_all its header; io's lists
+ * may be empty. */
+static mrb_bool
+text_fits(const struct meter *m, int f, const char *text, ssize_t len)
+{
+  const char *end;
+  int i;
+
+  for (i = 0; i < COUNTER_COUNT && m->file_of[i] != f; i++) {
+  }
+  if (i == COUNTER_COUNT) return TRUE;
+  if (counters[i].kind == K_IO_V1 || counters[i].kind == K_IO_V2)
+    return len == 0 || (text[0] >= '0' && text[0] <= '9');
+  if (len == 0) return FALSE;
+  if (counters[i].kind == K_COLUMN) return len > 4 && memcmp(text, "cpu ", 4) == 0;
+  if (counters[i].key) return mcg_find_key(text, text + len, counters[i].key, &end) != NULL;
+  return text[0] >= '0' && text[0] <= '9';
+}
+
+/*
+ * The text of counter file number f, or NULL when the kernel has no such
+ * file.  A descriptor the meter only reads is not checked before each
+ * read (an fstat costs as much as the pread): pread changes nothing, not
+ * even the offset, whatever file the number names now.  It is checked when
+ * the read fails or the text is not what the file holds: closed behind the
+ * meter's back, or its number reused; then the file is opened anew.
+ */
+static const char *
+read_file(mrb_state *mrb, mrb_value self, struct meter *m, int f, const char *action, size_t *len)
+{
+  struct meter_file *file = &m->file[f];
+  ssize_t n;
+
+  if (!open_file(mrb, self, file, action, FALSE)) return NULL;
+  n = pread_whole(mrb, m, file);
+  if (n < 0 && errno == ENODEV && mcg_fd_unchanged(&file->fd))
+    raise_for_file(mrb, self, file, action, ENODEV); /* the group was removed */
+  if (n < 0 || !text_fits(m, f, m->buf, n)) {
+    if (!open_file(mrb, self, file, action, TRUE)) return NULL;
+    if ((n = pread_whole(mrb, m, file)) < 0) raise_for_file(mrb, self, file, action, errno);
   }
   *len = (size_t)n;
   return m->buf;
@@ -331,25 +398,62 @@ io_sum(const struct counter *row, const char *s, const char *end)
   return sum;
 }
 
+/* The sum of the column named row->key over the rows below the header. */
+static int64_t
+column_sum(const struct counter *row, const char *s, const char *end)
+{
+  size_t klen = strlen(row->key);
+  int64_t sum = 0;
+  int column = -1, i = 0;
+  const char *eol = memchr(s, '\n', end - s), *w;
+
+  if (!eol) return 0;
+  for (w = mcg_skip_blanks(s, eol); w < eol; w = mcg_skip_blanks(mcg_token_end(w, eol), eol), i++) {
+    if ((size_t)(mcg_token_end(w, eol) - w) == klen && memcmp(w, row->key, klen) == 0) column = i;
+  }
+  for (s = eol + 1; column >= 0 && s < end; s = eol + 1) {
+    if (!(eol = memchr(s, '\n', end - s))) eol = end;
+    for (w = mcg_skip_blanks(s, eol), i = 0; w < eol && i < column; i++)
+      w = mcg_skip_blanks(mcg_token_end(w, eol), eol);
+    sum += number_at(w, eol);
+  }
+  return sum / 1000;
+}
+
 static int64_t
 counter_value(const struct counter *row, const char *s, const char *end)
 {
   const char *value_end;
 
+  if (row->kind == K_COLUMN) return column_sum(row, s, end);
   if (row->kind == K_IO_V1 || row->kind == K_IO_V2) return io_sum(row, s, end);
   if (row->key && !(s = mcg_find_key(s, end, row->key, &value_end))) return 0;
   return row->kind == K_NANO ? number_at(s, end) / 1000 : number_at(s, end);
 }
 
-/* Every counter into out[], each file read once. */
+static mrb_bool
+file_has(const struct meter *m, int f, unsigned fields)
+{
+  int i;
+
+  for (i = 0; i < COUNTER_COUNT; i++) {
+    if (m->file_of[i] == f && (fields & BIT(counters[i].field))) return TRUE;
+  }
+  return FALSE;
+}
+
+/* The counters of `fields` into out[], each file that holds one read once. */
 static void
-read_counters(mrb_state *mrb, mrb_value self, struct meter *m, int64_t *out, const char *action)
+read_counters(mrb_state *mrb, mrb_value self, struct meter *m, int64_t *out, unsigned fields,
+              const char *action)
 {
   int f, i;
 
   for (f = 0; f < m->file_count; f++) {
     size_t len;
-    const char *text = read_file(mrb, self, m, &m->file[f], action, &len);
+    const char *text;
+    if (fields != ALL_FIELDS && !file_has(m, f, fields)) continue;
+    text = read_file(mrb, self, m, f, action, &len);
     if (!text) continue;
     for (i = 0; i < COUNTER_COUNT; i++) {
       if (m->file_of[i] == f)
@@ -368,71 +472,13 @@ reset_peaks(mrb_state *mrb, mrb_value self, struct meter *m)
   for (i = 0; i < COUNTER_COUNT; i++) {
     struct meter_file *f = m->file_of[i] < 0 ? NULL : &m->file[m->file_of[i]];
     const char *text;
-    if (!f || f->absent || counters[i].kind != K_PEAK || !f->resets) continue;
+    if (!f || counters[i].kind != K_PEAK || !open_file(mrb, self, f, "reset", TRUE) || !f->resets)
+      continue;
     text = mcg_version(counters[i].controller) == 2 ? "reset" : "0";
     if (pwrite(f->fd.fd, text, strlen(text), 0) >= 0) continue;
     if (errno != EINVAL) raise_for_file(mrb, self, f, "reset", errno);
     f->resets = FALSE; /* 5.19 to 6.11: memory.peak opens for writing, takes no write */
   }
-}
-
-/* meter.start: the counters where the lease begins; peaks reset. */
-static mrb_value
-meter_start(mrb_state *mrb, mrb_value self)
-{
-  struct meter *m = get_meter(mrb, self);
-
-  m->finished = FALSE;
-  read_counters(mrb, self, m, m->before, "start a lease");
-  reset_peaks(mrb, self, m);
-  m->pids_floor = 0;
-  return mrb_nil_value();
-}
-
-static int
-counter_row(const struct meter *m, enum usage_field field)
-{
-  int i;
-
-  for (i = 0; i < COUNTER_COUNT; i++) {
-    if (counters[i].field == field && m->file_of[i] >= 0 && !m->file[m->file_of[i]].absent)
-      return i;
-  }
-  return -1;
-}
-
-/* meter.entered: the tasks the lease moved in are there: pids' floor. */
-static mrb_value
-meter_entered(mrb_state *mrb, mrb_value self)
-{
-  struct meter *m = get_meter(mrb, self);
-  int row = counter_row(m, F_PIDS_LEVEL);
-  size_t len;
-  const char *text;
-
-  if (row < 0) return mrb_nil_value();
-  text = read_file(mrb, self, m, &m->file[m->file_of[row]], "enter a lease", &len);
-  if (text) m->pids_floor = counter_value(&counters[row], text, text + len);
-  return mrb_nil_value();
-}
-
-/* The peak a lease reached, above `floor` where it began; -1 when the
- * group's own peak hides it.  Sets m->spent when the next lease's would
- * be hidden (next_floor: where that lease is expected to begin). */
-static int64_t
-lease_peak(struct meter *m, enum usage_field field, int64_t floor, int64_t next_floor,
-           mrb_bool relative)
-{
-  int row = counter_row(m, field);
-  int64_t peak = m->after[field];
-
-  if (row < 0) return -1;
-  if (!m->file[m->file_of[row]].resets) {
-    if (peak > next_floor) m->spent = TRUE;
-    if (peak <= m->before[field] && m->before[field] > floor) return -1;
-  }
-  if (!relative) return peak;
-  return peak > floor ? peak - floor : 0;
 }
 
 /* Whether group g of the slot is the directory of an earlier one. */
@@ -472,40 +518,176 @@ slot_populated(mrb_state *mrb, mrb_value self)
   return FALSE;
 }
 
+static mrb_bool
+held_here(struct meter *m)
+{
+  return m->owner == getpid() && mcg_fd_unchanged(&m->lock);
+}
+
+/* The start of a lease, for mrb_protect_error: TRUE when it may begin. */
+static mrb_value
+start_body(mrb_state *mrb, void *p)
+{
+  mrb_value self = *(mrb_value *)p;
+  struct meter *m = get_meter(mrb, self);
+  mrb_bool quick = m->carried, was_run;
+
+  m->finished = m->carried = FALSE;
+  if (quick) {
+    memcpy(m->before, m->after, sizeof m->before);
+    read_counters(mrb, self, m, m->before, QUICK_FIELDS, "start a lease");
+  }
+  was_run = quick && m->before[F_CPU] != m->after[F_CPU]; /* a task ran in the slot meanwhile */
+  if (!quick || was_run) read_counters(mrb, self, m, m->before, ALL_FIELDS, "start a lease");
+  if (m->before[F_POPULATED] > 0 || ((!quick || was_run) && slot_populated(mrb, self)))
+    return mrb_false_value();
+  reset_peaks(mrb, self, m);
+  m->pids_floor = 0;
+  return mrb_true_value();
+}
+
+/* meter.start => true with the counters where the lease begins read and
+ * the peaks reset; false when the slot is not this process's (inherited
+ * over fork, its lock closed behind the pool's back), was removed from
+ * outside, or has tasks in it: the pool takes another. */
+static mrb_value
+meter_start(mrb_state *mrb, mrb_value self)
+{
+  mrb_bool failed = FALSE;
+  mrb_value result;
+
+  if (!held_here(get_meter(mrb, self))) return mrb_false_value();
+  result = mrb_protect_error(mrb, start_body, &self, &failed);
+  if (!failed) return result;
+  if (mrb_obj_is_kind_of(mrb, result,
+                         mrb_class_get_under_id(mrb, cgroup_module(mrb), MRB_SYM(NotFound))))
+    return mrb_false_value();
+  mrb_exc_raise(mrb, result);
+}
+
+static int
+counter_row(const struct meter *m, enum usage_field field)
+{
+  int i;
+
+  for (i = 0; i < COUNTER_COUNT; i++) {
+    if (counters[i].field == field && m->file_of[i] >= 0 && !m->file[m->file_of[i]].absent)
+      return i;
+  }
+  return -1;
+}
+
+/* meter.entered: the tasks the lease moved in are there: pids' floor. */
+static mrb_value
+meter_entered(mrb_state *mrb, mrb_value self)
+{
+  struct meter *m = get_meter(mrb, self);
+  int row = counter_row(m, F_PIDS_LEVEL);
+  size_t len;
+  const char *text;
+
+  if (row < 0) return mrb_nil_value();
+  text = read_file(mrb, self, m, m->file_of[row], "enter a lease", &len);
+  if (text) m->pids_floor = counter_value(&counters[row], text, text + len);
+  return mrb_nil_value();
+}
+
+/* The peak a lease reached, above `floor` where it began; -1 when the
+ * group's own peak hides it.  Sets m->spent when the next lease's would
+ * be hidden (next_floor: where that lease is expected to begin). */
+static int64_t
+lease_peak(struct meter *m, enum usage_field field, int64_t floor, int64_t next_floor,
+           mrb_bool relative)
+{
+  int row = counter_row(m, field);
+  int64_t peak = m->after[field];
+
+  if (row < 0) return -1;
+  if (!m->file[m->file_of[row]].resets) {
+    if (peak > next_floor) m->spent = TRUE;
+    if (peak <= m->before[field] && m->before[field] > floor) return -1;
+  }
+  if (!relative) return peak;
+  return peak > floor ? peak - floor : 0;
+}
+
 static mrb_value
 number_or_nil(mrb_state *mrb, const struct meter *m, enum usage_field field, int64_t v)
 {
   return counter_row(m, field) < 0 || v < 0 ? mrb_nil_value() : mrb_int_value(mrb, (mrb_int)v);
 }
 
-/* meter.finish => [cpu_usec, user_usec, system_usec, rbytes, wbytes, rios,
- * wios, memory_peak, pids_peak, {event => rise}]: what the lease used. */
+/* The Cgroup::Usage of the lease, from delta[] (mrblib/pool.rb names the
+ * instance variables). */
+static mrb_value
+usage_new(mrb_state *mrb, const struct meter *m, mrb_value slot, const int64_t *delta)
+{
+  struct RClass *cls = mrb_class_get_under_id(mrb, cgroup_module(mrb), MRB_SYM(Usage));
+  mrb_value usage = mrb_obj_value(mrb_obj_alloc(mrb, MRB_TT_OBJECT, cls));
+  mrb_value events = mrb_nil_value(), io = mrb_nil_value();
+  int i;
+
+  mrb_iv_set(mrb, usage, MRB_IVSYM(slot), slot);
+  mrb_iv_set(mrb, usage, MRB_IVSYM(cpu_usec), number_or_nil(mrb, m, F_CPU, delta[F_CPU]));
+  mrb_iv_set(mrb, usage, MRB_IVSYM(user_usec), number_or_nil(mrb, m, F_USER, delta[F_USER]));
+  mrb_iv_set(mrb, usage, MRB_IVSYM(system_usec), number_or_nil(mrb, m, F_SYSTEM, delta[F_SYSTEM]));
+  mrb_iv_set(mrb, usage, MRB_IVSYM(memory_peak),
+             number_or_nil(mrb, m, F_MEM_PEAK, delta[F_MEM_PEAK]));
+  mrb_iv_set(mrb, usage, MRB_IVSYM(pids_peak),
+             number_or_nil(mrb, m, F_PIDS_PEAK, delta[F_PIDS_PEAK]));
+  if (counter_row(m, F_RBYTES) >= 0) {
+    static const char *const names[] = {"rbytes", "wbytes", "rios", "wios"};
+    io = mrb_hash_new(mrb);
+    for (i = 0; i < 4; i++)
+      mrb_hash_set(mrb, io, mrb_str_new_cstr(mrb, names[i]),
+                   mrb_int_value(mrb, (mrb_int)delta[F_RBYTES + i]));
+  }
+  mrb_iv_set(mrb, usage, MRB_IVSYM(io), io);
+  for (i = F_FIRST_EVENT; i < F_MEM_LEVEL; i++) {
+    if (delta[i] <= 0) continue;
+    if (mrb_nil_p(events)) events = mrb_hash_new(mrb);
+    mrb_hash_set(mrb, events, mrb_str_new_cstr(mrb, event_names[i - F_FIRST_EVENT]),
+                 mrb_int_value(mrb, (mrb_int)delta[i]));
+  }
+  /* most leases see none: Usage::NO_EVENTS, one frozen empty Hash */
+  if (mrb_nil_p(events)) events = mrb_const_get(mrb, mrb_obj_value(cls), MRB_SYM(NO_EVENTS));
+  mrb_iv_set(mrb, usage, MRB_IVSYM(events), events);
+  return usage;
+}
+
+/* Fields finish reads: all but memory's level where its peak resets (the
+ * level then only tells where a spent peak's next lease begins). */
+static unsigned
+finish_fields(const struct meter *m)
+{
+  int peak = counter_row(m, F_MEM_PEAK);
+
+  return peak >= 0 && m->file[m->file_of[peak]].resets ? ALL_FIELDS & ~BIT(F_MEM_LEVEL)
+                                                       : ALL_FIELDS;
+}
+
+/* meter.finish(slot) => the Cgroup::Usage of the lease that ran in slot. */
 static mrb_value
 meter_finish(mrb_state *mrb, mrb_value self)
 {
   struct meter *m = get_meter(mrb, self);
-  mrb_value out = mrb_ary_new_capa(mrb, REPORTED_NUMBERS + 1), events = mrb_hash_new(mrb);
   int64_t delta[F_COUNT];
+  mrb_value slot;
   int i;
 
-  read_counters(mrb, self, m, m->after, "finish a lease");
+  mrb_get_args(mrb, "S", &slot);
+  read_counters(mrb, self, m, m->after, finish_fields(m), "finish a lease");
   m->spent = FALSE;
   for (i = 0; i < F_COUNT; i++)
     delta[i] = m->after[i] > m->before[i] ? m->after[i] - m->before[i] : 0;
   delta[F_MEM_PEAK] =
       lease_peak(m, F_MEM_PEAK, m->before[F_MEM_LEVEL], m->after[F_MEM_LEVEL], TRUE);
   delta[F_PIDS_PEAK] = lease_peak(m, F_PIDS_PEAK, m->pids_floor, m->pids_floor, FALSE);
-  for (i = 0; i < REPORTED_NUMBERS; i++)
-    mrb_ary_push(mrb, out, number_or_nil(mrb, m, (enum usage_field)i, delta[i]));
-  for (i = F_FIRST_EVENT; i < F_MEM_LEVEL; i++) {
-    if (delta[i] > 0)
-      mrb_hash_set(mrb, events, mrb_str_new_cstr(mrb, event_names[i - F_FIRST_EVENT]),
-                   mrb_int_value(mrb, (mrb_int)delta[i]));
-  }
-  mrb_ary_push(mrb, out, events);
-  m->populated = slot_populated(mrb, self);
-  m->finished = TRUE;
-  return out;
+  /* v2 says so in cgroup.events, pids counts them; on v1 without pids a
+   * task that stayed is seen at the next start if it ran meanwhile */
+  m->populated = m->after[F_POPULATED] > 0 || m->after[F_PIDS_LEVEL] > 0;
+  m->finished = m->carried = TRUE;
+  return usage_new(mrb, m, slot, delta);
 }
 
 /* Whether a peak the kernel does not reset hides the next lease's, from
@@ -519,19 +701,22 @@ peak_spent(mrb_state *mrb, mrb_value self, struct meter *m)
   mrb_bool pids_kept = pids >= 0 && !m->file[m->file_of[pids]].resets;
 
   if (!mem_kept && !pids_kept) return FALSE;
-  read_counters(mrb, self, m, m->after, "look at the slot");
+  read_counters(mrb, self, m, m->after, ALL_FIELDS, "look at the slot");
   return (mem_kept && m->after[F_MEM_PEAK] > m->after[F_MEM_LEVEL]) ||
          (pids_kept && m->after[F_PIDS_PEAK] > 0);
 }
 
 /* meter.state => :ready (the next lease may have the slot as it is),
  * :spent (a peak the kernel does not reset would hide the next lease's:
- * make the slot anew) or :populated (tasks are in it). */
+ * make the slot anew), :populated (tasks are in it) or :foreign (not
+ * this process's: a child forked inside a lease). */
 static mrb_value
 meter_state(mrb_state *mrb, mrb_value self)
 {
   struct meter *m = get_meter(mrb, self);
 
+  /* a child forked inside the block (the lock was checked at the start) */
+  if (m->owner != getpid()) return mrb_symbol_value(MRB_SYM(foreign));
   if (!m->finished) { /* a slot taken over, or a lease that raised */
     m->populated = slot_populated(mrb, self);
     m->spent = !m->populated && peak_spent(mrb, self, m);
@@ -574,7 +759,7 @@ meter_mine_p(mrb_state *mrb, mrb_value self)
 {
   struct meter *m = get_meter(mrb, self);
 
-  return mrb_bool_value(m->owner == getpid() && mcg_fd_unchanged(&m->lock));
+  return mrb_bool_value(held_here(m));
 }
 
 /* meter.close: the counters' descriptors, and the lock with them.  In a
@@ -586,7 +771,7 @@ meter_close(mrb_state *mrb, mrb_value self)
 
   meter_close_all(m);
   m->owner = 0;
-  m->finished = FALSE; /* a slot made anew is looked at afresh */
+  m->finished = m->carried = FALSE; /* a slot made anew is looked at afresh */
   return mrb_nil_value();
 }
 
@@ -601,7 +786,7 @@ mcg_init_meter(mrb_state *mrb, struct RClass *cgroup)
   mrb_define_method(mrb, meter, "mine?", meter_mine_p, MRB_ARGS_NONE());
   mrb_define_method(mrb, meter, "start", meter_start, MRB_ARGS_NONE());
   mrb_define_method(mrb, meter, "entered", meter_entered, MRB_ARGS_NONE());
-  mrb_define_method(mrb, meter, "finish", meter_finish, MRB_ARGS_NONE());
+  mrb_define_method(mrb, meter, "finish", meter_finish, MRB_ARGS_REQ(1));
   mrb_define_method(mrb, meter, "state", meter_state, MRB_ARGS_NONE());
   mrb_define_method(mrb, meter, "close", meter_close, MRB_ARGS_NONE());
 }

@@ -180,9 +180,10 @@ class Server
         check("#{mpm}: no task left in the #{c} group #{g} #{when_}", left.empty?, left.inspect)
       end
     end
-    extra = children_of(base, 'cpu') - %w[main request] - HOSTS.values
+    extra = children_of(base, 'cpu') - %w[main request lease] - HOSTS.values
     extra += children_of(groups, 'cpu') - %w[request] - HOSTS.values if cpu_only?
     check("#{mpm}: no per-request group left #{when_}", extra.empty?, extra.inspect)
+    lease_slots_empty(base, %w[cpuacct memory], "#{mpm} #{when_}") unless cpu_only?
   end
 
   def start

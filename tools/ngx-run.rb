@@ -44,8 +44,9 @@ def all_home(when_)
     left = tasks_in("#{BASE}/request", c)
     check("no task left in the #{c} request group #{when_}", left.empty?, left.inspect)
   end
-  extra = children_of(BASE, 'memory') - %w[main request]
+  extra = children_of(BASE, 'memory') - %w[main request lease]
   check("no per-request group left #{when_}", extra.empty?, extra.inspect)
+  lease_slots_empty(BASE, %w[cpuacct memory], when_)
 end
 
 # ---- the run

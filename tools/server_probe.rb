@@ -31,7 +31,9 @@ def mount_of(controller)
   v2 && v2[0]
 end
 
-MOUNTS = { 'cpu' => mount_of('cpu'), 'memory' => mount_of('memory') }.freeze
+# cpuacct: v1's own hierarchy, else the cpu controller's (v2, or mounted with cpu)
+MOUNTS = { 'cpu' => mount_of('cpu'), 'memory' => mount_of('memory'),
+           'cpuacct' => mount_of('cpuacct') || mount_of('cpu') }.freeze
 V2 = MOUNTS.transform_values { |m| cgroup_mounts.any? { |dir, type, _| dir == m && type == 'cgroup2' } }
 
 # the group of a process, or of a thread (/proc/PID/task/TID)
@@ -54,6 +56,18 @@ end
 
 def children_of(group, controller)
   Dir.children("#{MOUNTS[controller]}#{group}").select { |e| File.directory?("#{MOUNTS[controller]}#{group}/#{e}") }
+end
+
+# Cgroup::Pool's slots below base/lease (example/*/account.rb): each is
+# leased to one request at a time, and no task stays in one after it
+def lease_slots_empty(base, controllers, when_)
+  controllers.each do |c|
+    next unless File.directory?("#{MOUNTS[c]}#{base}/lease")
+
+    slots = children_of("#{base}/lease", c)
+    left = slots.flat_map { |s| threads_in("#{base}/lease/#{s}", c) }
+    check("no task left in a #{c} lease slot #{when_} (#{slots.size} slots)", left.empty?, left.inspect)
+  end
 end
 
 def rss_kb(pid)

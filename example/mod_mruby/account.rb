@@ -1,10 +1,4 @@
-# Accounting per request: a group of its own, its counter read, deleted.
-$requests += 1
-own = Cgroup::MEMORY.new("#{$base}/req-#{$child}-#{$requests}")
-own.create
-begin
-  own.attach { Apache.rputs "ok" }
-  Apache.rputs " #{own.max_usage_in_bytes}"
-ensure
-  own.delete
-end
+# Accounting per request: a group of the child's pool leased for the
+# request, and what the request used in it (bytes at the peak, CPU time).
+usage = $pool.lease { Apache.rputs "ok" }
+Apache.rputs " #{usage.memory_peak} #{usage.cpu_usec}"

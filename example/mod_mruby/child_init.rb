@@ -2,7 +2,7 @@
 # delegated group from where the child is (BASE/main) without moving
 # anything.  The groups are made once per child (the next one finds them made
 # and writes the same limits).  No Apache.log here either (see post_config.rb).
-$base = Cgroup.claim(:cpu, :memory)
+$base = Cgroup.claim(:cpu, :cpuacct, :memory)
 
 # On v2 a threaded MPM (event, worker) moves a request's thread only if its
 # group is threaded, and a threaded group lives below its process: here
@@ -26,6 +26,8 @@ unless $threaded
   $mem = Cgroup::MEMORY.new("#{$base}/request")
   $mem.limit_in_bytes = 256 << 20
   $mem.create
+  # /account: groups leased to one request at a time (Cgroup::Pool)
+  $pool = Cgroup::Pool.new("#{$base}/lease", :cpuacct, :memory)
 end
 
 # per virtual host, the classic pattern: a group chosen by host name at
@@ -36,5 +38,3 @@ $vhosts = {}
 end
 $per_thread = {} # vhost_fixups.rb: each thread's own objects
 $attached = {}   # the group each thread's current request is in
-$child = File.open("/proc/self/stat") { |f| f.read.split[0] }
-$requests = 0

@@ -8,4 +8,5 @@
 # On a systemd host put BASE below the service's own group (Delegate=yes).
 # (No Apache.log here: mod_mruby has no request in this phase and crashes.)
 BASE = "/mod-mruby"
-Cgroup.delegate(BASE, to: "www-data", controllers: [:cpu, :memory])
+# cpuacct for /account's CPU time (on v2 it is the cpu controller's own).
+Cgroup.delegate(BASE, to: "www-data", controllers: [:cpu, :cpuacct, :memory])

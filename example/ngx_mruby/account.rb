@@ -1,10 +1,4 @@
-# Accounting per request: a group of its own, its counter read, deleted.
-$requests += 1
-own = Cgroup::MEMORY.new("#{$base}/req-#{$worker}-#{$requests}")
-own.create
-begin
-  own.attach { Nginx.rputs "ok" }
-  Nginx.rputs " #{own.max_usage_in_bytes}"
-ensure
-  own.delete
-end
+# Accounting per request: a group of the worker's pool leased for the
+# request, and what the request used in it (bytes at the peak, CPU time).
+usage = $pool.lease { Nginx.rputs "ok" }
+Nginx.rputs " #{usage.memory_peak} #{usage.cpu_usec}"

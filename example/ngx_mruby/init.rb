@@ -5,4 +5,6 @@
 # enter groups below it.  On a systemd host put BASE below the service's
 # own group (Cgroup.current_path(:memory) of the master, with Delegate=yes).
 BASE = "/ngx-mruby"
-Cgroup.delegate(BASE, to: "nobody", controllers: [:cpu, :memory])
+# cpuacct for /account's CPU time (on v2, and where v1 mounts cpu and
+# cpuacct together, it is the cpu controller's own).
+Cgroup.delegate(BASE, to: "nobody", controllers: [:cpu, :cpuacct, :memory])
