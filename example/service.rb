@@ -7,8 +7,8 @@
 # Claims the group it was started in (Cgroup.claim: this process moves to
 # its "main" leaf, cpu and memory are enabled), makes one shared "request"
 # group with a CPU quota and a memory limit, runs each request in it with
-# Cgroup.with, then runs one request in a group of its own to read what it
-# cost, and removes its groups.  Prints where it is at each step; exits 0
+# Cgroup.with, then runs one request in a slot leased from a Cgroup::Pool to
+# read what it cost, and removes its groups.  Prints where it is at each step; exits 0
 # when every request ended back in the leaf.
 
 requests = (ARGV[0] || 3).to_i
@@ -32,13 +32,13 @@ requests.times do |i|
   puts "request #{i}: ran in #{inside}, back in #{now}"
 end
 
-# accounting per request: a group of its own, read, then deleted
-own = Cgroup::MEMORY.new("#{base}/request-#{requests}")
-own.create
-kept = own.attach { "x" * (8 << 20) } # 8 MiB charged to this request's group
-puts "request #{requests}: peak #{own.max_usage_in_bytes >= kept.size ? '>= 8 MiB' : 'below 8 MiB'} in its own group"
-own.delete
-[mem, cpu].each { |g| g.delete if g.exist? } # on v2 both are one directory
+# accounting per request: a slot of a pool (made once, leased to one request
+# at a time), what the request used read from it
+pool = Cgroup::Pool.new("#{base}/lease", :memory)
+usage = pool.lease { "x" * (8 << 20) } # 8 MiB charged while the request ran
+puts "request #{requests}: peak #{usage.memory_peak >= 8 << 20 ? '>= 8 MiB' : 'below 8 MiB'} in #{usage.slot}"
+pool.close
+[Cgroup::MEMORY.new("#{base}/lease"), mem, cpu].each { |g| g.delete if g.exist? } # v2: mem and cpu are one directory
 back_home += 1 if Cgroup.current_path(:memory) == home
 puts "#{back_home} of #{requests + 1} back in #{home}"
 raise "a request did not end in #{home}" unless back_home == requests + 1

@@ -226,10 +226,12 @@ assert('example/service.rb: a delegated service limits and accounts its requests
     lines = out.split("\n")
     assert_equal "claimed #{svc}; this process is in #{svc}/main", lines[0]
     3.times { |i| assert_equal "request #{i}: ran in #{svc}/request, back in #{svc}/main", lines[i + 1] }
-    assert_equal "request 3: peak >= 8 MiB in its own group", lines[4]
+    assert_equal "request 3: peak >= 8 MiB in #{svc}/lease/0", lines[4]
     assert_equal "4 of 4 back in #{svc}/main", lines[5]
     names.each do |n|
-      assert_false CgroupTest.dir?(CgroupTest.group_dir(n, "#{svc}/request")), "it removed its #{n} groups"
+      %w[request lease].each do |g|
+        assert_false CgroupTest.dir?(CgroupTest.group_dir(n, "#{svc}/#{g}")), "it removed its #{n} group #{g}"
+      end
     end
   ensure
     CgroupTest.wait(CgroupTest.run("/bin/rm", "-rf", bin))
