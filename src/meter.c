@@ -1,9 +1,10 @@
 /*
  * Cgroup::Meter: the counters of one slot of a Cgroup::Pool (mrblib/pool.rb),
  * read before and after a lease through descriptors the meter keeps open,
- * and the slot's lock.  A lease costs a pread per counter file (and a write
- * to reset a peak) on top of the moves, instead of a mkdir, the new group's
- * first opens and an rmdir.
+ * and the slot's lock.  A lease costs a pread per counter file at its end,
+ * and at its start a few (a slot holds no task between leases, so most
+ * counters start where the last lease ended) and the write that resets the
+ * peak: instead of a mkdir, the new group's first opens and an rmdir.
  *
  * What each number means where the kernel cannot reset a peak (README,
  * "Accounting per request"): v1's max_usage_in_bytes and v2's memory.peak
@@ -32,9 +33,9 @@
 
 #include "cgroup.h"
 
-/* What a lease reports, in the order Cgroup::Usage.new takes them; then
- * the events (memory.events' keys, pids.events' max), then what the meter
- * keeps for itself: the levels where a lease begins. */
+/* What a lease reports (Cgroup::Usage); then the events (memory.events'
+ * keys, pids.events' max); then what the meter keeps for itself: the levels
+ * where a lease begins, and whether tasks are in the slot (v2). */
 enum usage_field {
   F_CPU,
   F_USER,
@@ -736,8 +737,9 @@ meter_lock(mrb_state *mrb, mrb_value self)
   struct cgroup_ctx *ctx = group_ctx(mrb, self, 0);
   int fd;
 
-  if (m->owner == getpid() && mcg_fd_unchanged(&m->lock)) return mrb_true_value();
-  mcg_fd_close(&m->lock); /* a copy inherited over fork: the lock stays the parent's */
+  if (held_here(m)) return mrb_true_value();
+  meter_close_all(m); /* copies inherited over fork: the lock stays the parent's, and a
+                         counter's descriptor (v2's peak reset) must not be shared */
   fd = mcg_open_in_mount(mrb, ctx, ctx->path, NULL, O_RDONLY | O_DIRECTORY);
   if (fd < 0)
     mcg_raise_error(mrb, NULL, errno, ctx->controller, ctx->path, "lock", NULL, NULL, NULL);
