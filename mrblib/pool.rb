@@ -10,6 +10,7 @@
 # it is empty.
 module Cgroup
   class Pool
+    EBUSY = 16 # Linux's errno for "every slot is taken"
     attr_reader :base, :size
 
     # controllers: names as Cgroup.group takes them (:cpu, :cpuacct, :memory,
@@ -51,10 +52,13 @@ module Cgroup
     end
 
     # Remove the slots this process holds (Cgroup::Busy for one where tasks
-    # stayed; the others are removed all the same).
+    # stayed; the others are removed all the same).  A forked child's pool
+    # only lets go of its copies: the slots are its parent's.
     def close
       failed = nil
       @held.each do |slot|
+        next slot.meter.close unless slot.meter.mine?
+
         begin
           slot.remove
         rescue Cgroup::Error => e
@@ -79,12 +83,16 @@ module Cgroup
       tries = 0
       while tries <= @size
         slot = @idle.pop || adopt
-        return slot if slot.meter.start
-
+        begin
+          return slot if slot.meter.start
+        rescue StandardError
+          drop(slot)
+          raise
+        end
         drop(slot)
         tries += 1
       end
-      Cgroup.__raise(Cgroup.group(@controllers[0], @base), "Busy", 16, "lease", "no slot could be started")
+      Cgroup.__raise(Cgroup.group(@controllers[0], @base), "Busy", EBUSY, "lease", "no slot could be started")
     end
 
     # The first slot under base that no process holds and no task is in.
@@ -99,7 +107,7 @@ module Cgroup
         @held << slot
         return slot
       end
-      Cgroup.__raise(Cgroup.group(@controllers[0], @base), "Busy", 16, "lease",
+      Cgroup.__raise(Cgroup.group(@controllers[0], @base), "Busy", EBUSY, "lease",
                      "all #{@size} slots are held by other processes or hold tasks (size: sets how many)")
     end
 
