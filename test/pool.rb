@@ -384,3 +384,28 @@ assert('descriptors closed behind the pool, their numbers given to other files: 
     assert_equal "true", r["decoy"], "nothing was written to the decoy"
   end
 end
+
+assert('close in a forked child leaves the parent its slots') do
+  skip "pids is not available" unless CgroupTest.version('pids')
+  CgroupTest.isolate do
+    helper = CgroupTest.spawn("sleep")
+    pool = Cgroup::Pool.new("#{PREFIX}/pool", :pids)
+    slot = pool.lease(helper) {}.slot
+    child = CgroupTest.fork
+    if child == 0
+      code = begin
+        pool.close
+        pool.slots.empty? ? 0 : 2
+      rescue Exception
+        1
+      end
+      CgroupTest.exit!(code)
+    end
+    assert_equal [0, nil], CgroupTest.wait(child)
+    assert_true Cgroup::PIDS.new(slot).exist?, "the parent's slot is still there"
+    assert_equal [slot], pool.slots
+    assert_equal slot, pool.lease(helper) {}.slot, "and leased again"
+    pool.close
+    assert_false Cgroup::PIDS.new(slot).exist?
+  end
+end
