@@ -267,6 +267,59 @@ int mcg_ms_left(double deadline);
 void mcg_back_off(long *delay, double deadline);
 void mcg_init_wait(mrb_state *mrb, struct RClass *cgroup);
 
+/* ---- counters.c: the counter files a pool slot's meter reads (no I/O) -- */
+/* What a lease reports (Cgroup::Usage); then the events (memory.events'
+ * keys, pids.events' max); then what the meter keeps for itself: the levels
+ * where a lease begins, and whether tasks are in the slot (v2). */
+enum usage_field {
+  F_CPU,
+  F_USER,
+  F_SYSTEM,
+  F_RBYTES,
+  F_WBYTES,
+  F_RIOS,
+  F_WIOS,
+  F_MEM_PEAK,
+  F_PIDS_PEAK,
+  F_FIRST_EVENT,
+  F_MEM_LOW = F_FIRST_EVENT,
+  F_MEM_HIGH,
+  F_MEM_MAX,
+  F_MEM_OOM,
+  F_MEM_OOM_KILL,
+  F_MEM_OOM_GROUP_KILL,
+  F_PIDS_MAX,
+  F_MEM_LEVEL,
+  F_PIDS_LEVEL,
+  F_POPULATED,
+  F_COUNT
+};
+enum counter_kind {
+  K_NUMBER, /* the file's number, or the value of its line `key` */
+  K_NANO,   /* nanoseconds, reported in microseconds */
+  K_IO_V1,  /* v1 blkio lines "MAJ:MIN Op N": the sum over devices of Op `key` */
+  K_IO_V2,  /* io.stat lines "MAJ:MIN key=N ...": the sum over devices */
+  K_COLUMN, /* a table whose first line names the columns: the sum of column
+               `key` over the rows, nanoseconds (cpuacct.usage_all's per CPU) */
+  K_PEAK    /* a high-water mark: reset at the start where the kernel can */
+};
+
+/* One number of one file; version 0: the same file on both versions. */
+struct counter {
+  enum controller_id controller;
+  int version;
+  const char *file, *key;
+  enum usage_field field;
+  enum counter_kind kind;
+};
+
+#define MCG_MAX_COUNTERS 40 /* room for mcg_counters' rows; counters.c checks it */
+extern const struct counter mcg_counters[];
+extern const int mcg_counter_count;
+const char *mcg_event_name(enum usage_field field);
+int64_t mcg_counter_value(const struct counter *row, const char *s, const char *end);
+mrb_bool mcg_counter_fits(const struct counter *row, const char *text, size_t len);
+
 /* ---- the other features: each defines its own methods ---------------- */
 void mcg_make_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_bool target);
 void mcg_require_enabled_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path);

@@ -33,32 +33,6 @@
 
 #include "cgroup.h"
 
-/* What a lease reports (Cgroup::Usage); then the events (memory.events'
- * keys, pids.events' max); then what the meter keeps for itself: the levels
- * where a lease begins, and whether tasks are in the slot (v2). */
-enum usage_field {
-  F_CPU,
-  F_USER,
-  F_SYSTEM,
-  F_RBYTES,
-  F_WBYTES,
-  F_RIOS,
-  F_WIOS,
-  F_MEM_PEAK,
-  F_PIDS_PEAK,
-  F_FIRST_EVENT,
-  F_MEM_LOW = F_FIRST_EVENT,
-  F_MEM_HIGH,
-  F_MEM_MAX,
-  F_MEM_OOM,
-  F_MEM_OOM_KILL,
-  F_MEM_OOM_GROUP_KILL,
-  F_PIDS_MAX,
-  F_MEM_LEVEL,
-  F_PIDS_LEVEL,
-  F_POPULATED,
-  F_COUNT
-};
 #define BIT(field) (1u << (field))
 #define ALL_FIELDS (BIT(F_COUNT) - 1)
 /* What a lease that follows a finished one reads at its start: the other
@@ -70,62 +44,6 @@ enum usage_field {
    BIT(F_POPULATED))
 #define REPORTED_NUMBERS F_FIRST_EVENT
 
-static const char *const event_names[] = {"memory.low", "memory.high",     "memory.max",
-                                          "memory.oom", "memory.oom_kill", "memory.oom_group_kill",
-                                          "pids.max"};
-
-enum counter_kind {
-  K_NUMBER, /* the file's number, or the value of its line `key` */
-  K_NANO,   /* nanoseconds, reported in microseconds */
-  K_IO_V1,  /* v1 blkio lines "MAJ:MIN Op N": the sum over devices of Op `key` */
-  K_IO_V2,  /* io.stat lines "MAJ:MIN key=N ...": the sum over devices */
-  K_COLUMN, /* a table whose first line names the columns: the sum of column
-               `key` over the rows, nanoseconds (cpuacct.usage_all's per CPU) */
-  K_PEAK    /* a high-water mark: reset at the start where the kernel can */
-};
-
-/* One number of one file; version 0: the same file on both versions. */
-struct counter {
-  enum controller_id controller;
-  int version;
-  const char *file, *key;
-  enum usage_field field;
-  enum counter_kind kind;
-};
-
-static const struct counter counters[] = {
-    {CTL_CPUACCT, 1, "cpuacct.usage", NULL, F_CPU, K_NANO},
-    {CTL_CPUACCT, 1, "cpuacct.usage_all", "user", F_USER, K_COLUMN},
-    {CTL_CPUACCT, 1, "cpuacct.usage_all", "system", F_SYSTEM, K_COLUMN},
-    {CTL_CPUACCT, 2, "cpu.stat", "usage_usec", F_CPU, K_NUMBER},
-    {CTL_CPUACCT, 2, "cpu.stat", "user_usec", F_USER, K_NUMBER},
-    {CTL_CPUACCT, 2, "cpu.stat", "system_usec", F_SYSTEM, K_NUMBER},
-    {CTL_MEMORY, 1, "memory.usage_in_bytes", NULL, F_MEM_LEVEL, K_NUMBER},
-    {CTL_MEMORY, 1, "memory.max_usage_in_bytes", NULL, F_MEM_PEAK, K_PEAK},
-    {CTL_MEMORY, 1, "memory.failcnt", NULL, F_MEM_MAX, K_NUMBER},
-    {CTL_MEMORY, 1, "memory.oom_control", "oom_kill", F_MEM_OOM_KILL, K_NUMBER},
-    {CTL_MEMORY, 2, "memory.current", NULL, F_MEM_LEVEL, K_NUMBER},
-    {CTL_MEMORY, 2, "memory.peak", NULL, F_MEM_PEAK, K_PEAK},
-    {CTL_MEMORY, 2, "memory.events", "low", F_MEM_LOW, K_NUMBER},
-    {CTL_MEMORY, 2, "memory.events", "high", F_MEM_HIGH, K_NUMBER},
-    {CTL_MEMORY, 2, "memory.events", "max", F_MEM_MAX, K_NUMBER},
-    {CTL_MEMORY, 2, "memory.events", "oom", F_MEM_OOM, K_NUMBER},
-    {CTL_MEMORY, 2, "memory.events", "oom_kill", F_MEM_OOM_KILL, K_NUMBER},
-    {CTL_MEMORY, 2, "memory.events", "oom_group_kill", F_MEM_OOM_GROUP_KILL, K_NUMBER},
-    {CTL_BLKIO, 1, "blkio.throttle.io_service_bytes", "Read", F_RBYTES, K_IO_V1},
-    {CTL_BLKIO, 1, "blkio.throttle.io_service_bytes", "Write", F_WBYTES, K_IO_V1},
-    {CTL_BLKIO, 1, "blkio.throttle.io_serviced", "Read", F_RIOS, K_IO_V1},
-    {CTL_BLKIO, 1, "blkio.throttle.io_serviced", "Write", F_WIOS, K_IO_V1},
-    {CTL_BLKIO, 2, "io.stat", "rbytes", F_RBYTES, K_IO_V2},
-    {CTL_BLKIO, 2, "io.stat", "wbytes", F_WBYTES, K_IO_V2},
-    {CTL_BLKIO, 2, "io.stat", "rios", F_RIOS, K_IO_V2},
-    {CTL_BLKIO, 2, "io.stat", "wios", F_WIOS, K_IO_V2},
-    {CTL_PIDS, 0, "pids.current", NULL, F_PIDS_LEVEL, K_NUMBER},
-    {CTL_PIDS, 0, "pids.peak", NULL, F_PIDS_PEAK, K_PEAK},
-    {CTL_PIDS, 0, "pids.events", "max", F_PIDS_MAX, K_NUMBER},
-    {CTL_COUNT, 2, "cgroup.events", "populated", F_POPULATED, K_NUMBER}, /* any v2 group */
-};
-#define COUNTER_COUNT (int)(sizeof counters / sizeof counters[0])
 #define METER_FILES 16
 
 /* A file the meter keeps open, in the group (of @groups) that holds it. */
@@ -141,7 +59,7 @@ struct meter_file {
 struct meter {
   struct meter_file file[METER_FILES];
   int file_count;
-  int file_of[COUNTER_COUNT]; /* each counter's file; -1: not measured here */
+  int file_of[MCG_MAX_COUNTERS]; /* each counter's file; -1: not measured here */
   int64_t before[F_COUNT], after[F_COUNT];
   int64_t pids_floor;  /* pids.current once the lease's tasks are in */
   mrb_bool finished;   /* finish ran since the last start */
@@ -251,11 +169,11 @@ meter_initialize(mrb_state *mrb, mrb_value self)
   m->lock.fd = -1;
   DATA_PTR(self) = m;
   DATA_TYPE(self) = &meter_type;
-  for (i = 0; i < COUNTER_COUNT; i++) {
+  for (i = 0; i < mcg_counter_count; i++) {
     m->file_of[i] = -1;
     for (g = 0; g < n && m->file_of[i] < 0; g++) {
-      if (counter_in(&counters[i], group_ctx(mrb, self, (int)g)->controller))
-        m->file_of[i] = file_index(mrb, m, (int)g, &counters[i]);
+      if (counter_in(&mcg_counters[i], group_ctx(mrb, self, (int)g)->controller))
+        m->file_of[i] = file_index(mrb, m, (int)g, &mcg_counters[i]);
     }
   }
   return self;
@@ -319,24 +237,16 @@ pread_whole(mrb_state *mrb, struct meter *m, struct meter_file *f)
   }
 }
 
-/* Whether text is what f holds: one number starts with a digit, "key
- * value" lines have the file's first key, usage_all its header; io's lists
- * may be empty. */
+/* Whether text is what file f holds (its first counter's kind). */
 static mrb_bool
 text_fits(const struct meter *m, int f, const char *text, ssize_t len)
 {
-  const char *end;
   int i;
 
-  for (i = 0; i < COUNTER_COUNT && m->file_of[i] != f; i++) {
+  for (i = 0; i < mcg_counter_count; i++) {
+    if (m->file_of[i] == f) return mcg_counter_fits(&mcg_counters[i], text, (size_t)len);
   }
-  if (i == COUNTER_COUNT) return TRUE;
-  if (counters[i].kind == K_IO_V1 || counters[i].kind == K_IO_V2)
-    return len == 0 || (text[0] >= '0' && text[0] <= '9');
-  if (len == 0) return FALSE;
-  if (counters[i].kind == K_COLUMN) return len > 4 && memcmp(text, "cpu ", 4) == 0;
-  if (counters[i].key) return mcg_find_key(text, text + len, counters[i].key, &end) != NULL;
-  return text[0] >= '0' && text[0] <= '9';
+  return TRUE;
 }
 
 /*
@@ -365,80 +275,13 @@ read_file(mrb_state *mrb, mrb_value self, struct meter *m, int f, const char *ac
   return m->buf;
 }
 
-static int64_t
-number_at(const char *s, const char *end)
-{
-  int64_t v = 0;
-
-  s = mcg_skip_blanks(s, end);
-  while (s < end && *s >= '0' && *s <= '9') v = v * 10 + (*s++ - '0');
-  return v;
-}
-
-/* The sum over the lines of [s, end) of the counter's value. */
-static int64_t
-io_sum(const struct counter *row, const char *s, const char *end)
-{
-  size_t klen = strlen(row->key);
-  int64_t sum = 0;
-
-  while (s < end) {
-    const char *eol = memchr(s, '\n', end - s), *word = mcg_token_end(s, end);
-    if (!eol) eol = end;
-    while (word < eol) {
-      const char *w = mcg_skip_blanks(word, eol), *w_end = mcg_token_end(w, eol);
-      if (row->kind == K_IO_V1 && (size_t)(w_end - w) == klen && memcmp(w, row->key, klen) == 0)
-        sum += number_at(w_end, eol);
-      if (row->kind == K_IO_V2 && (size_t)(w_end - w) > klen && memcmp(w, row->key, klen) == 0 &&
-          w[klen] == '=')
-        sum += number_at(w + klen + 1, w_end);
-      word = w_end;
-    }
-    s = eol + 1;
-  }
-  return sum;
-}
-
-/* The sum of the column named row->key over the rows below the header. */
-static int64_t
-column_sum(const struct counter *row, const char *s, const char *end)
-{
-  size_t klen = strlen(row->key);
-  int64_t sum = 0;
-  int column = -1, i = 0;
-  const char *eol = memchr(s, '\n', end - s), *w;
-
-  if (!eol) return 0;
-  for (w = mcg_skip_blanks(s, eol); w < eol; w = mcg_skip_blanks(mcg_token_end(w, eol), eol), i++) {
-    if ((size_t)(mcg_token_end(w, eol) - w) == klen && memcmp(w, row->key, klen) == 0) column = i;
-  }
-  for (s = eol + 1; column >= 0 && s < end; s = eol + 1) {
-    if (!(eol = memchr(s, '\n', end - s))) eol = end;
-    for (w = mcg_skip_blanks(s, eol), i = 0; w < eol && i < column; i++)
-      w = mcg_skip_blanks(mcg_token_end(w, eol), eol);
-    sum += number_at(w, eol);
-  }
-  return sum / 1000;
-}
-
-static int64_t
-counter_value(const struct counter *row, const char *s, const char *end)
-{
-  const char *value_end;
-
-  if (row->kind == K_COLUMN) return column_sum(row, s, end);
-  if (row->kind == K_IO_V1 || row->kind == K_IO_V2) return io_sum(row, s, end);
-  if (row->key && !(s = mcg_find_key(s, end, row->key, &value_end))) return 0;
-  return row->kind == K_NANO ? number_at(s, end) / 1000 : number_at(s, end);
-}
-
 static mrb_bool
 file_has(const struct meter *m, int f, unsigned fields)
 {
   int i;
 
-  for (i = 0; i < COUNTER_COUNT; i++) {
-    if (m->file_of[i] == f && (fields & BIT(counters[i].field))) return TRUE;
+  for (i = 0; i < mcg_counter_count; i++) {
+    if (m->file_of[i] == f && (fields & BIT(mcg_counters[i].field))) return TRUE;
   }
   return FALSE;
 }
@@ -456,9 +299,9 @@ read_counters(mrb_state *mrb, mrb_value self, struct meter *m, int64_t *out, uns
     if (fields != ALL_FIELDS && !file_has(m, f, fields)) continue;
     text = read_file(mrb, self, m, f, action, &len);
     if (!text) continue;
-    for (i = 0; i < COUNTER_COUNT; i++) {
+    for (i = 0; i < mcg_counter_count; i++) {
       if (m->file_of[i] == f)
-        out[counters[i].field] = counter_value(&counters[i], text, text + len);
+        out[mcg_counters[i].field] = mcg_counter_value(&mcg_counters[i], text, text + len);
     }
   }
 }
@@ -470,12 +313,13 @@ reset_peaks(mrb_state *mrb, mrb_value self, struct meter *m)
 {
   int i;
 
-  for (i = 0; i < COUNTER_COUNT; i++) {
+  for (i = 0; i < mcg_counter_count; i++) {
     struct meter_file *f = m->file_of[i] < 0 ? NULL : &m->file[m->file_of[i]];
     const char *text;
-    if (!f || counters[i].kind != K_PEAK || !open_file(mrb, self, f, "reset", TRUE) || !f->resets)
+    if (!f || mcg_counters[i].kind != K_PEAK || !open_file(mrb, self, f, "reset", TRUE) ||
+        !f->resets)
       continue;
-    text = mcg_version(counters[i].controller) == 2 ? "reset" : "0";
+    text = mcg_version(mcg_counters[i].controller) == 2 ? "reset" : "0";
     if (pwrite(f->fd.fd, text, strlen(text), 0) >= 0) continue;
     if (errno != EINVAL) raise_for_file(mrb, self, f, "reset", errno);
     f->resets = FALSE; /* 5.19 to 6.11: memory.peak opens for writing, takes no write */
@@ -571,8 +415,8 @@ counter_row(const struct meter *m, enum usage_field field)
 {
   int i;
 
-  for (i = 0; i < COUNTER_COUNT; i++) {
-    if (counters[i].field == field && m->file_of[i] >= 0 && !m->file[m->file_of[i]].absent)
+  for (i = 0; i < mcg_counter_count; i++) {
+    if (mcg_counters[i].field == field && m->file_of[i] >= 0 && !m->file[m->file_of[i]].absent)
       return i;
   }
   return -1;
@@ -589,7 +433,7 @@ meter_entered(mrb_state *mrb, mrb_value self)
 
   if (row < 0) return mrb_nil_value();
   text = read_file(mrb, self, m, m->file_of[row], "enter a lease", &len);
-  if (text) m->pids_floor = counter_value(&counters[row], text, text + len);
+  if (text) m->pids_floor = mcg_counter_value(&mcg_counters[row], text, text + len);
   return mrb_nil_value();
 }
 
@@ -647,7 +491,7 @@ usage_new(mrb_state *mrb, const struct meter *m, mrb_value slot, const int64_t *
   for (i = F_FIRST_EVENT; i < F_MEM_LEVEL; i++) {
     if (delta[i] <= 0) continue;
     if (mrb_nil_p(events)) events = mrb_hash_new(mrb);
-    mrb_hash_set(mrb, events, mrb_str_new_cstr(mrb, event_names[i - F_FIRST_EVENT]),
+    mrb_hash_set(mrb, events, mrb_str_new_cstr(mrb, mcg_event_name((enum usage_field)i)),
                  mrb_int_value(mrb, (mrb_int)delta[i]));
   }
   /* most leases see none: Usage::NO_EVENTS, one frozen empty Hash */

@@ -1,6 +1,7 @@
 /*
  * libFuzzer target over the gem's text handling: group names, the parsers
- * of cgroup files (integers, stat and io.stat lines, lists, keyed values),
+ * of cgroup files (integers, stat and io.stat lines, lists, keyed values,
+ * and the counter files a pool's meter reads: src/counters.c),
  * every v1/v2 conversion both ways (they are pure: the partner file's text
  * comes from the input too) and the checks on values set from Ruby.
  *
@@ -84,7 +85,9 @@ run_case(mrb_state *mrb, void *p)
     mcg_file_value_fault(RSTRING_PTR(text), RSTRING_LEN(text));
     mcg_normalise_name(mrb, CTL_CPU, text, name, sizeof name);
     break;
-  case 1: /* a file's text read: key selection, v2 to v1, to Ruby */
+  case 1: /* a file's text read: key selection, v2 to v1, to Ruby; and as a pool meter's counter */
+    mcg_counter_fits(&mcg_counters[in->row % mcg_counter_count], in->text, in->len);
+    mcg_counter_value(&mcg_counters[in->row % mcg_counter_count], in->text, in->text + in->len);
     value = mcg_select_key(mrb, ctx, attr, value);
     if (mcg_on_v2(attr->controller)) value = mcg_v2_to_v1(mrb, ctx, attr, value, partner);
     result = mcg_text_to_value(mrb, ctx, attr, RSTRING_PTR(value), RSTRING_LEN(value));
