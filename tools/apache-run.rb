@@ -14,7 +14,6 @@
 #   ruby tools/apache-run.rb path/to/apache2 path/to/mod_mruby.so example/mod_mruby commit
 require 'etc'
 require 'fileutils'
-require 'socket'
 require_relative 'server_probe'
 
 APACHE, MOD_MRUBY, EXAMPLE, COMMIT = ARGV
@@ -211,12 +210,8 @@ class Server
   end
 end
 
-# one GET on a fresh connection: the body
 def get(server, path, host: '127.0.0.1')
-  TCPSocket.open('127.0.0.1', server.port) do |s|
-    s.write("GET /#{path} HTTP/1.0\r\nHost: #{host}\r\n\r\n")
-    s.read.split("\r\n\r\n", 2)[1].to_s.strip
-  end
+  http_get(server.port, path, host: host)
 end
 
 def cpu_stat(group, key)
@@ -226,6 +221,7 @@ end
 # the per-request limits: rounds of load, the locations taking turns
 def per_request(server, results)
   server.locations.each { |l| server.load(l, 1000) } # warm-up
+  account_answer_checked(get(server, 'account'), server.mpm) if server.locations.include?('account')
   ROUNDS.times do
     server.locations.each do |l|
       r = server.load(l, REQUESTS)
@@ -330,9 +326,11 @@ end
 
 # Three graceful restarts under load, on fresh connections (a restart closes
 # idle keep-alive ones): first the plain handler, the reference for the
-# server's own failures, then /cpu.  post_config.rb runs again each time.
+# server's own failures, then /cpu and /account (new children take over the
+# old ones' pool slots).  post_config.rb runs again each time.
 def graceful(server)
-  failures = %w[plain cpu].to_h do |l|
+  gem_locations = %w[cpu account] & server.locations
+  failures = (['plain'] + gem_locations).to_h do |l|
     loader = Thread.new { server.load(l, 10_000, keepalive: false) }
     3.times do
       sleep 0.5
@@ -343,10 +341,12 @@ def graceful(server)
           ab_summary(r))
     [l, r[:failed] + r[:non2xx]]
   end
-  puts "#{server.mpm}: failed requests under three graceful restarts: /plain #{failures['plain']}, " \
-       "/cpu #{failures['cpu']}"
-  check("#{server.mpm}: /cpu fails no more often than /plain under graceful restarts (#{failures['cpu']} vs " \
-        "#{failures['plain']})", failures['cpu'] <= failures['plain'] + 10)
+  puts "#{server.mpm}: failed requests under three graceful restarts: " +
+       failures.map { |l, n| "/#{l} #{n}" }.join(', ')
+  gem_locations.each do |l|
+    check("#{server.mpm}: /#{l} fails no more often than /plain under graceful restarts (#{failures[l]} vs " \
+          "#{failures['plain']})", failures[l] <= failures['plain'] + 10)
+  end
   server.settle
   server.all_home('after three graceful restarts')
 end

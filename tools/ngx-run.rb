@@ -72,6 +72,7 @@ begin
   # warm-up of every handler, the failing ones too
   LOCATIONS.each { |l| ab_at(l, 2000) }
   %w[raise async async_inside async_held].each { |l| ab_at(l, 200, keepalive: false) }
+  account_answer_checked(http_get(PORT, 'account'), 'nginx')
   fds_before = workers.to_h { |w| [w, idle_fds(w)] }
 
   rounds = (ENV['MRB_NGX_ROUNDS'] || '3').to_i
@@ -127,7 +128,8 @@ begin
     check("worker #{w}: descriptors flat over everything (#{fd} -> #{now})", now == fd)
   end
 
-  loader = Thread.new { ab_at('cpumem', 20_000, keepalive: false) } # reloads close idle keep-alive connections
+  # reloads close idle keep-alive connections; /account's new workers take over the old ones' slots
+  loaders = %w[cpumem account].map { |l| [l, Thread.new { ab_at(l, 20_000, keepalive: false) }] }
   old = nil
   3.times do
     sleep 1
@@ -135,9 +137,12 @@ begin
     system(NGINX, '-p', RUN, '-c', "#{RUN}/nginx.conf", '-s', 'reload', err: "#{RUN}/signal.log") or
       check('nginx -s reload', false, File.read("#{RUN}/signal.log"))
   end
-  r = loader.value
-  check('three reloads under load: none of 20000 requests failed',
-        r[:complete] == 20_000 && r[:failed].zero? && r[:non2xx].zero?, r[:out].lines.grep(/Complete|Failed|Non-2xx|Length:/).join)
+  loaders.each do |l, loader|
+    r = loader.value
+    check("/#{l}: three reloads under load: none of 20000 requests failed",
+          r[:complete] == 20_000 && r[:failed].zero? && r[:non2xx].zero?,
+          r[:out].lines.grep(/Complete|Failed|Non-2xx|Length:/).join)
+  end
   # the workers of before the last reload finish their connections and exit
   100.times { break if workers.size == 2 && (workers & old).empty?; sleep 0.1 }
   all_home('after three reloads')

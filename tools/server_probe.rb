@@ -1,6 +1,8 @@
 # What tools/ngx-run.rb and tools/apache-run.rb share: the checks' tally,
 # the kernel's view of a server's processes read without the gem (through
-# /proc and the cgroup files), and ab.
+# /proc and the cgroup files), ab and a single GET.
+require 'socket'
+
 $passed = 0
 $failed = []
 
@@ -68,6 +70,20 @@ def lease_slots_empty(base, controllers, when_)
     left = slots.flat_map { |s| threads_in("#{base}/lease/#{s}", c) }
     check("no task left in a #{c} lease slot #{when_} (#{slots.size} slots)", left.empty?, left.inspect)
   end
+end
+
+# one GET on a fresh connection to the server at 127.0.0.1:port: the body
+def http_get(port, path, host: '127.0.0.1')
+  TCPSocket.open('127.0.0.1', port) do |s|
+    s.write("GET /#{path} HTTP/1.0\r\nHost: #{host}\r\n\r\n")
+    s.read.split("\r\n\r\n", 2)[1].to_s.strip
+  end
+end
+
+# /account's answer: "ok", the request's memory peak and CPU time
+def account_answer_checked(body, what)
+  check("#{what}: /account answers with the request's memory peak and CPU time (#{body.inspect})",
+        body.match?(/\Aok \d+ \d+\z/))
 end
 
 def rss_kb(pid)
