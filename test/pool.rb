@@ -409,3 +409,27 @@ assert('close in a forked child leaves the parent its slots') do
     assert_false Cgroup::PIDS.new(slot).exist?
   end
 end
+
+assert('a lease reports the block I/O of a known write (O_DIRECT, 8 MiB)') do
+  io = CgroupTest.version('io') ? 'io' : 'blkio'
+  skip "neither io nor blkio is available" unless CgroupTest.version(io)
+  skip_unless_memory
+  CgroupTest.isolate do
+    target = CgroupTest.scratch("pool-io")
+    r = in_child("io") do
+      pool = Cgroup::Pool.new("#{PREFIX}/pool", io, :memory)
+      status = nil
+      usage = pool.lease do
+        dd = CgroupTest.run("/bin/dd", "if=/dev/zero", "of=#{target}", "bs=1M", "count=8", "oflag=direct", "status=none")
+        status = CgroupTest.wait(dd)
+      end
+      { "status" => status.inspect, "io" => usage.io.inspect, "wbytes" => (usage.io || {})["wbytes"].to_i,
+        "wios" => (usage.io || {})["wios"].to_i }
+    end
+    CgroupTest.unlink(target) if CgroupTest.file?(target)
+    no_raise(r)
+    skip "dd with O_DIRECT failed under /tmp (no block device behind it here): #{r['status']}" unless r["status"] == "[0, nil]"
+    assert_true r["wbytes"].to_i >= 8 * MiB, "8 MiB written straight to the device: #{r['io']}"
+    assert_true r["wios"].to_i >= 8, "in at least 8 requests: #{r['io']}"
+  end
+end
