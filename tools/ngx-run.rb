@@ -63,7 +63,13 @@ Dir["#{RUN}/*"].each { |f| File.chmod(0o644, f) if File.file?(f) }
 
 begin
   system(NGINX, '-p', RUN, '-c', "#{RUN}/nginx.conf", err: "#{RUN}/signal.log") or abort "ngx-test: nginx did not start:\n#{error_log}"
-  50.times { break if File.exist?("#{RUN}/nginx.pid") && workers.size == 2; sleep 0.1 }
+  # a worker shows in /proc as soon as it is forked, and becomes nobody a moment later
+  50.times do
+    break if File.exist?("#{RUN}/nginx.pid") && workers.size == 2 &&
+             workers.all? { |w| (File.stat("/proc/#{w}").uid rescue 0) == 65_534 }
+
+    sleep 0.1
+  end
   check('the master is root and in the delegated leaf', group_of(master, 'memory') == "#{BASE}/main",
         group_of(master, 'memory'))
   check('the workers run as nobody', workers.all? { |w| File.stat("/proc/#{w}").uid == 65_534 }, workers.inspect)
