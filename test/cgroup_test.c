@@ -28,6 +28,7 @@
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1431,6 +1432,20 @@ t_cpu_usec(mrb_state *mrb, mrb_value self)
   return mrb_int_value(mrb, (mrb_int)t.tv_sec * 1000000 + t.tv_nsec / 1000);
 }
 
+/* CgroupTest.block_device?(path): whether the file system holding path
+ * sits on a block device (tmpfs, overlay and the like have major 0) */
+static mrb_value
+t_block_device_p(mrb_state *mrb, mrb_value self)
+{
+  char *path;
+  struct stat st;
+  (void)self;
+
+  mrb_get_args(mrb, "z", &path);
+  if (stat(path, &st) != 0) raise_errno(mrb, "stat", path);
+  return mrb_bool_value(major(st.st_dev) != 0);
+}
+
 /* CgroupTest.sleep(seconds) */
 static mrb_value
 t_sleep(mrb_state *mrb, mrb_value self)
@@ -1674,6 +1689,7 @@ mrb_mruby_cgroup_gem_test(mrb_state *mrb)
   mrb_define_module_function(mrb, t, "cpu_ticks", t_cpu_ticks, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "sleep", t_sleep, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "burn", t_burn, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "block_device?", t_block_device_p, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "cpu_usec", t_cpu_usec, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "touch", t_touch, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "now", t_now, MRB_ARGS_NONE());
