@@ -529,8 +529,11 @@ meter_finish(mrb_state *mrb, mrb_value self)
       lease_peak(m, F_MEM_PEAK, m->before[F_MEM_LEVEL], m->after[F_MEM_LEVEL], TRUE);
   delta[F_PIDS_PEAK] = lease_peak(m, F_PIDS_PEAK, m->pids_floor, m->pids_floor, FALSE);
   /* v2 says so in cgroup.events, pids counts them; on v1 without pids a
-   * task that stayed is seen at the next start if it ran meanwhile */
-  m->populated = m->after[F_POPULATED] > 0 || m->after[F_PIDS_LEVEL] > 0;
+   * task that stayed is seen at the next start if it ran meanwhile (its CPU
+   * time moved), and without cpuacct either by reading cgroup.procs now */
+  m->populated = m->after[F_POPULATED] > 0 || m->after[F_PIDS_LEVEL] > 0 ||
+                 (counter_row(m, F_POPULATED) < 0 && counter_row(m, F_PIDS_LEVEL) < 0 &&
+                  counter_row(m, F_CPU) < 0 && slot_populated(mrb, self));
   m->finished = m->carried = TRUE;
   return usage_new(mrb, m, slot, delta);
 }
