@@ -143,7 +143,8 @@ end
 # Kill what is left in the groups below top (only the run's own server can
 # be there) and remove them, deepest first.
 def remove_groups(top_group)
-  %w[cpu memory].each do |c|
+  # each hierarchy once: cpuacct is cpu's on v2 and where v1 mounts them together
+  MOUNTS.keys.uniq { |c| MOUNTS[c] }.each do |c|
     top = "#{MOUNTS[c]}#{top_group}"
     next unless File.directory?(top)
 
