@@ -191,6 +191,7 @@ int mcg_kept_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, i
                      void *arg);
 void mcg_forget_kept_under(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full_dir);
 char *mcg_read_proc_cgroup(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid);
+ssize_t mcg_pread_whole(mrb_state *mrb, int fd, char **buf, size_t *size);
 
 /* ---- kernel_io.c: a group's files, "0 or an errno" ------------------- */
 /* How often a file is used: FILE_OFTEN keeps its descriptor open. */

@@ -354,27 +354,28 @@ mcg_forget_kept_under(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full_d
   }
 }
 
-/* The whole file behind fd into files->buf; FALSE if it cannot be read.
- * The kernel renders the file whole, so a read that leaves room is all. */
-static mrb_bool
-pread_all(mrb_state *mrb, struct kept_files *files, int fd)
+/* The whole file behind fd into *buf (grown as needed, *size its room),
+ * NUL-terminated: its length, or -1 and errno.  The kernel renders a
+ * cgroup or /proc file whole, so a read that leaves room is all of it. */
+ssize_t
+mcg_pread_whole(mrb_state *mrb, int fd, char **buf, size_t *size)
 {
   size_t len = 0, room;
   ssize_t n;
 
   for (;;) {
-    if (files->size - len < 2) {
-      files->size = files->size ? files->size * 2 : 4096;
-      files->buf = (char *)mrb_realloc(mrb, files->buf, files->size);
+    if (*size - len < 2) {
+      *size = *size ? *size * 2 : 4096;
+      *buf = (char *)mrb_realloc(mrb, *buf, *size);
     }
-    room = files->size - len - 1;
-    n = pread(fd, files->buf + len, room, (off_t)len);
-    if (n < 0) return FALSE;
+    room = *size - len - 1;
+    n = pread(fd, *buf + len, room, (off_t)len);
+    if (n < 0) return -1;
     len += (size_t)n;
     if ((size_t)n < room) break;
   }
-  files->buf[len] = '\0';
-  return TRUE;
+  (*buf)[len] = '\0';
+  return (ssize_t)len;
 }
 
 /* /proc/PID/cgroup's text, in a buffer of this state's that the caller may
@@ -391,7 +392,8 @@ mcg_read_proc_cgroup(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid)
   for (i = 0; i < KEPT_PROC_FILES && !kept; i++) {
     if (files->proc[i].fd >= 0 && files->pid[i] == pid) kept = &files->proc[i];
   }
-  if (kept && kept_valid(kept) && pread_all(mrb, files, kept->fd)) return files->buf;
+  if (kept && kept_valid(kept) && mcg_pread_whole(mrb, kept->fd, &files->buf, &files->size) >= 0)
+    return files->buf;
   if (!kept) { /* a new task takes the next slot in turn */
     kept = &files->proc[files->next_proc];
     files->pid[files->next_proc] = pid;
@@ -400,7 +402,8 @@ mcg_read_proc_cgroup(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid)
   mcg_fd_close(kept); /* its task was reaped: open the pid anew */
   snprintf(name, sizeof name, "/proc/%d/cgroup", (int)pid);
   kept_open(kept, name, O_RDONLY);
-  if (kept->fd >= 0 && pread_all(mrb, files, kept->fd)) return files->buf;
+  if (kept->fd >= 0 && mcg_pread_whole(mrb, kept->fd, &files->buf, &files->size) >= 0)
+    return files->buf;
   err = errno;
   mcg_fd_close(kept);
   errno = err == ENOENT ? ESRCH : err; /* no /proc entry: no such task */

@@ -218,25 +218,6 @@ open_file(mrb_state *mrb, mrb_value self, struct meter_file *f, const char *acti
   return TRUE;
 }
 
-/* The whole file behind f into m->buf (the kernel renders it whole per
- * read); its length, or -1 and errno. */
-static ssize_t
-pread_whole(mrb_state *mrb, struct meter *m, struct meter_file *f)
-{
-  ssize_t n;
-
-  for (;;) {
-    if (m->size == 0) {
-      m->size = 4096;
-      m->buf = (char *)mrb_realloc(mrb, m->buf, m->size);
-    }
-    n = pread(f->fd.fd, m->buf, m->size, 0);
-    if (n < 0 || (size_t)n < m->size) return n;
-    m->size *= 2;
-    m->buf = (char *)mrb_realloc(mrb, m->buf, m->size);
-  }
-}
-
 /* Whether text is what file f holds (its first counter's kind). */
 static mrb_bool
 text_fits(const struct meter *m, int f, const char *text, ssize_t len)
@@ -264,12 +245,13 @@ read_file(mrb_state *mrb, mrb_value self, struct meter *m, int f, const char *ac
   ssize_t n;
 
   if (!open_file(mrb, self, file, action, FALSE)) return NULL;
-  n = pread_whole(mrb, m, file);
+  n = mcg_pread_whole(mrb, file->fd.fd, &m->buf, &m->size);
   if (n < 0 && errno == ENODEV && mcg_fd_unchanged(&file->fd))
     raise_for_file(mrb, self, file, action, ENODEV); /* the group was removed */
   if (n < 0 || !text_fits(m, f, m->buf, n)) {
     if (!open_file(mrb, self, file, action, TRUE)) return NULL;
-    if ((n = pread_whole(mrb, m, file)) < 0) raise_for_file(mrb, self, file, action, errno);
+    if ((n = mcg_pread_whole(mrb, file->fd.fd, &m->buf, &m->size)) < 0)
+      raise_for_file(mrb, self, file, action, errno);
   }
   *len = (size_t)n;
   return m->buf;
