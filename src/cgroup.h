@@ -1,12 +1,33 @@
 /*
  * What the files of src/ say to each other; private, never installed.
  *
- * A call flows down: mrb_cgroup.c (the Ruby surface, generated from two
- * tables, and the staging of values) -> text.c (kernel text <-> Ruby values)
- * and v2.c (v1 form <-> v2 files) -> kernel_io.c (a group's files) ->
- * kept.c (descriptors kept open) -> libcgroup.c (the host's hierarchies).
- * errors.c raises for all of them.  The features beside the attributes
- * (group.c, tasks.c, wait.c, spawn.c, module.c) call the same layers.
+ * The files stand on floors, and a call flows down: a file calls only
+ * files on floors below its own, so nothing calls up and no calls go
+ * round.  `rake calls` holds the built objects' calls (nm) against this
+ * list, from the roof down:
+ *
+ *   roof:     mrb_cgroup.c
+ *   methods+: delegate.c memory.c pressure.c
+ *   methods:  group.c tasks.c kill.c wait.c files.c spawn.c meter.c scope.c module.c
+ *   values:   attribute.c counter_files.c
+ *   objects:  object.c where.c
+ *   files:    kernel_io.c v2.c counters.c
+ *   text:     text.c
+ *   ground:   errors.c table.c deadline.c holds.c kept.c
+ *   host:     libcgroup.c
+ *
+ * The roof is the gem's init: it makes the classes from the two tables
+ * (CGROUP_CONTROLLERS below, CGROUP_ATTRIBUTES in table.h) and lets each
+ * file of methods define its own; nothing calls it.  Methods are what Ruby
+ * calls (methods+ are those built on other methods' files: delegation on
+ * group.c's levels, MEMORY's and PRESSURE's handles on files.c's).  Values
+ * are an attribute read, staged and written, and a meter's counters.
+ * Objects are a Cgroup object's C side and where tasks and groups are.
+ * Files are a group's files under the mount, and the text of v2's and the
+ * counters' files; text is kernel text <-> Ruby values, with no I/O.  The
+ * ground is what everything stands on: the exceptions, the table's rows,
+ * deadlines, descriptors kept open, and the records of attachments; the
+ * host is the hierarchies libcgroup finds.
  *
  * Every name declared here starts with mcg_: the gem's objects end up in
  * libmruby.a beside other gems and the program that embeds mruby, and
@@ -21,6 +42,8 @@
 #include <sys/types.h>
 
 #include <mruby.h>
+
+#include "table.h"
 
 /*
  * X(Ruby class under Cgroup, its name in Ruby (CONTROLLER, Cgroup.version),
@@ -82,7 +105,7 @@ enum access {
   ACCESS_RW_INHERIT = ACCESS_RW | ACCESS_INHERIT,
 };
 
-/* One row of CGROUP_ATTRIBUTES (mrb_cgroup.c). */
+/* One row of CGROUP_ATTRIBUTES (table.h). */
 struct attribute {
   enum controller_id controller;
   const char *name;
@@ -91,12 +114,7 @@ struct attribute {
   const char *file[2]; /* [0] on cgroup v1, [1] on v2; NULL: none there */
   const char *key[2];  /* the "key value" line to pick, or NULL */
   enum v2_conversion conversion;
-  mrb_func_t reader;
-  mrb_func_t writer;
 };
-
-/* Room for the table's rows in each object; mrb_cgroup.c checks it. */
-#define CGROUP_MAX_ATTRIBUTES 64
 
 struct attachment {
   pid_t pid;
@@ -113,8 +131,8 @@ struct attachment {
 /* The C side of one Cgroup::X object, owned by its Data object. */
 struct cgroup_ctx {
   enum controller_id controller;
-  char *staged[CGROUP_MAX_ATTRIBUTES]; /* values set from Ruby, not yet written */
-  uint64_t refused; /* bit per attribute: its staged value was tried and refused */
+  char *staged[ATTR_COUNT]; /* values set from Ruby, not yet written */
+  uint64_t refused;         /* bit per attribute: its staged value was tried and refused */
   struct attachment *attached;
   int attached_count;
   struct kept_files *kept; /* this state's kept files, looked up on first use */
@@ -123,17 +141,25 @@ struct cgroup_ctx {
   char path[];             /* normalised group path, "/" for the root */
 };
 
-/* ---- mrb_cgroup.c: the tables, objects, staging --------------------- */
-extern const struct attribute mcg_attributes[];
-extern const int mcg_attribute_count;
-struct cgroup_ctx *mcg_get_ctx(mrb_state *mrb, mrb_value self);
-mrb_value mcg_group_new(mrb_state *mrb, enum controller_id controller, mrb_value name);
-mrb_bool mcg_has_staged(const struct cgroup_ctx *ctx);
-void mcg_write_staged(mrb_state *mrb, struct cgroup_ctx *ctx);
-void mcg_copy_inherited_settings(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path,
-                                 mrb_bool target);
-const char *mcg_attr_file(const struct attribute *attr);
-const char *mcg_attr_key(const struct attribute *attr);
+/* ==== host ============================================================ */
+
+/* ---- libcgroup.c: the host's hierarchies; the only user of libcgroup -- */
+int mcg_version(enum controller_id id); /* 1 or 2; 0: not available */
+mrb_bool mcg_on_v2(enum controller_id id);
+mrb_bool mcg_served_without_controller(enum controller_id id);
+const char *mcg_kernel_controller(enum controller_id id);
+const char *mcg_own_controller_name(enum controller_id id);
+int mcg_hierarchies_failure(char *why, size_t size, mrb_bool *none_mounted);
+const char *mcg_mount_point(enum controller_id id);
+size_t mcg_mount_length(enum controller_id id);
+#ifdef CGROUP_FUZZ
+void mcg_set_version(enum controller_id id, int version);
+#endif
+#ifdef MCG_HAVE_LIBCGROUP_SCOPE
+const char *mcg_lib_create_scope(const char *name, const char *slice, pid_t pid);
+#endif
+
+/* ==== ground ========================================================== */
 
 /* ---- errors.c: the one place exceptions are made -------------------- */
 /* cls NULL picks the class from err; reason NULL uses strerror(err). */
@@ -148,19 +174,24 @@ mrb_noreturn void mcg_raise_process_error(mrb_state *mrb, const char *cls, int e
                                           const char *what, const char *reason);
 void mcg_init_errors(mrb_state *mrb, struct RClass *cgroup);
 
-/* ---- libcgroup.c: the host's hierarchies; the only user of libcgroup -- */
-int mcg_version(enum controller_id id); /* 1 or 2; 0: not available */
-mrb_bool mcg_on_v2(enum controller_id id);
-mrb_bool mcg_served_without_controller(enum controller_id id);
-const char *mcg_kernel_controller(enum controller_id id);
-const char *mcg_own_controller_name(enum controller_id id);
-void mcg_require_hierarchies(mrb_state *mrb);
-const char *mcg_mount_point(enum controller_id id);
-size_t mcg_mount_length(enum controller_id id);
-const char *mcg_require_mount(mrb_state *mrb, struct cgroup_ctx *ctx);
-#ifdef CGROUP_FUZZ
-void mcg_set_version(enum controller_id id, int version);
-#endif
+/* ---- table.c: the attribute table's rows ---------------------------- */
+extern const struct attribute mcg_attributes[ATTR_COUNT];
+const char *mcg_attr_file(const struct attribute *attr);
+const char *mcg_attr_key(const struct attribute *attr);
+
+/* ---- deadline.c: timeouts, deadlines, back-off ---------------------- */
+double mcg_timeout_arg(mrb_state *mrb, mrb_value v, double otherwise);
+double mcg_deadline_after(double timeout);
+int mcg_ms_left(double deadline);
+void mcg_back_off(long *delay, double deadline);
+
+/* ---- holds.c: attachments of one task across objects ----------------- */
+unsigned long mcg_next_seq(void);
+mrb_bool mcg_hold(mrb_state *mrb, struct cgroup_ctx *ctx);
+void mcg_release(struct cgroup_ctx *ctx);
+struct attachment *mcg_find_attachment(struct cgroup_ctx *ctx, pid_t pid);
+void mcg_other_holds(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, struct attachment **first,
+                     struct attachment **last, struct cgroup_ctx **last_ctx);
 
 /* ---- kept.c: descriptors kept open across calls ---------------------- */
 /*
@@ -193,24 +224,7 @@ void mcg_forget_kept_under(mrb_state *mrb, struct cgroup_ctx *ctx, const char *f
 char *mcg_read_proc_cgroup(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid);
 ssize_t mcg_pread_whole(mrb_state *mrb, int fd, char **buf, size_t *size);
 
-/* ---- kernel_io.c: a group's files, "0 or an errno" ------------------- */
-/* How often a file is used: FILE_OFTEN keeps its descriptor open. */
-enum file_use { FILE_ONCE, FILE_OFTEN };
-mrb_bool mcg_mount_path(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
-                        char full[PATH_MAX]);
-mrb_bool mcg_path_exists(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path);
-void mcg_require_group(mrb_state *mrb, struct cgroup_ctx *ctx, const char *action);
-int mcg_open_in_mount(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
-                      int flags);
-mrb_value mcg_kernel_read(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path,
-                          const char *file, enum file_use use);
-const char *mcg_kernel_read_line(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path,
-                                 const char *file);
-int mcg_kernel_write(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
-                     const char *value, enum file_use use);
-void mcg_parent_of(const char *path, char parent[PATH_MAX]);
-mrb_bool mcg_lists_word(mrb_value text, const char *word);
-int mcg_enable_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path);
+/* ==== text ============================================================ */
 
 /* ---- text.c: kernel text <-> Ruby values, group names (no I/O) ------- */
 const char *mcg_skip_blanks(const char *s, const char *end);
@@ -232,6 +246,29 @@ const char *mcg_file_value_fault(const char *s, size_t len);
 void mcg_normalise_name(mrb_state *mrb, enum controller_id controller, mrb_value name, char *out,
                         size_t size);
 
+/* ==== files =========================================================== */
+
+/* ---- kernel_io.c: a group's files, "0 or an errno" ------------------- */
+/* How often a file is used: FILE_OFTEN keeps its descriptor open. */
+enum file_use { FILE_ONCE, FILE_OFTEN };
+void mcg_require_hierarchies(mrb_state *mrb);
+const char *mcg_require_mount(mrb_state *mrb, struct cgroup_ctx *ctx);
+mrb_bool mcg_mount_path(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
+                        char full[PATH_MAX]);
+mrb_bool mcg_path_exists(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path);
+void mcg_require_group(mrb_state *mrb, struct cgroup_ctx *ctx, const char *action);
+int mcg_open_in_mount(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
+                      int flags);
+mrb_value mcg_kernel_read(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path,
+                          const char *file, enum file_use use);
+const char *mcg_kernel_read_line(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path,
+                                 const char *file);
+int mcg_kernel_write(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
+                     const char *value, enum file_use use);
+void mcg_parent_of(const char *path, char parent[PATH_MAX]);
+mrb_bool mcg_lists_word(mrb_value text, const char *word);
+int mcg_enable_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path);
+
 /* ---- v2.c: cgroup v1 form <-> v2 files (no I/O) ---------------------- */
 const char *mcg_v2_partner_file(const struct attribute *attr, const char *staged, char *buf,
                                 size_t size);
@@ -244,29 +281,6 @@ enum version_file { FILE_MOVE_TASK, FILE_THREADS, FILE_FREEZE };
 const char *mcg_version_file(enum controller_id id, enum version_file file);
 const char *mcg_freeze_value(enum controller_id id, mrb_bool freeze);
 mrb_bool mcg_follows_threads(enum controller_id id);
-
-/* ---- tasks.c: where tasks are; moving, listing, signalling them ------ */
-pid_t mcg_calling_thread(void);
-int mcg_current_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, char out[PATH_MAX]);
-mrb_value mcg_read_pids(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file);
-mrb_value mcg_subtree_pids(mrb_state *mrb, struct cgroup_ctx *ctx, const char *file);
-mrb_bool mcg_caller_within(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path);
-void mcg_init_tasks(mrb_state *mrb, struct RClass *cgroup);
-
-/* ---- holds.c: attachments of one task across objects ----------------- */
-unsigned long mcg_next_seq(void);
-mrb_bool mcg_hold(mrb_state *mrb, struct cgroup_ctx *ctx);
-void mcg_release(struct cgroup_ctx *ctx);
-struct attachment *mcg_find_attachment(struct cgroup_ctx *ctx, pid_t pid);
-void mcg_other_holds(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, struct attachment **first,
-                     struct attachment **last, struct cgroup_ctx **last_ctx);
-
-/* ---- wait.c: waiting for the kernel; FREEZER; MEMORY#wait_for_oom ---- */
-double mcg_timeout_arg(mrb_state *mrb, mrb_value v, double otherwise);
-double mcg_deadline_after(double timeout);
-int mcg_ms_left(double deadline);
-void mcg_back_off(long *delay, double deadline);
-void mcg_init_wait(mrb_state *mrb, struct RClass *cgroup);
 
 /* ---- counters.c: the counter files a pool slot's meter reads (no I/O) -- */
 /* What a lease reports (Cgroup::Usage); then the events (memory.events'
@@ -321,11 +335,77 @@ const char *mcg_event_name(enum usage_field field);
 int64_t mcg_counter_value(const struct counter *row, const char *s, const char *end);
 mrb_bool mcg_counter_fits(const struct counter *row, const char *text, size_t len);
 
-/* ---- the other features: each defines its own methods ---------------- */
+/* ==== objects ========================================================= */
+
+/* ---- object.c: a Cgroup object's C side ----------------------------- */
+struct cgroup_ctx *mcg_get_ctx(mrb_state *mrb, mrb_value self);
+mrb_value mcg_initialize(mrb_state *mrb, mrb_value self, enum controller_id controller);
+const char *mcg_class_name(enum controller_id controller);
+mrb_value mcg_group_new(mrb_state *mrb, enum controller_id controller, mrb_value name);
+enum controller_id mcg_controller_from(mrb_state *mrb, mrb_value name);
+
+/* ---- where.c: where tasks and groups are ---------------------------- */
+pid_t mcg_calling_thread(void);
+int mcg_current_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, char out[PATH_MAX]);
+mrb_noreturn void mcg_raise_unreadable_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid,
+                                             int err);
+mrb_bool mcg_task_is_in(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, const char *path);
+mrb_bool mcg_caller_within(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path);
+mrb_value mcg_read_pids(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file);
+mrb_value mcg_subtree_pids(mrb_state *mrb, struct cgroup_ctx *ctx, const char *file);
+mrb_value mcg_subtree(mrb_state *mrb, struct cgroup_ctx *ctx, const char *action);
+
+/* ==== values ========================================================== */
+
+/* ---- attribute.c: an attribute read, staged, written ---------------- */
+mrb_value mcg_attr_get(mrb_state *mrb, mrb_value self, enum attribute_id id);
+mrb_value mcg_attr_set(mrb_state *mrb, mrb_value self, enum attribute_id id);
+mrb_bool mcg_has_staged(const struct cgroup_ctx *ctx);
+void mcg_write_staged(mrb_state *mrb, struct cgroup_ctx *ctx);
+void mcg_copy_inherited_settings(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path,
+                                 mrb_bool target);
+
+/* ---- counter_files.c: a meter's counter files ----------------------- */
+#define MCG_COUNTER_FILES 16
+#define MCG_FIELD(field) (1u << (field))
+#define MCG_ALL_FIELDS (MCG_FIELD(F_COUNT) - 1)
+/* A file the meter keeps open, in the group (of its groups) that holds it. */
+struct counter_file {
+  const char *name;
+  int group;
+  int flags;
+  mrb_bool resets; /* a K_PEAK file the kernel lets this descriptor reset */
+  mrb_bool absent; /* this kernel has no such file: its counters are not measured */
+  struct kept_fd fd;
+};
+struct counter_files {
+  struct counter_file file[MCG_COUNTER_FILES];
+  int count;
+  int file_of[MCG_MAX_COUNTERS]; /* each counter's file; -1: not measured here */
+  char *buf;                     /* the last file read (mrb_malloc) */
+  size_t size;
+};
+void mcg_counter_files_init(mrb_state *mrb, struct counter_files *cf, mrb_value groups);
+void mcg_counter_files_close(struct counter_files *cf);
+int mcg_counter_row(const struct counter_files *cf, enum usage_field field);
+mrb_bool mcg_counter_resets(const struct counter_files *cf, int row);
+void mcg_read_counters(mrb_state *mrb, mrb_value groups, struct counter_files *cf, int64_t *out,
+                       unsigned fields, const char *action);
+mrb_bool mcg_read_counter(mrb_state *mrb, mrb_value groups, struct counter_files *cf, int row,
+                          const char *action, int64_t *out);
+void mcg_reset_peaks(mrb_state *mrb, mrb_value groups, struct counter_files *cf);
+
+/* ==== methods: each file defines its own (mcg_init_*) ================= */
+void mcg_init_group(mrb_state *mrb, struct RClass *cgroup);
 void mcg_make_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_bool target);
 void mcg_require_enabled_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path);
-void mcg_init_group(mrb_state *mrb, struct RClass *cgroup);
+void mcg_init_tasks(mrb_state *mrb, struct RClass *cgroup);
+void mcg_init_kill(mrb_state *mrb, struct RClass *cgroup);
+void mcg_init_wait(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_spawn(mrb_state *mrb, struct RClass *cgroup);
+void mcg_init_meter(mrb_state *mrb, struct RClass *cgroup);
+void mcg_init_scope(mrb_state *mrb, struct RClass *cgroup);
+void mcg_init_module(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_files(mrb_state *mrb, struct RClass *cgroup);
 /* files.c: Cgroup::GroupFile, a group file's descriptor owned by one object */
 mrb_value mcg_group_file_new(mrb_state *mrb, const char *klass, mrb_value group, const char *file,
@@ -334,16 +414,10 @@ int mcg_group_file_fd(mrb_state *mrb, mrb_value self, const char *action);
 struct RClass *mcg_define_group_file_class(mrb_state *mrb, struct RClass *cgroup, const char *name);
 mrb_noreturn void mcg_raise_for_group_file(mrb_state *mrb, mrb_value self, const char *cls, int err,
                                            const char *action, const char *reason);
-void mcg_init_pressure(mrb_state *mrb, struct RClass *cgroup);
-void mcg_init_memory(mrb_state *mrb, struct RClass *cgroup);
-void mcg_init_meter(mrb_state *mrb, struct RClass *cgroup);
+
+/* ==== methods+ ======================================================== */
 void mcg_init_delegate(mrb_state *mrb, struct RClass *cgroup);
-void mcg_init_scope(mrb_state *mrb, struct RClass *cgroup);
-#ifdef MCG_HAVE_LIBCGROUP_SCOPE
-const char *mcg_lib_create_scope(const char *name, const char *slice, pid_t pid); /* libcgroup.c */
-#endif
-enum controller_id mcg_controller_from(mrb_state *mrb, mrb_value name);
-mrb_value mcg_subtree(mrb_state *mrb, struct cgroup_ctx *ctx, const char *action); /* module.c */
-void mcg_init_module(mrb_state *mrb, struct RClass *cgroup);
+void mcg_init_memory(mrb_state *mrb, struct RClass *cgroup);
+void mcg_init_pressure(mrb_state *mrb, struct RClass *cgroup);
 
 #endif

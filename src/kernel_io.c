@@ -1,7 +1,8 @@
 /*
- * A group's files: where they are under the mount libcgroup found, and
- * their whole text read or a value written, through a kept descriptor or
- * one opened for the call.  Helpers return 0 or an errno; the readers raise.
+ * A group's files: the check that the hierarchies are there, where a
+ * group's files are under the mount libcgroup found, and their whole text
+ * read or a value written, through a kept descriptor or one opened for the
+ * call.  Helpers return 0 or an errno; the readers and the checks raise.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,39 @@
 #include <mruby/string.h>
 
 #include "cgroup.h"
+
+/* For calls on no one group (Cgroup.version, .controllers): raise if the
+ * hierarchies could not be looked at (EMFILE, ...).  None mounted is no
+ * error here: every controller then reads as not available. */
+void
+mcg_require_hierarchies(mrb_state *mrb)
+{
+  char why[PATH_MAX + 160];
+  mrb_bool none_mounted;
+  int err = mcg_hierarchies_failure(why, sizeof why, &none_mounted);
+
+  if (err && !none_mounted) mcg_raise_process_error(mrb, NULL, err, "initialise libcgroup", why);
+}
+
+/* Make sure libcgroup is initialised and ctx's controller is mounted. */
+const char *
+mcg_require_mount(mrb_state *mrb, struct cgroup_ctx *ctx)
+{
+  char why[PATH_MAX + 160];
+  mrb_bool none_mounted;
+  int err = mcg_hierarchies_failure(why, sizeof why, &none_mounted);
+  const char *mount;
+
+  if (err) {
+    mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "initialise libcgroup", NULL, NULL,
+                    why);
+  }
+  if (!(mount = mcg_mount_point(ctx->controller))) {
+    mcg_raise_error(mrb, "Unsupported", ENODEV, ctx->controller, ctx->path, "find controller", NULL,
+                    NULL, "controller is not mounted");
+  }
+  return mount;
+}
 
 /* Where a group (file NULL), or one of its files, is in the file system;
  * FALSE when that does not fit in PATH_MAX. */

@@ -170,17 +170,6 @@ init_errno(int ret)
   return ret == ECGOTHER ? cgroup_get_last_errno() : 0;
 }
 
-/* For calls on no one group (Cgroup.version, .controllers): raise if the
- * hierarchies could not be looked at (EMFILE, ...).  None mounted is no
- * error here: every controller then reads as not available. */
-void
-mcg_require_hierarchies(mrb_state *mrb)
-{
-  int err = init_errno(find_hierarchies());
-
-  if (err) mcg_raise_process_error(mrb, NULL, err, "initialise libcgroup", strerror(err));
-}
-
 int
 mcg_version(enum controller_id id)
 {
@@ -260,25 +249,23 @@ none_offered(char *why, size_t size)
   return empty;
 }
 
-/* Make sure libcgroup is initialised and ctx's controller is mounted. */
-const char *
-mcg_require_mount(mrb_state *mrb, struct cgroup_ctx *ctx)
+/*
+ * Why the host's hierarchies cannot be used, or 0 when they can: the errno
+ * that stopped libcgroup looking at them (EMFILE, EACCES, ...); else, when
+ * none is mounted, EOPNOTSUPP with *none_mounted set.  why gets the reason.
+ */
+int
+mcg_hierarchies_failure(char *why, size_t size, mrb_bool *none_mounted)
 {
   int ret = find_hierarchies(), err = init_errno(ret);
-  char why[PATH_MAX + 160];
 
-  if (ret != 0) { /* for want of a resource: the errno's class; else none mounted */
-    mcg_raise_error(mrb, NULL, err ? err : EOPNOTSUPP, ctx->controller, ctx->path,
-                    "initialise libcgroup", NULL, NULL,
-                    err                             ? NULL
-                    : none_offered(why, sizeof why) ? why
-                                                    : cgroup_strerror(ret));
-  }
-  if (!mount_points[ctx->controller]) {
-    mcg_raise_error(mrb, "Unsupported", ENODEV, ctx->controller, ctx->path, "find controller", NULL,
-                    NULL, "controller is not mounted");
-  }
-  return mount_points[ctx->controller];
+  *none_mounted = ret != 0 && !err;
+  if (ret == 0) return 0;
+  if (err)
+    snprintf(why, size, "%s", strerror(err));
+  else if (!none_offered(why, size))
+    snprintf(why, size, "%s", cgroup_strerror(ret));
+  return err ? err : EOPNOTSUPP;
 }
 
 #ifdef CGROUP_FUZZ

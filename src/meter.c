@@ -33,33 +33,16 @@
 
 #include "cgroup.h"
 
-#define BIT(field) (1u << (field))
-#define ALL_FIELDS (BIT(F_COUNT) - 1)
 /* What a lease that follows a finished one reads at its start: the other
  * counters cannot move while the slot holds no task, so the last lease's
  * end is this one's start.  The CPU time is read to see that no task ran
  * in the slot meanwhile; io, because writeback can come after a lease. */
 #define QUICK_FIELDS                                                                               \
-  (BIT(F_CPU) | BIT(F_RBYTES) | BIT(F_WBYTES) | BIT(F_RIOS) | BIT(F_WIOS) | BIT(F_MEM_LEVEL) |     \
-   BIT(F_POPULATED))
-#define REPORTED_NUMBERS F_FIRST_EVENT
-
-#define METER_FILES 16
-
-/* A file the meter keeps open, in the group (of @groups) that holds it. */
-struct meter_file {
-  const char *name;
-  int group;
-  int flags;
-  mrb_bool resets; /* a K_PEAK file the kernel lets this descriptor reset */
-  mrb_bool absent; /* this kernel has no such file: its counters are not measured */
-  struct kept_fd fd;
-};
+  (MCG_FIELD(F_CPU) | MCG_FIELD(F_RBYTES) | MCG_FIELD(F_WBYTES) | MCG_FIELD(F_RIOS) |              \
+   MCG_FIELD(F_WIOS) | MCG_FIELD(F_MEM_LEVEL) | MCG_FIELD(F_POPULATED))
 
 struct meter {
-  struct meter_file file[METER_FILES];
-  int file_count;
-  int file_of[MCG_MAX_COUNTERS]; /* each counter's file; -1: not measured here */
+  struct counter_files files;
   int64_t before[F_COUNT], after[F_COUNT];
   int64_t pids_floor;  /* pids.current once the lease's tasks are in */
   mrb_bool finished;   /* finish ran since the last start */
@@ -68,16 +51,12 @@ struct meter {
   mrb_bool populated;  /* tasks stayed behind in the slot */
   struct kept_fd lock; /* the slot's directory, flock'ed */
   pid_t owner;         /* the process that took the lock */
-  char *buf;
-  size_t size;
 };
 
 static void
 meter_close_all(struct meter *m)
 {
-  int i;
-
-  for (i = 0; i < m->file_count; i++) mcg_fd_close(&m->file[i].fd);
+  mcg_counter_files_close(&m->files);
   mcg_fd_close(&m->lock);
 }
 
@@ -88,7 +67,7 @@ meter_free(mrb_state *mrb, void *p)
 
   if (!m) return;
   meter_close_all(m); /* a forked child's copies: the parent's lock holds while it keeps its own */
-  mrb_free(mrb, m->buf);
+  mrb_free(mrb, m->files.buf);
   mrb_free(mrb, m);
 }
 
@@ -109,43 +88,24 @@ get_meter(mrb_state *mrb, mrb_value self)
   return m;
 }
 
+static mrb_value
+groups_of(mrb_state *mrb, mrb_value self)
+{
+  return mrb_iv_get(mrb, self, MRB_IVSYM(groups));
+}
+
 static struct cgroup_ctx *
 group_ctx(mrb_state *mrb, mrb_value self, int i)
 {
-  return mcg_get_ctx(mrb, mrb_ary_ref(mrb, mrb_iv_get(mrb, self, MRB_IVSYM(groups)), i));
+  return mcg_get_ctx(mrb, mrb_ary_ref(mrb, groups_of(mrb, self), i));
 }
 
-/* Whether a counter of `row` is read from a group of controller id: the
- * same controller (v2: CPUACCT is cpu's, BLKIO io's), or v1's cpuacct
- * mounted together with cpu. */
-static mrb_bool
-counter_in(const struct counter *row, enum controller_id id)
+/* The counters of `fields` into out[] (counter_files.c). */
+static void
+read_counters(mrb_state *mrb, mrb_value self, struct meter *m, int64_t *out, unsigned fields,
+              const char *action)
 {
-  int version;
-
-  if (row->controller == CTL_COUNT) return mcg_version(id) == row->version;
-  version = mcg_version(row->controller);
-  if (!version || (row->version && row->version != version) || mcg_version(id) != version)
-    return FALSE;
-  if (strcmp(mcg_kernel_controller(row->controller), mcg_kernel_controller(id)) == 0) return TRUE;
-  return version == 1 && strcmp(mcg_mount_point(row->controller), mcg_mount_point(id)) == 0;
-}
-
-static int
-file_index(mrb_state *mrb, struct meter *m, int group, const struct counter *row)
-{
-  int i;
-
-  for (i = 0; i < m->file_count; i++) {
-    if (m->file[i].group == group && strcmp(m->file[i].name, row->file) == 0) return i;
-  }
-  if (m->file_count == METER_FILES)
-    mrb_raise(mrb, E_RUNTIME_ERROR, "Cgroup::Meter: too many files");
-  m->file[i].name = row->file;
-  m->file[i].group = group;
-  m->file[i].flags = row->kind == K_PEAK ? O_RDWR : O_RDONLY;
-  m->file[i].fd.fd = -1;
-  return m->file_count++;
+  mcg_read_counters(mrb, groups_of(mrb, self), &m->files, out, fields, action);
 }
 
 /* Meter.new(groups): the counters the groups' controllers have here. */
@@ -155,7 +115,6 @@ meter_initialize(mrb_state *mrb, mrb_value self)
   struct meter *m;
   mrb_value groups;
   mrb_int g, n;
-  int i;
 
   mrb_get_args(mrb, "A", &groups);
   if (DATA_PTR(self)) mrb_raise(mrb, E_RUNTIME_ERROR, "Cgroup::Meter: initialized twice");
@@ -169,143 +128,8 @@ meter_initialize(mrb_state *mrb, mrb_value self)
   m->lock.fd = -1;
   DATA_PTR(self) = m;
   DATA_TYPE(self) = &meter_type;
-  for (i = 0; i < mcg_counter_count; i++) {
-    m->file_of[i] = -1;
-    for (g = 0; g < n && m->file_of[i] < 0; g++) {
-      if (counter_in(&mcg_counters[i], group_ctx(mrb, self, (int)g)->controller))
-        m->file_of[i] = file_index(mrb, m, (int)g, &mcg_counters[i]);
-    }
-  }
+  mcg_counter_files_init(mrb, &m->files, groups_of(mrb, self));
   return self;
-}
-
-/* Raise for a file of the slot: a group gone (ENODEV, ENOENT) is NotFound,
- * which the pool answers by making the slot anew. */
-static mrb_noreturn void
-raise_for_file(mrb_state *mrb, mrb_value self, struct meter_file *f, const char *action, int err)
-{
-  struct cgroup_ctx *ctx = group_ctx(mrb, self, f->group);
-
-  mcg_raise_error(mrb, err == ENODEV ? "NotFound" : NULL, err, ctx->controller, ctx->path, action,
-                  f->name, NULL, err == ENODEV ? "the group was removed" : NULL);
-}
-
-/* Open f unless it is open; FALSE when this kernel has no such file
- * (memory.peak before 5.19, pids.peak before 6.1).  With verify, an open
- * descriptor is first checked to be the file it was opened on (it may have
- * been closed behind the meter's back and its number reused).  A peak file
- * that cannot be opened for writing is read only: its peak is the group's
- * since it was made. */
-static mrb_bool
-open_file(mrb_state *mrb, mrb_value self, struct meter_file *f, const char *action, mrb_bool verify)
-{
-  struct cgroup_ctx *ctx;
-  int fd;
-
-  if (f->absent) return FALSE;
-  if (f->fd.fd >= 0 && (!verify || mcg_fd_unchanged(&f->fd))) return TRUE;
-  mcg_fd_close(&f->fd); /* closed only while it is still ours */
-  ctx = group_ctx(mrb, self, f->group);
-  fd = mcg_open_in_mount(mrb, ctx, ctx->path, f->name, f->flags);
-  if (fd < 0 && f->flags == O_RDWR && errno == EACCES) { /* before 6.12 memory.peak is 0444 */
-    f->flags = O_RDONLY;
-    fd = mcg_open_in_mount(mrb, ctx, ctx->path, f->name, f->flags);
-  }
-  if (fd < 0 && errno == ENOENT && mcg_path_exists(mrb, ctx, ctx->path)) return !(f->absent = TRUE);
-  if (fd < 0) raise_for_file(mrb, self, f, action, errno);
-  if (!mcg_fd_adopt(&f->fd, fd)) raise_for_file(mrb, self, f, action, EBADF);
-  f->resets = f->flags == O_RDWR;
-  return TRUE;
-}
-
-/* Whether text is what file f holds (its first counter's kind). */
-static mrb_bool
-text_fits(const struct meter *m, int f, const char *text, ssize_t len)
-{
-  int i;
-
-  for (i = 0; i < mcg_counter_count; i++) {
-    if (m->file_of[i] == f) return mcg_counter_fits(&mcg_counters[i], text, (size_t)len);
-  }
-  return TRUE;
-}
-
-/*
- * The text of counter file number f, or NULL when the kernel has no such
- * file.  A descriptor the meter only reads is not checked before each
- * read (an fstat costs as much as the pread): pread changes nothing, not
- * even the offset, whatever file the number names now.  It is checked when
- * the read fails or the text is not what the file holds: closed behind the
- * meter's back, or its number reused; then the file is opened anew.
- */
-static const char *
-read_file(mrb_state *mrb, mrb_value self, struct meter *m, int f, const char *action, size_t *len)
-{
-  struct meter_file *file = &m->file[f];
-  ssize_t n;
-
-  if (!open_file(mrb, self, file, action, FALSE)) return NULL;
-  n = mcg_pread_whole(mrb, file->fd.fd, &m->buf, &m->size);
-  if (n < 0 && errno == ENODEV && mcg_fd_unchanged(&file->fd))
-    raise_for_file(mrb, self, file, action, ENODEV); /* the group was removed */
-  if (n < 0 || !text_fits(m, f, m->buf, n)) {
-    if (!open_file(mrb, self, file, action, TRUE)) return NULL;
-    if ((n = mcg_pread_whole(mrb, file->fd.fd, &m->buf, &m->size)) < 0)
-      raise_for_file(mrb, self, file, action, errno);
-  }
-  *len = (size_t)n;
-  return m->buf;
-}
-
-static mrb_bool
-file_has(const struct meter *m, int f, unsigned fields)
-{
-  int i;
-
-  for (i = 0; i < mcg_counter_count; i++) {
-    if (m->file_of[i] == f && (fields & BIT(mcg_counters[i].field))) return TRUE;
-  }
-  return FALSE;
-}
-
-/* The counters of `fields` into out[], each file that holds one read once. */
-static void
-read_counters(mrb_state *mrb, mrb_value self, struct meter *m, int64_t *out, unsigned fields,
-              const char *action)
-{
-  int f, i;
-
-  for (f = 0; f < m->file_count; f++) {
-    size_t len;
-    const char *text;
-    if (fields != ALL_FIELDS && !file_has(m, f, fields)) continue;
-    text = read_file(mrb, self, m, f, action, &len);
-    if (!text) continue;
-    for (i = 0; i < mcg_counter_count; i++) {
-      if (m->file_of[i] == f)
-        out[mcg_counters[i].field] = mcg_counter_value(&mcg_counters[i], text, text + len);
-    }
-  }
-}
-
-/* Reset the peaks the kernel lets a descriptor reset: v1 writes 0 (the
- * group's counter, this slot's alone), v2 "reset" (this descriptor's). */
-static void
-reset_peaks(mrb_state *mrb, mrb_value self, struct meter *m)
-{
-  int i;
-
-  for (i = 0; i < mcg_counter_count; i++) {
-    struct meter_file *f = m->file_of[i] < 0 ? NULL : &m->file[m->file_of[i]];
-    const char *text;
-    if (!f || mcg_counters[i].kind != K_PEAK || !open_file(mrb, self, f, "reset", TRUE) ||
-        !f->resets)
-      continue;
-    text = mcg_version(mcg_counters[i].controller) == 2 ? "reset" : "0";
-    if (pwrite(f->fd.fd, text, strlen(text), 0) >= 0) continue;
-    if (errno != EINVAL) raise_for_file(mrb, self, f, "reset", errno);
-    f->resets = FALSE; /* 5.19 to 6.11: memory.peak opens for writing, takes no write */
-  }
 }
 
 /* Whether group g of the slot is the directory of an earlier one. */
@@ -365,10 +189,10 @@ start_body(mrb_state *mrb, void *p)
     read_counters(mrb, self, m, m->before, QUICK_FIELDS, "start a lease");
   }
   was_run = quick && m->before[F_CPU] != m->after[F_CPU]; /* a task ran in the slot meanwhile */
-  if (!quick || was_run) read_counters(mrb, self, m, m->before, ALL_FIELDS, "start a lease");
+  if (!quick || was_run) read_counters(mrb, self, m, m->before, MCG_ALL_FIELDS, "start a lease");
   if (m->before[F_POPULATED] > 0 || ((!quick || was_run) && slot_populated(mrb, self)))
     return mrb_false_value();
-  reset_peaks(mrb, self, m);
+  mcg_reset_peaks(mrb, groups_of(mrb, self), &m->files);
   m->pids_floor = 0;
   return mrb_true_value();
 }
@@ -392,30 +216,15 @@ meter_start(mrb_state *mrb, mrb_value self)
   mrb_exc_raise(mrb, result);
 }
 
-static int
-counter_row(const struct meter *m, enum usage_field field)
-{
-  int i;
-
-  for (i = 0; i < mcg_counter_count; i++) {
-    if (mcg_counters[i].field == field && m->file_of[i] >= 0 && !m->file[m->file_of[i]].absent)
-      return i;
-  }
-  return -1;
-}
-
 /* meter.entered: the tasks the lease moved in are there: pids' floor. */
 static mrb_value
 meter_entered(mrb_state *mrb, mrb_value self)
 {
   struct meter *m = get_meter(mrb, self);
-  int row = counter_row(m, F_PIDS_LEVEL);
-  size_t len;
-  const char *text;
+  int row = mcg_counter_row(&m->files, F_PIDS_LEVEL);
 
-  if (row < 0) return mrb_nil_value();
-  text = read_file(mrb, self, m, m->file_of[row], "enter a lease", &len);
-  if (text) m->pids_floor = mcg_counter_value(&mcg_counters[row], text, text + len);
+  if (row >= 0)
+    mcg_read_counter(mrb, groups_of(mrb, self), &m->files, row, "enter a lease", &m->pids_floor);
   return mrb_nil_value();
 }
 
@@ -426,11 +235,11 @@ static int64_t
 lease_peak(struct meter *m, enum usage_field field, int64_t floor, int64_t next_floor,
            mrb_bool relative)
 {
-  int row = counter_row(m, field);
+  int row = mcg_counter_row(&m->files, field);
   int64_t peak = m->after[field];
 
   if (row < 0) return -1;
-  if (!m->file[m->file_of[row]].resets) {
+  if (!mcg_counter_resets(&m->files, row)) {
     if (peak > next_floor) m->spent = TRUE;
     if (peak <= m->before[field] && m->before[field] > floor) return -1;
   }
@@ -441,7 +250,8 @@ lease_peak(struct meter *m, enum usage_field field, int64_t floor, int64_t next_
 static mrb_value
 number_or_nil(mrb_state *mrb, const struct meter *m, enum usage_field field, int64_t v)
 {
-  return counter_row(m, field) < 0 || v < 0 ? mrb_nil_value() : mrb_int_value(mrb, (mrb_int)v);
+  return mcg_counter_row(&m->files, field) < 0 || v < 0 ? mrb_nil_value()
+                                                        : mrb_int_value(mrb, (mrb_int)v);
 }
 
 /* The Cgroup::Usage of the lease, from delta[] (mrblib/pool.rb names the
@@ -462,7 +272,7 @@ usage_new(mrb_state *mrb, const struct meter *m, mrb_value slot, const int64_t *
              number_or_nil(mrb, m, F_MEM_PEAK, delta[F_MEM_PEAK]));
   mrb_iv_set(mrb, usage, MRB_IVSYM(pids_peak),
              number_or_nil(mrb, m, F_PIDS_PEAK, delta[F_PIDS_PEAK]));
-  if (counter_row(m, F_RBYTES) >= 0) {
+  if (mcg_counter_row(&m->files, F_RBYTES) >= 0) {
     static const char *const names[] = {"rbytes", "wbytes", "rios", "wios"};
     io = mrb_hash_new(mrb);
     for (i = 0; i < 4; i++)
@@ -487,10 +297,9 @@ usage_new(mrb_state *mrb, const struct meter *m, mrb_value slot, const int64_t *
 static unsigned
 finish_fields(const struct meter *m)
 {
-  int peak = counter_row(m, F_MEM_PEAK);
-
-  return peak >= 0 && m->file[m->file_of[peak]].resets ? ALL_FIELDS & ~BIT(F_MEM_LEVEL)
-                                                       : ALL_FIELDS;
+  return mcg_counter_resets(&m->files, mcg_counter_row(&m->files, F_MEM_PEAK))
+             ? MCG_ALL_FIELDS & ~MCG_FIELD(F_MEM_LEVEL)
+             : MCG_ALL_FIELDS;
 }
 
 /* meter.finish(slot) => the Cgroup::Usage of the lease that ran in slot. */
@@ -514,8 +323,9 @@ meter_finish(mrb_state *mrb, mrb_value self)
    * task that stayed is seen at the next start if it ran meanwhile (its CPU
    * time moved), and without cpuacct either by reading cgroup.procs now */
   m->populated = m->after[F_POPULATED] > 0 || m->after[F_PIDS_LEVEL] > 0 ||
-                 (counter_row(m, F_POPULATED) < 0 && counter_row(m, F_PIDS_LEVEL) < 0 &&
-                  counter_row(m, F_CPU) < 0 && slot_populated(mrb, self));
+                 (mcg_counter_row(&m->files, F_POPULATED) < 0 &&
+                  mcg_counter_row(&m->files, F_PIDS_LEVEL) < 0 &&
+                  mcg_counter_row(&m->files, F_CPU) < 0 && slot_populated(mrb, self));
   m->finished = m->carried = TRUE;
   return usage_new(mrb, m, slot, delta);
 }
@@ -526,12 +336,12 @@ meter_finish(mrb_state *mrb, mrb_value self)
 static mrb_bool
 peak_spent(mrb_state *mrb, mrb_value self, struct meter *m)
 {
-  int mem = counter_row(m, F_MEM_PEAK), pids = counter_row(m, F_PIDS_PEAK);
-  mrb_bool mem_kept = mem >= 0 && !m->file[m->file_of[mem]].resets;
-  mrb_bool pids_kept = pids >= 0 && !m->file[m->file_of[pids]].resets;
+  int mem = mcg_counter_row(&m->files, F_MEM_PEAK), pids = mcg_counter_row(&m->files, F_PIDS_PEAK);
+  mrb_bool mem_kept = mem >= 0 && !mcg_counter_resets(&m->files, mem);
+  mrb_bool pids_kept = pids >= 0 && !mcg_counter_resets(&m->files, pids);
 
   if (!mem_kept && !pids_kept) return FALSE;
-  read_counters(mrb, self, m, m->after, ALL_FIELDS, "look at the slot");
+  read_counters(mrb, self, m, m->after, MCG_ALL_FIELDS, "look at the slot");
   return (mem_kept && m->after[F_MEM_PEAK] > m->after[F_MEM_LEVEL]) ||
          (pids_kept && m->after[F_PIDS_PEAK] > 0);
 }

@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
-#include <fts.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -18,98 +17,12 @@
 
 #include "cgroup.h"
 
-/* The controller a name ("memory", :io, "cpuacct", ...) stands for: the
- * class served by a controller of that name here, else the class named so. */
-enum controller_id
-mcg_controller_from(mrb_state *mrb, mrb_value name)
-{
-  const char *s;
-  int i;
-
-  if (mrb_symbol_p(name)) name = mrb_sym_str(mrb, mrb_symbol(name));
-  s = mrb_string_value_cstr(mrb, &name);
-  mcg_require_hierarchies(mrb);
-  for (i = 0; i < CTL_COUNT; i++) {
-    if (mcg_version(i) && strcmp(mcg_kernel_controller(i), s) == 0) return (enum controller_id)i;
-  }
-  for (i = 0; i < CTL_COUNT; i++) { /* the class's own name: "cpuacct", "io" */
-    if (strcmp(mcg_own_controller_name(i), s) == 0) return (enum controller_id)i;
-  }
-  mrb_raisef(mrb, E_ARGUMENT_ERROR, "unknown controller %s", s);
-}
-
 /* The group named by (controller, name) as a Cgroup::X object's context:
  * the name checked as for X.new. */
 static struct cgroup_ctx *
 group_arg(mrb_state *mrb, mrb_value controller, mrb_value name)
 {
   return mcg_get_ctx(mrb, mcg_group_new(mrb, mcg_controller_from(mrb, controller), name));
-}
-
-struct walk {
-  FTS *fts;
-  size_t mount_len;
-  mrb_value list;
-  int err;
-};
-
-/* fts over the tree into walk->list (may raise NoMemoryError: the caller
- * closes the fts).  A directory below the top that cannot be read because
- * it is gone (ENOENT) was removed by another process during the walk: it
- * held nothing, and is left out; any other failure stops the walk, since a
- * partial list would pass for the whole. */
-static mrb_value
-walk_body(mrb_state *mrb, void *arg)
-{
-  struct walk *w = (struct walk *)arg;
-  FTSENT *e;
-
-  for (errno = 0; !w->err && (e = fts_read(w->fts)); errno = 0) {
-    if (e->fts_info == FTS_DNR || e->fts_info == FTS_ERR) {
-      if (e->fts_level == FTS_ROOTLEVEL || e->fts_errno != ENOENT) w->err = e->fts_errno;
-    } else if (e->fts_info == FTS_D) {
-      const char *below = e->fts_path + w->mount_len;
-      mrb_ary_push(mrb, w->list, mrb_str_new_cstr(mrb, *below ? below : "/"));
-    }
-  }
-  if (!w->err && errno != ENOENT) w->err = errno; /* fts_read's own failure; 0 at the end */
-  return mrb_nil_value();
-}
-
-/* The directories at and below full into list, as paths below the mount;
- * 0 or the errno of a directory that could not be read. */
-static int
-walk_groups(mrb_state *mrb, char *full, size_t mount_len, mrb_value list)
-{
-  char *roots[2] = {full, NULL};
-  struct walk w = {fts_open(roots, FTS_PHYSICAL | FTS_NOCHDIR, NULL), mount_len, list, 0};
-  mrb_bool failed;
-  mrb_value exc;
-
-  if (!w.fts) return errno;
-  exc = mrb_protect_error(mrb, walk_body, &w, &failed);
-  fts_close(w.fts);
-  if (failed) mrb_exc_raise(mrb, exc);
-  return w.err;
-}
-
-/* The paths of ctx's group and every group below it, sorted (so a parent
- * comes before its children); NotFound if the group is not there. */
-mrb_value
-mcg_subtree(mrb_state *mrb, struct cgroup_ctx *ctx, const char *action)
-{
-  mrb_value list = mrb_ary_new(mrb);
-  char full[PATH_MAX];
-  int err;
-
-  mcg_require_mount(mrb, ctx);
-  if (!mcg_mount_path(mrb, ctx, ctx->path, NULL, full) || !mcg_path_exists(mrb, ctx, ctx->path)) {
-    mcg_raise_error(mrb, "NotFound", ENOENT, ctx->controller, ctx->path, action, NULL, NULL,
-                    "no such group");
-  }
-  err = walk_groups(mrb, full, strlen(mcg_mount_point(ctx->controller)), list);
-  if (err) mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, action, NULL, NULL, NULL);
-  return mrb_funcall_id(mrb, list, MRB_SYM(sort), 0);
 }
 
 /* Cgroup.groups(controller, base = "/"): every group at and below base,

@@ -1,15 +1,13 @@
 /*
- * Tasks in and out of groups: where a task is, Cgroup#attach and #detach
- * (back to where it was), and listing and signalling a group's tasks.
+ * One task in and out of a group: Cgroup#attach and #detach (back to where
+ * it was, with the records holds.c keeps across objects), and listing a
+ * group's tasks (#procs, #tasks).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <mruby.h>
@@ -19,12 +17,6 @@
 #include <mruby/string.h>
 
 #include "cgroup.h"
-
-pid_t
-mcg_calling_thread(void)
-{
-  return (pid_t)syscall(SYS_gettid);
-}
 
 static const char *
 pid_text(pid_t pid, char buf[16])
@@ -75,65 +67,6 @@ move_task(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, pid_t pid)
   char buf[16];
 
   return mcg_kernel_write(mrb, ctx, path, move_file(ctx), pid_text(pid, buf), FILE_OFTEN);
-}
-
-static mrb_bool
-in_list(const char *list, const char *word, char sep)
-{
-  size_t n = strlen(word);
-
-  for (const char *s = list; s; s = strchr(s, sep) ? strchr(s, sep) + 1 : NULL) {
-    if (strncmp(s, word, n) == 0 && (s[n] == sep || s[n] == '\0')) return TRUE;
-  }
-  return FALSE;
-}
-
-/*
- * The group a task is in for ctx's controller, from /proc/PID/cgroup
- * ("ID:controllers:path" lines; "0::path" is the v2 hierarchy), into out;
- * 0, ESRCH when there is no such task, or why it could not be read
- * (EMFILE).  (libcgroup 2.0.2's cgroup_get_current_controller_path fails
- * on v2.)
- */
-int
-mcg_current_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, char out[PATH_MAX])
-{
-  const char *name = mcg_kernel_controller(ctx->controller);
-  char *line, *next, *text = mcg_read_proc_cgroup(mrb, ctx, pid);
-
-  if (!text) return errno;
-  for (line = text; *line; line = next) {
-    char *controllers = strchr(line, ':'), *path;
-    next = line + strcspn(line, "\n");
-    if (*next) *next++ = '\0';
-    if (!controllers || !(path = strchr(controllers + 1, ':'))) continue;
-    *path++ = '\0';
-    controllers++;
-    if (mcg_on_v2(ctx->controller) ? !*controllers : in_list(controllers, name, ',')) {
-      return snprintf(out, PATH_MAX, "%s", path) < PATH_MAX ? 0 : ENAMETOOLONG;
-    }
-  }
-  return ESRCH;
-}
-
-/* Raise for a task's group that could not be read (not for ESRCH). */
-static mrb_noreturn void
-raise_unreadable_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, int err)
-{
-  char file[32];
-
-  snprintf(file, sizeof file, "/proc/%d/cgroup", (int)pid);
-  mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "read", file, NULL, NULL);
-}
-
-static mrb_bool
-task_is_in(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, const char *path)
-{
-  char current[PATH_MAX];
-  int err = mcg_current_group(mrb, ctx, pid, current);
-
-  if (err && err != ESRCH) raise_unreadable_group(mrb, ctx, pid, err);
-  return !err && strcmp(current, path) == 0;
 }
 
 /*
@@ -252,14 +185,14 @@ attach_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, mrb_bool other_pr
   if ((err = mcg_current_group(mrb, ctx, pid, previous)) == ESRCH) {
     raise_for_task(mrb, ctx, "NotFound", ESRCH, ctx->path, "attach", pid, "no such process");
   }
-  if (err) raise_unreadable_group(mrb, ctx, pid, err);
+  if (err) mcg_raise_unreadable_group(mrb, ctx, pid, err);
   /* already there (on v2 a CPU and a MEMORY object of one name are one
    * group: Cgroup.with(cpu, mem) moves once) */
   if (strcmp(previous, ctx->path) != 0 && (err = move_task(mrb, ctx, ctx->path, pid))) {
     mcg_require_group(mrb, ctx, "attach");
     raise_for_task(mrb, ctx, NULL, err, ctx->path, "attach", pid, NULL);
   }
-  if (other_process && may_be_exiting(ctx, previous) && !task_is_in(mrb, ctx, pid, ctx->path)) {
+  if (other_process && may_be_exiting(ctx, previous) && !mcg_task_is_in(mrb, ctx, pid, ctx->path)) {
     raise_for_task(mrb, ctx, "NotFound", ESRCH, ctx->path, "attach", pid, "process has exited");
   }
   record_attachment(mrb, ctx, pid, previous);
@@ -398,7 +331,7 @@ detach_unrecorded(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid)
 {
   char parent[PATH_MAX];
 
-  if (!task_is_in(mrb, ctx, pid, ctx->path)) {
+  if (!mcg_task_is_in(mrb, ctx, pid, ctx->path)) {
     raise_for_task(mrb, ctx, "NotFound", ESRCH, ctx->path, "detach", pid,
                    "task is not attached to this group");
   }
@@ -436,57 +369,6 @@ cgroup_detach(mrb_state *mrb, mrb_value self)
   return self;
 }
 
-/* The pids in a tasks-like file of the group at path. */
-mrb_value
-mcg_read_pids(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file)
-{
-  mrb_value text = mcg_kernel_read(mrb, ctx, path, file, FILE_ONCE), pids = mrb_ary_new(mrb);
-  const char *s = RSTRING_PTR(text), *end = RSTRING_END(text);
-  char *next;
-
-  for (s = mcg_skip_blanks(s, end); s < end; s = mcg_skip_blanks(next, end)) {
-    long pid = strtol(s, &next, 10);
-    if (next == s) break;
-    mrb_ary_push(mrb, pids, mrb_int_value(mrb, pid));
-  }
-  return pids;
-}
-
-struct pids_read {
-  struct cgroup_ctx *ctx;
-  const char *path, *file;
-};
-
-static mrb_value
-read_pids_body(mrb_state *mrb, void *p)
-{
-  struct pids_read *r = (struct pids_read *)p;
-
-  return mcg_read_pids(mrb, r->ctx, r->path, r->file);
-}
-
-/* The pids in file of ctx's group and of every group below it.  A group
- * removed during the walk holds none; any other failure is raised. */
-mrb_value
-mcg_subtree_pids(mrb_state *mrb, struct cgroup_ctx *ctx, const char *file)
-{
-  mrb_value groups = mcg_subtree(mrb, ctx, "list the subtree's tasks"), all = mrb_ary_new(mrb);
-  struct RClass *not_found = mrb_class_get_under(mrb, mrb_module_get(mrb, "Cgroup"), "NotFound");
-  struct pids_read r = {ctx, NULL, file};
-  mrb_value pids;
-  mrb_bool failed;
-  mrb_int i;
-
-  for (i = 0; i < RARRAY_LEN(groups); i++) {
-    r.path = RSTRING_CSTR(mrb, RARRAY_PTR(groups)[i]);
-    pids = mrb_protect_error(mrb, read_pids_body, &r, &failed);
-    if (failed && mrb_obj_is_kind_of(mrb, pids, not_found)) continue;
-    if (failed) mrb_exc_raise(mrb, pids);
-    mrb_ary_concat(mrb, all, pids);
-  }
-  return all;
-}
-
 /* The pids of a tasks-like file of the group, or with subtree true of its
  * whole subtree. */
 static mrb_value
@@ -517,264 +399,6 @@ cgroup_tasks(mrb_state *mrb, mrb_value self)
   return list_pids(mrb, self, mcg_version_file(ctx->controller, FILE_THREADS), "list threads");
 }
 
-/*
- * Cgroup#move_all(to, timeout = 5): move every process of the group into
- * to's group (a whole process, all its threads, through cgroup.procs on
- * both versions), again until none is left: a process forked meanwhile
- * moves too.  Returns how many were moved; one that exits meanwhile is not
- * counted.  The two groups are in the same hierarchy.
- */
-static mrb_value
-cgroup_move_all(mrb_state *mrb, mrb_value self)
-{
-  struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self), *to;
-  mrb_value other, t = mrb_undef_value(), pids;
-  mrb_int moved = 0, i;
-  double deadline;
-  long delay = 1;
-  char buf[16];
-  int err, passes, ai = mrb_gc_arena_save(mrb);
-
-  mrb_get_args(mrb, "o|o", &other, &t);
-  to = mcg_get_ctx(mrb, other);
-  deadline = mcg_deadline_after(mcg_timeout_arg(mrb, t, 5));
-  mcg_require_group(mrb, ctx, "move processes");
-  mcg_require_group(mrb, to, "move processes");
-  if (strcmp(mcg_mount_point(ctx->controller), mcg_mount_point(to->controller)) != 0) {
-    mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "move processes", NULL,
-                    to->path, "the target is in another hierarchy");
-  }
-  for (passes = 0; strcmp(ctx->path, to->path) != 0; passes++) {
-    mrb_gc_arena_restore(mrb, ai);
-    if (RARRAY_LEN(pids = mcg_read_pids(mrb, ctx, ctx->path, "cgroup.procs")) == 0) break;
-    if (passes > 0) { /* some came back, or forked meanwhile: again, not for ever */
-      if (mcg_ms_left(deadline) == 0) {
-        mcg_raise_error(mrb, NULL, ETIMEDOUT, ctx->controller, ctx->path, "move processes",
-                        "cgroup.procs", to->path, "processes remain");
-      }
-      mcg_back_off(&delay, deadline);
-    }
-    for (i = 0; i < RARRAY_LEN(pids); i++) {
-      pid_t pid = (pid_t)mrb_integer(RARRAY_PTR(pids)[i]);
-      err = mcg_kernel_write(mrb, to, to->path, "cgroup.procs", pid_text(pid, buf), FILE_OFTEN);
-      if (err == ESRCH) continue; /* exited meanwhile */
-      if (err) {
-        mcg_raise_error(mrb, NULL, err, to->controller, to->path, "move processes", "cgroup.procs",
-                        buf, NULL);
-      }
-      moved++;
-    }
-  }
-  return mrb_int_value(mrb, moved);
-}
-
-static const struct {
-  const char *name;
-  int number;
-} signal_names[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"ABRT", SIGABRT},
-                    {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"ALRM", SIGALRM},
-                    {"TERM", SIGTERM}, {"CONT", SIGCONT}, {"STOP", SIGSTOP}, {"TSTP", SIGTSTP}};
-
-/* A signal given as 9, "KILL", "SIGKILL" or :KILL. */
-static int
-signal_arg(mrb_state *mrb, mrb_value v)
-{
-  const char *name;
-  size_t i;
-
-  if (mrb_integer_p(v)) {
-    if (mrb_integer(v) >= 1 && mrb_integer(v) < NSIG) return (int)mrb_integer(v);
-    mrb_raisef(mrb, E_ARGUMENT_ERROR, "no signal %v", v);
-  }
-  if (mrb_symbol_p(v)) v = mrb_sym_str(mrb, mrb_symbol(v));
-  name = mrb_string_value_cstr(mrb, &v);
-  if (strncmp(name, "SIG", 3) == 0) name += 3;
-  for (i = 0; i < sizeof signal_names / sizeof signal_names[0]; i++) {
-    if (strcmp(signal_names[i].name, name) == 0) return signal_names[i].number;
-  }
-  mrb_raisef(mrb, E_ARGUMENT_ERROR, "unknown signal %v", v);
-}
-
-/* Whether group is path or below it. */
-static mrb_bool
-is_within(const char *group, const char *path)
-{
-  size_t len = strlen(path);
-
-  if (strcmp(path, "/") == 0) return TRUE;
-  return strncmp(group, path, len) == 0 && (group[len] == '\0' || group[len] == '/');
-}
-
-#define CALLER_THREADS_LOOKED_AT 1024
-
-/*
- * Whether a thread of the calling process is in the group at path or below
- * it, in ctx's hierarchy: each thread's own entry is read, since on v1 (and
- * in v2's threaded subtrees) the threads of one process may be in different
- * groups.  The thread ids are read first, so that nothing that may raise
- * runs while the directory is open.
- */
-mrb_bool
-mcg_caller_within(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
-{
-  pid_t tids[CALLER_THREADS_LOOKED_AT];
-  char group[PATH_MAX];
-  DIR *dir = opendir("/proc/self/task");
-  struct dirent *e;
-  int n = 0;
-
-  tids[n++] = getpid(); /* the whole process on v2; the main thread, listed below too */
-  while (dir && n < CALLER_THREADS_LOOKED_AT && (e = readdir(dir))) {
-    pid_t tid = (pid_t)atoi(e->d_name);
-    if (tid > 0 && tid != tids[0]) tids[n++] = tid;
-  }
-  if (dir) closedir(dir);
-  for (int i = 0; i < n; i++) {
-    int err = mcg_current_group(mrb, ctx, tids[i], group);
-    if (err && err != ESRCH) raise_unreadable_group(mrb, ctx, tids[i], err); /* EMFILE: not "no" */
-    if (!err && is_within(group, path)) return TRUE;
-  }
-  return FALSE;
-}
-
-/* The pids kill_all acts on: the group's, or its subtree's. */
-static mrb_value
-listed_pids(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_bool subtree)
-{
-  return subtree ? mcg_subtree_pids(mrb, ctx, "cgroup.procs")
-                 : mcg_read_pids(mrb, ctx, ctx->path, "cgroup.procs");
-}
-
-struct relisting {
-  struct cgroup_ctx *ctx;
-  mrb_bool subtree;
-};
-
-static mrb_value
-relist_body(mrb_state *mrb, void *p)
-{
-  struct relisting *r = (struct relisting *)p;
-
-  return listed_pids(mrb, r->ctx, r->subtree);
-}
-
-static mrb_bool
-lists(mrb_value pids, mrb_int pid)
-{
-  for (mrb_int i = 0; i < RARRAY_LEN(pids); i++) {
-    if (mrb_integer(RARRAY_PTR(pids)[i]) == pid) return TRUE;
-  }
-  return FALSE;
-}
-
-/*
- * Signal each process in pids once.  Since they were listed, one may have
- * exited and its pid gone to another process: a pidfd is opened on each
- * first, which holds whatever process has the pid now, and the group is
- * listed again; a pid still listed then is that process, in the group, and
- * gets the signal through its pidfd (one gone meanwhile gets none).  On v1
- * a process is listed while any of its threads is in the group, which this
- * keeps.  Where no pidfd can be had (before 5.3: ENOSYS; EMFILE) the pid is
- * signalled with kill(), as listed.
- */
-static void
-signal_pids(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_value pids, int sig, mrb_bool subtree)
-{
-  mrb_int i, n = RARRAY_LEN(pids);
-  struct relisting r = {ctx, subtree};
-  int *fds = (int *)mrb_malloc(mrb, sizeof *fds * (n ? n : 1));
-  mrb_value now = mrb_nil_value();
-  mrb_bool failed = FALSE, held = FALSE;
-
-  for (i = 0; i < n; i++) {
-#if defined(SYS_pidfd_open) && defined(SYS_pidfd_send_signal)
-    fds[i] = (int)syscall(SYS_pidfd_open, (pid_t)mrb_integer(RARRAY_PTR(pids)[i]), 0);
-    if (fds[i] < 0 && errno == ESRCH) fds[i] = -2; /* exited: no signal */
-#else
-    fds[i] = -1;
-#endif
-    held |= fds[i] >= 0;
-  }
-  if (held) now = mrb_protect_error(mrb, relist_body, &r, &failed);
-  for (i = 0; i < n; i++) {
-    mrb_int pid = mrb_integer(RARRAY_PTR(pids)[i]);
-    if (fds[i] == -1) kill((pid_t)pid, sig);
-    if (fds[i] < 0) continue;
-#if defined(SYS_pidfd_open) && defined(SYS_pidfd_send_signal)
-    if (!failed && lists(now, pid)) syscall(SYS_pidfd_send_signal, fds[i], sig, NULL, 0);
-#endif
-    close(fds[i]);
-  }
-  mrb_free(mrb, fds);
-  if (failed) mrb_exc_raise(mrb, now);
-}
-
-/* The processes kill_all acts on: the group's, or its whole subtree's;
- * refused when the caller is one of them (a signal to all would end it
- * too, half way). */
-static mrb_value
-targets_without_caller(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_bool subtree)
-{
-  mrb_value pids;
-
-  if (subtree && mcg_caller_within(mrb, ctx, ctx->path)) goto refuse;
-  pids = listed_pids(mrb, ctx, subtree);
-  for (mrb_int i = 0; i < RARRAY_LEN(pids); i++) {
-    if (mrb_integer(RARRAY_PTR(pids)[i]) == (mrb_int)getpid()) goto refuse;
-  }
-  return pids;
-refuse:
-  mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "kill", "cgroup.procs",
-                  NULL,
-                  subtree ? "the calling process is in this group or below it (cgroup.kill ends "
-                            "the whole subtree)"
-                          : "the calling process is in this group");
-}
-
-/*
- * Cgroup#kill_all(signal = :KILL, timeout = 5): signal every process in the
- * group; returns how many there were.  SIGKILL on v2 takes the whole
- * subtree, as cgroup.kill does (5.14+; before it, each process listed there
- * is killed); otherwise the group's own processes.  For SIGKILL it kills
- * until none is left (new ones may fork meanwhile) and waits until they are
- * gone.  A group holding the calling process is refused.
- */
-static mrb_value
-cgroup_kill_all(mrb_state *mrb, mrb_value self)
-{
-  struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
-  mrb_value sigv = mrb_symbol_value(MRB_SYM(KILL)), t = mrb_undef_value(), pids;
-  mrb_bool subtree;
-  mrb_int count;
-  double deadline;
-  int sig, err = EOPNOTSUPP, ai;
-  long delay = 1;
-
-  mrb_get_args(mrb, "|oo", &sigv, &t);
-  sig = signal_arg(mrb, sigv);
-  deadline = mcg_deadline_after(mcg_timeout_arg(mrb, t, 5));
-  mcg_require_group(mrb, ctx, "kill");
-  subtree = sig == SIGKILL && mcg_on_v2(ctx->controller);
-  pids = targets_without_caller(mrb, ctx, subtree);
-  count = RARRAY_LEN(pids);
-  if (subtree) err = mcg_kernel_write(mrb, ctx, ctx->path, "cgroup.kill", "1", FILE_ONCE);
-  if (err == EOPNOTSUPP)
-    signal_pids(mrb, ctx, pids, sig, subtree);
-  else if (err)
-    mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "kill", "cgroup.kill", "1", NULL);
-  ai = mrb_gc_arena_save(mrb);
-  while (sig == SIGKILL && RARRAY_LEN(pids = listed_pids(mrb, ctx, subtree)) > 0) {
-    if (mcg_ms_left(deadline) == 0) {
-      mcg_raise_error(mrb, NULL, ETIMEDOUT, ctx->controller, ctx->path, "kill", "cgroup.procs",
-                      NULL, "processes remain");
-    }
-    if (err == EOPNOTSUPP) signal_pids(mrb, ctx, pids, sig, subtree); /* also those forked since */
-    mcg_back_off(&delay, deadline);
-    mrb_gc_arena_restore(mrb, ai); /* a frozen v1 group may keep this loop going for ever */
-  }
-  return mrb_int_value(mrb, count);
-}
-
 void
 mcg_init_tasks(mrb_state *mrb, struct RClass *cgroup)
 {
@@ -782,6 +406,4 @@ mcg_init_tasks(mrb_state *mrb, struct RClass *cgroup)
   mrb_define_method(mrb, cgroup, "detach", cgroup_detach, MRB_ARGS_OPT(1));
   mrb_define_method(mrb, cgroup, "procs", cgroup_procs, MRB_ARGS_OPT(1));
   mrb_define_method(mrb, cgroup, "tasks", cgroup_tasks, MRB_ARGS_OPT(1));
-  mrb_define_method(mrb, cgroup, "move_all", cgroup_move_all, MRB_ARGS_ARG(1, 1));
-  mrb_define_method(mrb, cgroup, "kill_all", cgroup_kill_all, MRB_ARGS_OPT(2));
 }

@@ -395,7 +395,7 @@ other_version_file(const char *name, int version)
 {
   int i, here = version == 2, there = !here, elsewhere = FALSE;
 
-  for (i = 0; i < mcg_attribute_count; i++) {
+  for (i = 0; i < ATTR_COUNT; i++) {
     const char *const *f = mcg_attributes[i].file;
     if (f[here] && strcmp(f[here], name) == 0) return FALSE;
     if (f[there] && strcmp(f[there], name) == 0) elsewhere = TRUE;

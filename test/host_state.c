@@ -313,7 +313,7 @@ t_parse_as(mrb_state *mrb, mrb_value self)
 
   mrb_get_args(mrb, "ozS", &group, &name, &text);
   ctx = mcg_get_ctx(mrb, group);
-  for (int i = 0; i < mcg_attribute_count; i++) {
+  for (int i = 0; i < ATTR_COUNT; i++) {
     const struct attribute *attr = &mcg_attributes[i];
     if (attr->controller == ctx->controller && strcmp(attr->name, name) == 0)
       return mcg_text_to_value(mrb, ctx, attr, RSTRING_PTR(text), RSTRING_LEN(text));

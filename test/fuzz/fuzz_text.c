@@ -63,7 +63,7 @@ static mrb_value
 run_case(mrb_state *mrb, void *p)
 {
   struct fuzz_input *in = (struct fuzz_input *)p;
-  const struct attribute *attr = &mcg_attributes[in->row % mcg_attribute_count];
+  const struct attribute *attr = &mcg_attributes[in->row % ATTR_COUNT];
   size_t value_len = strlen(in->text), partner_len = in->len - value_len;
   const char *partner_text = in->text + value_len + (partner_len > 0);
   mrb_value text = mrb_str_new(mrb, in->text, in->len), result = mrb_nil_value();

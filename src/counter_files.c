@@ -1,0 +1,247 @@
+/*
+ * The counter files of a Cgroup::Meter (meter.c): which of mcg_counters'
+ * files its groups have here, each kept open once opened, read whole with
+ * a check of the descriptor only when the text is not what the file holds,
+ * and the peaks the kernel lets a descriptor reset.  `groups` is the
+ * meter's Array of Cgroup objects; a file names its group by index.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <mruby.h>
+#include <mruby/array.h>
+
+#include "cgroup.h"
+
+static struct cgroup_ctx *
+group_ctx(mrb_state *mrb, mrb_value groups, int i)
+{
+  return mcg_get_ctx(mrb, mrb_ary_ref(mrb, groups, i));
+}
+
+/* Whether a counter of `row` is read from a group of controller id: the
+ * same controller (v2: CPUACCT is cpu's, BLKIO io's), or v1's cpuacct
+ * mounted together with cpu. */
+static mrb_bool
+counter_in(const struct counter *row, enum controller_id id)
+{
+  int version;
+
+  if (row->controller == CTL_COUNT) return mcg_version(id) == row->version;
+  version = mcg_version(row->controller);
+  if (!version || (row->version && row->version != version) || mcg_version(id) != version)
+    return FALSE;
+  if (strcmp(mcg_kernel_controller(row->controller), mcg_kernel_controller(id)) == 0) return TRUE;
+  return version == 1 && strcmp(mcg_mount_point(row->controller), mcg_mount_point(id)) == 0;
+}
+
+static int
+file_index(mrb_state *mrb, struct counter_files *cf, int group, const struct counter *row)
+{
+  int i;
+
+  for (i = 0; i < cf->count; i++) {
+    if (cf->file[i].group == group && strcmp(cf->file[i].name, row->file) == 0) return i;
+  }
+  if (cf->count == MCG_COUNTER_FILES)
+    mrb_raise(mrb, E_RUNTIME_ERROR, "Cgroup::Meter: too many files");
+  cf->file[i].name = row->file;
+  cf->file[i].group = group;
+  cf->file[i].flags = row->kind == K_PEAK ? O_RDWR : O_RDONLY;
+  cf->file[i].fd.fd = -1;
+  return cf->count++;
+}
+
+/* The files of the counters the groups' controllers have here; a counter
+ * is read from the first group that has it. */
+void
+mcg_counter_files_init(mrb_state *mrb, struct counter_files *cf, mrb_value groups)
+{
+  mrb_int g;
+  int i;
+
+  for (i = 0; i < mcg_counter_count; i++) {
+    cf->file_of[i] = -1;
+    for (g = 0; g < RARRAY_LEN(groups) && cf->file_of[i] < 0; g++) {
+      if (counter_in(&mcg_counters[i], group_ctx(mrb, groups, (int)g)->controller))
+        cf->file_of[i] = file_index(mrb, cf, (int)g, &mcg_counters[i]);
+    }
+  }
+}
+
+/* The descriptors (a forked child closes its copies only). */
+void
+mcg_counter_files_close(struct counter_files *cf)
+{
+  int i;
+
+  for (i = 0; i < cf->count; i++) mcg_fd_close(&cf->file[i].fd);
+}
+
+/* Raise for a file of the slot: a group gone (ENODEV, ENOENT) is NotFound,
+ * which the pool answers by making the slot anew. */
+static mrb_noreturn void
+raise_for_file(mrb_state *mrb, mrb_value groups, struct counter_file *f, const char *action,
+               int err)
+{
+  struct cgroup_ctx *ctx = group_ctx(mrb, groups, f->group);
+
+  mcg_raise_error(mrb, err == ENODEV ? "NotFound" : NULL, err, ctx->controller, ctx->path, action,
+                  f->name, NULL, err == ENODEV ? "the group was removed" : NULL);
+}
+
+/* Open f unless it is open; FALSE when this kernel has no such file
+ * (memory.peak before 5.19, pids.peak before 6.1).  With verify, an open
+ * descriptor is first checked to be the file it was opened on (it may have
+ * been closed behind the meter's back and its number reused).  A peak file
+ * that cannot be opened for writing is read only: its peak is the group's
+ * since it was made. */
+static mrb_bool
+open_file(mrb_state *mrb, mrb_value groups, struct counter_file *f, const char *action,
+          mrb_bool verify)
+{
+  struct cgroup_ctx *ctx;
+  int fd;
+
+  if (f->absent) return FALSE;
+  if (f->fd.fd >= 0 && (!verify || mcg_fd_unchanged(&f->fd))) return TRUE;
+  mcg_fd_close(&f->fd); /* closed only while it is still ours */
+  ctx = group_ctx(mrb, groups, f->group);
+  fd = mcg_open_in_mount(mrb, ctx, ctx->path, f->name, f->flags);
+  if (fd < 0 && f->flags == O_RDWR && errno == EACCES) { /* before 6.12 memory.peak is 0444 */
+    f->flags = O_RDONLY;
+    fd = mcg_open_in_mount(mrb, ctx, ctx->path, f->name, f->flags);
+  }
+  if (fd < 0 && errno == ENOENT && mcg_path_exists(mrb, ctx, ctx->path)) return !(f->absent = TRUE);
+  if (fd < 0) raise_for_file(mrb, groups, f, action, errno);
+  if (!mcg_fd_adopt(&f->fd, fd)) raise_for_file(mrb, groups, f, action, EBADF);
+  f->resets = f->flags == O_RDWR;
+  return TRUE;
+}
+
+/* Whether text is what file f holds (its first counter's kind). */
+static mrb_bool
+text_fits(const struct counter_files *cf, int f, const char *text, ssize_t len)
+{
+  int i;
+
+  for (i = 0; i < mcg_counter_count; i++) {
+    if (cf->file_of[i] == f) return mcg_counter_fits(&mcg_counters[i], text, (size_t)len);
+  }
+  return TRUE;
+}
+
+/*
+ * The text of counter file number f, or NULL when the kernel has no such
+ * file.  A descriptor the meter only reads is not checked before each
+ * read (an fstat costs as much as the pread): pread changes nothing, not
+ * even the offset, whatever file the number names now.  It is checked when
+ * the read fails or the text is not what the file holds: closed behind the
+ * meter's back, or its number reused; then the file is opened anew.
+ */
+static const char *
+read_file(mrb_state *mrb, mrb_value groups, struct counter_files *cf, int f, const char *action,
+          size_t *len)
+{
+  struct counter_file *file = &cf->file[f];
+  ssize_t n;
+
+  if (!open_file(mrb, groups, file, action, FALSE)) return NULL;
+  n = mcg_pread_whole(mrb, file->fd.fd, &cf->buf, &cf->size);
+  if (n < 0 && errno == ENODEV && mcg_fd_unchanged(&file->fd))
+    raise_for_file(mrb, groups, file, action, ENODEV); /* the group was removed */
+  if (n < 0 || !text_fits(cf, f, cf->buf, n)) {
+    if (!open_file(mrb, groups, file, action, TRUE)) return NULL;
+    if ((n = mcg_pread_whole(mrb, file->fd.fd, &cf->buf, &cf->size)) < 0)
+      raise_for_file(mrb, groups, file, action, errno);
+  }
+  *len = (size_t)n;
+  return cf->buf;
+}
+
+static mrb_bool
+file_has(const struct counter_files *cf, int f, unsigned fields)
+{
+  int i;
+
+  for (i = 0; i < mcg_counter_count; i++) {
+    if (cf->file_of[i] == f && (fields & MCG_FIELD(mcg_counters[i].field))) return TRUE;
+  }
+  return FALSE;
+}
+
+/* The counters of `fields` into out[], each file that holds one read once. */
+void
+mcg_read_counters(mrb_state *mrb, mrb_value groups, struct counter_files *cf, int64_t *out,
+                  unsigned fields, const char *action)
+{
+  int f, i;
+
+  for (f = 0; f < cf->count; f++) {
+    size_t len;
+    const char *text;
+    if (fields != MCG_ALL_FIELDS && !file_has(cf, f, fields)) continue;
+    text = read_file(mrb, groups, cf, f, action, &len);
+    if (!text) continue;
+    for (i = 0; i < mcg_counter_count; i++) {
+      if (cf->file_of[i] == f)
+        out[mcg_counters[i].field] = mcg_counter_value(&mcg_counters[i], text, text + len);
+    }
+  }
+}
+
+/* Reset the peaks the kernel lets a descriptor reset: v1 writes 0 (the
+ * group's counter, this slot's alone), v2 "reset" (this descriptor's). */
+void
+mcg_reset_peaks(mrb_state *mrb, mrb_value groups, struct counter_files *cf)
+{
+  int i;
+
+  for (i = 0; i < mcg_counter_count; i++) {
+    struct counter_file *f = cf->file_of[i] < 0 ? NULL : &cf->file[cf->file_of[i]];
+    const char *text;
+    if (!f || mcg_counters[i].kind != K_PEAK || !open_file(mrb, groups, f, "reset", TRUE) ||
+        !f->resets)
+      continue;
+    text = mcg_version(mcg_counters[i].controller) == 2 ? "reset" : "0";
+    if (pwrite(f->fd.fd, text, strlen(text), 0) >= 0) continue;
+    if (errno != EINVAL) raise_for_file(mrb, groups, f, "reset", errno);
+    f->resets = FALSE; /* 5.19 to 6.11: memory.peak opens for writing, takes no write */
+  }
+}
+
+/* The row of mcg_counters measured here for field, or -1 (none here, or
+ * this kernel has no such file). */
+int
+mcg_counter_row(const struct counter_files *cf, enum usage_field field)
+{
+  int i;
+
+  for (i = 0; i < mcg_counter_count; i++) {
+    if (mcg_counters[i].field == field && cf->file_of[i] >= 0 && !cf->file[cf->file_of[i]].absent)
+      return i;
+  }
+  return -1;
+}
+
+/* Whether the peak of counter row is reset at a lease's start here. */
+mrb_bool
+mcg_counter_resets(const struct counter_files *cf, int row)
+{
+  return row >= 0 && cf->file[cf->file_of[row]].resets;
+}
+
+/* One counter (a row mcg_counter_row gave) into *out; FALSE when this
+ * kernel has no such file. */
+mrb_bool
+mcg_read_counter(mrb_state *mrb, mrb_value groups, struct counter_files *cf, int row,
+                 const char *action, int64_t *out)
+{
+  size_t len;
+  const char *text = read_file(mrb, groups, cf, cf->file_of[row], action, &len);
+
+  if (text) *out = mcg_counter_value(&mcg_counters[row], text, text + len);
+  return text != NULL;
+}

@@ -1,0 +1,32 @@
+/*
+ * The rows of the attribute table (table.h) that the rest of the gem looks
+ * attributes up in, and the file and key each has on the cgroup version
+ * serving its controller here.
+ */
+#include <stddef.h>
+
+#include <mruby.h>
+
+#include "cgroup.h"
+
+_Static_assert(ATTR_COUNT <= 64, "cgroup_ctx.refused has a bit per attribute");
+
+const struct attribute mcg_attributes[ATTR_COUNT] = {
+#define ATTRIBUTE_ROW(klass, rname, kind, access, f1, k1, f2, k2, conv)                            \
+  {CTL_##klass, #rname, KIND_##kind, ACCESS_##access, {f1, f2}, {k1, k2}, V2_##conv},
+    CGROUP_ATTRIBUTES(ATTRIBUTE_ROW)
+#undef ATTRIBUTE_ROW
+};
+
+/* An attribute's file on the version serving its controller (NULL: none). */
+const char *
+mcg_attr_file(const struct attribute *attr)
+{
+  return attr->file[mcg_on_v2(attr->controller)];
+}
+
+const char *
+mcg_attr_key(const struct attribute *attr)
+{
+  return attr->key[mcg_on_v2(attr->controller)];
+}

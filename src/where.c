@@ -1,0 +1,247 @@
+/*
+ * Where tasks and groups are, as read from the kernel: the group a task is
+ * in (/proc/PID/cgroup), whether the caller is within a subtree, the pids
+ * in a group or a whole subtree, and the groups of a subtree.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fts.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <mruby.h>
+#include <mruby/array.h>
+#include <mruby/error.h>
+#include <mruby/presym.h>
+#include <mruby/string.h>
+
+#include "cgroup.h"
+
+pid_t
+mcg_calling_thread(void)
+{
+  return (pid_t)syscall(SYS_gettid);
+}
+
+static mrb_bool
+in_list(const char *list, const char *word, char sep)
+{
+  size_t n = strlen(word);
+
+  for (const char *s = list; s; s = strchr(s, sep) ? strchr(s, sep) + 1 : NULL) {
+    if (strncmp(s, word, n) == 0 && (s[n] == sep || s[n] == '\0')) return TRUE;
+  }
+  return FALSE;
+}
+
+/*
+ * The group a task is in for ctx's controller, from /proc/PID/cgroup
+ * ("ID:controllers:path" lines; "0::path" is the v2 hierarchy), into out;
+ * 0, ESRCH when there is no such task, or why it could not be read
+ * (EMFILE).  (libcgroup 2.0.2's cgroup_get_current_controller_path fails
+ * on v2.)
+ */
+int
+mcg_current_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, char out[PATH_MAX])
+{
+  const char *name = mcg_kernel_controller(ctx->controller);
+  char *line, *next, *text = mcg_read_proc_cgroup(mrb, ctx, pid);
+
+  if (!text) return errno;
+  for (line = text; *line; line = next) {
+    char *controllers = strchr(line, ':'), *path;
+    next = line + strcspn(line, "\n");
+    if (*next) *next++ = '\0';
+    if (!controllers || !(path = strchr(controllers + 1, ':'))) continue;
+    *path++ = '\0';
+    controllers++;
+    if (mcg_on_v2(ctx->controller) ? !*controllers : in_list(controllers, name, ',')) {
+      return snprintf(out, PATH_MAX, "%s", path) < PATH_MAX ? 0 : ENAMETOOLONG;
+    }
+  }
+  return ESRCH;
+}
+
+/* Raise for a task's group that could not be read (not for ESRCH). */
+mrb_noreturn void
+mcg_raise_unreadable_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, int err)
+{
+  char file[32];
+
+  snprintf(file, sizeof file, "/proc/%d/cgroup", (int)pid);
+  mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "read", file, NULL, NULL);
+}
+
+/* Whether the task is in the group at path (not when it has exited). */
+mrb_bool
+mcg_task_is_in(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, const char *path)
+{
+  char current[PATH_MAX];
+  int err = mcg_current_group(mrb, ctx, pid, current);
+
+  if (err && err != ESRCH) mcg_raise_unreadable_group(mrb, ctx, pid, err);
+  return !err && strcmp(current, path) == 0;
+}
+
+/* Whether group is path or below it. */
+static mrb_bool
+is_within(const char *group, const char *path)
+{
+  size_t len = strlen(path);
+
+  if (strcmp(path, "/") == 0) return TRUE;
+  return strncmp(group, path, len) == 0 && (group[len] == '\0' || group[len] == '/');
+}
+
+#define CALLER_THREADS_LOOKED_AT 1024
+
+/*
+ * Whether a thread of the calling process is in the group at path or below
+ * it, in ctx's hierarchy: each thread's own entry is read, since on v1 (and
+ * in v2's threaded subtrees) the threads of one process may be in different
+ * groups.  The thread ids are read first, so that nothing that may raise
+ * runs while the directory is open.
+ */
+mrb_bool
+mcg_caller_within(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
+{
+  pid_t tids[CALLER_THREADS_LOOKED_AT];
+  char group[PATH_MAX];
+  DIR *dir = opendir("/proc/self/task");
+  struct dirent *e;
+  int n = 0;
+
+  tids[n++] = getpid(); /* the whole process on v2; the main thread, listed below too */
+  while (dir && n < CALLER_THREADS_LOOKED_AT && (e = readdir(dir))) {
+    pid_t tid = (pid_t)atoi(e->d_name);
+    if (tid > 0 && tid != tids[0]) tids[n++] = tid;
+  }
+  if (dir) closedir(dir);
+  for (int i = 0; i < n; i++) {
+    int err = mcg_current_group(mrb, ctx, tids[i], group);
+    if (err && err != ESRCH)
+      mcg_raise_unreadable_group(mrb, ctx, tids[i], err); /* EMFILE: not "no" */
+    if (!err && is_within(group, path)) return TRUE;
+  }
+  return FALSE;
+}
+
+/* The pids in a tasks-like file of the group at path. */
+mrb_value
+mcg_read_pids(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file)
+{
+  mrb_value text = mcg_kernel_read(mrb, ctx, path, file, FILE_ONCE), pids = mrb_ary_new(mrb);
+  const char *s = RSTRING_PTR(text), *end = RSTRING_END(text);
+  char *next;
+
+  for (s = mcg_skip_blanks(s, end); s < end; s = mcg_skip_blanks(next, end)) {
+    long pid = strtol(s, &next, 10);
+    if (next == s) break;
+    mrb_ary_push(mrb, pids, mrb_int_value(mrb, pid));
+  }
+  return pids;
+}
+
+struct pids_read {
+  struct cgroup_ctx *ctx;
+  const char *path, *file;
+};
+
+static mrb_value
+read_pids_body(mrb_state *mrb, void *p)
+{
+  struct pids_read *r = (struct pids_read *)p;
+
+  return mcg_read_pids(mrb, r->ctx, r->path, r->file);
+}
+
+/* The pids in file of ctx's group and of every group below it.  A group
+ * removed during the walk holds none; any other failure is raised. */
+mrb_value
+mcg_subtree_pids(mrb_state *mrb, struct cgroup_ctx *ctx, const char *file)
+{
+  mrb_value groups = mcg_subtree(mrb, ctx, "list the subtree's tasks"), all = mrb_ary_new(mrb);
+  struct RClass *not_found = mrb_class_get_under(mrb, mrb_module_get(mrb, "Cgroup"), "NotFound");
+  struct pids_read r = {ctx, NULL, file};
+  mrb_value pids;
+  mrb_bool failed;
+  mrb_int i;
+
+  for (i = 0; i < RARRAY_LEN(groups); i++) {
+    r.path = RSTRING_CSTR(mrb, RARRAY_PTR(groups)[i]);
+    pids = mrb_protect_error(mrb, read_pids_body, &r, &failed);
+    if (failed && mrb_obj_is_kind_of(mrb, pids, not_found)) continue;
+    if (failed) mrb_exc_raise(mrb, pids);
+    mrb_ary_concat(mrb, all, pids);
+  }
+  return all;
+}
+
+struct walk {
+  FTS *fts;
+  size_t mount_len;
+  mrb_value list;
+  int err;
+};
+
+/* fts over the tree into walk->list (may raise NoMemoryError: the caller
+ * closes the fts).  A directory below the top that cannot be read because
+ * it is gone (ENOENT) was removed by another process during the walk: it
+ * held nothing, and is left out; any other failure stops the walk, since a
+ * partial list would pass for the whole. */
+static mrb_value
+walk_body(mrb_state *mrb, void *arg)
+{
+  struct walk *w = (struct walk *)arg;
+  FTSENT *e;
+
+  for (errno = 0; !w->err && (e = fts_read(w->fts)); errno = 0) {
+    if (e->fts_info == FTS_DNR || e->fts_info == FTS_ERR) {
+      if (e->fts_level == FTS_ROOTLEVEL || e->fts_errno != ENOENT) w->err = e->fts_errno;
+    } else if (e->fts_info == FTS_D) {
+      const char *below = e->fts_path + w->mount_len;
+      mrb_ary_push(mrb, w->list, mrb_str_new_cstr(mrb, *below ? below : "/"));
+    }
+  }
+  if (!w->err && errno != ENOENT) w->err = errno; /* fts_read's own failure; 0 at the end */
+  return mrb_nil_value();
+}
+
+/* The directories at and below full into list, as paths below the mount;
+ * 0 or the errno of a directory that could not be read. */
+static int
+walk_groups(mrb_state *mrb, char *full, size_t mount_len, mrb_value list)
+{
+  char *roots[2] = {full, NULL};
+  struct walk w = {fts_open(roots, FTS_PHYSICAL | FTS_NOCHDIR, NULL), mount_len, list, 0};
+  mrb_bool failed;
+  mrb_value exc;
+
+  if (!w.fts) return errno;
+  exc = mrb_protect_error(mrb, walk_body, &w, &failed);
+  fts_close(w.fts);
+  if (failed) mrb_exc_raise(mrb, exc);
+  return w.err;
+}
+
+/* The paths of ctx's group and every group below it, sorted (so a parent
+ * comes before its children); NotFound if the group is not there. */
+mrb_value
+mcg_subtree(mrb_state *mrb, struct cgroup_ctx *ctx, const char *action)
+{
+  mrb_value list = mrb_ary_new(mrb);
+  char full[PATH_MAX];
+  int err;
+
+  mcg_require_mount(mrb, ctx);
+  if (!mcg_mount_path(mrb, ctx, ctx->path, NULL, full) || !mcg_path_exists(mrb, ctx, ctx->path)) {
+    mcg_raise_error(mrb, "NotFound", ENOENT, ctx->controller, ctx->path, action, NULL, NULL,
+                    "no such group");
+  }
+  err = walk_groups(mrb, full, strlen(mcg_mount_point(ctx->controller)), list);
+  if (err) mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, action, NULL, NULL, NULL);
+  return mrb_funcall_id(mrb, list, MRB_SYM(sort), 0);
+}
