@@ -252,6 +252,19 @@ file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags, enu
 /* What a file that could not be opened (ENOENT) turns out to be. */
 enum file_absence { FILE_BACK, GROUP_GONE, CONTROLLER_OFF, FILE_LACKING };
 
+/* Whether file is one of ctx's controller's own ("pids.max"), which the
+ * controller being off for the group would explain; a core file
+ * ("cgroup.threads") missing from a group that is there is one being made
+ * or removed by another process. */
+static mrb_bool
+controller_file(struct cgroup_ctx *ctx, const char *file)
+{
+  const char *name = mcg_kernel_controller(ctx->controller);
+  size_t len = strlen(name);
+
+  return strncmp(file, name, len) == 0 && file[len] == '.';
+}
+
 /*
  * Look again at a file of the group at path that could not be opened: back
  * (another process removed the group and made it again meanwhile), its
@@ -273,7 +286,8 @@ look_again(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char 
 
   if (stat(full, &st) == 0) return FILE_BACK;
   if (!mcg_path_exists(mrb, ctx, path)) return GROUP_GONE;
-  if (controller_off(mrb, ctx, path, &off) == 0 && off) return CONTROLLER_OFF;
+  if (controller_file(ctx, file) && controller_off(mrb, ctx, path, &off) == 0 && off)
+    return CONTROLLER_OFF;
   mcg_parent_of(path, parent);
   if (strcmp(parent, "/") != 0) {
     if (!mcg_mount_path(mrb, ctx, parent, file, parent_file)) return FILE_LACKING;
