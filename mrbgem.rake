@@ -13,7 +13,7 @@ MRuby::Gem::Specification.new('mruby-cgroup') do |spec|
   if (version <=> [3, 1, 0]).negative?
     raise "mruby-cgroup needs mruby 3.1 or later, and this is mruby #{version.join('.')}. " \
           'mod_mruby vendors mruby 2.1.1: build mod_mruby against mruby 3.1 instead ' \
-          '(README, "Apache httpd (mod_mruby)"; example/mod_mruby/build_config.rb)'
+          '(doc/apache.md; example/mod_mruby/build_config.rb)'
   end
 
   unless spec.search_package('libcgroup')

@@ -1,6 +1,6 @@
 # A delegated service's per-request limits and per-request accounting, the
 # way a systemd service with Delegate=yes (or any process in a group handed
-# to its user) does them.  README, "systemd hosts".
+# to its user) does them.  doc/systemd.md.
 #
 #   build/host/bin/mruby example/service.rb [requests]
 #

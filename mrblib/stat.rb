@@ -1,5 +1,5 @@
 # Stat hashes: the v2 names, which v1 figures are converted to where the
-# kernel means the same thing (README, "stat keys"); raw_stat is the file.
+# kernel means the same thing (doc/v1-v2.md, "stat keys"); raw_stat is the file.
 module Cgroup
   # hash with the keys in names renamed (old => new), for v1's stat files
   def renamed(hash, names)

@@ -166,7 +166,7 @@ struct kept_group_file {
  *   most of the cost of a write.  A removed group's file fails with ENODEV,
  *   and is then opened anew (a group made again under the same name is a
  *   new file).
- * README's Speed section has the figures.
+ * doc/speed.md has the figures.
  */
 #define KEPT_PROC_FILES 4
 #define KEPT_GROUP_FILES 16

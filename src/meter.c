@@ -6,8 +6,8 @@
  * counters start where the last lease ended) and the write that resets the
  * peak: instead of a mkdir, the new group's first opens and an rmdir.
  *
- * What each number means where the kernel cannot reset a peak (README,
- * "Accounting per request"): v1's max_usage_in_bytes and v2's memory.peak
+ * What each number means where the kernel cannot reset a peak
+ * (doc/accounting.md): v1's max_usage_in_bytes and v2's memory.peak
  * since 6.12 are reset when a lease starts; v2's memory.peak before 6.12
  * and pids.peak are the group's highest since it was made, so a lease's peak
  * is exact when it rose above that, or when that was no higher than where

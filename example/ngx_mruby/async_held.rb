@@ -1,6 +1,6 @@
 # Held across a wait without the block form (a rewrite handler): the
 # request attaches, waits (the worker serves other requests meanwhile,
-# inside this group: README), and detaches.  Requests that interleave like
+# inside this group: doc/ngx_mruby.md), and detaches.  Requests that interleave like
 # this leave the worker in the group of those still attached and back home
 # after the last, in any order.
 $cpu.attach
