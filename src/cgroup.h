@@ -17,7 +17,7 @@
  *   host:     libcgroup.c
  *
  * The roof is the gem's init: it makes the classes from the two tables
- * (CGROUP_CONTROLLERS below, CGROUP_ATTRIBUTES in table.h) and lets each
+ * (CGROUP_CONTROLLERS below, CGROUP_ATTRIBUTES in surface.h) and lets each
  * file of methods define its own; nothing calls it.  Methods are what Ruby
  * calls (methods+ are those built on other methods' files: delegation on
  * group.c's levels, MEMORY's and PRESSURE's handles on files.c's).  Values
@@ -43,7 +43,7 @@
 
 #include <mruby.h>
 
-#include "table.h"
+#include "surface.h"
 
 /*
  * X(Ruby class under Cgroup, its name in Ruby (CONTROLLER, Cgroup.version),
@@ -105,7 +105,7 @@ enum access {
   ACCESS_RW_INHERIT = ACCESS_RW | ACCESS_INHERIT,
 };
 
-/* One row of CGROUP_ATTRIBUTES (table.h). */
+/* One row of CGROUP_ATTRIBUTES (surface.h). */
 struct attribute {
   enum controller_id controller;
   const char *name;

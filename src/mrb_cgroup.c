@@ -2,7 +2,7 @@
  * mruby-cgroup: control groups for mruby, on top of libcgroup.
  *
  * The roof of the house: the gem's init.  It makes the classes of the two
- * tables (CGROUP_CONTROLLERS in cgroup.h, CGROUP_ATTRIBUTES in table.h),
+ * tables (CGROUP_CONTROLLERS in cgroup.h, CGROUP_ATTRIBUTES in surface.h),
  * with a reader and writer generated here for every attribute (their work
  * is attribute.c's), then lets each feature file define its own methods
  * (mcg_init_* below).  Nothing calls into this file; the Ruby parts are in

@@ -4,8 +4,8 @@
  * table.c the rows the rest of the gem looks attributes up in.  Adding an
  * attribute is one line here.
  */
-#ifndef MRUBY_CGROUP_TABLE_H
-#define MRUBY_CGROUP_TABLE_H
+#ifndef MRUBY_CGROUP_SURFACE_H
+#define MRUBY_CGROUP_SURFACE_H
 
 /*
  * X(class, Ruby name, kind, access, v1 file, v1 key, v2 file, v2 key, v2 conversion)
