@@ -85,9 +85,9 @@ module Cgroup
         slot = @idle.pop || adopt
         begin
           return slot if slot.meter.start
-        rescue StandardError
+        rescue StandardError => e
           drop(slot)
-          raise
+          raise e # (a bare raise in mruby raises a new RuntimeError, not e)
         end
         drop(slot)
         tries += 1
@@ -149,9 +149,9 @@ module Cgroup
           configure&.call(*@groups)
           @groups.each(&:create)
           @meter.state
-        rescue StandardError
+        rescue StandardError => e
           @meter.close
-          raise
+          raise e
         end
         return true if state == :ready || (state == :spent && renewing)
         return renew(configure) if state == :spent
