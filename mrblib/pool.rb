@@ -162,8 +162,7 @@ module Cgroup
 
       # Make the slot anew (its peak is spent): removed, made, locked again.
       def renew(configure)
-        @meter.close
-        @groups.reverse_each(&:delete)
+        remove
         claim(configure, true)
       end
 
@@ -172,9 +171,13 @@ module Cgroup
         @meter.finish(@name)
       end
 
+      # Removed while this process still holds the lock: let go first, and
+      # another process could lock the slot, make its groups and start a
+      # lease in them just before they are removed under it.
       def remove
-        @meter.close
         @groups.reverse_each(&:delete)
+      ensure
+        @meter.close
       end
 
       def inspect

@@ -366,9 +366,26 @@ meter_state(mrb_state *mrb, mrb_value self)
                                        : MRB_SYM(ready));
 }
 
+/* Whether the directory locked is still the one at the slot's path.  A
+ * holder making its slot anew removes it before letting go of the lock, so
+ * a directory opened just before that rmdir and locked just after is gone:
+ * its lock would guard nothing while another process takes the new one. */
+static mrb_bool
+lock_is_slot(mrb_state *mrb, struct cgroup_ctx *ctx, const struct kept_fd *lock)
+{
+  struct kept_fd now;
+  mrb_bool same;
+
+  if (!mcg_fd_adopt(&now, mcg_open_in_mount(mrb, ctx, ctx->path, NULL, O_RDONLY | O_DIRECTORY)))
+    return FALSE;
+  same = now.dev == lock->dev && now.ino == lock->ino;
+  mcg_fd_close(&now);
+  return same;
+}
+
 /* meter.lock => true when this process now holds the slot (an flock of its
  * first group's directory, which the kernel drops when the holder dies),
- * false when another holds it. */
+ * false when another holds it or is removing it (to make it anew). */
 static mrb_value
 meter_lock(mrb_state *mrb, mrb_value self)
 {
@@ -380,6 +397,7 @@ meter_lock(mrb_state *mrb, mrb_value self)
   meter_close_all(m); /* copies inherited over fork: the lock stays the parent's, and a
                          counter's descriptor (v2's peak reset) must not be shared */
   fd = mcg_open_in_mount(mrb, ctx, ctx->path, NULL, O_RDONLY | O_DIRECTORY);
+  if (fd < 0 && errno == ENOENT) return mrb_false_value(); /* its holder removed it just now */
   if (fd < 0)
     mcg_raise_error(mrb, NULL, errno, ctx->controller, ctx->path, "lock", NULL, NULL, NULL);
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -390,6 +408,10 @@ meter_lock(mrb_state *mrb, mrb_value self)
   }
   if (!mcg_fd_adopt(&m->lock, fd))
     mcg_raise_error(mrb, NULL, EBADF, ctx->controller, ctx->path, "lock", NULL, NULL, NULL);
+  if (!lock_is_slot(mrb, ctx, &m->lock)) {
+    mcg_fd_close(&m->lock);
+    return mrb_false_value();
+  }
   m->owner = getpid();
   return mrb_true_value();
 }

@@ -203,6 +203,60 @@ assert('a worker that dies inside a lease: the next pool reuses its slot, or ski
   end
 end
 
+# A worker's life at a server's start or graceful restart: a pool over
+# slots that workers before it used, and a few leases.  What went wrong, or
+# "ok".  Every lease checks, from /proc, that it runs in its slot.
+def take_over_and_lease(base, controllers, size)
+  pool = Cgroup::Pool.new(base, *controllers, size: size)
+  3.times do
+    pool.lease do |slot|
+      controllers.each do |c|
+        where = CgroupTest.group_of(CgroupTest.tid, c)
+        return "#{c}: in #{where} during a lease of #{slot.name}" unless where == slot.name
+      end
+    end
+  end
+  "ok"
+rescue Exception => e
+  "#{e.class}: #{e.message}"
+end
+
+assert('workers taking over spent slots all at once never lease a slot another is removing') do
+  skip_unless_memory
+  controllers = pool_controllers
+  skip "pids is not available: no slot is spent when taken over" unless controllers.include?("pids")
+  # pids.peak, never reset, is at least 1 after a lease: the workers that
+  # take a slot over all make it anew (rmdir and mkdir) at the same time,
+  # while the others look for a free one.  The holder removes the slot
+  # before it lets go of the lock, so no worker locks a slot on its way out.
+  CgroupTest.isolate do
+    base = "#{PREFIX}/pool"
+    workers = 6
+    reports = (0...workers).map { |w| CgroupTest.scratch("pool-takeover-#{w}") }
+    failures = []
+    40.times do |round|
+      kids = reports.map do |report|
+        kid = CgroupTest.fork
+        if kid == 0
+          CgroupTest.write(report, take_over_and_lease(base, controllers, workers))
+          CgroupTest.exit!(0)
+        end
+        kid
+      end
+      kids.each { |kid| assert_equal [0, nil], CgroupTest.wait(kid), "round #{round}: the worker ended" }
+      reports.each { |r| failures << "round #{round}: #{CgroupTest.read(r)}" unless CgroupTest.read(r) == "ok" }
+      next unless round == 0 && !CgroupTest.file?(CgroupTest.group_dir("pids", "#{base}/0") + "/pids.peak")
+
+      reports.each { |r| CgroupTest.unlink(r) }
+      skip "this kernel has no pids.peak (before 6.1): no slot is spent when taken over"
+    end
+    reports.each { |r| CgroupTest.unlink(r) }
+    assert_equal [], failures.first(5), "#{failures.size} of #{40 * workers} workers failed"
+    slots = Cgroup.groups("pids", base).reject { |g| g == base }
+    assert_true slots.size.between?(1, workers), "the slots are still there, at most one per worker: #{slots}"
+  end
+end
+
 assert('a lease whose block raises moves back, returns the slot and raises the same exception') do
   skip_unless_memory
   CgroupTest.isolate do
