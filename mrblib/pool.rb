@@ -173,9 +173,11 @@ module Cgroup
 
       # Removed while this process still holds the lock: let go first, and
       # another process could lock the slot, make its groups and start a
-      # lease in them just before they are removed under it.
+      # lease in them just before they are removed under it.  Each directory
+      # once (the lock's last): a group sharing one already removed would
+      # remove the slot as another process makes it again.
       def remove
-        @groups.reverse_each(&:delete)
+        @meter.directories.reverse_each(&:delete)
       ensure
         @meter.close
       end

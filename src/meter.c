@@ -169,6 +169,22 @@ slot_populated(mrb_state *mrb, mrb_value self)
   return FALSE;
 }
 
+/* meter.directories => the slot's groups, one per directory: on v2, and
+ * where v1 mounts controllers together, several groups are one directory,
+ * and a second rmdir of it would remove the slot another process has just
+ * made again under the same name. */
+static mrb_value
+meter_directories(mrb_state *mrb, mrb_value self)
+{
+  mrb_value groups = groups_of(mrb, self), out = mrb_ary_new(mrb);
+  mrb_int g;
+
+  for (g = 0; g < RARRAY_LEN(groups); g++) {
+    if (!seen_before(mrb, self, (int)g)) mrb_ary_push(mrb, out, RARRAY_PTR(groups)[g]);
+  }
+  return out;
+}
+
 static mrb_bool
 held_here(struct meter *m)
 {
@@ -451,5 +467,6 @@ mcg_init_meter(mrb_state *mrb, struct RClass *cgroup)
   mrb_define_method(mrb, meter, "entered", meter_entered, MRB_ARGS_NONE());
   mrb_define_method(mrb, meter, "finish", meter_finish, MRB_ARGS_REQ(1));
   mrb_define_method(mrb, meter, "state", meter_state, MRB_ARGS_NONE());
+  mrb_define_method(mrb, meter, "directories", meter_directories, MRB_ARGS_NONE());
   mrb_define_method(mrb, meter, "close", meter_close, MRB_ARGS_NONE());
 }
