@@ -5,6 +5,7 @@
  * conversions of v2.c.
  */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include <mruby.h>
@@ -93,7 +94,7 @@ mcg_attr_set(mrb_state *mrb, mrb_value self, enum attribute_id id)
   text = mcg_value_to_text(mrb, ctx, attr, v);
   mrb_free(mrb, ctx->staged[id]);
   ctx->staged[id] = text;
-  ctx->refused &= ~(UINT64_C(1) << id); /* a new value, not tried yet */
+  ctx->reported &= ~(UINT64_C(1) << id); /* a new value, not tried yet */
   return v;
 }
 
@@ -139,41 +140,139 @@ mcg_has_staged(const struct cgroup_ctx *ctx)
   return FALSE;
 }
 
+/* A memory limit in bytes from its v1 text, the staged or the kernel's;
+ * -1 and the kernel's "unlimited" (a page count past any real one) alike
+ * read as LLONG_MAX. */
+static long long
+memory_bytes(mrb_state *mrb, struct cgroup_ctx *ctx, enum attribute_id id, const char *text)
+{
+  mrb_value v = mcg_text_to_value(mrb, ctx, &mcg_attributes[id], text, strlen(text));
+
+  return mrb_integer_p(v) && mrb_integer(v) >= 0 ? (long long)mrb_integer(v) : LLONG_MAX;
+}
+
 /*
- * Write every staged value, in table order.  Each is written on its own so
- * that a refusal names its file; values written before it are no longer
- * staged (the error lists them in #written), the refused one and those after
- * it stay staged.
+ * v1 refuses, at every step, a memory limit above the memory+swap limit and
+ * a memory+swap limit below the memory limit.  When both are staged, the
+ * one that makes room goes first: memory+swap when its new value is not
+ * below the memory limit in force (a raise), else the memory limit (a
+ * cut).  One of the two orders always works for a new pair that is itself
+ * valid.  v2's memory.swap.max is computed from memory.max, which must be
+ * written first, and has no such rule.
+ */
+static mrb_bool
+memsw_goes_first(mrb_state *mrb, struct cgroup_ctx *ctx)
+{
+  const char *memsw = ctx->staged[ATTR_MEMORY_memsw_limit_in_bytes];
+  const char *file = mcg_attributes[ATTR_MEMORY_limit_in_bytes].file[0];
+  mrb_value current;
+
+  if (!memsw || !ctx->staged[ATTR_MEMORY_limit_in_bytes] || mcg_on_v2(ctx->controller))
+    return FALSE;
+  current = mcg_kernel_read(mrb, ctx, ctx->path, file, FILE_OFTEN);
+  return memory_bytes(mrb, ctx, ATTR_MEMORY_memsw_limit_in_bytes, memsw) >=
+         memory_bytes(mrb, ctx, ATTR_MEMORY_limit_in_bytes, RSTRING_CSTR(mrb, current));
+}
+
+/* The i-th attribute to write: table order, but for the memory pair. */
+static int
+write_order(int i, mrb_bool swap_memory_pair)
+{
+  if (swap_memory_pair && i == ATTR_MEMORY_limit_in_bytes) return ATTR_MEMORY_memsw_limit_in_bytes;
+  if (swap_memory_pair && i == ATTR_MEMORY_memsw_limit_in_bytes) return ATTR_MEMORY_limit_in_bytes;
+  return i;
+}
+
+/* Why v1 refuses a valid number for one of the memory pair (its only
+ * EINVAL below the root), or NULL for strerror's word. */
+static const char *
+refusal_reason(struct cgroup_ctx *ctx, const struct attribute *attr, int err)
+{
+  if (err != EINVAL || mcg_on_v2(ctx->controller) || strcmp(ctx->path, "/") == 0) return NULL;
+  if (attr == &mcg_attributes[ATTR_MEMORY_limit_in_bytes])
+    return "Invalid argument (above memory.memsw.limit_in_bytes: set memsw_limit_in_bytes too)";
+  if (attr == &mcg_attributes[ATTR_MEMORY_memsw_limit_in_bytes])
+    return "Invalid argument (below memory.limit_in_bytes)";
+  return NULL;
+}
+
+/* Write one staged value; nil, or the exception of its refusal. */
+static mrb_value
+write_one(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, const char *value)
+{
+  const char *text = value, *file = mcg_attr_file(attr);
+  mrb_bool failed = FALSE;
+  mrb_value translated;
+  int err;
+
+  if (mcg_on_v2(ctx->controller)) { /* v1 writes the staged text as it is */
+    translated = mrb_protect_error(mrb, translate_staged,
+                                   (void *)&(struct staged_value){ctx, attr, value}, &failed);
+    if (failed) return translated;
+    text = RSTRING_PTR(translated);
+  }
+  err = mcg_kernel_write(mrb, ctx, ctx->path, file, text, FILE_OFTEN);
+  if (!err) return mrb_nil_value();
+  return mcg_make_error(mrb, NULL, err, ctx->controller, ctx->path, "write", file, text,
+                        refusal_reason(ctx, attr, err));
+}
+
+/* Whether exc says the value itself is wrong (Cgroup::InvalidValue), not
+ * the moment: the group gone, no permission, no descriptor free. */
+static mrb_bool
+value_refused(mrb_state *mrb, mrb_value exc)
+{
+  struct RClass *invalid = mrb_class_get_under(mrb, mrb_module_get(mrb, "Cgroup"), "InvalidValue");
+
+  return mrb_obj_is_kind_of(mrb, exc, invalid);
+}
+
+/* Unstage the values at ids: they are in the kernel (or were refused). */
+static void
+unstage(mrb_state *mrb, struct cgroup_ctx *ctx, const int *ids, int count)
+{
+  int i;
+
+  for (i = 0; i < count; i++) {
+    mrb_free(mrb, ctx->staged[ids[i]]);
+    ctx->staged[ids[i]] = NULL;
+  }
+}
+
+/*
+ * Write every staged value, in table order (but see memsw_goes_first).
+ * Each is written on its own so that a refusal names its file.  When one
+ * fails, those written before it are unstaged (the error lists them in
+ * #written) unless the caller is to remove the group they went into
+ * (keep_written: create), and those after it, not tried, stay staged.  The
+ * failed one is dropped when the value itself was refused, so that the
+ * readers show the kernel's value again and a later attach does not try it
+ * anew; after any other failure (the group gone, no permission, no
+ * descriptor free) it stays staged for a later try, marked as reported.
  */
 void
-mcg_write_staged(mrb_state *mrb, struct cgroup_ctx *ctx)
+mcg_write_staged(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_bool keep_written)
 {
-  mrb_value exc = mrb_nil_value();
-  int i, err, written[ATTR_COUNT], written_count = 0;
+  mrb_bool swap_memory_pair = memsw_goes_first(mrb, ctx);
+  int i, written[ATTR_COUNT], written_count = 0;
 
   for (i = 0; i < ATTR_COUNT; i++) {
-    const struct attribute *attr = &mcg_attributes[i];
-    char *value = ctx->staged[i];
-    const char *text = value, *file = mcg_attr_file(attr);
-    mrb_bool failed = FALSE;
-    if (!value) continue;
-    if (mcg_on_v2(ctx->controller)) { /* v1 writes the staged text as it is */
-      exc = mrb_protect_error(mrb, translate_staged,
-                              (void *)&(struct staged_value){ctx, attr, value}, &failed);
-      if (!failed) text = RSTRING_PTR(exc);
-    }
-    if (!failed && (err = mcg_kernel_write(mrb, ctx, ctx->path, file, text, FILE_OFTEN))) {
-      exc = mcg_make_error(mrb, NULL, err, ctx->controller, ctx->path, "write", file, text, NULL);
-      failed = TRUE;
-    }
-    if (failed) {
-      ctx->refused |= UINT64_C(1) << i;
+    int id = write_order(i, swap_memory_pair);
+    mrb_value exc;
+    if (!ctx->staged[id]) continue;
+    exc = write_one(mrb, ctx, &mcg_attributes[id], ctx->staged[id]);
+    if (!mrb_nil_p(exc)) {
+      if (value_refused(mrb, exc)) {
+        unstage(mrb, ctx, &id, 1);
+      } else {
+        ctx->reported |= UINT64_C(1) << id;
+      }
+      if (!keep_written) unstage(mrb, ctx, written, written_count);
       raise_after_written(mrb, exc, written, written_count);
     }
-    written[written_count++] = i; /* Ruby names for them only if one fails */
-    ctx->staged[i] = NULL;
-    mrb_free(mrb, value);
+    written[written_count++] = id;
   }
+  unstage(mrb, ctx, written, written_count);
 }
 
 /*

@@ -132,7 +132,7 @@ struct attachment {
 struct cgroup_ctx {
   enum controller_id controller;
   char *staged[ATTR_COUNT]; /* values set from Ruby, not yet written */
-  uint64_t refused;         /* bit per attribute: its staged value was tried and refused */
+  uint64_t reported;        /* bit per attribute: its staged value failed to be written */
   struct attachment *attached;
   int attached_count;
   struct kept_files *kept; /* this state's kept files, looked up on first use */
@@ -361,7 +361,7 @@ mrb_value mcg_subtree(mrb_state *mrb, struct cgroup_ctx *ctx, const char *action
 mrb_value mcg_attr_get(mrb_state *mrb, mrb_value self, enum attribute_id id);
 mrb_value mcg_attr_set(mrb_state *mrb, mrb_value self, enum attribute_id id);
 mrb_bool mcg_has_staged(const struct cgroup_ctx *ctx);
-void mcg_write_staged(mrb_state *mrb, struct cgroup_ctx *ctx);
+void mcg_write_staged(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_bool keep_written);
 void mcg_copy_inherited_settings(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path,
                                  mrb_bool target);
 

@@ -145,7 +145,8 @@ create_body(mrb_state *mrb, void *p)
     if (!args->first_made) args->first_made = len;
   }
   if (staged_threaded(ctx)) make_threaded(mrb, ctx, ctx->path); /* made by create_in_parent */
-  mcg_write_staged(mrb, ctx);
+  /* a group made here is removed on failure: what went into it stays staged */
+  mcg_write_staged(mrb, ctx, args->first_made != 0);
   return mrb_nil_value();
 }
 
@@ -204,7 +205,7 @@ cgroup_modify(mrb_state *mrb, mrb_value self)
   struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
 
   if (!mcg_has_staged(ctx)) mcg_require_group(mrb, ctx, "modify"); /* else the writes tell */
-  mcg_write_staged(mrb, ctx);
+  mcg_write_staged(mrb, ctx, FALSE);
   return self;
 }
 

@@ -31,8 +31,8 @@ ctx_free(mrb_state *mrb, void *p)
   for (i = 0; i < ATTR_COUNT; i++) {
     if (!ctx->staged[i]) continue;
     /* A limit that was set but never written must not pass silently; one
-     * the kernel refused was said by the exception of that write. */
-    if (!(ctx->refused & (UINT64_C(1) << i)))
+     * that failed to be written was named by the exception of that write. */
+    if (!(ctx->reported & (UINT64_C(1) << i)))
       fprintf(stderr,
               "mruby-cgroup: warning: %s:%s: %s = %s was set but never written "
               "(call modify or create)\n",

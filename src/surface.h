@@ -34,7 +34,8 @@
  *         IOMAX  "MAJ:MIN N" <-> the io.max entry named by the v2 key
  *         SWAP   memory+swap <-> memory.swap.X plus memory.X
  * Staged values are written in table order, so a memory limit goes in before
- * the memory+swap limit that must not be lower than it.
+ * v2's memory.swap.max, which is computed from it; on v1 attribute.c orders
+ * the memory pair by the direction of the change.
  */
 #define CGROUP_ATTRIBUTES(X)                                                                       \
   X(CPU, cfs_period_us, INT, RW, "cpu.cfs_period_us", NULL, "cpu.max", NULL, FIELD1)               \

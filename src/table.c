@@ -9,7 +9,7 @@
 
 #include "cgroup.h"
 
-_Static_assert(ATTR_COUNT <= 64, "cgroup_ctx.refused has a bit per attribute");
+_Static_assert(ATTR_COUNT <= 64, "cgroup_ctx.reported has a bit per attribute");
 
 const struct attribute mcg_attributes[ATTR_COUNT] = {
 #define ATTRIBUTE_ROW(klass, rname, kind, access, f1, k1, f2, k2, conv)                            \

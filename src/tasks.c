@@ -178,7 +178,7 @@ attach_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, mrb_bool other_pr
   char previous[PATH_MAX];
   int err;
 
-  mcg_write_staged(mrb, ctx);
+  mcg_write_staged(mrb, ctx, FALSE);
   require_domain_group(mrb, ctx);
   drop_inherited_attachments(mrb, ctx);
   reserve_attachment(mrb, ctx);
