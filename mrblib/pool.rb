@@ -6,8 +6,8 @@
 #   usage.cpu_usec, usage.memory_peak, usage.events
 # A slot is this process's while it holds the slot's lock (an flock, which
 # the kernel drops when the process dies), so workers never share one; a
-# slot where tasks stayed (a child the request forked) is left alone until
-# it is empty.
+# slot where tasks stayed (a child the request forked) stays this process's
+# but is not leased until it is empty, and close raises Busy for it.
 module Cgroup
   class Pool
     EBUSY = 16 # Linux's errno for "every slot is taken"
@@ -27,6 +27,7 @@ module Cgroup
       @size = size
       @configure = configure
       @idle = [] # slots this process holds that no lease has
+      @left = [] # slots it holds that a lease left tasks in
       @held = [] # every slot this process holds
     end
 
@@ -52,8 +53,9 @@ module Cgroup
     end
 
     # Remove the slots this process holds (Cgroup::Busy for one where tasks
-    # stayed; the others are removed all the same).  A forked child's pool
-    # only lets go of its copies: the slots are its parent's.
+    # stayed, whose groups stay; the others are removed all the same).  A
+    # forked child's pool only lets go of its copies: the slots are its
+    # parent's.
     def close
       failed = nil
       @held.each do |slot|
@@ -67,11 +69,12 @@ module Cgroup
       end
       @held = []
       @idle = []
+      @left = []
       raise failed if failed
     end
 
     def inspect
-      "#<Cgroup::Pool #{@base} (#{@controllers.join(', ')}) #{@held.size} held, #{@idle.size} idle>"
+      "#<Cgroup::Pool #{@base} (#{@controllers.join(', ')}) #{@held.size} held, #{@idle.size} idle, #{@left.size} with tasks left>"
     end
 
     private
@@ -82,7 +85,7 @@ module Cgroup
     def take
       tries = 0
       while tries <= @size
-        slot = @idle.pop || adopt
+        slot = @idle.pop || reuse_left || adopt
         begin
           return slot if slot.meter.start
         rescue StandardError => e
@@ -93,6 +96,15 @@ module Cgroup
         tries += 1
       end
       Cgroup.__raise(Cgroup.group(@controllers[0], @base), "Busy", EBUSY, "lease", "no slot could be started")
+    end
+
+    # A slot a lease left tasks in, once they are gone (each looked at
+    # again); nil while every one still holds some.
+    def reuse_left
+      left = @left
+      @left = []
+      left.each { |slot| settle(slot) }
+      @idle.pop
     end
 
     # The first slot under base that no process holds and no task is in.
@@ -111,13 +123,15 @@ module Cgroup
                      "all #{@size} slots are held by other processes or hold tasks (size: sets how many)")
     end
 
-    # After a lease: ready for the next, made anew (a peak spent), or let go
-    # (tasks stayed in it, or it is no longer this process's).
+    # After a lease: ready for the next, made anew (a peak spent), kept
+    # aside (tasks stayed in it: still held, so close removes it or says
+    # Busy), or let go (no longer this process's).
     def settle(slot)
       case slot.meter.state
       when :ready then @idle << slot
       when :spent then slot.renew(@configure) ? @idle << slot : drop(slot)
-      else drop(slot) # :populated, or :foreign in a child forked inside the block
+      when :populated then @left << slot
+      else drop(slot) # :foreign in a child forked inside the block
       end
     rescue Cgroup::Error
       drop(slot) # removed from outside meanwhile: the next lease makes it again

@@ -373,7 +373,9 @@ meter_state(mrb_state *mrb, mrb_value self)
 
   /* a child forked inside the block (the lock was checked at the start) */
   if (m->owner != getpid()) return mrb_symbol_value(MRB_SYM(foreign));
-  if (!m->finished) { /* a slot taken over, or a lease that raised */
+  /* a slot taken over, a lease that raised, or one tasks stayed in (they
+   * may have ended since) */
+  if (!m->finished || m->populated) {
     m->populated = slot_populated(mrb, self);
     m->spent = !m->populated && peak_spent(mrb, self, m);
   }

@@ -495,3 +495,37 @@ assert('a lease reports the block I/O of a known write (O_DIRECT, 8 MiB)') do
     assert_true r["wios"].to_i >= 8, "in at least 8 requests: #{r['io']}"
   end
 end
+
+assert('a slot a lease left a task in: held aside, close raises Busy for it alone; once empty it is leased again') do
+  skip "pids is not available" unless CgroupTest.version('pids')
+  CgroupTest.isolate do
+    helper = CgroupTest.spawn("sleep")
+    pool = Cgroup::Pool.new("#{PREFIX}/pool", :pids)
+    stray = CgroupTest.spawn("sleep")
+    left = pool.lease(helper) { |slot| slot.groups[0].attach(stray) }.slot
+    other = pool.lease(helper) {}.slot
+    assert_not_equal left, other, "not leased while the task is in it"
+    assert_equal [left, other].sort, pool.slots.sort, "the pool still holds it"
+    CgroupTest.kill(stray)
+    CgroupTest.wait(stray)
+    inner = nil
+    outer = pool.lease(helper) { inner = pool.lease(helper) {}.slot }.slot # two slots at once
+    assert_equal [left, other].sort, [outer, inner].sort, "empty again: leased again, no third slot made"
+    assert_false Cgroup::PIDS.new("#{PREFIX}/pool/2").exist?
+
+    stray = CgroupTest.spawn("sleep")
+    left = pool.lease(helper) { |slot| slot.groups[0].attach(stray) }.slot
+    held = pool.slots
+    e = assert_raise(Cgroup::Busy) { pool.close }
+    assert_equal left, e.group
+    assert_include CgroupTest.pids_in('pids', left), stray
+    assert_equal 2, held.size
+    (held - [left]).each { |s| assert_false Cgroup::PIDS.new(s).exist?, "the other slot is removed all the same" }
+    assert_equal [], pool.slots
+  ensure
+    [stray, helper].each do |pid|
+      CgroupTest.kill(pid) rescue nil
+      CgroupTest.wait(pid) rescue nil
+    end
+  end
+end
