@@ -335,7 +335,7 @@ static mrb_value
 cgroup_s_waitpid(mrb_state *mrb, mrb_value self)
 {
   mrb_int pid;
-  int status;
+  int status, err;
   pid_t ret;
   (void)self;
 
@@ -346,12 +346,21 @@ cgroup_s_waitpid(mrb_state *mrb, mrb_value self)
         RSTRING_CSTR(mrb, mrb_format(mrb, "pid %i: must be a child's pid, above 0", pid)));
   while ((ret = waitpid((pid_t)pid, &status, 0)) < 0 && errno == EINTR) {
   }
-  if (ret < 0 && errno == ECHILD && children_reaped_by_kernel()) {
+  err = ret < 0 ? errno : 0;
+  if (err == ECHILD && children_reaped_by_kernel()) {
     mcg_raise_process_error(mrb, "Unsupported", ECHILD, "wait",
                             "SIGCHLD is ignored here, so the kernel reaps children as they end "
                             "and their status is lost");
   }
-  if (ret < 0) mrb_raisef(mrb, E_ARGUMENT_ERROR, "pid %i is not a child to wait for", pid);
+  if (err == ECHILD) {
+    mcg_raise_process_error(
+        mrb, "NotFound", ECHILD, "wait",
+        RSTRING_CSTR(mrb, mrb_format(mrb,
+                                     "pid %i is not a child of this process, or was reaped "
+                                     "already",
+                                     pid)));
+  }
+  if (err) mcg_raise_process_error(mrb, NULL, err, "wait", strerror(err));
   return mrb_assoc_new(
       mrb, WIFEXITED(status) ? mrb_int_value(mrb, WEXITSTATUS(status)) : mrb_nil_value(),
       WIFSIGNALED(status) ? mrb_int_value(mrb, WTERMSIG(status)) : mrb_nil_value());

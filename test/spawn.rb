@@ -57,6 +57,18 @@ assert('spawn reports a command that cannot run and a group that does not exist'
   end
 end
 
+assert('wait on a pid that is not a child, or was reaped already, raises Cgroup::NotFound (ECHILD)') do
+  e = assert_raise(Cgroup::NotFound) { Cgroup.wait(1) }
+  assert_equal 10, e.errno
+  assert_include e.message, "pid 1 is not a child"
+  CgroupTest.isolate do
+    pid = Cgroup::PIDS.new("#{PREFIX}/reaped").create.spawn("/bin/true")
+    assert_true Cgroup.wait(pid).success?
+    assert_raise(Cgroup::NotFound) { Cgroup.wait(pid) }
+  end
+  assert_raise(Cgroup::InvalidValue) { Cgroup.wait(0) }
+end
+
 assert('wait says a spawned child was OOM-killed in its MEMORY group') do
   skip "no mruby binary at #{MRUBY}" unless CgroupTest.file?(MRUBY)
   CgroupTest.isolate do
