@@ -87,9 +87,11 @@ module Cgroup
   end
 
   class FREEZER
-    # frozen: 1 once the whole group is frozen; populated: 1 if it has tasks
+    # frozen: 1 once the whole group is frozen; populated: 1 if a process is
+    # in it or below it (v2's cgroup.events "populated"; v1: the subtree's
+    # cgroup.procs), as wait_empty sees it
     def stat
-      { "frozen" => frozen? ? 1 : 0, "populated" => procs.empty? ? 0 : 1 }
+      { "frozen" => frozen? ? 1 : 0, "populated" => wait_empty(0) ? 0 : 1 }
     end
   end
 end

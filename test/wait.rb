@@ -18,6 +18,24 @@ def spinning_in(group)
   CgroupTest.start_in(group, "spin", 30_000)
 end
 
+assert('FREEZER#stat: populated counts a process in a child group, as cgroup.events does') do
+  g = Cgroup::FREEZER.new("#{PREFIX}/pop")
+  CgroupTest.isolate do
+    g.create
+    assert_equal({ "frozen" => 0, "populated" => 0 }, g.stat)
+    pid = spinning_in(Cgroup::FREEZER.new("#{PREFIX}/pop/child"))
+    assert_equal [], g.procs, "no process of the group's own"
+    assert_equal 1, g.stat["populated"], "its child group has one"
+    if CgroupTest.version('freezer') == 2
+      assert_include CgroupTest.kernel_file('freezer', g.group_name, 'cgroup.events'), "populated 1"
+    end
+    CgroupTest.kill(pid, 9)
+    CgroupTest.wait(pid)
+    assert_true g.wait_empty(5)
+    assert_equal 0, g.stat["populated"]
+  end
+end
+
 assert('FREEZER#freeze stops a busy child (its CPU time stands still) until thaw') do
   g = Cgroup::FREEZER.new("#{PREFIX}/ice")
   CgroupTest.isolate do
