@@ -325,6 +325,21 @@ assert('threaded! before create: a group below the leaf this process sits in is 
   end
 end
 
+assert('threaded! on v1: every class only marks the object, MEMORY too; attach still writes tasks') do
+  skip "memory is served by cgroup v2 here" unless CgroupTest.version('memory') == 1
+  CgroupTest.isolate do
+    g = Cgroup::MEMORY.new("#{PREFIX}/thr1").create
+    assert_equal g, g.threaded!
+    assert_false g.threaded?, "v1 has no cgroup.type: nothing was made threaded"
+    pid = CgroupTest.spawn("sleep")
+    g.attach(pid)
+    assert_equal [pid], CgroupTest.pids_in('memory', g.group_name, 'tasks')
+    g.detach
+    CgroupTest.kill(pid)
+    CgroupTest.wait(pid)
+  end
+end
+
 assert('threaded!: memory follows processes only: neither made threaded nor attached to a threaded group') do
   skip "threaded groups are cgroup v2's" unless CgroupTest.version('cpu') == 2 && CgroupTest.version('memory') == 2
   CgroupTest.isolate do
