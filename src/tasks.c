@@ -37,7 +37,7 @@ move_file(struct cgroup_ctx *ctx)
 }
 
 static pid_t
-pid_arg(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_value v)
+pid_arg(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_value v, const char *action)
 {
   mrb_int pid;
 
@@ -49,7 +49,7 @@ pid_arg(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_value v)
   if (pid <= 0 || pid > INT_MAX) {
     char buf[32];
     snprintf(buf, sizeof buf, "%" PRId64, (int64_t)pid);
-    mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "attach",
+    mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, action,
                     move_file(ctx), buf, "pid must be positive");
   }
   return (pid_t)pid;
@@ -258,7 +258,7 @@ cgroup_attach(mrb_state *mrb, mrb_value self)
   pid_t pid;
 
   mrb_get_args(mrb, "|o&", &v, &block);
-  pid = pid_arg(mrb, ctx, v);
+  pid = pid_arg(mrb, ctx, v, "attach");
   attach_task(mrb, ctx, pid, !mrb_nil_p(v));
   if (mrb_nil_p(block)) return self;
   args[0] = self;
@@ -355,7 +355,7 @@ cgroup_detach(mrb_state *mrb, mrb_value self)
   mcg_require_mount(mrb, ctx);
   drop_inherited_attachments(mrb, ctx);
   if (!mrb_nil_p(v)) {
-    pid_t pid = pid_arg(mrb, ctx, v);
+    pid_t pid = pid_arg(mrb, ctx, v, "detach");
     if ((a = mcg_find_attachment(ctx, pid)))
       detach_attachment(mrb, ctx, a);
     else

@@ -86,6 +86,8 @@ assert('attach and detach raise with the reason') do
     assert_equal pid.to_s, e.value
     assert_raise(Cgroup::InvalidValue) { g.attach(0) }
     assert_raise(Cgroup::InvalidValue) { g.attach(-1) }
+    e = assert_raise(Cgroup::InvalidValue) { g.detach(0) }
+    assert_include e.message, ": detach ", "the message names the call made"
     assert_raise(TypeError) { g.attach("1") }
     assert_raise(Cgroup::NotFound) { g.detach } # nothing attached, caller not inside
   end
