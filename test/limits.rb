@@ -171,6 +171,26 @@ assert('CPU#cfs_burst_us lets 60 ms spikes run unthrottled; without it they are 
   end
 end
 
+assert('CPU#cfs_burst_us above the quota is refused (InvalidValue), not capped; the burst in force stays') do
+  CgroupTest.isolate do
+    g = Cgroup::CPU.new("#{PREFIX}/burst-over")
+    g.cfs_quota_us = 40_000
+    g.create
+    file = v2?('cpu') ? 'cpu.max.burst' : 'cpu.cfs_burst_us'
+    begin
+      g.cfs_burst_us = 20_000
+      g.modify
+    rescue Cgroup::Unsupported => e
+      skip "no burst in this kernel's cpu controller: #{e.message}"
+    end
+    g.cfs_burst_us = 80_000
+    e = assert_raise(Cgroup::InvalidValue) { g.modify }
+    assert_equal [file, "80000"], [e.file, e.value]
+    assert_equal "20000", CgroupTest.kernel_file('cpu', g.group_name, file).chomp
+    assert_equal 20_000, g.cfs_burst_us
+  end
+end
+
 # cpu.idle (kernel 5.15, v1 and v2): the group's tasks run as SCHED_IDLE
 # against the others, so on one CPU a normal group takes nearly all of it.
 # The children pin themselves to CPU 0 (sched_setaffinity): this is about
