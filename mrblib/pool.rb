@@ -44,6 +44,7 @@ module Cgroup
         slot.run(pid, &block)
       ensure
         settle(slot)
+        recheck_left unless @left.empty?
       end
     end
 
@@ -58,18 +59,19 @@ module Cgroup
     # parent's.
     def close
       failed = nil
-      @held.each do |slot|
-        next slot.meter.close unless slot.meter.mine?
+      @held = @held.select do |slot|
+        next close_meter(slot) unless slot.meter.mine?
 
         begin
           slot.remove
+          false
         rescue Cgroup::Error => e
           failed ||= e
+          true # still held: a later close tries again, a lease takes it once empty
         end
       end
-      @held = []
       @idle = []
-      @left = []
+      @left = @held.dup
       raise failed if failed
     end
 
@@ -85,7 +87,8 @@ module Cgroup
     def take
       tries = 0
       while tries <= @size
-        slot = @idle.pop || reuse_left || adopt
+        recheck_left if @idle.empty? && !@left.empty?
+        slot = @idle.pop || adopt
         begin
           return slot if slot.meter.start
         rescue StandardError => e
@@ -98,13 +101,23 @@ module Cgroup
       Cgroup.__raise(Cgroup.group(@controllers[0], @base), "Busy", EBUSY, "lease", "no slot could be started")
     end
 
-    # A slot a lease left tasks in, once they are gone (each looked at
-    # again); nil while every one still holds some.
-    def reuse_left
-      left = @left
-      @left = []
-      left.each { |slot| settle(slot) }
-      @idle.pop
+    # After each lease, the slots leases left tasks in, looked at again:
+    # one whose tasks are gone serves the next lease if no slot is idle, and
+    # is let go otherwise, for any process to take (kept locked and unused,
+    # it would shrink every worker's pool).
+    def recheck_left
+      @left.dup.each do |slot|
+        next if tasks_left?(slot)
+
+        @left.delete(slot)
+        @idle.empty? ? settle(slot) : drop(slot)
+      end
+    end
+
+    def tasks_left?(slot)
+      slot.meter.state == :populated
+    rescue Cgroup::Error
+      false # removed from outside: settle lets it go, and a lease makes it again
     end
 
     # The first slot under base that no process holds and no task is in.
@@ -125,7 +138,7 @@ module Cgroup
 
     # After a lease: ready for the next, made anew (a peak spent), kept
     # aside (tasks stayed in it: still held, so close removes it or says
-    # Busy), or let go (no longer this process's).
+    # Busy; see recheck_left), or let go (no longer this process's).
     def settle(slot)
       case slot.meter.state
       when :ready then @idle << slot
@@ -140,6 +153,12 @@ module Cgroup
     def drop(slot)
       slot.meter.close
       @held.delete(slot)
+    end
+
+    # A forked child's copy of the parent's slot: let go of, never removed.
+    def close_meter(slot)
+      slot.meter.close
+      false
     end
 
     # One slot: its groups (one per controller) and their Cgroup::Meter.
@@ -189,10 +208,10 @@ module Cgroup
       # another process could lock the slot, make its groups and start a
       # lease in them just before they are removed under it.  Each directory
       # once (the lock's last): a group sharing one already removed would
-      # remove the slot as another process makes it again.
+      # remove the slot as another process makes it again.  A refusal (Busy:
+      # tasks in it) keeps the lock: the slot is still this process's.
       def remove
         @meter.directories.reverse_each(&:delete)
-      ensure
         @meter.close
       end
 

@@ -169,6 +169,29 @@ slot_populated(mrb_state *mrb, mrb_value self)
   return FALSE;
 }
 
+/* Whether tasks are in the slot or below it, from counters read into c[]:
+ * v2's cgroup.events and pids.current count the subtree; where neither is
+ * read, the groups' own cgroup.procs (only if look_at_procs). */
+static mrb_bool
+tasks_in_slot(mrb_state *mrb, mrb_value self, struct meter *m, const int64_t *c,
+              mrb_bool look_at_procs)
+{
+  if (c[F_POPULATED] > 0 || c[F_PIDS_LEVEL] > 0) return TRUE;
+  return look_at_procs && mcg_counter_row(&m->files, F_POPULATED) < 0 &&
+         mcg_counter_row(&m->files, F_PIDS_LEVEL) < 0 && slot_populated(mrb, self);
+}
+
+/* Whether tasks a lease left in the slot are still there, looked at now. */
+static mrb_bool
+tasks_still_in_slot(mrb_state *mrb, mrb_value self, struct meter *m)
+{
+  int64_t now[F_COUNT] = {0};
+
+  read_counters(mrb, self, m, now, MCG_FIELD(F_POPULATED) | MCG_FIELD(F_PIDS_LEVEL),
+                "look at the slot");
+  return tasks_in_slot(mrb, self, m, now, TRUE);
+}
+
 /* meter.directories => the slot's groups, one per directory: on v2, and
  * where v1 mounts controllers together, several groups are one directory,
  * and a second rmdir of it would remove the slot another process has just
@@ -338,10 +361,7 @@ meter_finish(mrb_state *mrb, mrb_value self)
   /* v2 says so in cgroup.events, pids counts them; on v1 without pids a
    * task that stayed is seen at the next start if it ran meanwhile (its CPU
    * time moved), and without cpuacct either by reading cgroup.procs now */
-  m->populated = m->after[F_POPULATED] > 0 || m->after[F_PIDS_LEVEL] > 0 ||
-                 (mcg_counter_row(&m->files, F_POPULATED) < 0 &&
-                  mcg_counter_row(&m->files, F_PIDS_LEVEL) < 0 &&
-                  mcg_counter_row(&m->files, F_CPU) < 0 && slot_populated(mrb, self));
+  m->populated = tasks_in_slot(mrb, self, m, m->after, mcg_counter_row(&m->files, F_CPU) < 0);
   m->finished = m->carried = TRUE;
   return usage_new(mrb, m, slot, delta);
 }
@@ -373,11 +393,12 @@ meter_state(mrb_state *mrb, mrb_value self)
 
   /* a child forked inside the block (the lock was checked at the start) */
   if (m->owner != getpid()) return mrb_symbol_value(MRB_SYM(foreign));
-  /* a slot taken over, a lease that raised, or one tasks stayed in (they
-   * may have ended since) */
+  /* a slot taken over, a lease that raised, or tasks a lease left (they may
+   * have ended since, after moving counters the next start must read) */
   if (!m->finished || m->populated) {
-    m->populated = slot_populated(mrb, self);
+    m->populated = m->finished ? tasks_still_in_slot(mrb, self, m) : slot_populated(mrb, self);
     m->spent = !m->populated && peak_spent(mrb, self, m);
+    m->carried = FALSE;
   }
   return mrb_symbol_value(m->populated ? MRB_SYM(populated)
                           : m->spent   ? MRB_SYM(spent)
