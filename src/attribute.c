@@ -141,8 +141,8 @@ mcg_has_staged(const struct cgroup_ctx *ctx)
 }
 
 /* A memory limit in bytes from its v1 text, the staged or the kernel's;
- * -1 and the kernel's "unlimited" (a page count past any real one) alike
- * read as LLONG_MAX. */
+ * -1 reads as LLONG_MAX (the kernel's "unlimited" is a page count near
+ * it, which compares as the largest too). */
 static long long
 memory_bytes(mrb_state *mrb, struct cgroup_ctx *ctx, enum attribute_id id, const char *text)
 {
@@ -151,27 +151,39 @@ memory_bytes(mrb_state *mrb, struct cgroup_ctx *ctx, enum attribute_id id, const
   return mrb_integer_p(v) && mrb_integer(v) >= 0 ? (long long)mrb_integer(v) : LLONG_MAX;
 }
 
+/* The memory+swap limit in force, as a String, for mrb_protect_error. */
+static mrb_value
+read_memsw_limit(mrb_state *mrb, void *p)
+{
+  struct cgroup_ctx *ctx = (struct cgroup_ctx *)p;
+  const char *file = mcg_attributes[ATTR_MEMORY_memsw_limit_in_bytes].file[0];
+
+  return mcg_kernel_read(mrb, ctx, ctx->path, file, FILE_OFTEN);
+}
+
 /*
  * v1 refuses, at every step, a memory limit above the memory+swap limit and
  * a memory+swap limit below the memory limit.  When both are staged, the
- * one that makes room goes first: memory+swap when its new value is not
- * below the memory limit in force (a raise), else the memory limit (a
- * cut).  One of the two orders always works for a new pair that is itself
- * valid.  v2's memory.swap.max is computed from memory.max, which must be
- * written first, and has no such rule.
+ * memory limit goes first unless the memory+swap limit in force is below
+ * its new value (a raise): then memory+swap goes first, which the new pair
+ * being valid lets in.  Where that limit cannot be read (no swap
+ * accounting: no such file; the group gone) table order stands and the
+ * writes say what is wrong.  v2's memory.swap.max is computed from
+ * memory.max, which must be written first, and has no such rule.
  */
 static mrb_bool
 memsw_goes_first(mrb_state *mrb, struct cgroup_ctx *ctx)
 {
-  const char *memsw = ctx->staged[ATTR_MEMORY_memsw_limit_in_bytes];
-  const char *file = mcg_attributes[ATTR_MEMORY_limit_in_bytes].file[0];
+  const char *memory = ctx->staged[ATTR_MEMORY_limit_in_bytes];
+  mrb_bool failed = FALSE;
   mrb_value current;
 
-  if (!memsw || !ctx->staged[ATTR_MEMORY_limit_in_bytes] || mcg_on_v2(ctx->controller))
+  if (!memory || !ctx->staged[ATTR_MEMORY_memsw_limit_in_bytes] || mcg_on_v2(ctx->controller))
     return FALSE;
-  current = mcg_kernel_read(mrb, ctx, ctx->path, file, FILE_OFTEN);
-  return memory_bytes(mrb, ctx, ATTR_MEMORY_memsw_limit_in_bytes, memsw) >=
-         memory_bytes(mrb, ctx, ATTR_MEMORY_limit_in_bytes, RSTRING_CSTR(mrb, current));
+  current = mrb_protect_error(mrb, read_memsw_limit, ctx, &failed);
+  return !failed &&
+         memory_bytes(mrb, ctx, ATTR_MEMORY_limit_in_bytes, memory) >
+             memory_bytes(mrb, ctx, ATTR_MEMORY_memsw_limit_in_bytes, RSTRING_CSTR(mrb, current));
 }
 
 /* The i-th attribute to write: table order, but for the memory pair. */
@@ -190,7 +202,7 @@ refusal_reason(struct cgroup_ctx *ctx, const struct attribute *attr, int err)
 {
   if (err != EINVAL || mcg_on_v2(ctx->controller) || strcmp(ctx->path, "/") == 0) return NULL;
   if (attr == &mcg_attributes[ATTR_MEMORY_limit_in_bytes])
-    return "Invalid argument (above memory.memsw.limit_in_bytes: set memsw_limit_in_bytes too)";
+    return "Invalid argument (above memory.memsw.limit_in_bytes: set both limits, then modify)";
   if (attr == &mcg_attributes[ATTR_MEMORY_memsw_limit_in_bytes])
     return "Invalid argument (below memory.limit_in_bytes)";
   return NULL;
@@ -217,14 +229,16 @@ write_one(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, 
                         refusal_reason(ctx, attr, err));
 }
 
-/* Whether exc says the value itself is wrong (Cgroup::InvalidValue), not
- * the moment: the group gone, no permission, no descriptor free. */
+/* Whether exc says the value can never be written here (InvalidValue, or
+ * Unsupported: no such file), not the moment: the group gone, no
+ * permission, no descriptor free. */
 static mrb_bool
 value_refused(mrb_state *mrb, mrb_value exc)
 {
-  struct RClass *invalid = mrb_class_get_under(mrb, mrb_module_get(mrb, "Cgroup"), "InvalidValue");
+  struct RClass *cgroup = mrb_module_get(mrb, "Cgroup");
 
-  return mrb_obj_is_kind_of(mrb, exc, invalid);
+  return mrb_obj_is_kind_of(mrb, exc, mrb_class_get_under(mrb, cgroup, "InvalidValue")) ||
+         mrb_obj_is_kind_of(mrb, exc, mrb_class_get_under(mrb, cgroup, "Unsupported"));
 }
 
 /* Unstage the values at ids: they are in the kernel (or were refused). */
@@ -243,15 +257,16 @@ unstage(mrb_state *mrb, struct cgroup_ctx *ctx, const int *ids, int count)
  * Write every staged value, in table order (but see memsw_goes_first).
  * Each is written on its own so that a refusal names its file.  When one
  * fails, those written before it are unstaged (the error lists them in
- * #written) unless the caller is to remove the group they went into
- * (keep_written: create), and those after it, not tried, stay staged.  The
- * failed one is dropped when the value itself was refused, so that the
+ * #written) unless the caller removes the group they went into
+ * (STAGED_INTO_NEW_GROUP), and those after it, not tried, stay staged.
+ * The failed one stays staged, marked as reported, except where modify or
+ * create found the value itself refused: then it is dropped, so that the
  * readers show the kernel's value again and a later attach does not try it
- * anew; after any other failure (the group gone, no permission, no
- * descriptor free) it stays staged for a later try, marked as reported.
+ * anew.  attach and spawn keep it: a task never moves into a group without
+ * a limit set for it, however often the move is tried.
  */
 void
-mcg_write_staged(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_bool keep_written)
+mcg_write_staged(mrb_state *mrb, struct cgroup_ctx *ctx, enum staged_write how)
 {
   mrb_bool swap_memory_pair = memsw_goes_first(mrb, ctx);
   int i, written[ATTR_COUNT], written_count = 0;
@@ -262,12 +277,12 @@ mcg_write_staged(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_bool keep_written)
     if (!ctx->staged[id]) continue;
     exc = write_one(mrb, ctx, &mcg_attributes[id], ctx->staged[id]);
     if (!mrb_nil_p(exc)) {
-      if (value_refused(mrb, exc)) {
+      if (how != STAGED_BEFORE_MOVE && value_refused(mrb, exc)) {
         unstage(mrb, ctx, &id, 1);
       } else {
         ctx->reported |= UINT64_C(1) << id;
       }
-      if (!keep_written) unstage(mrb, ctx, written, written_count);
+      if (how != STAGED_INTO_NEW_GROUP) unstage(mrb, ctx, written, written_count);
       raise_after_written(mrb, exc, written, written_count);
     }
     written[written_count++] = id;

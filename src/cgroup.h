@@ -361,7 +361,13 @@ mrb_value mcg_subtree(mrb_state *mrb, struct cgroup_ctx *ctx, const char *action
 mrb_value mcg_attr_get(mrb_state *mrb, mrb_value self, enum attribute_id id);
 mrb_value mcg_attr_set(mrb_state *mrb, mrb_value self, enum attribute_id id);
 mrb_bool mcg_has_staged(const struct cgroup_ctx *ctx);
-void mcg_write_staged(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_bool keep_written);
+/* Who writes the staged values, which decides what a failure leaves staged. */
+enum staged_write {
+  STAGED_MODIFY,         /* modify, create of a group that was there */
+  STAGED_INTO_NEW_GROUP, /* create, which removes the group it made on failure */
+  STAGED_BEFORE_MOVE,    /* attach, spawn: a refused value stays, and raises again */
+};
+void mcg_write_staged(mrb_state *mrb, struct cgroup_ctx *ctx, enum staged_write how);
 void mcg_copy_inherited_settings(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path,
                                  mrb_bool target);
 

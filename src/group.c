@@ -145,8 +145,7 @@ create_body(mrb_state *mrb, void *p)
     if (!args->first_made) args->first_made = len;
   }
   if (staged_threaded(ctx)) make_threaded(mrb, ctx, ctx->path); /* made by create_in_parent */
-  /* a group made here is removed on failure: what went into it stays staged */
-  mcg_write_staged(mrb, ctx, args->first_made != 0);
+  mcg_write_staged(mrb, ctx, args->first_made ? STAGED_INTO_NEW_GROUP : STAGED_MODIFY);
   return mrb_nil_value();
 }
 
@@ -205,7 +204,7 @@ cgroup_modify(mrb_state *mrb, mrb_value self)
   struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
 
   if (!mcg_has_staged(ctx)) mcg_require_group(mrb, ctx, "modify"); /* else the writes tell */
-  mcg_write_staged(mrb, ctx, FALSE);
+  mcg_write_staged(mrb, ctx, STAGED_MODIFY);
   return self;
 }
 

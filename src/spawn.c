@@ -145,7 +145,7 @@ tasks_files_of(mrb_state *mrb, mrb_value groups, mrb_value *files, mrb_value *v1
     const char *file = mcg_version_file(ctx->controller, FILE_MOVE_TASK);
     mcg_require_group(mrb, ctx, "spawn");
     require_one_v2_group(mrb, groups, ctx);
-    mcg_write_staged(mrb, ctx, FALSE);
+    mcg_write_staged(mrb, ctx, STAGED_BEFORE_MOVE);
     if (!mcg_mount_path(mrb, ctx, ctx->path, file, full)) {
       mcg_raise_error(mrb, NULL, ENAMETOOLONG, ctx->controller, ctx->path, "spawn", NULL, NULL,
                       NULL);

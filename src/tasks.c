@@ -49,8 +49,8 @@ pid_arg(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_value v, const char *action)
   if (pid <= 0 || pid > INT_MAX) {
     char buf[32];
     snprintf(buf, sizeof buf, "%" PRId64, (int64_t)pid);
-    mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, action,
-                    move_file(ctx), buf, "pid must be positive");
+    mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, action, move_file(ctx),
+                    buf, "pid must be positive");
   }
   return (pid_t)pid;
 }
@@ -178,7 +178,7 @@ attach_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, mrb_bool other_pr
   char previous[PATH_MAX];
   int err;
 
-  mcg_write_staged(mrb, ctx, FALSE);
+  mcg_write_staged(mrb, ctx, STAGED_BEFORE_MOVE);
   require_domain_group(mrb, ctx);
   drop_inherited_attachments(mrb, ctx);
   reserve_attachment(mrb, ctx);
