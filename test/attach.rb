@@ -347,9 +347,11 @@ assert('threaded!: memory follows processes only: neither made threaded nor atta
   CgroupTest.isolate do
     Cgroup::CPU.new("#{PREFIX}/thr").create
     group = Cgroup::CPU.new("#{PREFIX}/thr/t").create.threaded!
-    e = assert_raise(Cgroup::Error) { Cgroup::MEMORY.new(group.group_name).threaded! }
-    assert_equal Cgroup::Unsupported, e.class, e.message
-    assert_include e.message, "not a threaded controller"
+    [Cgroup::MEMORY, Cgroup::IO, Cgroup::BLKIO].each do |k|
+      e = assert_raise(Cgroup::Error) { k.new(group.group_name).threaded! }
+      assert_equal Cgroup::Unsupported, e.class, "#{k}: #{e.message}"
+      assert_include e.message, "not a threaded controller"
+    end
     pid = CgroupTest.spawn("sleep")
     e = assert_raise(Cgroup::Error) { Cgroup::MEMORY.new(group.group_name).attach(pid) }
     assert_equal Cgroup::Unsupported, e.class, e.message

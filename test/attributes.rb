@@ -200,6 +200,13 @@ assert('BLKIO throttles round-trip as "MAJ:MIN VALUE" (blkio.throttle.* on v1, i
   end
 end
 
+assert('Cgroup::USER_HZ is the kernel\'s clock tick (getconf CLK_TCK): v1 cpuacct.stat ticks become microseconds') do
+  skip "no getconf here (the VMs' busybox)" unless CgroupTest.file?("/usr/bin/getconf")
+  out, status = CgroupTest.capture_as(0, "/usr/bin/getconf", "CLK_TCK")
+  assert_equal 0, status
+  assert_equal out.to_i, Cgroup::USER_HZ
+end
+
 assert('CPUACCT#usage counts a busy child; usage = 0 resets it on cgroup v1') do
   CgroupTest.isolate do
     g = Cgroup::CPUACCT.new("#{PREFIX}/acct").create
@@ -209,7 +216,8 @@ assert('CPUACCT#usage counts a busy child; usage = 0 resets it on cgroup v1') do
       usec = CgroupTest.kernel_file('cpuacct', g.group_name, 'cpu.stat').split("\n").find { |l| l.start_with?("usage_usec ") }.split[1].to_i
       assert_true usec > 50_000, "a 100 ms spin shows in cpu.stat usage_usec (#{usec})"
       assert_equal usec * 1000, g.usage
-      assert_include g.stat.keys, "user_usec"
+      kernel = CgroupTest.kernel_file('cpuacct', g.group_name, 'cpu.stat').split("\n").to_h { |l| k, v = l.split; [k, v.to_i] }
+      assert_equal %w[system_usec usage_usec user_usec].map { |k| kernel[k] }, g.stat.values_at("system_usec", "usage_usec", "user_usec")
     else
       used = CgroupTest.kernel_file('cpuacct', g.group_name, 'cpuacct.usage').to_i
       assert_true used > 50_000_000, "a 100 ms spin shows in cpuacct.usage (#{used} ns)"
@@ -253,6 +261,23 @@ assert('stat readers and counters are read live from the kernel') do
     pids = Cgroup::PIDS.new("#{PREFIX}/st").create
     assert_equal 0, pids.current
     assert_equal({ "max" => 0 }, pids.events)
+  end
+end
+
+assert('MEMORY#memsw_usage_in_bytes reads the kernel\'s memory+swap usage; v2-only readers are Unsupported on v1') do
+  CgroupTest.isolate do
+    g = Cgroup::MEMORY.new("#{PREFIX}/swapuse").create
+    if version(Cgroup::MEMORY) == 2
+      want = %w[memory.swap.current memory.current].map { |f| CgroupTest.kernel_file('memory', g.group_name, f).to_i }.sum
+      assert_equal want, g.memsw_usage_in_bytes
+    else
+      assert_equal CgroupTest.kernel_file('memory', g.group_name, 'memory.memsw.usage_in_bytes').to_i, g.memsw_usage_in_bytes
+      assert_equal CgroupTest.kernel_file('memory', g.group_name, 'memory.memsw.max_usage_in_bytes').to_i, g.memsw_max_usage_in_bytes
+      %i[current peak].each do |attr|
+        e = assert_raise(Cgroup::Unsupported) { g.__send__(attr) }
+        assert_include e.message, "cgroup v2 only"
+      end
+    end
   end
 end
 
@@ -328,7 +353,7 @@ assert('a memory limit above memory+swap is refused, dropped, and said why (v1)'
     g.limit_in_bytes = 256 * MiB
     e = assert_raise(Cgroup::InvalidValue) { g.modify }
     assert_equal ["memory.limit_in_bytes", (256 * MiB).to_s], [e.file, e.value]
-    assert_include e.message, "memory.memsw.limit_in_bytes"
+    assert_include e.message, "above memory.memsw.limit_in_bytes"
     assert_equal 64 * MiB, g.limit_in_bytes, "the reader shows the kernel's value again"
     g.memsw_limit_in_bytes = 32 * MiB
     e = assert_raise(Cgroup::InvalidValue) { g.modify }
@@ -358,6 +383,25 @@ assert('a value the kernel refuses raises InvalidValue naming the file; nothing 
     g.cpus = "0"
     g.modify
     assert_equal "0", CgroupTest.kernel_file('cpuset', g.group_name, 'cpuset.cpus').chomp
+  end
+end
+
+assert('a value attach finds refused stays staged and raises at every attach: no task moves in without it') do
+  CgroupTest.isolate do
+    g = Cgroup::CPUSET.new("#{PREFIX}/closed").create
+    pid = CgroupTest.spawn("sleep")
+    g.cpus = "999"
+    2.times do
+      e = assert_raise(Cgroup::InvalidValue) { g.attach(pid) }
+      assert_equal ["cpuset.cpus", "999"], [e.file, e.value]
+      assert_not_include CgroupTest.pids_in('cpuset', g.group_name), pid
+    end
+    assert_equal "999", g.cpus, "still staged"
+    assert_raise(Cgroup::InvalidValue) { g.modify } # modify drops it
+    g.attach(pid)
+    assert_equal g.group_name, CgroupTest.group_of(pid, 'cpuset')
+    CgroupTest.kill(pid)
+    CgroupTest.wait(pid)
   end
 end
 

@@ -14,7 +14,7 @@ assert('write_file writes a file the attribute table does not list, and it bites
     if v2?('pids')
       # cgroup.max.descendants: 1 lets one child group be made, not two
       assert_equal "max", g.read_file("cgroup.max.descendants")
-      g.write_file("cgroup.max.descendants", 1)
+      assert_equal g, g.write_file("cgroup.max.descendants", 1), "returns self"
       assert_equal "1", CgroupTest.kernel_file('pids', g.group_name, 'cgroup.max.descendants').chomp
       assert_equal "1", g["cgroup.max.descendants"]
       Cgroup::PIDS.new("#{PREFIX}/any/one").create

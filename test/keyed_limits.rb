@@ -14,6 +14,14 @@ def enabled_above_prefix?(controller)
   CgroupTest.file?(file) && CgroupTest.read(file).split(" ").include?(controller)
 end
 
+assert('HUGETLB.page_sizes names the kernel\'s huge page sizes (/sys/kernel/mm/hugepages) as hugetlb files do') do
+  dir = "/sys/kernel/mm/hugepages"
+  kb = CgroupTest.entries(dir).select { |e| e.start_with?("hugepages-") && e.end_with?("kB") }
+  kb = kb.map { |e| e["hugepages-".size..-3].to_i }.sort
+  names = kb.map { |k| k >= 1 << 20 ? "#{k >> 20}GB" : k >= 1 << 10 ? "#{k >> 10}MB" : "#{k}KB" }
+  assert_equal names, Cgroup::HUGETLB.page_sizes
+end
+
 assert('HUGETLB limits a page size: the third 2 MiB page past a 4 MiB limit is refused with SIGBUS') do
   skip "hugetlb is not available" unless CgroupTest.version('hugetlb')
   skip "no 2 MiB huge pages in this kernel" unless Cgroup::HUGETLB.page_sizes.include?("2MB")

@@ -508,6 +508,7 @@ assert('a slot a lease left a task in: held aside, close raises Busy for it alon
     assert_equal [left, other].sort, pool.slots.sort, "the pool still holds it"
     CgroupTest.kill(stray)
     CgroupTest.wait(stray)
+    stray = nil
     inner = nil
     outer = pool.lease(helper) { inner = pool.lease(helper) {}.slot }.slot # two slots at once
     assert_equal [left, other].sort, [outer, inner].sort, "empty again: leased again, no third slot made"
@@ -521,11 +522,55 @@ assert('a slot a lease left a task in: held aside, close raises Busy for it alon
     assert_include CgroupTest.pids_in('pids', left), stray
     assert_equal 2, held.size
     (held - [left]).each { |s| assert_false Cgroup::PIDS.new(s).exist?, "the other slot is removed all the same" }
+    assert_equal [left], pool.slots, "still held, and locked: no other process takes it"
+    CgroupTest.kill(stray)
+    CgroupTest.wait(stray)
+    stray = nil
+    assert_nil pool.close, "its task gone, a second close removes it"
+    assert_false Cgroup::PIDS.new(left).exist?
     assert_equal [], pool.slots
   ensure
-    [stray, helper].each do |pid|
-      CgroupTest.kill(pid) rescue nil
-      CgroupTest.wait(pid) rescue nil
+    [stray, helper].compact.each do |pid|
+      CgroupTest.kill(pid)
+      CgroupTest.wait(pid)
     end
+  end
+end
+
+assert('a slot emptied of the tasks a lease left is let go when the pool has another idle: a second pool takes it') do
+  skip "pids is not available" unless CgroupTest.version('pids')
+  CgroupTest.isolate do
+    helper = CgroupTest.spawn("sleep")
+    stray = CgroupTest.spawn("sleep")
+    a = Cgroup::Pool.new("#{PREFIX}/two", :pids, size: 2)
+    left = a.lease(helper) { |slot| slot.groups[0].attach(stray) }.slot
+    other = a.lease(helper) {}.slot
+    CgroupTest.kill(stray)
+    CgroupTest.wait(stray)
+    assert_equal other, a.lease(helper) {}.slot
+    assert_equal [other], a.slots, "the emptied slot is let go: this pool has an idle one"
+    b = Cgroup::Pool.new("#{PREFIX}/two", :pids, size: 2)
+    assert_equal left, b.lease(helper) {}.slot, "and another pool of the same base takes it"
+    [a, b].each(&:close)
+    CgroupTest.kill(helper)
+    CgroupTest.wait(helper)
+  end
+end
+
+assert('Pool.new makes nothing until the first lease; Usage#to_h holds every figure') do
+  skip "pids is not available" unless CgroupTest.version('pids')
+  CgroupTest.isolate do
+    helper = CgroupTest.spawn("sleep")
+    pool = Cgroup::Pool.new("#{PREFIX}/lazy", :pids)
+    assert_false CgroupTest.dir?(CgroupTest.group_dir('pids', "#{PREFIX}/lazy")), "no group before a lease"
+    usage = pool.lease(helper) {}
+    assert_true CgroupTest.dir?(CgroupTest.group_dir('pids', "#{PREFIX}/lazy/0"))
+    h = usage.to_h
+    assert_equal %w[cpu_usec events io memory_peak pids_peak slot system_usec user_usec], h.keys.sort
+    assert_equal ["#{PREFIX}/lazy/0", usage.pids_peak, usage.events], [h["slot"], h["pids_peak"], h["events"]]
+    assert_equal 1, h["pids_peak"], "the helper alone"
+    pool.close
+    CgroupTest.kill(helper)
+    CgroupTest.wait(helper)
   end
 end

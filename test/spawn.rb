@@ -57,6 +57,23 @@ assert('spawn reports a command that cannot run and a group that does not exist'
   end
 end
 
+assert('Cgroup.spawn_in and Cgroup.waitpid: the child starts in the group; [status, nil] or [nil, signal]; Status#via and #signaled?') do
+  CgroupTest.isolate do
+    g = Cgroup::PIDS.new("#{PREFIX}/primitive").create
+    pid = Cgroup.spawn_in([g], ["/bin/sh", "-c", "exit 3"])
+    assert_equal [3, nil], Cgroup.waitpid(pid)
+    pid = Cgroup.spawn_in([g], ["/bin/sleep", "30"])
+    assert_equal [pid], g.procs, "in the group: #{g.procs.inspect}"
+    CgroupTest.kill(pid, 9)
+    assert_equal [nil, 9], Cgroup.waitpid(pid)
+    killed = Cgroup.wait(g.spawn("/bin/sh", "-c", "kill -TERM $$"))
+    assert_equal [true, false, 15, nil], [killed.signaled?, killed.success?, killed.termsig, killed.exitstatus]
+    status = Cgroup.wait(g.spawn("/bin/true"))
+    assert_false status.signaled?
+    assert_equal(CgroupTest.version('pids') == 2 ? :clone3 : :fork, status.via, "born in its v2 group, or forked and moved (v1)")
+  end
+end
+
 assert('wait on a pid that is not a child, or was reaped already, raises Cgroup::NotFound (ECHILD)') do
   e = assert_raise(Cgroup::NotFound) { Cgroup.wait(1) }
   assert_equal 10, e.errno
