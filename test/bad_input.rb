@@ -172,6 +172,19 @@ assert('attach of pid 0, -1, a huge pid, a gone pid and a zombie raises; nothing
   end
 end
 
+assert('attach of a zombie into "/" passes silently: the read-back finds it where it was asked to go') do
+  zombie = CgroupTest.zombie
+  begin
+    # only where it is in the root already: the write then changes nothing on this host
+    skip "the zombie is not in cpu's root here" unless CgroupTest.group_of(zombie, 'cpu') == "/"
+    root = Cgroup::CPU.new("/")
+    assert_equal root, root.attach(zombie)
+    assert_equal "/", CgroupTest.group_of(zombie, 'cpu')
+  ensure
+    CgroupTest.wait(zombie)
+  end
+end
+
 assert('delete of a busy group and the root raise, delete of a missing group is done; every method after delete') do
   CgroupTest.isolate do
     fixtures
