@@ -217,7 +217,9 @@ assert('CPUACCT#usage counts a busy child; usage = 0 resets it on cgroup v1') do
       assert_true usec > 50_000, "a 100 ms spin shows in cpu.stat usage_usec (#{usec})"
       assert_equal usec * 1000, g.usage
       kernel = CgroupTest.kernel_file('cpuacct', g.group_name, 'cpu.stat').split("\n").to_h { |l| k, v = l.split; [k, v.to_i] }
-      assert_equal %w[system_usec usage_usec user_usec].map { |k| kernel[k] }, g.stat.values_at("system_usec", "usage_usec", "user_usec")
+      keys = %w[system_usec usage_usec user_usec]
+      stat = g.stat
+      assert_equal keys.map { |k| kernel[k] }, keys.map { |k| stat[k] }
     else
       used = CgroupTest.kernel_file('cpuacct', g.group_name, 'cpuacct.usage').to_i
       assert_true used > 50_000_000, "a 100 ms spin shows in cpuacct.usage (#{used} ns)"
@@ -268,7 +270,7 @@ assert('MEMORY#memsw_usage_in_bytes reads the kernel\'s memory+swap usage; v2-on
   CgroupTest.isolate do
     g = Cgroup::MEMORY.new("#{PREFIX}/swapuse").create
     if version(Cgroup::MEMORY) == 2
-      want = %w[memory.swap.current memory.current].map { |f| CgroupTest.kernel_file('memory', g.group_name, f).to_i }.sum
+      want = %w[memory.swap.current memory.current].map { |f| CgroupTest.kernel_file('memory', g.group_name, f).to_i }.inject(:+)
       assert_equal want, g.memsw_usage_in_bytes
     else
       assert_equal CgroupTest.kernel_file('memory', g.group_name, 'memory.memsw.usage_in_bytes').to_i, g.memsw_usage_in_bytes
