@@ -202,7 +202,7 @@ end
 
 assert('Cgroup::USER_HZ is the kernel\'s clock tick (getconf CLK_TCK): v1 cpuacct.stat ticks become microseconds') do
   skip "no getconf here (the VMs' busybox)" unless CgroupTest.file?("/usr/bin/getconf")
-  out, status = CgroupTest.capture_as(0, "/usr/bin/getconf", "CLK_TCK")
+  out, status = CgroupTest.capture_as(CgroupTest.uid, "/usr/bin/getconf", "CLK_TCK")
   assert_equal 0, status
   assert_equal out.to_i, Cgroup::USER_HZ
 end
