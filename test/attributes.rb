@@ -303,9 +303,11 @@ end
 
 # The two memory limits as the kernel holds them, in MiB (-1: none): v1's
 # memory and memory+swap files, or v2's memory.max and memory.max plus
-# memory.swap.max.  v1's "none" is a page count near 2**63.
+# memory.swap.max.  v1's "none" is a page count near 2**63, told by its 19
+# digits: valgrind's emulation makes mruby 3.1 compare 67108864 >= 2**62 as
+# true.
 def memory_pair(g)
-  mib = ->(text) { text.chomp == "max" || text.to_i >= (1 << 62) ? -1 : text.to_i / MiB }
+  mib = ->(text) { text.chomp == "max" || text.chomp.size > 18 ? -1 : text.to_i / MiB }
   files = version(Cgroup::MEMORY) == 2 ? %w[memory.max memory.swap.max] : %w[memory.limit_in_bytes memory.memsw.limit_in_bytes]
   mem, other = files.map { |f| mib.(CgroupTest.kernel_file('memory', g.group_name, f)) }
   return [mem, other] if version(Cgroup::MEMORY) == 1
