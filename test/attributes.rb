@@ -163,6 +163,10 @@ assert('v1-only attributes raise Cgroup::Unsupported on cgroup v2, v2-only ones 
     assert_raise(Cgroup::Unsupported) { Cgroup::CPUACCT.new("/x").usage = 0 }
     assert_raise(Cgroup::Unsupported) { Cgroup::CPUACCT.new("/x").usage_percpu }
     assert_raise(Cgroup::Unsupported) { Cgroup::CPU.new("/x").rt_runtime_us = 1 }
+    if version(Cgroup::BLKIO) == 2
+      assert_raise(Cgroup::Unsupported) { Cgroup::BLKIO.new("/x").io_service_bytes }
+      assert_raise(Cgroup::Unsupported) { Cgroup::BLKIO.new("/x").io_serviced }
+    end
   else
     assert_raise(Cgroup::Unsupported) { mem.high = 10 }
     assert_raise(Cgroup::Unsupported) { Cgroup::MEMORY.new(PREFIX).raw_events }
@@ -196,6 +200,11 @@ assert('BLKIO throttles round-trip as "MAJ:MIN VALUE" (blkio.throttle.* on v1, i
       g.modify
       assert_equal "", g.throttle_read_bps_device
       assert_kind_of Hash, Cgroup::IO.new(g.group_name).stat
+      io = Cgroup::IO.new(g.group_name)
+      io.max = "#{dev} riops=50" # IO#max= writes an io.max line as it is
+      io.modify
+      line = CgroupTest.kernel_file('blkio', g.group_name, "io.max").split("\n").find { |l| l.start_with?("#{dev} ") }
+      assert_include line.split, "riops=50"
     end
   end
 end

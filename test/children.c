@@ -446,15 +446,21 @@ t_exit_bang(mrb_state *mrb, mrb_value self)
   _exit((int)status);
 }
 
-/* CgroupTest.ignore_sigchld(flag): SIGCHLD to SIG_IGN (true) or SIG_DFL, as
- * servers that never wait for their children set it */
+/* CgroupTest.ignore_sigchld(how): SIGCHLD to SIG_IGN (true), to SIG_DFL with
+ * SA_NOCLDWAIT (:nocldwait), or SIG_DFL (false), as servers that never wait
+ * for their children set it */
 static mrb_value
 t_ignore_sigchld(mrb_state *mrb, mrb_value self)
 {
-  mrb_bool ignore;
+  struct sigaction sa;
+  mrb_value how;
 
-  mrb_get_args(mrb, "b", &ignore);
-  signal(SIGCHLD, ignore ? SIG_IGN : SIG_DFL);
+  mrb_get_args(mrb, "o", &how);
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = mrb_true_p(how) ? SIG_IGN : SIG_DFL;
+  if (mrb_symbol_p(how) && mrb_symbol(how) == mrb_intern_lit(mrb, "nocldwait"))
+    sa.sa_flags = SA_NOCLDWAIT;
+  sigaction(SIGCHLD, &sa, NULL);
   return self;
 }
 

@@ -74,6 +74,18 @@ assert('Cgroup.spawn_in and Cgroup.waitpid: the child starts in the group; [stat
   end
 end
 
+assert('spawn into a v2 group at pids.max: clone3 says EAGAIN, raised as Cgroup::Error itself naming the group') do
+  skip "pids is served by cgroup v1 here: clone3 births only into v2 groups" unless CgroupTest.version('pids') == 2
+  CgroupTest.isolate do
+    g = Cgroup::PIDS.new("#{PREFIX}/nofork")
+    g.max = 0
+    g.create
+    e = assert_raise(Cgroup::Error) { g.spawn("/bin/true") }
+    assert_equal [Cgroup::Error, 11, g.group_name], [e.class, e.errno, e.group]
+    assert_equal [], g.procs
+  end
+end
+
 assert('wait on a pid that is not a child, or was reaped already, raises Cgroup::NotFound (ECHILD)') do
   e = assert_raise(Cgroup::NotFound) { Cgroup.wait(1) }
   assert_equal 10, e.errno
@@ -183,14 +195,16 @@ end
 assert('with SIGCHLD ignored, wait raises Cgroup::Unsupported saying why, after the child ended') do
   CgroupTest.isolate do
     g = Cgroup::PIDS.new("#{PREFIX}/nochld").create
-    begin
-      CgroupTest.ignore_sigchld(true)
-      pid = g.spawn("/bin/true")
-      e = assert_raise(Cgroup::Unsupported) { Cgroup.wait(pid) }
-      assert_equal 10, e.errno # ECHILD
-      assert_include e.message, "SIGCHLD is ignored"
-    ensure
-      CgroupTest.ignore_sigchld(false)
+    [true, :nocldwait].each do |how|
+      begin
+        CgroupTest.ignore_sigchld(how)
+        pid = g.spawn("/bin/true")
+        e = assert_raise(Cgroup::Unsupported, "SIGCHLD #{how.inspect}") { Cgroup.wait(pid) }
+        assert_equal 10, e.errno # ECHILD
+        assert_include e.message, "SIGCHLD is ignored"
+      ensure
+        CgroupTest.ignore_sigchld(false)
+      end
     end
     assert_true Cgroup.wait(g.spawn("/bin/true")).success?, "waits again once SIGCHLD is back"
   end
