@@ -235,10 +235,7 @@ write_one(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, 
 static mrb_bool
 value_refused(mrb_state *mrb, mrb_value exc)
 {
-  struct RClass *cgroup = mrb_module_get(mrb, "Cgroup");
-
-  return mrb_obj_is_kind_of(mrb, exc, mrb_class_get_under(mrb, cgroup, "InvalidValue")) ||
-         mrb_obj_is_kind_of(mrb, exc, mrb_class_get_under(mrb, cgroup, "Unsupported"));
+  return mcg_error_is(mrb, exc, "InvalidValue") || mcg_error_is(mrb, exc, "Unsupported");
 }
 
 /* Unstage the values at ids: they are in the kernel (or were refused). */

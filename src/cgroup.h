@@ -172,6 +172,7 @@ mrb_noreturn void mcg_raise_error(mrb_state *mrb, const char *cls, int err,
                                   const char *reason);
 mrb_noreturn void mcg_raise_process_error(mrb_state *mrb, const char *cls, int err,
                                           const char *what, const char *reason);
+mrb_bool mcg_error_is(mrb_state *mrb, mrb_value exc, const char *cls);
 void mcg_init_errors(mrb_state *mrb, struct RClass *cgroup);
 
 /* ---- table.c: the attribute table's rows ---------------------------- */

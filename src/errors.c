@@ -78,6 +78,13 @@ mcg_raise_error(mrb_state *mrb, const char *cls, int err, enum controller_id con
   mrb_exc_raise(mrb, mcg_make_error(mrb, cls, err, controller, group, action, file, value, reason));
 }
 
+/* Whether exc is a Cgroup::<cls> (or of a subclass of it). */
+mrb_bool
+mcg_error_is(mrb_state *mrb, mrb_value exc, const char *cls)
+{
+  return mrb_obj_is_kind_of(mrb, exc, mrb_class_get_under(mrb, mrb_module_get(mrb, "Cgroup"), cls));
+}
+
 /* A Cgroup::<cls> exception about this process rather than a group (waiting
  * for a child, finding the hierarchies): "what: reason", with @errno; cls
  * NULL picks the class from err. */

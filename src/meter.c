@@ -249,9 +249,7 @@ meter_start(mrb_state *mrb, mrb_value self)
   if (!held_here(get_meter(mrb, self))) return mrb_false_value();
   result = mrb_protect_error(mrb, start_body, &self, &failed);
   if (!failed) return result;
-  if (mrb_obj_is_kind_of(mrb, result,
-                         mrb_class_get_under_id(mrb, cgroup_module(mrb), MRB_SYM(NotFound))))
-    return mrb_false_value();
+  if (mcg_error_is(mrb, result, "NotFound")) return mrb_false_value();
   mrb_exc_raise(mrb, result);
 }
 

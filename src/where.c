@@ -164,7 +164,6 @@ mrb_value
 mcg_subtree_pids(mrb_state *mrb, struct cgroup_ctx *ctx, const char *file)
 {
   mrb_value groups = mcg_subtree(mrb, ctx, "list the subtree's tasks"), all = mrb_ary_new(mrb);
-  struct RClass *not_found = mrb_class_get_under(mrb, mrb_module_get(mrb, "Cgroup"), "NotFound");
   struct pids_read r = {ctx, NULL, file};
   mrb_value pids;
   mrb_bool failed;
@@ -173,7 +172,7 @@ mcg_subtree_pids(mrb_state *mrb, struct cgroup_ctx *ctx, const char *file)
   for (i = 0; i < RARRAY_LEN(groups); i++) {
     r.path = RSTRING_CSTR(mrb, RARRAY_PTR(groups)[i]);
     pids = mrb_protect_error(mrb, read_pids_body, &r, &failed);
-    if (failed && mrb_obj_is_kind_of(mrb, pids, not_found)) continue;
+    if (failed && mcg_error_is(mrb, pids, "NotFound")) continue;
     if (failed) mrb_exc_raise(mrb, pids);
     mrb_ary_concat(mrb, all, pids);
   }
