@@ -228,8 +228,8 @@ module Cgroup
           @meter.entered
           return block.call(self)
         end
-        if pid
-          group.attach(pid) { nest(i + 1, pid, block) }
+        if pid # the whole process, as doc/accounting.md says (attach moves a thread on v1)
+          group.attach_process(pid) { nest(i + 1, pid, block) }
         else
           group.attach { nest(i + 1, pid, block) }
         end

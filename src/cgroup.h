@@ -124,6 +124,7 @@ struct attachment {
                          attachments, through any object (mrb_malloc) */
   int holds;          /* attaches through this object not yet detached */
   mrb_bool chained;   /* made while other objects held the task where it was */
+  mrb_bool whole;     /* attach_process: the whole process moves (cgroup.procs) both ways */
   unsigned long made; /* when the record was made, and when last attached */
   unsigned long seq;  /* (mcg_next_seq): the task sits in the group attached last */
 };
@@ -347,6 +348,7 @@ enum controller_id mcg_controller_from(mrb_state *mrb, mrb_value name);
 
 /* ---- where.c: where tasks and groups are ---------------------------- */
 pid_t mcg_calling_thread(void);
+void mcg_flush_cpu_time(pid_t pid);
 int mcg_current_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, char out[PATH_MAX]);
 mrb_noreturn void mcg_raise_unreadable_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid,
                                              int err);

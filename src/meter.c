@@ -49,6 +49,7 @@ struct meter {
   mrb_bool carried;    /* after[] holds the last lease's end, and no lease ran since */
   mrb_bool spent;      /* a peak the next lease could not read exactly */
   mrb_bool populated;  /* tasks stayed behind in the slot */
+  mrb_bool inhabited;  /* a Cgroup::Worker's group: its process lives in it */
   struct kept_fd lock; /* the slot's directory, flock'ed */
   pid_t owner;         /* the process that took the lock */
 };
@@ -214,6 +215,39 @@ held_here(struct meter *m)
   return m->owner == getpid() && mcg_fd_unchanged(&m->lock);
 }
 
+/* Whether each of the slot's directories is still there: the locked one
+ * still at its place (a directory removed, or removed and made again by
+ * another process, has no files through the old descriptor), the others
+ * by their path.  A pool whose lease starts without reading a counter
+ * (freezer, cpuset, pids alone) would not see it otherwise. */
+static mrb_bool
+slot_still_there(mrb_state *mrb, mrb_value self, struct meter *m)
+{
+  mrb_value groups = groups_of(mrb, self);
+  mrb_int g;
+
+  if (faccessat(m->lock.fd, "cgroup.procs", F_OK, 0) != 0) return FALSE;
+  for (g = 1; g < RARRAY_LEN(groups); g++) {
+    struct cgroup_ctx *ctx = group_ctx(mrb, self, (int)g);
+    if (!seen_before(mrb, self, (int)g) && !mcg_path_exists(mrb, ctx, ctx->path)) return FALSE;
+  }
+  return TRUE;
+}
+
+/* The start of a request in a Worker's group: its process is in it, so
+ * every counter is read (the process ran since the last request) and
+ * nothing is asked about tasks in it.  The CPU time the caller ran so far
+ * is charged first, so that it falls before the request. */
+static mrb_value
+start_inhabited(mrb_state *mrb, mrb_value self, struct meter *m)
+{
+  mcg_flush_cpu_time(mcg_calling_thread());
+  read_counters(mrb, self, m, m->before, MCG_ALL_FIELDS, "start a request");
+  mcg_reset_peaks(mrb, groups_of(mrb, self), &m->files);
+  m->pids_floor = m->before[F_PIDS_LEVEL];
+  return mrb_true_value();
+}
+
 /* The start of a lease, for mrb_protect_error: TRUE when it may begin. */
 static mrb_value
 start_body(mrb_state *mrb, void *p)
@@ -223,6 +257,8 @@ start_body(mrb_state *mrb, void *p)
   mrb_bool quick = m->carried, was_run;
 
   m->finished = m->carried = FALSE;
+  if (m->inhabited) return start_inhabited(mrb, self, m);
+  if (!slot_still_there(mrb, self, m)) return mrb_false_value();
   if (quick) {
     memcpy(m->before, m->after, sizeof m->before);
     read_counters(mrb, self, m, m->before, QUICK_FIELDS, "start a lease");
@@ -349,6 +385,7 @@ meter_finish(mrb_state *mrb, mrb_value self)
   int i;
 
   mrb_get_args(mrb, "S", &slot);
+  if (m->inhabited) mcg_flush_cpu_time(mcg_calling_thread()); /* the request's CPU time, charged */
   read_counters(mrb, self, m, m->after, finish_fields(m), "finish a lease");
   m->spent = FALSE;
   for (i = 0; i < F_COUNT; i++)
@@ -359,7 +396,8 @@ meter_finish(mrb_state *mrb, mrb_value self)
   /* v2 says so in cgroup.events, pids counts them; on v1 without pids a
    * task that stayed is seen at the next start if it ran meanwhile (its CPU
    * time moved), and without cpuacct either by reading cgroup.procs now */
-  m->populated = tasks_in_slot(mrb, self, m, m->after, mcg_counter_row(&m->files, F_CPU) < 0);
+  m->populated =
+      !m->inhabited && tasks_in_slot(mrb, self, m, m->after, mcg_counter_row(&m->files, F_CPU) < 0);
   m->finished = m->carried = TRUE;
   return usage_new(mrb, m, slot, delta);
 }
@@ -391,6 +429,7 @@ meter_state(mrb_state *mrb, mrb_value self)
 
   /* a child forked inside the block (the lock was checked at the start) */
   if (m->owner != getpid()) return mrb_symbol_value(MRB_SYM(foreign));
+  if (m->inhabited) return mrb_symbol_value(MRB_SYM(ready));
   /* a slot taken over, a lease that raised, or tasks a lease left (they may
    * have ended since, after moving counters the next start must read) */
   if (!m->finished || m->populated) {
@@ -462,6 +501,15 @@ meter_mine_p(mrb_state *mrb, mrb_value self)
   return mrb_bool_value(held_here(m));
 }
 
+/* meter.inhabit: the process now lives in the slot (Cgroup::Worker): its
+ * tasks no longer make the slot populated, and each start reads all. */
+static mrb_value
+meter_inhabit(mrb_state *mrb, mrb_value self)
+{
+  get_meter(mrb, self)->inhabited = TRUE;
+  return mrb_nil_value();
+}
+
 /* meter.close: the counters' descriptors, and the lock with them.  In a
  * forked child these are copies: closing them leaves the parent's lock. */
 static mrb_value
@@ -471,7 +519,7 @@ meter_close(mrb_state *mrb, mrb_value self)
 
   meter_close_all(m);
   m->owner = 0;
-  m->finished = m->carried = FALSE; /* a slot made anew is looked at afresh */
+  m->finished = m->carried = m->inhabited = FALSE; /* a slot made anew is looked at afresh */
   return mrb_nil_value();
 }
 
@@ -489,5 +537,6 @@ mcg_init_meter(mrb_state *mrb, struct RClass *cgroup)
   mrb_define_method(mrb, meter, "finish", meter_finish, MRB_ARGS_REQ(1));
   mrb_define_method(mrb, meter, "state", meter_state, MRB_ARGS_NONE());
   mrb_define_method(mrb, meter, "directories", meter_directories, MRB_ARGS_NONE());
+  mrb_define_method(mrb, meter, "inhabit", meter_inhabit, MRB_ARGS_NONE());
   mrb_define_method(mrb, meter, "close", meter_close, MRB_ARGS_NONE());
 }

@@ -27,10 +27,12 @@ pid_text(pid_t pid, char buf[16])
 
 /* The file attach and detach write a task to: v1's tasks (a thread), v2's
  * cgroup.procs (a whole process), or in a group made threaded! on v2 its
- * cgroup.threads (a thread, within the threaded subtree). */
+ * cgroup.threads (a thread, within the threaded subtree); attach_process
+ * (whole) writes cgroup.procs on both versions. */
 static const char *
-move_file(struct cgroup_ctx *ctx)
+move_file(struct cgroup_ctx *ctx, mrb_bool whole)
 {
+  if (whole) return "cgroup.procs";
   if (ctx->threaded && mcg_on_v2(ctx->controller))
     return mcg_version_file(ctx->controller, FILE_THREADS);
   return mcg_version_file(ctx->controller, FILE_MOVE_TASK);
@@ -49,8 +51,8 @@ pid_arg(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_value v, const char *action)
   if (pid <= 0 || pid > INT_MAX) {
     char buf[32];
     snprintf(buf, sizeof buf, "%" PRId64, (int64_t)pid);
-    mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, action, move_file(ctx),
-                    buf, "pid must be positive");
+    mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, action,
+                    move_file(ctx, FALSE), buf, "pid must be positive");
   }
   return (pid_t)pid;
 }
@@ -62,11 +64,12 @@ pid_arg(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_value v, const char *action)
  * opens with O_TRUNC and goes through stdio on every call.
  */
 static int
-move_task(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, pid_t pid)
+move_task(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, pid_t pid, mrb_bool whole)
 {
   char buf[16];
 
-  return mcg_kernel_write(mrb, ctx, path, move_file(ctx), pid_text(pid, buf), FILE_OFTEN);
+  mcg_flush_cpu_time(pid); /* what it ran so far counts where it ran */
+  return mcg_kernel_write(mrb, ctx, path, move_file(ctx, whole), pid_text(pid, buf), FILE_OFTEN);
 }
 
 /*
@@ -114,8 +117,8 @@ raise_for_task(mrb_state *mrb, struct cgroup_ctx *ctx, const char *cls, int err,
 {
   char buf[16];
 
-  mcg_raise_error(mrb, cls, err, ctx->controller, group, action, move_file(ctx), pid_text(pid, buf),
-                  reason);
+  mcg_raise_error(mrb, cls, err, ctx->controller, group, action, move_file(ctx, FALSE),
+                  pid_text(pid, buf), reason);
 }
 
 /* Count one attach of pid in its record in ctx, made if need be.  A new
@@ -124,7 +127,8 @@ raise_for_task(mrb_state *mrb, struct cgroup_ctx *ctx, const char *cls, int err,
  * first of them.  Else (none, or the task was moved elsewhere meanwhile)
  * it remembers where the task is. */
 static void
-record_attachment(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, const char *current)
+record_attachment(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, const char *current,
+                  mrb_bool whole)
 {
   struct attachment *a = mcg_find_attachment(ctx, pid), *first, *last;
   struct cgroup_ctx *last_ctx;
@@ -146,9 +150,11 @@ record_attachment(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, const char 
     a->owner = getpid();
     a->holds = 0;
     a->made = 0;
+    a->whole = FALSE;
     ctx->attached_count++;
   }
   a->holds++;
+  a->whole = a->whole || whole;
   a->seq = mcg_next_seq();
   if (!a->made) a->made = a->seq; /* seqs start at 1 */
 }
@@ -173,7 +179,8 @@ require_domain_group(mrb_state *mrb, struct cgroup_ctx *ctx)
 /* Move pid into ctx's group, first writing any staged values so it never
  * runs under stale limits, and count the attach. */
 static void
-attach_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, mrb_bool other_process)
+attach_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, mrb_bool other_process,
+            mrb_bool whole)
 {
   char previous[PATH_MAX];
   int err;
@@ -188,14 +195,14 @@ attach_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, mrb_bool other_pr
   if (err) mcg_raise_unreadable_group(mrb, ctx, pid, err);
   /* already there (on v2 a CPU and a MEMORY object of one name are one
    * group: Cgroup.with(cpu, mem) moves once) */
-  if (strcmp(previous, ctx->path) != 0 && (err = move_task(mrb, ctx, ctx->path, pid))) {
+  if (strcmp(previous, ctx->path) != 0 && (err = move_task(mrb, ctx, ctx->path, pid, whole))) {
     mcg_require_group(mrb, ctx, "attach");
     raise_for_task(mrb, ctx, NULL, err, ctx->path, "attach", pid, NULL);
   }
   if (other_process && may_be_exiting(ctx, previous) && !mcg_task_is_in(mrb, ctx, pid, ctx->path)) {
     raise_for_task(mrb, ctx, "NotFound", ESRCH, ctx->path, "attach", pid, "process has exited");
   }
-  record_attachment(mrb, ctx, pid, previous);
+  record_attachment(mrb, ctx, pid, previous, whole);
 }
 
 /* [self, block, pid, process]: the block form's body and its ensure.  A
@@ -245,21 +252,18 @@ attach_undo(mrb_state *mrb, mrb_value args)
   return mrb_funcall_id(mrb, RARRAY_PTR(args)[0], MRB_SYM(detach), 1, RARRAY_PTR(args)[2]);
 }
 
-/*
- * Cgroup#attach(pid = nil): move pid, or the calling thread, into the group.
- * With a block: yield self, and move the task back in an ensure, even when
- * the block raises (the task stays while another attach still holds it).
- */
+/* attach's and attach_process's body: move the task (whole: its
+ * process), and with a block move it back in an ensure. */
 static mrb_value
-cgroup_attach(mrb_state *mrb, mrb_value self)
+attach_with(mrb_state *mrb, mrb_value self, mrb_bool whole)
 {
   struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
   mrb_value v = mrb_nil_value(), block = mrb_nil_value(), args[4];
   pid_t pid;
 
   mrb_get_args(mrb, "|o&", &v, &block);
-  pid = pid_arg(mrb, ctx, v, "attach");
-  attach_task(mrb, ctx, pid, !mrb_nil_p(v));
+  pid = whole && mrb_nil_p(v) ? getpid() : pid_arg(mrb, ctx, v, "attach");
+  attach_task(mrb, ctx, pid, !mrb_nil_p(v), whole);
   if (mrb_nil_p(block)) return self;
   args[0] = self;
   args[1] = block;
@@ -269,6 +273,28 @@ cgroup_attach(mrb_state *mrb, mrb_value self)
                     mrb_ary_new_from_values(mrb, 4, args));
 }
 
+/*
+ * Cgroup#attach(pid = nil): move pid, or the calling thread, into the group.
+ * With a block: yield self, and move the task back in an ensure, even when
+ * the block raises (the task stays while another attach still holds it).
+ */
+static mrb_value
+cgroup_attach(mrb_state *mrb, mrb_value self)
+{
+  return attach_with(mrb, self, FALSE);
+}
+
+/*
+ * Cgroup#attach_process(pid = nil): the same for the whole process of pid
+ * (or of the caller), all its threads, through cgroup.procs on v1 too,
+ * where attach moves one thread.  Back the same way.
+ */
+static mrb_value
+cgroup_attach_process(mrb_state *mrb, mrb_value self)
+{
+  return attach_with(mrb, self, TRUE);
+}
+
 /* Move a task to the group at target; when target is gone (or, with
  * climb, refuses it), to its nearest ancestor that takes it: one that
  * exists and, on v2, has no domain controller enabled for its children
@@ -276,17 +302,18 @@ cgroup_attach(mrb_state *mrb, mrb_value self)
  * point wherever the subtree allows; a group above it refuses
  * (PermissionDenied), and the task stays where it is. */
 static void
-return_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, const char *target, mrb_bool climb)
+return_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, const char *target, mrb_bool climb,
+            mrb_bool whole)
 {
   char up[PATH_MAX];
   int err;
 
   snprintf(up, sizeof up, "%s", target);
-  err = move_task(mrb, ctx, up, pid);
+  err = move_task(mrb, ctx, up, pid, whole);
   while (up[1] && (err == ENOENT || (climb && err == EBUSY))) {
     mcg_parent_of(up, up);
     climb = TRUE;
-    err = move_task(mrb, ctx, up, pid);
+    err = move_task(mrb, ctx, up, pid, whole);
   }
   if (err == 0 || err == ESRCH) return; /* a task that has exited needs no move */
   raise_for_task(mrb, ctx, NULL, err, up, "detach", pid, NULL);
@@ -316,7 +343,7 @@ detach_attachment(mrb_state *mrb, struct cgroup_ctx *ctx, struct attachment *a)
   else
     target = last && a->chained ? last_ctx->path : a->previous;
   if (target && strcmp(target, ctx->path) != 0) /* else it is there already */
-    return_task(mrb, ctx, a->pid, target, FALSE);
+    return_task(mrb, ctx, a->pid, target, FALSE, a->whole);
   mrb_free(mrb, a->previous);
   *a = ctx->attached[--ctx->attached_count];
   if (ctx->attached_count == 0) mcg_release(ctx);
@@ -336,7 +363,7 @@ detach_unrecorded(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid)
                    "task is not attached to this group");
   }
   mcg_parent_of(ctx->path, parent);
-  return_task(mrb, ctx, pid, parent, TRUE);
+  return_task(mrb, ctx, pid, parent, TRUE, FALSE);
 }
 
 /*
@@ -404,6 +431,8 @@ mcg_init_tasks(mrb_state *mrb, struct RClass *cgroup)
 {
   mrb_define_method(mrb, cgroup, "attach", cgroup_attach, MRB_ARGS_OPT(1));
   mrb_define_method(mrb, cgroup, "detach", cgroup_detach, MRB_ARGS_OPT(1));
+  mrb_define_method(mrb, cgroup, "attach_process", cgroup_attach_process,
+                    MRB_ARGS_OPT(1) | MRB_ARGS_BLOCK());
   mrb_define_method(mrb, cgroup, "procs", cgroup_procs, MRB_ARGS_OPT(1));
   mrb_define_method(mrb, cgroup, "tasks", cgroup_tasks, MRB_ARGS_OPT(1));
 }

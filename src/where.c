@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <mruby.h>
@@ -24,6 +25,26 @@ pid_t
 mcg_calling_thread(void)
 {
   return (pid_t)syscall(SYS_gettid);
+}
+
+/*
+ * Charge the CPU time task pid has run so far to the group it is in now.
+ * The kernel charges a running task's time to its group at the task's next
+ * scheduler update (a tick, a switch, or a read of its CPU clock), not as it
+ * runs: without this, the time a request ran before a move out is counted
+ * in the group it moves to, and a short lease reads 0.  Reading the clock
+ * is that update: the calling thread's own clock, or another task's process
+ * clock (Linux's clock id for a pid: ~pid << 3 | CPUCLOCK_SCHED), which
+ * updates each of its threads that is running.  A task that is gone needs
+ * nothing, so errors are ignored.
+ */
+void
+mcg_flush_cpu_time(pid_t pid)
+{
+  struct timespec ts;
+  clockid_t process_clock = (clockid_t)((~(unsigned)pid << 3) | 2);
+
+  clock_gettime(pid == mcg_calling_thread() ? CLOCK_THREAD_CPUTIME_ID : process_clock, &ts);
 }
 
 static mrb_bool

@@ -4,7 +4,7 @@
  * once per simulated request between mrb_gc_arena_save and _restore, and a
  * script's exception reported and cleared without stopping the host.
  *
- *   embed [-n REQUESTS] [-t THREADS] SETUP.rb REQUEST.rb TEARDOWN.rb
+ *   embed [-n REQUESTS] [-t THREADS] [-g GAP_MS] SETUP.rb REQUEST.rb TEARDOWN.rb
  *
  * The host forks a helper child to stand in for the request's worker
  * process (scripts see its pid in $worker_pid; the host itself stays in its
@@ -12,7 +12,10 @@
  * for the scripts' groups ($MRB_EMBED_GROUP, default "/mruby-embed"); $argument
  * passes $MRB_EMBED_ARG (or "") on to the scripts.  It prints the requests,
  * errors, time per request, and its RSS and open file descriptors before
- * and after the requests.
+ * and after the requests.  With -g, GAP_MS milliseconds pass idle between
+ * requests, as in a server that gets a request now and then (the kernel's
+ * costs differ: doc/speed.md); it prints each request's median and 90th
+ * percentile time too (us_median, us_p90).
  *
  * With -t, as a threaded server would: after SETUP, THREADS threads each
  * open an mrb_state of their own and run REQUEST that many times; each
@@ -192,6 +195,31 @@ seconds(void)
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static void
+idle_ms(long ms)
+{
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+  while (nanosleep(&ts, &ts) != 0) {
+  }
+}
+
+static int
+by_value(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+
+  return (x > y) - (x < y);
+}
+
+/* The q-th quantile (0..1) of n times, sorted in place. */
+static double
+quantile(double *t, long n, double q)
+{
+  qsort(t, (size_t)n, sizeof *t, by_value);
+  return n ? t[(long)(q * (n - 1) + 0.5)] : 0.0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -200,17 +228,20 @@ main(int argc, char **argv)
   struct RProc *setup, *request, *teardown;
   mrb_state *mrb;
   pid_t worker;
-  double start, elapsed;
+  double start, elapsed, busy = 0, *each;
+  long gap_ms = 0;
 
-  while ((opt = getopt(argc, argv, "n:t:")) != -1) {
+  while ((opt = getopt(argc, argv, "n:t:g:")) != -1) {
     if (opt == 'n') requests = atol(optarg);
     if (opt == 't') threads = atoi(optarg);
+    if (opt == 'g') gap_ms = atol(optarg);
   }
-  if (argc - optind != 3 || threads < 0 || threads > 64) {
-    fprintf(stderr, "usage: embed [-n REQUESTS] [-t THREADS (up to 64)] SETUP.rb REQUEST.rb "
-                    "TEARDOWN.rb\n");
+  if (argc - optind != 3 || threads < 0 || threads > 64 || requests < 0 || gap_ms < 0) {
+    fprintf(stderr, "usage: embed [-n REQUESTS] [-t THREADS (up to 64)] [-g GAP_MS] SETUP.rb "
+                    "REQUEST.rb TEARDOWN.rb\n");
     return 2;
   }
+  if (!(each = calloc((size_t)requests + 1, sizeof *each))) return 1;
   if ((worker = fork()) == 0) { /* the request's worker, attached by the scripts */
     pause();
     _exit(0);
@@ -240,13 +271,16 @@ main(int argc, char **argv)
   errors += !run(mrb, request);
   rss_before = rss_kb();
   fds_before = fd_count();
-  start = seconds();
   for (i = 1; i <= requests; i++) {
+    if (gap_ms) idle_ms(gap_ms);
     mrb_gv_set(mrb, mrb_intern_lit(mrb, "$request"), mrb_int_value(mrb, i));
+    start = seconds();
     errors += !run(mrb, request);
+    each[i - 1] = seconds() - start;
+    busy += each[i - 1];
     if (i == requests / 10) rss_warm = rss_kb(); /* the GC heap has found its size */
   }
-  elapsed = seconds() - start;
+  elapsed = busy;
   mrb_full_gc(mrb);
   rss_after = rss_kb();
   fds_after = fd_count();
@@ -255,9 +289,11 @@ main(int argc, char **argv)
   waitpid(worker, NULL, 0);
   mrb_close(mrb);
   fds_closed = fd_count();
-  printf("requests %ld errors %ld us_per_request %.1f rss_kb %ld %ld %ld fds %d %d"
-         " fds_without_state %d %d\n",
-         requests, errors, requests ? elapsed * 1e6 / requests : 0.0, rss_before, rss_warm,
-         rss_after, fds_before, fds_after, fds_start, fds_closed);
+  printf("requests %ld errors %ld us_per_request %.1f us_median %.1f us_p90 %.1f rss_kb %ld %ld %ld"
+         " fds %d %d fds_without_state %d %d\n",
+         requests, errors, requests ? elapsed * 1e6 / requests : 0.0,
+         quantile(each, requests, 0.5) * 1e6, quantile(each, requests, 0.9) * 1e6, rss_before,
+         rss_warm, rss_after, fds_before, fds_after, fds_start, fds_closed);
+  free(each);
   return errors ? 1 : 0;
 }

@@ -1,0 +1,4 @@
+# At a server's pace: the calling thread leases a slot of a Cgroup::Pool
+# (moves in and out, the slot's counters read).
+$pool ||= Cgroup::Pool.new("#{$group}/lease", :cpuacct, :memory)
+$pool.lease {}.cpu_usec
