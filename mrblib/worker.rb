@@ -26,12 +26,14 @@ module Cgroup
       raise ArgumentError, "Cgroup::Worker needs a controller (cpu: { cfs_quota_us: 50_000 }, ...)" if limits.empty?
       raise ArgumentError, "size must be an Integer >= 1, got #{size.inspect}" unless size.is_a?(Integer) && size >= 1
 
+      @classes = {}
+      limits.each_key { |c| @classes[c] = Cgroup.group(c, base).class }
+      @limits = check_limits(limits)
       @slot = hold_slot(base, limits.keys, size)
       @name = @slot.name
       @groups = @slot.groups
       @by_controller = {}
       limits.keys.each_with_index { |c, i| @by_controller[c] = @groups[i] }
-      @limits = check_limits(limits)
       move_in
       @rest = rest_values(@limits)
       @changed = nil # [group, attribute] written for the request in progress
@@ -103,13 +105,14 @@ module Cgroup
     def check_limits(limits)
       checked = {}
       limits.each do |controller, attrs|
-        group = @by_controller[controller]
+        klass = @classes[controller]
+        raise ArgumentError, "#{controller}: not a controller of #{inspect}" unless klass
         raise ArgumentError, "#{controller}: limits must be a Hash, got #{attrs.inspect}" unless attrs.is_a?(Hash)
 
         checked[controller] = attrs.map do |attr, value|
           attr = attr.to_sym
-          unless (attr == :allowance && group.is_a?(MEMORY)) || group.respond_to?("#{attr}=")
-            raise ArgumentError, "#{group.class} has no limit #{attr} (#{group.inspect})"
+          unless (attr == :allowance && klass == MEMORY) || klass.method_defined?("#{attr}=")
+            raise ArgumentError, "#{klass} has no limit #{attr} (#{controller}: #{attrs.inspect})"
           end
           [attr, value]
         end
@@ -161,8 +164,6 @@ module Cgroup
 
       merged = @limits.dup
       check_limits(override).each do |controller, attrs|
-        raise ArgumentError, "#{controller}: not a controller of #{inspect}" unless @limits.key?(controller)
-
         merged[controller] = merged[controller].reject { |a, _| attrs.any? { |b, _| b == a } } + attrs
       end
       merged

@@ -218,6 +218,8 @@ run_child(const char *mode, long arg, int gate)
     code = child_alloc(arg);
   } else if (strcmp(mode, "spin") == 0)
     mcgt_busy_for(arg);
+  else if (strcmp(mode, "spin_cpu") == 0) /* arg ms of CPU time, however loaded the machine */
+    mcgt_spin_cpu(arg);
   else if (strcmp(mode, "burst") == 0)
     child_burst(arg);
   else if (strcmp(mode, "family") == 0)

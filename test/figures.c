@@ -72,6 +72,42 @@ t_burn(mrb_state *mrb, mrb_value self)
   return self;
 }
 
+/* CgroupTest.spin_quietly(n): n rounds of a busy loop that never reads a
+ * CPU clock: such a read charges the time run so far to the task's group,
+ * which is what the gem must do itself before a move (tests of that use
+ * this loop, so that nothing but the gem charges the time) */
+static mrb_value
+t_spin_quietly(mrb_state *mrb, mrb_value self)
+{
+  volatile unsigned long spin = 0;
+  mrb_int n;
+
+  mrb_get_args(mrb, "i", &n);
+  for (mrb_int i = 0; i < n; i++) spin++;
+  return self;
+}
+
+/* CgroupTest.quiet_rounds(ms) => how many rounds of spin_quietly take about
+ * ms of CPU time here, at the fastest of five tries (a try slowed by a
+ * neighbour costs more time per round, never less) */
+static mrb_value
+t_quiet_rounds(mrb_state *mrb, mrb_value self)
+{
+  struct timespec a, b;
+  double best = 0;
+  mrb_int ms;
+
+  mrb_get_args(mrb, "i", &ms);
+  for (int i = 0; i < 5; i++) {
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+    mrb_funcall(mrb, self, "spin_quietly", 1, mrb_int_value(mrb, 1000000));
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+    double per_ms = 1000000 / ((b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) / 1e6);
+    if (per_ms > best) best = per_ms;
+  }
+  return mrb_int_value(mrb, (mrb_int)(best * (double)ms));
+}
+
 static mrb_value
 t_touch(mrb_state *mrb, mrb_value self)
 {
@@ -155,6 +191,8 @@ mcgt_init_figures(mrb_state *mrb, struct RClass *t)
   mrb_define_module_function(mrb, t, "cpu_ticks", t_cpu_ticks, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "sleep", t_sleep, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "burn", t_burn, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "spin_quietly", t_spin_quietly, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "quiet_rounds", t_quiet_rounds, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "block_device?", t_block_device_p, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "cpu_usec", t_cpu_usec, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "touch", t_touch, MRB_ARGS_REQ(1));

@@ -1,0 +1,222 @@
+# Cgroup::Worker: per-request limits written into the worker's own group,
+# and restored (mrblib/worker.rb).  A worker moves its process into its
+# group, so every test runs it in a forked child (the test runner stays in
+# its memory group); the child reports what the kernel's files said, read
+# without the gem, and the parent asserts.
+
+PREFIX = CgroupTest.prefix
+MiB = 1 << 20
+
+def cpu_quota_file
+  CgroupTest.version('cpu') == 2 ? 'cpu.max' : 'cpu.cfs_quota_us'
+end
+
+def memory_limit_file
+  CgroupTest.version('memory') == 2 ? 'memory.max' : 'memory.limit_in_bytes'
+end
+
+def memory_usage_file
+  CgroupTest.version('memory') == 2 ? 'memory.current' : 'memory.usage_in_bytes'
+end
+
+# The quota as the kernel shows it: an Integer, -1 for none.
+def kernel_quota(group)
+  text = CgroupTest.kernel_file('cpu', group, cpu_quota_file).split[0]
+  text == 'max' ? -1 : text.to_i
+end
+
+# Run the block in a forked child; [what it returned (a Hash of Strings),
+# the child's exit status, the signal that ended it].  What the block
+# reported before it died is kept: it calls report.call(hash) as it goes.
+def worker_child(name)
+  file = CgroupTest.scratch("worker-#{name}")
+  CgroupTest.write(file, "")
+  child = CgroupTest.fork
+  if child == 0
+    said = {}
+    report = lambda do |h|
+      h.each { |k, v| said[k] = v }
+      CgroupTest.write(file, said.map { |k, v| "#{k}\t#{v}" }.join("\n") + "\n")
+    end
+    begin
+      report.call(yield(report))
+    rescue Exception => e
+      report.call("raised" => "#{e.class}: #{e.message}")
+    end
+    CgroupTest.exit!(0)
+  end
+  status, signal = CgroupTest.wait(child)
+  fields = {}
+  CgroupTest.read(file).split("\n").each do |line|
+    k, v = line.split("\t", 2)
+    fields[k] = v
+  end
+  CgroupTest.unlink(file)
+  [fields, status, signal]
+end
+
+def worker_report(name, &block)
+  r, status, signal = worker_child(name, &block)
+  assert_equal [0, nil], [status, signal], "#{name}: the child ended cleanly (#{r.inspect})"
+  assert_nil r["raised"], "#{name}: the child raised"
+  r
+end
+
+def error_of
+  yield
+  nil
+rescue StandardError => e
+  e
+end
+
+def skip_unless(*controllers)
+  controllers.each { |c| skip "#{c} is not available" unless CgroupTest.version(c) }
+end
+
+assert('Worker.new moves the whole process into a group of its own; run writes the quota for the block and restores it') do
+  skip_unless 'cpu'
+  CgroupTest.isolate do
+    base = "#{PREFIX}/worker-quota"
+    r = worker_report("quota") do
+      other = CgroupTest.park_thread # a second thread: it moves too
+      w = Cgroup::Worker.new(base, cpu: { cfs_quota_us: 30_000 })
+      groups = [CgroupTest.group_of(CgroupTest.tid, 'cpu'), CgroupTest.group_of(other, 'cpu')]
+      at_rest = kernel_quota(w.name)
+      inside = w.run { kernel_quota(w.name) }
+      after = kernel_quota(w.name)
+      raised = begin
+        w.run { raise "request failed" }
+      rescue RuntimeError => e
+        e.message
+      end
+      after_raise = kernel_quota(w.name)
+      override = w.run(cpu: { cfs_quota_us: 10_000 }) { kernel_quota(w.name) }
+      CgroupTest.unpark_thread
+      w.close
+      { "name" => w.name, "groups" => groups.join(","), "rest" => at_rest, "inside" => inside, "after" => after,
+        "message" => raised, "after_raise" => after_raise, "override" => override,
+        "home" => CgroupTest.group_of(CgroupTest.tid, 'cpu'), "gone" => !CgroupTest.dir?(CgroupTest.group_dir('cpu', w.name)) }
+    end
+    name = "#{base}/0"
+    assert_equal name, r["name"]
+    assert_equal "#{name},#{name}", r["groups"], "both threads of the process in the worker's group"
+    assert_equal ["-1", "30000", "-1"], [r["rest"], r["inside"], r["after"]], "the quota in force only in the block"
+    assert_equal ["request failed", "-1"], [r["message"], r["after_raise"]], "restored when the block raises"
+    assert_equal "10000", r["override"], "an override for one request"
+    assert_not_equal name, r["home"], "close moves the process back"
+    assert_equal "true", r["gone"], "close removes the group"
+  end
+end
+
+assert('Worker: a memory allowance is a limit above the level where the request began, and it bites') do
+  skip_unless 'memory'
+  CgroupTest.isolate do
+    base = "#{PREFIX}/worker-memory"
+    r, status, signal = worker_child("memory") do |report|
+      w = Cgroup::Worker.new(base, memory: { allowance: 16 * MiB })
+      rest = CgroupTest.kernel_file('memory', w.name, memory_limit_file)
+      held = "x" * (4 * MiB) # the worker's own level, charged to its group
+      inside = w.run do
+        [CgroupTest.kernel_file('memory', w.name, memory_limit_file).to_i,
+         CgroupTest.kernel_file('memory', w.name, memory_usage_file).to_i]
+      end
+      report.call("name" => w.name, "rest" => rest, "limit" => inside[0], "usage" => inside[1],
+                  "after" => CgroupTest.kernel_file('memory', w.name, memory_limit_file))
+      w.run { CgroupTest.touch(64 * MiB) } # four times the allowance, no swap: the OOM killer
+      { "survived" => held.size }
+    end
+    limit, usage = r["limit"].to_i, r["usage"].to_i
+    assert_true limit - 16 * MiB <= usage, "the limit (#{limit}) is the level at the start plus 16 MiB (usage #{usage})"
+    assert_true limit - 16 * MiB >= 4 * MiB - MiB, "the level counts what the worker holds (limit #{limit})"
+    assert_equal r["rest"], r["after"], "the limit in force before, restored"
+    events = CgroupTest.kernel_file('memory', r["name"], CgroupTest.version('memory') == 2 ? 'memory.events' : 'memory.oom_control')
+    oom_kills = events.split("\n").find { |l| l.start_with?("oom_kill ") }.to_s.split[1].to_i
+    assert_equal [nil, 9], [r["survived"], signal], "the worker, past its allowance, was OOM-killed (status #{status})"
+    assert_true oom_kills >= 1, "the kernel counts the OOM kill in the worker's group: #{events.inspect}"
+  end
+end
+
+assert('Worker#account counts the CPU time the block ran, flushed before and after') do
+  skip_unless 'cpu'
+  CgroupTest.isolate do
+    r = worker_report("account") do
+      w = Cgroup::Worker.new("#{PREFIX}/worker-account", cpuacct: {})
+      rounds = CgroupTest.quiet_rounds(3)
+      out = []
+      20.times do
+        before = CgroupTest.cpu_usec
+        CgroupTest.spin_quietly(rounds) # before: its time is not the block's
+        usage = w.account { CgroupTest.spin_quietly(rounds) }
+        "#{usage.cpu_usec}/#{CgroupTest.cpu_usec - before}"
+      end
+      w.close
+      { "runs" => out.join(" ") }
+    end
+    # two equal spins, one before the account and one in its block: the block's
+    # is half of what the process ran, and a spin whose time was charged
+    # after a move (the old defect) counts none of it, both, or a tick's worth
+    r["runs"].split.each do |run|
+      counted, around = run.split("/").map(&:to_i)
+      assert_true counted >= around * 35 / 100 && counted <= around * 62 / 100,
+                  "the block's half of #{around} us counted: #{counted} us (all: #{r['runs']})"
+    end
+  end
+end
+
+assert('Worker: a run inside a run raises Busy; the outer limits stay in force until it ends') do
+  skip_unless 'cpu'
+  CgroupTest.isolate do
+    r = worker_report("nested") do
+      w = Cgroup::Worker.new("#{PREFIX}/worker-nested", cpu: { cfs_quota_us: 40_000 })
+      msg, inner = w.run do
+        m = begin
+          w.run {}
+          "no error"
+        rescue Cgroup::Busy => e
+          e.message
+        end
+        [m, kernel_quota(w.name)]
+      end
+      after = kernel_quota(w.name)
+      w.close
+      { "msg" => msg, "inner" => inner, "after" => after }
+    end
+    assert_include r["msg"], "a request is running in this worker's group already"
+    assert_equal ["40000", "-1"], [r["inner"], r["after"]]
+  end
+end
+
+assert('Worker: a group a dead worker held is taken over by the next; a living one is not') do
+  skip_unless 'cpu'
+  CgroupTest.isolate do
+    base = "#{PREFIX}/worker-takeover"
+    first = worker_report("first") { { "name" => Cgroup::Worker.new(base, cpu: {}).name } } # dies holding it
+    second = worker_report("second") do
+      w = Cgroup::Worker.new(base, cpu: {})
+      other = worker_report("third") { { "name" => Cgroup::Worker.new(base, cpu: {}).name } }
+      h = { "name" => w.name, "other" => other["name"], "procs" => CgroupTest.pids_in('cpu', w.name, "cgroup.procs").join(",") }
+      w.close
+      h
+    end
+    assert_equal "#{base}/0", first["name"]
+    assert_equal "#{base}/0", second["name"], "the dead worker's group, taken over"
+    assert_equal "#{base}/1", second["other"], "a worker alive holds its group"
+  end
+end
+
+assert('Worker: limits it cannot write are refused before any group is made') do
+  skip_unless 'cpu'
+  CgroupTest.isolate do
+    base = "#{PREFIX}/worker-bad"
+    r = worker_report("bad") do
+      a = error_of { Cgroup::Worker.new(base, cpu: { no_such_limit: 1 }) }
+      b = error_of { Cgroup::Worker.new(base, cpu: { allowance: 1 }) }
+      c = error_of { Cgroup::Worker.new(base) }
+      { "a" => "#{a.class}: #{a.message}", "b" => "#{b.class}: #{b.message}", "c" => c.class,
+        "made" => CgroupTest.dir?(CgroupTest.group_dir('cpu', base)) }
+    end
+    assert_equal "ArgumentError: Cgroup::CPU has no limit no_such_limit (cpu: {:no_such_limit=>1})", r["a"]
+    assert_include r["b"], "Cgroup::CPU has no limit allowance"
+    assert_equal ["ArgumentError", "false"], [r["c"], r["made"]]
+  end
+end
