@@ -1,4 +1,4 @@
-# Accounting per request: a group of the child's pool leased for the
-# request, and what the request used in it (bytes at the peak, CPU time).
-usage = $pool.lease { Apache.rputs "ok" }
+# Accounting per request: what the request used in this child's group (the
+# counters' difference: bytes at the peak above where it began, CPU time).
+usage = $worker.account { Apache.rputs "ok" }
 Apache.rputs " #{usage.memory_peak} #{usage.cpu_usec}"

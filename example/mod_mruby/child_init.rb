@@ -20,15 +20,29 @@ def cpu_group(name, quota)
   group.create
 end
 
-# the per-request groups: all requests share one CPU quota and memory limit
-$cpu = cpu_group("request", 50_000) # half a CPU for all requests together
-unless $threaded
-  $mem = Cgroup::MEMORY.new("#{$base}/request")
-  $mem.limit_in_bytes = 256 << 20
-  $mem.create
-  # /account: groups leased to one request at a time (Cgroup::Pool)
-  $pool = Cgroup::Pool.new("#{$base}/lease", :cpuacct, :memory)
+# Per request without a move (/cpu, /cpumem, /account): this child moves
+# once, now, into a group of its own (BASE/worker/0, /1, ...), and each
+# request writes its limits into that group and restores them after.  A
+# move per request waits for the kernel's RCU at a server's pace
+# (milliseconds when requests come now and then: doc/speed.md); writing a
+# limit does not.  The group holds the whole child: under event (v1) a
+# request's quota binds the child's other threads too while its handler
+# runs (mod_mruby runs one script at a time per child).  A threaded MPM on
+# v2 moves requests' threads instead (below): its threads' groups must lie
+# in the threaded subtree of the leaf the children start in.
+$worker = Cgroup::Worker.new("#{$base}/worker", cpu: {}, cpuacct: {}, memory: {}) unless $threaded
+CPU_LIMIT = { cpu: { cfs_quota_us: 50_000 } }.freeze # half a CPU while a request runs
+CPU_MEMORY_LIMIT = { cpu: { cfs_quota_us: 50_000 }, memory: { allowance: 256 << 20 } }.freeze
+
+# The request's limits: in this child's own group, or (threaded on v2) by
+# moving the request's thread into the shared request group.
+def limited(limits, &block)
+  $worker ? $worker.run(**limits, &block) : Cgroup.with($cpu, &block)
 end
+
+# /where and a threaded MPM on v2: a group all requests share (one quota
+# for all of them together), which needs a move per request
+$cpu = cpu_group("request", 50_000) # half a CPU for all requests together
 
 # per virtual host, the classic pattern: a group chosen by host name at
 # fixups, left at log_transaction; CGIs forked by the request inherit it

@@ -1,2 +1,3 @@
-# Per request: only the move; the quota was set once in child_init.rb.
-Cgroup.with($cpu) { Apache.rputs "ok" }
+# Per request: the quota written into this child's group and restored after
+# (child_init.rb's limited); nothing moves.
+limited(CPU_LIMIT) { Apache.rputs "ok" }

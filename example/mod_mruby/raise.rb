@@ -1,8 +1,8 @@
-# A handler that fails inside the block.  The gem moves the task back (the
-# ensure of Cgroup.with); mod_mruby itself only logs an exception that
+# A handler that fails inside the block.  The limits are restored (the
+# ensure of Worker#run, or Cgroup.with's move back); mod_mruby itself only logs an exception that
 # leaves the script and answers 200, so the handler says 500 itself.
 begin
-  Cgroup.with($cpu) { raise "request failed on purpose" }
+  limited(CPU_LIMIT) { raise "request failed on purpose" }
 rescue => e
   Apache::Request.new.log(Apache::APLOG_ERR, "raise.rb: #{e.class}: #{e.message}")
   Apache.return(Apache::HTTP_INTERNAL_SERVER_ERROR)

@@ -1,4 +1,8 @@
 # At a server's pace: the calling thread moved into a shared CPU group made
 # once (Cgroup.with), and back: two moves per request.
-$cpu ||= Cgroup::CPU.new("#{$group}/request").tap { |g| g.cfs_quota_us = 50_000; g.create }
+unless $cpu
+  $cpu = Cgroup::CPU.new("#{$group}/request")
+  $cpu.cfs_quota_us = 50_000
+  $cpu.create
+end
 Cgroup.with($cpu) {}
