@@ -22,6 +22,14 @@ MPMS = (ENV['MRB_APACHE_MPMS'] || 'prefork event').split
 ROUNDS = (ENV['MRB_APACHE_ROUNDS'] || '3').to_i
 REQUESTS = (ENV['MRB_APACHE_REQUESTS'] || '10000').to_i
 SOAK = (ENV['MRB_APACHE_SOAK'] || '30000').to_i
+# /plain, then the gem's handlers that the example has a script for (its
+# httpd.conf gives each its <Location>): a handler added there is added here
+LOCATIONS = %w[plain cpu cpumem account shared].select { |l| File.exist?("#{EXAMPLE}/#{l}.rb") }.freeze
+# those an MPM cannot run: on v2 a threaded MPM's requests have no memory
+# group (child_init.rb sets no $mem and no $pool there); account is not run
+# under a threaded MPM on v1 either
+NOT_CPU_ONLY = %w[cpumem account shared].freeze
+NOT_THREADED = %w[account].freeze
 # /raise's own, and prefork saying that every child is busy (ab keeps all 16)
 EXPECTED_ERRORS = ['raise.rb: RuntimeError: request failed on purpose',
                    'AH00161: server reached MaxRequestWorkers setting'].freeze
@@ -58,9 +66,9 @@ class Server
   end
 
   def locations
-    return %w[plain cpu] if cpu_only?
+    return LOCATIONS - NOT_CPU_ONLY if cpu_only?
 
-    threaded? ? %w[plain cpu cpumem] : %w[plain cpu cpumem account]
+    threaded? ? LOCATIONS - NOT_THREADED : LOCATIONS
   end
 
   def conf

@@ -9,7 +9,9 @@ RUN = "/tmp/mrbcg-ngx-#{Process.pid}"
 BASE = ENV['MRB_NGX_BASE'] || "/mrbcg-ngx-#{Process.pid}" # in a delegated service: below its group
 PORT = 20_000 + Process.pid % 10_000
 CONCURRENCY = 16
-LOCATIONS = %w[plain cpu cpumem account].freeze
+# /plain, then the gem's handlers that the example has a script for (its
+# nginx.conf gives each its location): a handler added there is added here
+LOCATIONS = %w[plain cpu cpumem account shared].select { |l| File.exist?("#{EXAMPLE}/#{l}.rb") }.freeze
 
 def master
   File.read("#{RUN}/nginx.pid").to_i
@@ -102,7 +104,7 @@ begin
   # handlers take turns, RSS moves up and down by hundreds of kB with the
   # mix, plain's included: malloc's heap, not the gem's objects.)
   soak = (ENV['MRB_NGX_SOAK'] || '60000').to_i
-  %w[cpu cpumem account].each do |l|
+  (LOCATIONS - %w[plain]).each do |l|
     before = workers.to_h { |w| [w, [rss_kb(w), idle_fds(w)]] }
     r = ab_at(l, soak)
     check("#{l}: #{soak} more requests, none failed", r[:complete] == soak && r[:failed].zero? && r[:non2xx].zero?)
