@@ -4,13 +4,15 @@
 # the parent is root and in the delegated leaf, the children run as
 # www-data; no failed request; every child thread back in its home group
 # after each load and no task left in a request group; child RSS and
-# descriptors flat; /raise answered 500 with its error logged; CGIs born in
-# their virtual host's group (mod_cgi) or, with mod_cgid, in its daemon's
-# (the daemon forks them, not the request); the heavy host throttled; three
-# graceful restarts under load, with a plain handler under the same load as
-# the reference for the server's own failures; error.log without other
-# errors.  On v2 the event MPM's groups are threaded (THREADED_MPM in
-# child_init.rb): a request moves its thread, not the whole child.
+# descriptors flat; every request of the paced client (server_probe.rb)
+# answered 200 with its body; /raise answered 500 with its error logged;
+# CGIs born in their virtual host's group (mod_cgi) or, with mod_cgid, in
+# its daemon's (the daemon forks them, not the request); the heavy host
+# throttled; three graceful restarts under load, with a plain handler
+# under the same load as the reference for the server's own failures;
+# error.log without other errors.  On v2 the event MPM's groups are
+# threaded (THREADED_MPM in child_init.rb): a request moves its thread, not
+# the whole child.
 #   ruby tools/apache-run.rb path/to/apache2 path/to/mod_mruby.so example/mod_mruby commit
 require 'etc'
 require 'fileutils'
@@ -22,6 +24,15 @@ MPMS = (ENV['MRB_APACHE_MPMS'] || 'prefork event').split
 ROUNDS = (ENV['MRB_APACHE_ROUNDS'] || '3').to_i
 REQUESTS = (ENV['MRB_APACHE_REQUESTS'] || '10000').to_i
 SOAK = (ENV['MRB_APACHE_SOAK'] || '30000').to_i
+PACED = (ENV['MRB_APACHE_PACED'] || '40').to_i # requests of each location in each rhythm, in tens
+# /plain, then the gem's handlers that the example has a script for (its
+# httpd.conf gives each its <Location>): a handler added there is added here
+LOCATIONS = %w[plain cpu cpumem account shared].select { |l| File.exist?("#{EXAMPLE}/#{l}.rb") }.freeze
+# those an MPM cannot run: on v2 a threaded MPM's requests have no memory
+# group (child_init.rb sets no $mem and no $pool there); account is not run
+# under a threaded MPM on v1 either
+NOT_CPU_ONLY = %w[cpumem account shared].freeze
+NOT_THREADED = %w[account].freeze
 # /raise's own, and prefork saying that every child is busy (ab keeps all 16)
 EXPECTED_ERRORS = ['raise.rb: RuntimeError: request failed on purpose',
                    'AH00161: server reached MaxRequestWorkers setting'].freeze
@@ -58,9 +69,9 @@ class Server
   end
 
   def locations
-    return %w[plain cpu] if cpu_only?
+    return LOCATIONS - NOT_CPU_ONLY if cpu_only?
 
-    threaded? ? %w[plain cpu cpumem] : %w[plain cpu cpumem account]
+    threaded? ? LOCATIONS - NOT_THREADED : LOCATIONS
   end
 
   def conf
@@ -369,7 +380,15 @@ def graceful(server)
   server.all_home('after three graceful restarts')
 end
 
+# one client's latencies, a request every 100 ms and back to back (server_probe.rb)
+def paced(server)
+  times = paced_latencies(server.port, server.locations, PACED, server.mpm)
+  server.all_home('after the paced requests')
+  times
+end
+
 results = Hash.new { |h, k| h[k] = [] }
+paced_times = {}
 servers = []
 begin
   MPMS.each do |mpm|
@@ -377,6 +396,7 @@ begin
     servers << server
     server.start
     per_request(server, results)
+    paced_times[mpm] = paced(server)
     soak(server)
     request_thread(server)
     raising(server)
@@ -400,6 +420,8 @@ begin
                   rps / plain)
     end
   end
+  puts
+  paced_times.each { |mpm, times| paced_report(times, "#{mpm}: ") if times }
 ensure
   servers.each do |server|
     server.stop

@@ -1,5 +1,6 @@
 # tools/ngx-test's second half: runs the built nginx with example/ngx_mruby
-# under ab and checks it from outside, through /proc and the cgroup files.
+# under ab and one paced client, and checks it from outside, through /proc
+# and the cgroup files.
 #   ruby tools/ngx-run.rb path/to/nginx example/ngx_mruby ngx_mruby-commit
 require 'fileutils'
 require_relative 'server_probe'
@@ -9,7 +10,10 @@ RUN = "/tmp/mrbcg-ngx-#{Process.pid}"
 BASE = ENV['MRB_NGX_BASE'] || "/mrbcg-ngx-#{Process.pid}" # in a delegated service: below its group
 PORT = 20_000 + Process.pid % 10_000
 CONCURRENCY = 16
-LOCATIONS = %w[plain cpu cpumem account].freeze
+# /plain, then the gem's handlers that the example has a script for (its
+# nginx.conf gives each its location): a handler added there is added here
+LOCATIONS = %w[plain cpu cpumem account shared].select { |l| File.exist?("#{EXAMPLE}/#{l}.rb") }.freeze
+PACED = (ENV['MRB_NGX_PACED'] || '40').to_i # requests of each location in each rhythm, in tens
 
 def master
   File.read("#{RUN}/nginx.pid").to_i
@@ -97,12 +101,16 @@ begin
     puts "worker RSS after round #{results['plain'].size}: #{workers.map { |w| "#{rss_kb(w)} kB" }.join(', ')}"
   end
 
+  # one client's latencies, a request every 100 ms and back to back (server_probe.rb)
+  paced = paced_latencies(PORT, LOCATIONS, PACED, 'nginx')
+  all_home('after the paced requests')
+
   # Each of the gem's handlers alone, after the rounds above: its worker's
   # RSS and descriptors before and after 60,000 more requests.  (While the
   # handlers take turns, RSS moves up and down by hundreds of kB with the
   # mix, plain's included: malloc's heap, not the gem's objects.)
   soak = (ENV['MRB_NGX_SOAK'] || '60000').to_i
-  %w[cpu cpumem account].each do |l|
+  (LOCATIONS - %w[plain]).each do |l|
     before = workers.to_h { |w| [w, [rss_kb(w), idle_fds(w)]] }
     r = ab_at(l, soak)
     check("#{l}: #{soak} more requests, none failed", r[:complete] == soak && r[:failed].zero? && r[:non2xx].zero?)
@@ -166,6 +174,8 @@ begin
     rps = median(results[l])
     puts format('%-10s %12.0f %18.1f %9.2fx', "/#{l}", rps, (1.0 / rps - 1.0 / plain) * 1e6, rps / plain)
   end
+  puts
+  paced_report(paced) if paced
 ensure
   pid = File.exist?("#{RUN}/nginx.pid") ? master : nil
   if pid

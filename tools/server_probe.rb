@@ -80,10 +80,149 @@ def http_get(port, path, host: '127.0.0.1')
   end
 end
 
-# /account's answer: "ok", the request's memory peak and CPU time
+# what a location of the examples answers: "ok", and /account the
+# request's memory peak and CPU time after it
+def expected_body?(location, body)
+  location == 'account' ? body.match?(/\Aok \d+ \d+\z/) : body == 'ok'
+end
+
 def account_answer_checked(body, what)
   check("#{what}: /account answers with the request's memory peak and CPU time (#{body.inspect})",
-        body.match?(/\Aok \d+ \d+\z/))
+        expected_body?('account', body))
+end
+
+def now_us
+  Process.clock_gettime(Process::CLOCK_MONOTONIC, :float_microsecond)
+end
+
+# One HTTP/1.1 connection kept alive from request to request, as a browser
+# or a proxy keeps one.  A response says where it ends (Content-Length, or
+# chunked); should the server close the connection, the next request opens
+# a new one before its clock starts (counted in reopened).
+class KeepAliveClient
+  attr_reader :reopened
+
+  def initialize(port)
+    @port = port
+    @socket = nil
+    @reopened = -1 # the first opening is not a reopening
+  end
+
+  # one GET: [status, body, microseconds from its first byte sent to its
+  # answer's last byte received]
+  def get(path)
+    open unless @socket
+    start = now_us
+    @socket.write("GET /#{path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    status, headers = read_head
+    body = read_body(headers)
+    took = now_us - start
+    close if headers['connection'] == 'close' || !headers['content-length'] && !headers['transfer-encoding']
+    [status, body, took]
+  end
+
+  def close
+    @socket&.close
+    @socket = nil
+  end
+
+  private
+
+  def open
+    @socket = TCPSocket.new('127.0.0.1', @port)
+    @socket.setsockopt(Socket::IPPROTO_TCP, Socket::TCP_NODELAY, 1)
+    @reopened += 1
+  end
+
+  def line
+    @socket.gets("\r\n") or raise EOFError, 'the server closed the connection'
+  end
+
+  def read_head
+    status = line.split[1].to_i
+    headers = {}
+    until (l = line) == "\r\n"
+      name, value = l.split(':', 2)
+      headers[name.downcase] = value.strip.downcase
+    end
+    [status, headers]
+  end
+
+  def read_body(headers)
+    return @socket.read(headers['content-length'].to_i) if headers['content-length']
+    return @socket.read unless headers['transfer-encoding'] == 'chunked'
+
+    body = +''
+    while (size = line.to_i(16)).positive?
+      body << @socket.read(size)
+      line # the chunk's CRLF
+    end
+    nil until line == "\r\n" # trailers
+    body
+  end
+end
+
+# The two rhythms of the paced phase, with the pause before each request
+PACED_INTERVAL = 0.1
+RHYTHMS = { 'at a request every 100 ms' => PACED_INTERVAL, 'back to back' => 0 }.freeze
+
+# A single client's view of the handlers: one keep-alive connection, the
+# locations taking turns (plain, cpu, ..., plain, cpu, ...), each request's
+# latency timed.  The rhythms alternate in blocks of 10 rotations, so that
+# drift in the machine's load hits both alike: a request every 100 ms, as
+# a lightly used server sees them, then the same rotation with no gap.
+# Every answer must be 200 with the location's body.  Returns
+# { rhythm => { location => [microseconds, ...] } }, count of each.
+def paced_latencies(port, locations, count, what)
+  client = KeepAliveClient.new(port)
+  locations.each { |l| client.get(l) } # the connection's first requests, untimed
+  times = RHYTHMS.keys.to_h { |r| [r, Hash.new { |h, l| h[l] = [] }] }
+  bad = Hash.new { |h, l| h[l] = [] }
+  last = now_us
+  ((count + 9) / 10).times do
+    RHYTHMS.each do |rhythm, pause|
+      10.times do
+        locations.each do |l|
+          wait = pause - (now_us - last) / 1e6 # from the start of the request before
+          sleep wait if wait.positive?
+          last = now_us
+          status, body, took = client.get(l)
+          times[rhythm][l] << took
+          bad[l] << "#{status} #{body.inspect}" unless status == 200 && expected_body?(l, body)
+        end
+      end
+    end
+  end
+  locations.each do |l|
+    check("#{what}: /#{l} on one keep-alive connection, every one of #{times.values.sum { |t| t[l].size }} " \
+          'paced and back-to-back requests answered 200 with its body', bad[l].empty?, bad[l].uniq.first(3).join(', '))
+  end
+  puts "#{what}: the paced client's connection was reopened #{client.reopened} times" if client.reopened.positive?
+  times
+rescue EOFError, SystemCallError => e
+  check("#{what}: the paced client's requests on one keep-alive connection", false, e.message)
+  nil
+ensure
+  client&.close
+end
+
+def percentile(values, fraction)
+  values.sort[(values.size * fraction).ceil - 1]
+end
+
+# The paced phase's lines: each location's median latency over /plain's in
+# either rhythm (one line each, /plain itself aside), and every location's
+# p90 at the paced rhythm.  Figures only: speed is not asserted here.
+def paced_report(times, prefix = '')
+  paced, back = times.values
+  added = ->(rhythm, l) { format('%+.0f', median(rhythm[l]) - median(rhythm['plain'])) }
+  (paced.keys - ['plain']).each do |l|
+    puts "#{prefix}paced /#{l}: #{added[paced, l]} us at a request every 100 ms, #{added[back, l]} us back to back"
+  end
+  puts "#{prefix}paced p90 at a request every 100 ms: " +
+       paced.map { |l, t| format('/%s %.0f us', l, percentile(t, 0.9)) }.join(', ') +
+       format(' (/plain median %.0f us, back to back %.0f us; %d requests per location and rhythm)',
+              median(paced['plain']), median(back['plain']), paced['plain'].size)
 end
 
 def rss_kb(pid)
