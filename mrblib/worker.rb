@@ -192,6 +192,7 @@ module Cgroup
       changed = @changed
       @changed = nil
       return if changed.nil? || changed.empty?
+      return unless @slot.meter.mine? # a child forked inside the block: the limits are its parent's
 
       failed = nil
       @by_controller.each do |controller, group|

@@ -63,6 +63,18 @@ t_emulated_p(mrb_state *mrb, mrb_value self)
   return mrb_bool_value(v && strcmp(v, "1") == 0);
 }
 
+/* CgroupTest.vm? => whether the suite runs in one of the VMs (tools/vm-test,
+ * vm-systemd-suite): qemu's emulated CPUs charge a task's CPU time for
+ * the moments the host took the CPU away, so CPU figures vary more there */
+static mrb_value
+t_vm_p(mrb_state *mrb, mrb_value self)
+{
+  const char *v = getenv("MRB_CGROUP_VM");
+  (void)mrb;
+  (void)self;
+  return mrb_bool_value(v && strcmp(v, "1") == 0);
+}
+
 /* CgroupTest.clone3? => whether clone3 answers here (a kernel from 5.3,
  * and not valgrind, which does not know it): a call it must refuse for its
  * size, EINVAL, rather than ENOSYS */
@@ -168,6 +180,7 @@ mrb_mruby_cgroup_gem_test(mrb_state *mrb)
   mrb_define_module_function(mrb, t, "uid", t_uid, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "clone3?", t_clone3_p, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "emulated?", t_emulated_p, MRB_ARGS_NONE());
+  mrb_define_module_function(mrb, t, "vm?", t_vm_p, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "cleanup", t_cleanup, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "isolate", t_isolate, MRB_ARGS_BLOCK());
 }

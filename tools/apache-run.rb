@@ -28,11 +28,11 @@ PACED = (ENV['MRB_APACHE_PACED'] || '40').to_i # requests of each location in ea
 # /plain, then the gem's handlers that the example has a script for (its
 # httpd.conf gives each its <Location>): a handler added there is added here
 LOCATIONS = %w[plain cpu cpumem account shared].select { |l| File.exist?("#{EXAMPLE}/#{l}.rb") }.freeze
-# those an MPM cannot run: on v2 a threaded MPM's requests have no memory
-# group (child_init.rb sets no $mem and no $pool there); account is not run
-# under a threaded MPM on v1 either
-NOT_CPU_ONLY = %w[cpumem account shared].freeze
-NOT_THREADED = %w[account].freeze
+# those an MPM cannot run: on v2 a threaded MPM's children have no
+# Cgroup::Worker (child_init.rb moves their requests' threads instead), so
+# no /account there; /cpumem then limits the CPU alone
+NOT_CPU_ONLY = %w[account].freeze
+NOT_THREADED = %w[].freeze
 # /raise's own, and prefork saying that every child is busy (ab keeps all 16)
 EXPECTED_ERRORS = ['raise.rb: RuntimeError: request failed on purpose',
                    'AH00161: server reached MaxRequestWorkers setting'].freeze
@@ -195,7 +195,11 @@ class Server
     ws = children
     check("#{mpm}: #{expected_children} children #{when_}", ws.size == expected_children,
           children_of_pid(parent).map { |p| "#{p}: #{Dir.children("/proc/#{p}/task").size} threads" }.join(', '))
-    children_of_pid(parent).each do |w|
+    # the children in their own groups (Cgroup::Worker), mod_cgid's daemon
+    # (and a threaded MPM's children on v2, which move threads) in BASE/main
+    at_main = cpu_only? ? children_of_pid(parent) : children_of_pid(parent) - ws
+    worker_groups_checked(base, ws, controllers, "#{mpm} #{when_}", "#{mpm}: child") unless cpu_only?
+    at_main.each do |w|
       controllers.each do |c|
         away = Dir.children("/proc/#{w}/task").map { |t| group_of(w, c, "/proc/#{w}/task/#{t}") }
                   .reject { |g| g == "#{base}/main" }
@@ -208,10 +212,9 @@ class Server
         check("#{mpm}: no task left in the #{c} group #{g} #{when_}", left.empty?, left.inspect)
       end
     end
-    extra = children_of(base, 'cpu') - %w[main request lease] - HOSTS.values
+    extra = children_of(base, 'cpu') - %w[main request worker] - HOSTS.values
     extra += children_of(groups, 'cpu') - %w[request] - HOSTS.values if cpu_only?
     check("#{mpm}: no per-request group left #{when_}", extra.empty?, extra.inspect)
-    lease_slots_empty(base, %w[cpuacct memory], "#{mpm} #{when_}") unless cpu_only?
   end
 
   def start

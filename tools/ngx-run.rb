@@ -38,19 +38,11 @@ end
 def all_home(when_)
   ws = workers
   check("2 workers #{when_}", ws.size == 2, ws.inspect)
-  ws.each do |w|
-    %w[cpu memory].each do |c|
-      g = group_of(w, c)
-      check("worker #{w} at home in #{c} #{when_}", g == "#{BASE}/main", g)
-    end
-  end
-  %w[cpu memory].each do |c|
-    left = tasks_in("#{BASE}/request", c)
-    check("no task left in the #{c} request group #{when_}", left.empty?, left.inspect)
-  end
-  extra = children_of(BASE, 'memory') - %w[main request lease]
+  worker_groups_checked(BASE, ws, %w[cpu memory], when_, 'worker')
+  left = tasks_in("#{BASE}/request", 'cpu') # the shared group (/shared and the async examples)
+  check("no task left in the shared request group #{when_}", left.empty?, left.inspect)
+  extra = children_of(BASE, 'memory') - %w[main request worker]
   check("no per-request group left #{when_}", extra.empty?, extra.inspect)
-  lease_slots_empty(BASE, %w[cpuacct memory], when_)
 end
 
 # ---- the run

@@ -60,16 +60,41 @@ def children_of(group, controller)
   Dir.children("#{MOUNTS[controller]}#{group}").select { |e| File.directory?("#{MOUNTS[controller]}#{group}/#{e}") }
 end
 
-# Cgroup::Pool's slots below base/lease (example/*/account.rb): each is
-# leased to one request at a time, and no task stays in one after it
-def lease_slots_empty(base, controllers, when_)
-  controllers.each do |c|
-    next unless File.directory?("#{MOUNTS[c]}#{base}/lease")
-
-    slots = children_of("#{base}/lease", c)
-    left = slots.flat_map { |s| threads_in("#{base}/lease/#{s}", c) }
-    check("no task left in a #{c} lease slot #{when_} (#{slots.size} slots)", left.empty?, left.inspect)
+# Cgroup::Worker's groups below base/worker (example/*/: the per-request
+# locations write their limits there): each worker process in a group of
+# its own, every thread of it, the same in each controller; no other process
+# in one; and its limits at rest, the requests' quota and memory limit
+# restored.  The groups of workers that exited stay, empty, for the next.
+def worker_groups_checked(base, pids, controllers, when_, label)
+  seen = {}
+  pids.each do |w|
+    homes = controllers.flat_map do |c|
+      Dir.children("/proc/#{w}/task").map { |t| group_of(w, c, "/proc/#{w}/task/#{t}") }
+    end.uniq
+    own = homes.size == 1 && homes[0].match?(%r{\A#{Regexp.escape(base)}/worker/\d+\z}) && !seen[homes[0]]
+    check("#{label} #{w}: every thread in a worker group of its own (#{controllers.join(', ')}) #{when_}", own,
+          homes.inspect)
+    seen[homes[0]] = w
   end
+  controllers.each do |c|
+    next unless File.directory?("#{MOUNTS[c]}#{base}/worker")
+
+    children_of("#{base}/worker", c).each do |g|
+      group = "#{base}/worker/#{g}"
+      strangers = tasks_in(group, c) - [seen[group]]
+      check("no other process in #{c} #{group} #{when_}", strangers.empty?, strangers.inspect)
+    end
+  end
+  seen.each_key { |group| worker_limits_at_rest(group, controllers, when_) }
+end
+
+def worker_limits_at_rest(group, controllers, when_)
+  quota = File.read("#{MOUNTS['cpu']}#{group}/#{V2['cpu'] ? 'cpu.max' : 'cpu.cfs_quota_us'}").split[0]
+  check("no quota in #{group} between requests #{when_}", %w[-1 max].include?(quota), quota)
+  return unless controllers.include?('memory')
+
+  limit = File.read("#{MOUNTS['memory']}#{group}/#{V2['memory'] ? 'memory.max' : 'memory.limit_in_bytes'}").strip
+  check("no memory limit in #{group} between requests #{when_}", limit == 'max' || limit.to_i > 1 << 62, limit)
 end
 
 # one GET on a fresh connection to the server at 127.0.0.1:port: the body
