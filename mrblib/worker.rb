@@ -26,17 +26,18 @@ module Cgroup
       raise ArgumentError, "Cgroup::Worker needs a controller (cpu: { cfs_quota_us: 50_000 }, ...)" if limits.empty?
       raise ArgumentError, "size must be an Integer >= 1, got #{size.inspect}" unless size.is_a?(Integer) && size >= 1
 
-      @classes = {}
-      limits.each_key { |c| @classes[c] = Cgroup.group(c, base).class }
-      @limits = check_limits(limits)
-      @slot = hold_slot(base, limits.keys, size)
+      @controllers = limits.keys
+      @templates = @controllers.map { |c| Cgroup.group(c, base) }
+      @limits = limits
+      steps = compile(limits) # before any group is made: a limit it cannot write raises here
+      @slot = hold_slot(base, @controllers, size)
       @name = @slot.name
       @groups = @slot.groups
-      @by_controller = {}
-      limits.keys.each_with_index { |c, i| @by_controller[c] = @groups[i] }
+      @meter = @slot.meter
       move_in
-      @rest = rest_values(@limits)
-      @changed = nil # [group, attribute] written for the request in progress
+      @rest = {}     # by attribute id: what is in force between requests (src/worker.c)
+      @written = nil # while a request runs: the groups and attribute ids written for it
+      @steps = with_groups(steps)
     end
 
     # Run the block with the request's limits in force in this worker's
@@ -49,12 +50,7 @@ module Cgroup
     def run(**override, &block)
       raise ArgumentError, "Cgroup::Worker#run needs a block" unless block
 
-      enter(override)
-      begin
-        block.call(self)
-      ensure
-        leave
-      end
+      _run(override.empty? ? @steps : steps_for(override), &block)
     end
 
     # run, and what the request used in the worker's group: a Cgroup::Usage
@@ -63,15 +59,7 @@ module Cgroup
     def account(**override, &block)
       raise ArgumentError, "Cgroup::Worker#account needs a block" unless block
 
-      enter(override)
-      begin
-        meter = @slot.meter
-        refuse("account", "the group is not this process's (inherited over fork?)") unless meter.start
-        block.call(self)
-        meter.finish(@name)
-      ensure
-        leave
-      end
+      _account(override.empty? ? @steps : steps_for(override), &block)
     end
 
     # Move this process back to where it was before and remove the group
@@ -100,122 +88,49 @@ module Cgroup
                      "all #{size} groups are held by other processes or hold tasks (size: sets how many)")
     end
 
-    # Each controller's limits as [attribute, value] pairs, every attribute
-    # one its class writes (or memory's allowance).
-    def check_limits(limits)
-      checked = {}
-      limits.each do |controller, attrs|
-        klass = @classes[controller]
-        raise ArgumentError, "#{controller}: not a controller of #{inspect}" unless klass
-        raise ArgumentError, "#{controller}: limits must be a Hash, got #{attrs.inspect}" unless attrs.is_a?(Hash)
-
-        checked[controller] = attrs.map do |attr, value|
-          attr = attr.to_sym
-          unless (attr == :allowance && klass == MEMORY) || klass.method_defined?("#{attr}=")
-            raise ArgumentError, "#{klass} has no limit #{attr} (#{controller}: #{attrs.inspect})"
-          end
-          [attr, value]
-        end
-      end
-      checked
-    end
-
     # Into the group for good: the whole process (all its threads), once.
     def move_in
       @groups.each(&:attach_process)
-      @slot.meter.inhabit
+      @meter.inhabit
     rescue StandardError => e
       @groups.each { |g| g.detach rescue Cgroup::Error }
       @slot.remove
       raise e
     end
 
-    # What is in force in the group between requests: the kernel's values.
-    def rest_values(limits)
-      rest = {}
+    # The limits as steps a request writes (src/worker.c): [group, attribute
+    # id, value, allowance?], the group as an index until the worker has
+    # its groups.  Every attribute must be one its class writes (or memory's
+    # allowance).
+    def compile(limits)
+      steps = []
       limits.each do |controller, attrs|
-        group = @by_controller[controller]
-        attrs.each do |attr, _|
-          written = written_attribute(attr)
-          rest[[controller, written]] = group.__send__(written)
+        i = @controllers.index(controller)
+        raise ArgumentError, "#{controller}: not a controller of #{inspect}" unless i
+        raise ArgumentError, "#{controller}: limits must be a Hash, got #{attrs.inspect}" unless attrs.is_a?(Hash)
+
+        template = @templates[i]
+        attrs.each do |attr, value|
+          allowance = attr.to_sym == :allowance && template.is_a?(MEMORY)
+          id = Worker.attribute_id(template, allowance ? :limit_in_bytes : attr.to_sym)
+          raise ArgumentError, "#{template.class} has no limit #{attr} (#{controller}: #{attrs.inspect})" unless id
+          if allowance && !(value.is_a?(Integer) && value >= 0)
+            raise ArgumentError, "memory: allowance must be an Integer of bytes >= 0, got #{value.inspect}"
+          end
+          steps << [i, id, value, allowance]
         end
       end
-      rest
+      steps
     end
 
-    def written_attribute(attr)
-      attr == :allowance ? :limit_in_bytes : attr
+    def with_groups(steps)
+      steps.map { |i, id, value, allowance| [@groups[i], id, value, allowance] }
     end
 
-    def enter(override)
-      raise_busy if @changed
-      refuse("run", "the group is not this process's (inherited over fork?)") unless @slot&.meter&.mine?
-      @changed = []
-      begin
-        request_limits(override).each { |controller, attrs| write_limits(controller, attrs) }
-      rescue StandardError => e
-        leave
-        raise e
-      end
-    end
-
-    def request_limits(override)
-      return @limits if override.empty?
-
-      merged = @limits.dup
-      check_limits(override).each do |controller, attrs|
-        merged[controller] = merged[controller].reject { |a, _| attrs.any? { |b, _| b == a } } + attrs
-      end
-      merged
-    end
-
-    # The request's values that differ from what is in force, staged and
-    # written in one modify per group.
-    def write_limits(controller, attrs)
-      group = @by_controller[controller]
-      staged = false
-      attrs.each do |attr, value|
-        written = written_attribute(attr)
-        value = group.usage_in_bytes + value if attr == :allowance
-        next if @rest[[controller, written]] == value
-
-        group.__send__("#{written}=", value)
-        @changed << [controller, written]
-        staged = true
-      end
-      group.modify if staged
-    end
-
-    # What was in force before the request, written back; every group is
-    # tried, and the first failure raised after.
-    def leave
-      changed = @changed
-      @changed = nil
-      return if changed.nil? || changed.empty?
-      return unless @slot.meter.mine? # a child forked inside the block: the limits are its parent's
-
-      failed = nil
-      @by_controller.each do |controller, group|
-        mine = changed.select { |c, _| c == controller }
-        next if mine.empty?
-
-        begin
-          mine.each { |_, attr| group.__send__("#{attr}=", @rest[[controller, attr]]) }
-          group.modify
-        rescue Cgroup::Error => e
-          failed ||= e
-        end
-      end
-      raise failed if failed
-    end
-
-    def raise_busy
-      Cgroup.__raise(@groups[0], "Busy", Pool::EBUSY, "run",
-                     "a request is running in this worker's group already (nested, or another fiber's)")
-    end
-
-    def refuse(action, why)
-      Cgroup.__raise(@groups[0], "Busy", Pool::EBUSY, action, why)
+    # The worker's steps, with override's in the place of those it names.
+    def steps_for(override)
+      extra = with_groups(compile(override))
+      @steps.reject { |s| extra.any? { |e| e[1] == s[1] } } + extra
     end
   end
 end

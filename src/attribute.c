@@ -80,21 +80,29 @@ mcg_attr_get(mrb_state *mrb, mrb_value self, enum attribute_id id)
   return mcg_text_to_value(mrb, ctx, attr, RSTRING_PTR(text), RSTRING_LEN(text));
 }
 
-/* Stage a value; create, modify or attach writes it. */
-mrb_value
-mcg_attr_set(mrb_state *mrb, mrb_value self, enum attribute_id id)
+/* Stage v as attribute id's value; create, modify or attach writes it. */
+void
+mcg_attr_stage(mrb_state *mrb, mrb_value self, enum attribute_id id, mrb_value v)
 {
   const struct attribute *attr = &mcg_attributes[id];
   struct cgroup_ctx *ctx = attr_ctx(mrb, self, attr);
-  mrb_value v;
   char *text;
 
-  mrb_get_args(mrb, "o", &v);
   require_file(mrb, ctx, attr, TRUE);
   text = mcg_value_to_text(mrb, ctx, attr, v);
   mrb_free(mrb, ctx->staged[id]);
   ctx->staged[id] = text;
   ctx->reported &= ~(UINT64_C(1) << id); /* a new value, not tried yet */
+}
+
+/* An attribute's writer: stage the value given. */
+mrb_value
+mcg_attr_set(mrb_state *mrb, mrb_value self, enum attribute_id id)
+{
+  mrb_value v;
+
+  mrb_get_args(mrb, "o", &v);
+  mcg_attr_stage(mrb, self, id, v);
   return v;
 }
 

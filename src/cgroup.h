@@ -8,7 +8,7 @@
  *
  *   roof:     mrb_cgroup.c
  *   methods+: delegate.c memory.c pressure.c
- *   methods:  group.c tasks.c kill.c wait.c files.c spawn.c meter.c scope.c module.c
+ *   methods:  group.c tasks.c kill.c wait.c files.c spawn.c meter.c worker.c scope.c module.c
  *   values:   attribute.c counter_files.c
  *   objects:  object.c where.c
  *   files:    kernel_io.c v2.c counters.c
@@ -363,6 +363,7 @@ mrb_value mcg_subtree(mrb_state *mrb, struct cgroup_ctx *ctx, const char *action
 /* ---- attribute.c: an attribute read, staged, written ---------------- */
 mrb_value mcg_attr_get(mrb_state *mrb, mrb_value self, enum attribute_id id);
 mrb_value mcg_attr_set(mrb_state *mrb, mrb_value self, enum attribute_id id);
+void mcg_attr_stage(mrb_state *mrb, mrb_value self, enum attribute_id id, mrb_value v);
 mrb_bool mcg_has_staged(const struct cgroup_ctx *ctx);
 /* Who writes the staged values, which decides what a failure leaves staged. */
 enum staged_write {
@@ -413,6 +414,7 @@ void mcg_init_kill(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_wait(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_spawn(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_meter(mrb_state *mrb, struct RClass *cgroup);
+void mcg_init_worker(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_scope(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_module(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_files(mrb_state *mrb, struct RClass *cgroup);

@@ -106,6 +106,7 @@ mrb_mruby_cgroup_gem_init(mrb_state *mrb)
   mcg_init_pressure(mrb, cgroup);
   mcg_init_memory(mrb, cgroup);
   mcg_init_meter(mrb, cgroup);
+  mcg_init_worker(mrb, cgroup);
   mcg_init_delegate(mrb, cgroup);
   mcg_init_scope(mrb, cgroup);
   mcg_init_module(mrb, cgroup);

@@ -241,3 +241,18 @@ assert('Worker: a child forked inside run leaves the block without restoring its
     assert_equal ["40000", "-1"], [r["seen"], r["after"]], "the parent's request keeps its quota until it ends"
   end
 end
+
+assert('Worker: a limit named only for one request is read first and restored after') do
+  skip_unless 'cpu'
+  CgroupTest.isolate do
+    r = worker_report("override-only") do
+      w = Cgroup::Worker.new("#{PREFIX}/worker-override", cpu: {})
+      inside = w.run(cpu: { cfs_quota_us: 25_000 }) { kernel_quota(w.name) }
+      after = kernel_quota(w.name)
+      again = w.run(cpu: { cfs_quota_us: 25_000 }) { kernel_quota(w.name) }
+      w.close
+      { "inside" => inside, "after" => after, "again" => again }
+    end
+    assert_equal ["25000", "-1", "25000"], [r["inside"], r["after"], r["again"]]
+  end
+end
