@@ -53,11 +53,25 @@ kept_open(struct kept_fd *kept, const char *path, int flags)
   mcg_fd_adopt(kept, open(path, flags | O_CLOEXEC));
 }
 
+/* fstat, the check before a kept file's use: glibc makes it
+ * fstatat(fd, "", AT_EMPTY_PATH), whose empty path the kernel copies in and
+ * resolves (a tenth of the call on 6.18, more on older kernels); where the
+ * kernel's struct stat is glibc's, the fstat call itself. */
+static int
+identity_of(int fd, struct stat *st)
+{
+#if defined(SYS_fstat) && (defined(__x86_64__) || defined(__aarch64__))
+  return (int)syscall(SYS_fstat, fd, st);
+#else
+  return fstat(fd, st);
+#endif
+}
+
 /* Whether kept->fd is still the file that was opened (st: its state now). */
 static mrb_bool
 kept_same_file(const struct kept_fd *kept, struct stat *st)
 {
-  return kept->fd >= 0 && fstat(kept->fd, st) == 0 && st->st_dev == kept->dev &&
+  return kept->fd >= 0 && identity_of(kept->fd, st) == 0 && st->st_dev == kept->dev &&
          st->st_ino == kept->ino;
 }
 
