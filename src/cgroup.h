@@ -246,7 +246,9 @@ struct opener {
  * and each file's identity checked once, as if every file it uses had been
  * opened at its start.  It lives on that function's stack and is passed
  * down: it ends when the function returns or raises, so user code never
- * runs inside one (a block, a method the user redefined, a rescue).
+ * runs inside one (a block, a method the user redefined, a rescue).  What
+ * the program's other threads or signal handlers do meanwhile races with
+ * the check, as it would with an open at the cycle's start.
  */
 struct kept_cycle {
   uint64_t serial; /* the files checked in this cycle carry it */
