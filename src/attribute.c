@@ -52,12 +52,12 @@ require_file(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *att
  * staged is the value being written, NULL for a read. */
 static mrb_value
 partner_text(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
-             const char *staged)
+             const char *staged, struct kept_cycle *cycle)
 {
   char buf[64];
   const char *file = mcg_v2_partner_file(attr, staged, buf, sizeof buf);
 
-  return file ? mcg_kernel_read(mrb, ctx, ctx->path, file, FILE_OFTEN) : mrb_nil_value();
+  return file ? mcg_kernel_read_in(mrb, ctx, ctx->path, file, cycle) : mrb_nil_value();
 }
 
 /* A setting reads as its staged value while one is pending, else the
@@ -68,14 +68,16 @@ mcg_attr_get(mrb_state *mrb, mrb_value self, enum attribute_id id)
   const struct attribute *attr = &mcg_attributes[id];
   struct cgroup_ctx *ctx = attr_ctx(mrb, self, attr);
   const char *file = require_file(mrb, ctx, attr, FALSE);
+  struct kept_cycle cycle; /* the file and its v2 partner */
   mrb_value text;
 
   if (ctx->staged[id]) {
     return mcg_text_to_value(mrb, ctx, attr, ctx->staged[id], strlen(ctx->staged[id]));
   }
-  text = mcg_select_key(mrb, ctx, attr, mcg_kernel_read(mrb, ctx, ctx->path, file, FILE_OFTEN));
+  mcg_kept_cycle_begin(mrb, ctx, &cycle);
+  text = mcg_select_key(mrb, ctx, attr, mcg_kernel_read_in(mrb, ctx, ctx->path, file, &cycle));
   if (mcg_on_v2(ctx->controller)) {
-    text = mcg_v2_to_v1(mrb, ctx, attr, text, partner_text(mrb, ctx, attr, NULL));
+    text = mcg_v2_to_v1(mrb, ctx, attr, text, partner_text(mrb, ctx, attr, NULL, &cycle));
   }
   return mcg_text_to_value(mrb, ctx, attr, RSTRING_PTR(text), RSTRING_LEN(text));
 }
@@ -110,6 +112,7 @@ struct staged_value {
   struct cgroup_ctx *ctx;
   const struct attribute *attr;
   const char *value;
+  struct kept_cycle *cycle;
 };
 
 /* The text to write on v2 for a staged value, as a String. */
@@ -117,7 +120,7 @@ static mrb_value
 translate_staged(mrb_state *mrb, void *p)
 {
   struct staged_value *sv = (struct staged_value *)p;
-  mrb_value partner = partner_text(mrb, sv->ctx, sv->attr, sv->value);
+  mrb_value partner = partner_text(mrb, sv->ctx, sv->attr, sv->value, sv->cycle);
 
   return mrb_str_new_cstr(mrb, mcg_v1_to_v2(mrb, sv->ctx, sv->attr, sv->value, partner));
 }
@@ -218,7 +221,8 @@ refusal_reason(struct cgroup_ctx *ctx, const struct attribute *attr, int err)
 
 /* Write one staged value; nil, or the exception of its refusal. */
 static mrb_value
-write_one(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, const char *value)
+write_one(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, const char *value,
+          struct kept_cycle *cycle)
 {
   const char *text = value, *file = mcg_attr_file(attr);
   mrb_bool failed = FALSE;
@@ -226,12 +230,12 @@ write_one(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, 
   int err;
 
   if (mcg_on_v2(ctx->controller)) { /* v1 writes the staged text as it is */
-    translated = mrb_protect_error(mrb, translate_staged,
-                                   (void *)&(struct staged_value){ctx, attr, value}, &failed);
+    translated = mrb_protect_error(
+        mrb, translate_staged, (void *)&(struct staged_value){ctx, attr, value, cycle}, &failed);
     if (failed) return translated;
     text = RSTRING_PTR(translated);
   }
-  err = mcg_kernel_write(mrb, ctx, ctx->path, file, text, FILE_OFTEN);
+  err = mcg_kernel_write_in(mrb, ctx, ctx->path, file, text, cycle);
   if (!err) return mrb_nil_value();
   return mcg_make_error(mrb, NULL, err, ctx->controller, ctx->path, "write", file, text,
                         refusal_reason(ctx, attr, err));
@@ -268,19 +272,23 @@ unstage(mrb_state *mrb, struct cgroup_ctx *ctx, const int *ids, int count)
  * create found the value itself refused: then it is dropped, so that the
  * readers show the kernel's value again and a later attach does not try it
  * anew.  attach and spawn keep it: a task never moves into a group without
- * a limit set for it, however often the move is tried.
+ * a limit set for it, however often the move is tried.  The writes are one
+ * cycle of kept files (no Ruby code runs between them; the first refusal
+ * ends it).
  */
 void
 mcg_write_staged(mrb_state *mrb, struct cgroup_ctx *ctx, enum staged_write how)
 {
   mrb_bool swap_memory_pair = memsw_goes_first(mrb, ctx);
   int i, written[ATTR_COUNT], written_count = 0;
+  struct kept_cycle cycle;
 
+  mcg_kept_cycle_begin(mrb, ctx, &cycle);
   for (i = 0; i < ATTR_COUNT; i++) {
     int id = write_order(i, swap_memory_pair);
     mrb_value exc;
     if (!ctx->staged[id]) continue;
-    exc = write_one(mrb, ctx, &mcg_attributes[id], ctx->staged[id]);
+    exc = write_one(mrb, ctx, &mcg_attributes[id], ctx->staged[id], &cycle);
     if (!mrb_nil_p(exc)) {
       if (how != STAGED_BEFORE_MOVE && value_refused(mrb, exc)) {
         unstage(mrb, ctx, &id, 1);

@@ -200,10 +200,11 @@ void mcg_other_holds(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, struct a
  * A descriptor kept open, with the identity of the file it was opened on.
  * The program may close it behind the gem's back (daemons close every
  * descriptor) and the number be reused for another file, which must then be
- * neither used nor closed: every use checks the identity first (an fstat,
- * a fraction of what keeping the descriptor saves).  The owner and mode
- * are kept too: a chown or chmod since the open may have taken away what
- * the open was allowed, so the file is then opened anew.
+ * neither used nor closed: a use checks the identity first (an fstat, a
+ * fraction of what keeping the descriptor saves; a group file's once per
+ * cycle, see struct kept_cycle).  The owner and mode are kept too: a chown
+ * or chmod since the open may have taken away what the open was allowed,
+ * so the file is then opened anew.
  */
 struct kept_fd {
   int fd; /* -1: none */
@@ -216,12 +217,52 @@ struct kept_fd {
 mrb_bool mcg_fd_adopt(struct kept_fd *kept, int fd);
 mrb_bool mcg_fd_unchanged(const struct kept_fd *kept);
 void mcg_fd_close(struct kept_fd *kept);
+/*
+ * What the kernel looks at in the caller when a group file is opened, and
+ * later when a task is moved through the descriptor that open made (the
+ * kernel then checks the opener's credentials, not the writer's): the
+ * file-system user and group (which follow the effective ones, unless
+ * setfsuid/setfsgid moved them, as file servers do), supplementary groups
+ * and effective capabilities (CAP_DAC_OVERRIDE lets root write a file it
+ * does not own): the open's check, and on v2 a move's check of the common
+ * ancestor's cgroup.procs; the effective user: v1 lets the opener of tasks
+ * or cgroup.procs move another user's task only as root or as that user.
+ * The effective group is looked at by neither (fsgid follows it).
+ * Securebits need no entry of their own: they change only what a change
+ * of ids does to the capabilities, which are compared themselves.  Not
+ * looked at: the user and cgroup namespaces and an LSM label; no cheap
+ * call shows them (a stat of /proc/self/ns/user costs 7 us), so a program
+ * that changes one calls Cgroup.close_kept.
+ */
+struct opener {
+  uid_t euid, fsuid;
+  gid_t fsgid;
+  uint64_t groups;  /* FNV-1a of the supplementary group list; 0: not known */
+  uint32_t caps[2]; /* the effective capability set */
+};
+/*
+ * A run of uses of kept group files inside one C function, with no Ruby
+ * code between them (modify's values, move_all's pids, a reader and its
+ * v2 partner file): the caller's credentials are read at most once in it,
+ * and each file's identity checked once, as if every file it uses had been
+ * opened at its start.  It lives on that function's stack and is passed
+ * down: it ends when the function returns or raises, so user code never
+ * runs inside one (a block, a method the user redefined, a rescue).  What
+ * the program's other threads or signal handlers do meanwhile races with
+ * the check, as it would with an open at the cycle's start.
+ */
+struct kept_cycle {
+  uint64_t serial; /* the files checked in this cycle carry it */
+  mrb_bool read;   /* who holds the caller's credentials */
+  struct opener who;
+};
 /* An I/O on a group file's descriptor; 0 or an errno. */
 typedef int (*fd_io)(mrb_state *mrb, int fd, void *arg);
 void mcg_init_kept(mrb_state *mrb, struct RClass *cgroup);
 int mcg_open_under_mount(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags);
+void mcg_kept_cycle_begin(mrb_state *mrb, struct cgroup_ctx *ctx, struct kept_cycle *cycle);
 int mcg_kept_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags, fd_io io,
-                     void *arg);
+                     void *arg, struct kept_cycle *cycle);
 void mcg_forget_kept_under(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full_dir);
 char *mcg_read_proc_cgroup(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid);
 ssize_t mcg_pread_whole(mrb_state *mrb, int fd, char **buf, size_t *size);
@@ -267,6 +308,11 @@ const char *mcg_kernel_read_line(mrb_state *mrb, struct cgroup_ctx *ctx, const c
                                  const char *file);
 int mcg_kernel_write(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
                      const char *value, enum file_use use);
+/* The same through a kept descriptor, in a cycle (struct kept_cycle). */
+mrb_value mcg_kernel_read_in(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path,
+                             const char *file, struct kept_cycle *cycle);
+int mcg_kernel_write_in(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
+                        const char *value, struct kept_cycle *cycle);
 void mcg_parent_of(const char *path, char parent[PATH_MAX]);
 mrb_bool mcg_lists_word(mrb_value text, const char *word);
 int mcg_enable_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path);

@@ -1,8 +1,9 @@
 /*
  * Descriptors the gem keeps open across calls, per mrb_state: mount
  * directories, the group files of the per-request path, and /proc/PID/cgroup
- * of the tasks attach looks at.  Every use first checks that the descriptor
- * is still the file it was opened on.
+ * of the tasks attach looks at.  A descriptor is used only after a check
+ * that it is still the file it was opened on (a group file's, and that the
+ * caller may still use it, once per cycle: see struct kept_cycle).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* O_PATH */
@@ -52,11 +53,25 @@ kept_open(struct kept_fd *kept, const char *path, int flags)
   mcg_fd_adopt(kept, open(path, flags | O_CLOEXEC));
 }
 
+/* fstat, the check before a kept file's use: glibc makes it
+ * fstatat(fd, "", AT_EMPTY_PATH), whose empty path the kernel copies in and
+ * resolves (a tenth of the call on 6.18, more on older kernels); where the
+ * kernel's struct stat is glibc's, the fstat call itself. */
+static int
+identity_of(int fd, struct stat *st)
+{
+#if defined(SYS_fstat) && (defined(__x86_64__) || defined(__aarch64__))
+  return (int)syscall(SYS_fstat, fd, st);
+#else
+  return fstat(fd, st);
+#endif
+}
+
 /* Whether kept->fd is still the file that was opened (st: its state now). */
 static mrb_bool
 kept_same_file(const struct kept_fd *kept, struct stat *st)
 {
-  return kept->fd >= 0 && fstat(kept->fd, st) == 0 && st->st_dev == kept->dev &&
+  return kept->fd >= 0 && identity_of(kept->fd, st) == 0 && st->st_dev == kept->dev &&
          st->st_ino == kept->ino;
 }
 
@@ -87,67 +102,115 @@ mcg_fd_close(struct kept_fd *kept)
   kept->fd = -1;
 }
 
-/*
- * What the kernel's permission check of an open looks at in the caller:
- * the file-system user and group (which follow the effective ones, unless
- * setfsuid/setfsgid moved them, as file servers do), supplementary groups,
- * effective capabilities (CAP_DAC_OVERRIDE lets root write a file it does
- * not own).  Securebits need no entry of their own: they change only what a
- * change of ids does to the capabilities, which are compared themselves.
- * Not looked at: the user namespace (unshare or setns of CLONE_NEWUSER) and
- * an LSM label; no cheap call shows them (a stat of /proc/self/ns/user
- * costs 7 us), so a program that changes either calls Cgroup.close_kept.
- */
-struct opener {
-  uid_t euid, fsuid;
-  gid_t egid, fsgid;
-  uint64_t groups;  /* FNV-1a of the supplementary group list; 0: not known */
-  uint32_t caps[2]; /* the effective capability set */
-};
-
-static void
-current_opener(struct opener *who)
+/* FNV-1a of the caller's supplementary groups; 0 when they cannot be read
+ * (over 64: such a caller's files are never the same, opened anew each time). */
+static uint64_t
+groups_hash(void)
 {
-  struct __user_cap_header_struct head = {_LINUX_CAPABILITY_VERSION_3, 0};
-  struct __user_cap_data_struct caps[2] = {{0, 0, 0}, {0, 0, 0}};
   gid_t list[64];
   int i, n = getgroups(64, list);
   uint64_t hash = 14695981039346656037ULL;
 
-  who->euid = geteuid();
-  who->egid = getegid();
-  who->fsuid = (uid_t)setfsuid((uid_t)-1); /* -1 changes nothing: the current one */
-  who->fsgid = (gid_t)setfsgid((gid_t)-1);
   for (i = 0; i < n; i++) hash = (hash ^ (uint64_t)list[i]) * 1099511628211ULL;
-  who->groups = n < 0 ? 0 : hash; /* over 64 groups: never the same, opened anew each time */
-  syscall(SYS_capget, &head, caps);
+  return n < 0 ? 0 : hash;
+}
+
+/*
+ * The calling thread's credentials (struct opener): five calls, capget,
+ * setfsuid(-1) and setfsgid(-1) (which change nothing and return the
+ * current ids), getgroups, and geteuid; where no capability is permitted,
+ * getresuid and getresgid instead of geteuid.  TRUE if they can never
+ * change again (see settled).
+ */
+static mrb_bool
+read_opener(struct opener *who)
+{
+  struct __user_cap_header_struct head = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct caps[2] = {{0, 0, 0}, {0, 0, 0}};
+  mrb_bool capless =
+      syscall(SYS_capget, &head, caps) == 0 && !caps[0].permitted && !caps[1].permitted;
+  uid_t ruid, suid;
+  gid_t rgid, egid, sgid;
+
   who->caps[0] = caps[0].effective;
   who->caps[1] = caps[1].effective;
+  who->fsuid = (uid_t)setfsuid((uid_t)-1);
+  who->fsgid = (gid_t)setfsgid((gid_t)-1);
+  who->groups = groups_hash();
+  if (!capless) {
+    who->euid = geteuid();
+    return FALSE;
+  }
+  if (getresuid(&ruid, &who->euid, &suid) != 0 || getresgid(&rgid, &egid, &sgid) != 0) return FALSE;
+  return who->groups && ruid == who->euid && suid == who->euid && who->fsuid == who->euid &&
+         rgid == egid && sgid == egid && who->fsgid == egid;
 }
 
 static mrb_bool
 same_opener(const struct opener *a, const struct opener *b)
 {
-  return a->euid == b->euid && a->egid == b->egid && a->fsuid == b->fsuid && a->fsgid == b->fsgid &&
-         a->groups && a->groups == b->groups && a->caps[0] == b->caps[0] &&
-         a->caps[1] == b->caps[1];
+  return a->euid == b->euid && a->fsuid == b->fsuid && a->fsgid == b->fsgid && a->groups &&
+         a->groups == b->groups && a->caps[0] == b->caps[0] && a->caps[1] == b->caps[1];
+}
+
+/*
+ * A thread whose user ids are all one (real, effective, saved and
+ * file-system), whose group ids are all one, and which has no capability
+ * permitted, can change none of its credentials again: set*uid, set*gid,
+ * setfsuid and setfsgid may then only pick among its own ids, setgroups
+ * needs CAP_SETGID, capset can only take away, and only an execve, which
+ * ends this process's mruby, gives capabilities back.  A server's worker
+ * that dropped root for good (nginx's, Apache's) is such a thread: its
+ * credentials, read once, are kept here and never read again.  Credentials
+ * belong to a thread in Linux (glibc's setuid makes every thread call it),
+ * hence thread-local: another thread, or a new one reusing this one's
+ * storage, reads its own.  The epoch is Cgroup.close_kept's: a program
+ * that entered a user namespace (where it holds capabilities again) calls
+ * it, and every thread then reads its credentials anew.
+ */
+static __thread struct {
+  unsigned long epoch; /* kept_epoch when who was read; 0: not settled */
+  struct opener who;
+} settled;
+static unsigned long kept_epoch = 1;
+
+/* The caller's credentials: a settled thread's, else those read once in
+ * the cycle. */
+static const struct opener *
+caller(struct kept_cycle *cycle)
+{
+  unsigned long epoch = __atomic_load_n(&kept_epoch, __ATOMIC_RELAXED);
+
+  if (settled.epoch == epoch) return &settled.who;
+  if (!cycle->read) {
+    if (read_opener(&cycle->who)) {
+      settled.who = cycle->who;
+      settled.epoch = epoch;
+    }
+    cycle->read = TRUE;
+  }
+  return &cycle->who;
 }
 
 /*
  * A group file kept open for the per-request path: values and tasks moves
  * written, settings and counters read, each with one pwrite or pread instead
  * of open, write or read, and close.  The kernel checks permission when a
- * cgroup file is opened, not when it is used, so a descriptor is used only
- * while the caller is, for that check, who opened it, and the file has the
- * owner and mode it had: a program that drops privileges (its user, its
- * groups or a capability), or whose group an operator takes back, keeps no
- * power a fresh open would not give it.
+ * cgroup file is opened (and a move with the opener's credentials), not
+ * when it is used, so a descriptor is used only while the caller is, for
+ * those checks, who opened it, and the file has the owner and mode it had:
+ * a program that drops privileges (its user, its groups or a capability),
+ * or whose group an operator takes back, keeps no power a fresh open would
+ * not give it.  Both are checked at the file's first use in a cycle (struct
+ * kept_cycle): the credentials as caller() has them (no call for a settled
+ * thread, five once per cycle otherwise), the file with one fstat.
  */
 struct kept_group_file {
   char *path; /* the file's full path (mrb_malloc'd); NULL: slot free */
   int flags;  /* O_RDONLY or O_WRONLY */
   struct kept_fd file;
   struct opener opener;
+  uint64_t checked;   /* the cycle that last found it usable; 0: none */
   unsigned long used; /* when it was last used, for eviction */
 };
 
@@ -180,6 +243,7 @@ struct kept_files {
   size_t size;
   struct kept_group_file group_file[KEPT_GROUP_FILES];
   unsigned long clock; /* counts group file uses */
+  uint64_t cycles;     /* counts cycles: the serial of the last one begun */
 };
 
 static void
@@ -188,6 +252,7 @@ group_file_forget(mrb_state *mrb, struct kept_group_file *g)
   mcg_fd_close(&g->file);
   mrb_free(mrb, g->path);
   g->path = NULL;
+  g->checked = 0;
   g->used = 0; /* a free slot is taken first */
 }
 
@@ -216,9 +281,11 @@ static const struct mrb_data_type kept_files_type = {"Cgroup kept files", kept_f
 
 /*
  * Cgroup.close_kept: close every descriptor this state keeps (the next call
- * opens what it needs anew).  For a program that enters another user
- * namespace or changes its LSM label, which a kept descriptor cannot tell
- * (see struct opener); a change of user, group or capability needs nothing.
+ * opens what it needs anew), and have every thread read its credentials
+ * anew (a settled one too).  For a program that enters another user or
+ * cgroup namespace or changes its LSM label, which a kept descriptor cannot
+ * tell (see struct opener); a change of user, group or capability needs
+ * nothing.
  */
 static mrb_value
 cgroup_s_close_kept(mrb_state *mrb, mrb_value self)
@@ -226,6 +293,7 @@ cgroup_s_close_kept(mrb_state *mrb, mrb_value self)
   struct kept_files *kept = (struct kept_files *)mrb_data_get_ptr(
       mrb, mrb_iv_get(mrb, self, MRB_SYM(kept_files)), &kept_files_type);
 
+  __atomic_add_fetch(&kept_epoch, 1, __ATOMIC_RELAXED);
   if (kept) close_all(mrb, kept);
   return mrb_nil_value();
 }
@@ -302,35 +370,52 @@ still_at(const struct kept_fd *kept, const char *full)
   return stat(full, &st) == 0 && st.st_dev == kept->dev && st.st_ino == kept->ino;
 }
 
-static mrb_bool
-group_file_usable(const struct kept_group_file *g, const struct opener *now)
+/* Begin a cycle (struct kept_cycle) on the stack of the function that
+ * makes its uses. */
+void
+mcg_kept_cycle_begin(mrb_state *mrb, struct cgroup_ctx *ctx, struct kept_cycle *cycle)
 {
-  return g->path && same_opener(&g->opener, now) && kept_valid(&g->file);
+  cycle->serial = ++kept_files_of(mrb, ctx)->cycles;
+  cycle->read = FALSE;
 }
 
-/* Run io on the group file at full through a kept descriptor. */
+/* Whether the kept file g may be used in cycle: found so earlier in it,
+ * or opened by the caller as it is now and still the file, as it was. */
+static mrb_bool
+group_file_usable(struct kept_group_file *g, struct kept_cycle *cycle)
+{
+  if (!g->path) return FALSE;
+  if (g->checked == cycle->serial) return TRUE;
+  if (!same_opener(&g->opener, caller(cycle)) || !kept_valid(&g->file)) return FALSE;
+  g->checked = cycle->serial;
+  return TRUE;
+}
+
+/* Run io on the group file at full through a kept descriptor, in cycle
+ * (NULL: a cycle of this one use). */
 int
 mcg_kept_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags, fd_io io,
-                 void *arg)
+                 void *arg, struct kept_cycle *cycle)
 {
   struct kept_files *files = kept_files_of(mrb, ctx);
   struct kept_group_file *g = group_file_slot(mrb, files, full, flags);
   size_t size = strlen(full) + 1;
-  struct opener now;
+  struct kept_cycle own;
   mrb_bool answered = FALSE;
   int fd, err;
 
-  current_opener(&now);
-  if (group_file_usable(g, &now)) {
+  if (!cycle) mcg_kept_cycle_begin(mrb, ctx, cycle = &own);
+  if (group_file_usable(g, cycle)) {
     err = io(mrb, g->file.fd, arg);
     answered = err != ENODEV || still_at(&g->file, full); /* ENODEV for a missing device */
   }
   if (!answered) { /* none kept, or its group was removed since: open anew */
     group_file_forget(mrb, g);
+    g->opener = *caller(cycle); /* who opens it: read before the open */
     if ((fd = mcg_open_under_mount(mrb, ctx, full, flags)) < 0) return errno;
     if (!mcg_fd_adopt(&g->file, fd)) return EIO; /* no identity to check it by: closed */
     g->flags = flags;
-    g->opener = now;
+    g->checked = cycle->serial;
     g->path = (char *)memcpy(mrb_malloc(mrb, size), full, size); /* may raise: fd is kept */
     err = io(mrb, fd, arg);
   }

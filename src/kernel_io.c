@@ -175,7 +175,8 @@ io_on_file_once(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int fl
 }
 
 static int group_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
-                         int flags, enum file_use use, fd_io io, void *arg);
+                         int flags, enum file_use use, fd_io io, void *arg,
+                         struct kept_cycle *cycle);
 
 /* Whether a space-separated list (cgroup.controllers, subtree_control)
  * has word in it. */
@@ -208,7 +209,7 @@ controller_off(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_boo
     return 0;
   mcg_parent_of(path, parent);
   err = group_file_io(mrb, ctx, parent, "cgroup.subtree_control", O_RDONLY, FILE_ONCE, read_text,
-                      &listed);
+                      &listed, NULL);
   if (!err) *off = !mcg_lists_word(listed, mcg_kernel_controller(ctx->controller));
   return err;
 }
@@ -241,11 +242,12 @@ mcg_enable_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
   return err || !off ? err : turn_controller_on(mrb, ctx, path);
 }
 
+/* cycle: the kept_cycle of a FILE_OFTEN use, or NULL for one of its own. */
 static int
 file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags, enum file_use use,
-        fd_io io, void *arg)
+        fd_io io, void *arg, struct kept_cycle *cycle)
 {
-  if (use == FILE_OFTEN) return mcg_kept_file_io(mrb, ctx, full, flags, io, arg);
+  if (use == FILE_OFTEN) return mcg_kept_file_io(mrb, ctx, full, flags, io, arg, cycle);
   return io_on_file_once(mrb, ctx, full, flags, io, arg);
 }
 
@@ -307,21 +309,21 @@ look_again(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char 
  */
 static int
 group_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file, int flags,
-              enum file_use use, fd_io io, void *arg)
+              enum file_use use, fd_io io, void *arg, struct kept_cycle *cycle)
 {
   char full[PATH_MAX];
   int err;
 
   if (!mcg_mount_path(mrb, ctx, path, file, full)) return ENAMETOOLONG;
-  err = file_io(mrb, ctx, full, flags, use, io, arg);
+  err = file_io(mrb, ctx, full, flags, use, io, arg, cycle);
   if (err != ENOENT) return err;
   switch (look_again(mrb, ctx, path, file, full)) {
-  case FILE_BACK: return file_io(mrb, ctx, full, flags, use, io, arg);
+  case FILE_BACK: return file_io(mrb, ctx, full, flags, use, io, arg, cycle);
   case GROUP_GONE: return ENOENT;
   case CONTROLLER_OFF:
     if (flags != O_WRONLY) return EOPNOTSUPP;                   /* reads never enable */
     if ((err = turn_controller_on(mrb, ctx, path))) return err; /* look_again saw it off */
-    return file_io(mrb, ctx, full, flags, use, io, arg);
+    return file_io(mrb, ctx, full, flags, use, io, arg, cycle);
   default: return EOPNOTSUPP;
   }
 }
@@ -332,12 +334,12 @@ group_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const ch
  * are written: libcgroup's read_value goes through stdio line by line (and
  * has no controller for v2's core files).
  */
-mrb_value
-mcg_kernel_read(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
-                enum file_use use)
+static mrb_value
+kernel_read(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
+            enum file_use use, struct kept_cycle *cycle)
 {
   mrb_value text = mrb_str_new_capa(mrb, 64);
-  int err = group_file_io(mrb, ctx, path, file, O_RDONLY, use, read_text, &text);
+  int err = group_file_io(mrb, ctx, path, file, O_RDONLY, use, read_text, &text, cycle);
 
   if (err == EOPNOTSUPP) {
     mcg_raise_error(mrb, "Unsupported", err, ctx->controller, path, "read", file, NULL,
@@ -345,6 +347,21 @@ mcg_kernel_read(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const 
   }
   if (err) mcg_raise_error(mrb, NULL, err, ctx->controller, path, "read", file, NULL, NULL);
   return text;
+}
+
+mrb_value
+mcg_kernel_read(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
+                enum file_use use)
+{
+  return kernel_read(mrb, ctx, path, file, use, NULL);
+}
+
+/* mcg_kernel_read through a kept descriptor, checked once in cycle. */
+mrb_value
+mcg_kernel_read_in(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
+                   struct kept_cycle *cycle)
+{
+  return kernel_read(mrb, ctx, path, file, FILE_OFTEN, cycle);
 }
 
 /* The text of a file of the group at path, without its trailing newline,
@@ -366,12 +383,27 @@ mcg_kernel_read_line(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, c
  * as "value does not exist"), so the value goes straight to the file under
  * the mount point libcgroup found once.
  */
-int
-mcg_kernel_write(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
-                 const char *value, enum file_use use)
+static int
+kernel_write(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
+             const char *value, enum file_use use, struct kept_cycle *cycle)
 {
   struct text t = {value, strlen(value)};
 
   if (t.len == 0) t.s = "\n", t.len = 1; /* an empty write would not reach the kernel */
-  return group_file_io(mrb, ctx, path, file, O_WRONLY, use, write_text, &t);
+  return group_file_io(mrb, ctx, path, file, O_WRONLY, use, write_text, &t, cycle);
+}
+
+int
+mcg_kernel_write(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
+                 const char *value, enum file_use use)
+{
+  return kernel_write(mrb, ctx, path, file, value, use, NULL);
+}
+
+/* mcg_kernel_write through a kept descriptor, checked once in cycle. */
+int
+mcg_kernel_write_in(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
+                    const char *value, struct kept_cycle *cycle)
+{
+  return kernel_write(mrb, ctx, path, file, value, FILE_OFTEN, cycle);
 }

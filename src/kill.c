@@ -29,6 +29,7 @@ cgroup_move_all(mrb_state *mrb, mrb_value self)
 {
   struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self), *to;
   mrb_value other, t = mrb_undef_value(), pids;
+  struct kept_cycle cycle;
   mrb_int moved = 0, i;
   double deadline;
   long delay = 1;
@@ -54,10 +55,11 @@ cgroup_move_all(mrb_state *mrb, mrb_value self)
       }
       mcg_back_off(&delay, deadline);
     }
+    mcg_kept_cycle_begin(mrb, to, &cycle); /* the pids read, no Ruby code till the last write */
     for (i = 0; i < RARRAY_LEN(pids); i++) {
       pid_t pid = (pid_t)mrb_integer(RARRAY_PTR(pids)[i]);
       snprintf(buf, sizeof buf, "%d", (int)pid);
-      err = mcg_kernel_write(mrb, to, to->path, "cgroup.procs", buf, FILE_OFTEN);
+      err = mcg_kernel_write_in(mrb, to, to->path, "cgroup.procs", buf, &cycle);
       if (err == ESRCH) continue; /* exited meanwhile */
       if (err) {
         mcg_raise_error(mrb, NULL, err, to->controller, to->path, "move processes", "cgroup.procs",

@@ -244,6 +244,52 @@ t_in_child(mrb_state *mrb, mrb_value self)
   return mrb_format(mrb, "exit %d", WEXITSTATUS(status));
 }
 
+/* ---- Another thread's credentials --------------------------------------- */
+
+struct thread_run {
+  mrb_state *mrb;
+  mrb_value block, outcome;
+  mrb_int id;
+  int err;
+};
+
+/* Become id's user and group, without supplementary groups (so without any
+ * capability), on this thread alone, then run the block. */
+static void *
+run_as(void *p)
+{
+  struct thread_run *run = (struct thread_run *)p;
+  gid_t none[1];
+
+  /* raw calls: glibc's setuid and the rest change every thread of the process */
+  if (syscall(SYS_setgroups, 0, none) != 0 ||
+      syscall(SYS_setresgid, run->id, run->id, run->id) != 0 ||
+      syscall(SYS_setresuid, run->id, run->id, run->id) != 0) {
+    run->err = errno;
+    return NULL;
+  }
+  run->outcome = outcome_of(run->mrb, run->block);
+  return NULL;
+}
+
+/* CgroupTest.on_thread_as(id) { } => what the block did ("returned ...",
+ * "raised ..."), run on a new thread whose credentials alone are id's (a
+ * file server's worker thread); this one waits, and keeps its own. */
+static mrb_value
+t_on_thread_as(mrb_state *mrb, mrb_value self)
+{
+  struct thread_run run = {mrb, mrb_nil_value(), mrb_nil_value(), 0, 0};
+  pthread_t thread;
+  (void)self;
+
+  mrb_get_args(mrb, "i&!", &run.id, &run.block);
+  if (pthread_create(&thread, NULL, run_as, &run) != 0)
+    mrb_raise(mrb, E_RUNTIME_ERROR, "pthread_create failed");
+  pthread_join(thread, NULL);
+  if (run.err) mrb_raisef(mrb, E_RUNTIME_ERROR, "set the thread's ids: %s", strerror(run.err));
+  return run.outcome;
+}
+
 /* ---- Descriptors -------------------------------------------------------- */
 
 /* CgroupTest.daemon_fds => descriptors: what a daemon does after start-up:
@@ -450,6 +496,7 @@ mcg_test_init_host_state(mrb_state *mrb, struct RClass *t)
   mrb_define_module_function(mrb, t, "drop_fs_caps", t_drop_fs_caps, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "daemon_fds", t_daemon_fds, MRB_ARGS_NONE());
   mrb_define_module_function(mrb, t, "in_child", t_in_child, MRB_ARGS_BLOCK());
+  mrb_define_module_function(mrb, t, "on_thread_as", t_on_thread_as, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "enter_container", t_enter_container, MRB_ARGS_REQ(3));
   mrb_define_module_function(mrb, t, "parse_as", t_parse_as, MRB_ARGS_REQ(3));
   mrb_define_module_function(mrb, t, "back_off", t_back_off, MRB_ARGS_REQ(2));

@@ -277,6 +277,105 @@ assert('a file kept open by root is not written through once the file-system uid
   end
 end
 
+STRACE = "/usr/bin/strace"
+
+# The calls (strace's trace= list) a separate mruby made, as uid, running script with args: its
+# stdout, exit status and the trace's lines. LeakSanitizer cannot run under ptrace: an ASan
+# build's mruby is traced without it.
+def traced(uid, calls, script, *args)
+  log = CgroupTest.scratch("kept-trace")
+  out, status, = CgroupTest.capture_as(uid, STRACE, "-f", "-qq", "-e", "trace=#{calls}", "-o", log,
+                                       "/usr/bin/env", "ASAN_OPTIONS=detect_leaks=0",
+                                       TEST_ARGS['mruby_bin'], "-e", script, *args)
+  lines = CgroupTest.file?(log) ? CgroupTest.read(log).split("\n") : []
+  CgroupTest.unlink(log) if CgroupTest.file?(log)
+  [out, status, lines]
+end
+
+# the lines of a trace that are calls of name
+def calls_of(lines, name)
+  lines.select { |l| l.include?(" #{name}(") }
+end
+
+assert('a worker that dropped root for good reads its credentials once, not before each use of a kept file; close_kept has them read again') do
+  needs_root
+  skip "no strace here (#{STRACE}): the calls are seen only by tracing" unless CgroupTest.file?(STRACE)
+  CgroupTest.isolate do
+    g, file = nobodys_max("settled")
+    script = "g = Cgroup::PIDS.new(ARGV[0]); 8.times { |i| g.max = 10 + i; g.modify }; " \
+             "Cgroup.close_kept; 8.times { |i| g.max = 20 + i; g.modify }; puts g.max"
+    out, status, lines = traced(65534, "capget,getgroups,pwrite64", script, g.group_name)
+    assert_equal ["27\n", 0], [out, status]
+    assert_equal 16, lines.select { |l| l.include?("pwrite64(") }.size, "each value written"
+    # user, group and every id one, no capability: nothing can change them, but
+    # close_kept (after entering a user namespace, say) has them read anew
+    assert_equal 2, calls_of(lines, "capget").size
+    assert_equal 2, calls_of(lines, "getgroups").size
+    assert_equal "27", CgroupTest.read(file).strip
+  end
+end
+
+assert('root reads its credentials once per modify, whatever it writes, and again at the next call') do
+  needs_root
+  skip "no strace here (#{STRACE}): the calls are seen only by tracing" unless CgroupTest.file?(STRACE)
+  skip "cpu is not available here" unless CgroupTest.version('cpu')
+  CgroupTest.isolate do
+    g = Cgroup::CPU.new("#{PREFIX}/cycle").create
+    script = "g = Cgroup::CPU.new(ARGV[0]); 4.times { |i| g.shares = 500 + i; " \
+             "g.cfs_period_us = 100_000; g.cfs_quota_us = 20_000 + i; g.modify }; puts g.shares"
+    out, status, lines = traced(0, "capget,pwrite64", script, g.group_name)
+    assert_equal ["503\n", 0], [out, status]
+    assert_true lines.select { |l| l.include?("pwrite64(") }.size >= 12, "three values written each time"
+    # one cycle per modify (its three values, their v2 partner files), and
+    # one for the reader: a credential change between calls is seen
+    assert_equal 5, calls_of(lines, "capget").size
+  end
+end
+
+assert('a credential change inside a Cgroup.with block is seen by the move back: refused, as a fresh open would be') do
+  needs_root
+  CgroupTest.isolate do
+    g = Cgroup::PIDS.new("#{PREFIX}/with-drop").create
+    got = CgroupTest.in_child do # a child, attached itself (never the test runner)
+      Cgroup.with(g) {} # both move files opened as root, and kept
+      begin
+        Cgroup.with(g) { CgroupTest.set_euid(65534) }
+        "moved back as nobody"
+      rescue Cgroup::PermissionDenied
+        CgroupTest.set_euid(0)
+        CgroupTest.group_of(CgroupTest.tid, 'pids') == g.group_name ? "refused, still in the group" : "refused elsewhere"
+      end
+    end
+    assert_equal 'returned "refused, still in the group"', got
+  end
+end
+
+assert('credentials read on a thread are that thread\'s: a thread that is nobody for good never uses a file root opened') do
+  needs_root
+  CgroupTest.isolate do
+    g = pids_group_with_max("thread") # pids.max root's, mode 0644
+    file = max_file(g)
+    write_as_nobody = lambda do |value|
+      CgroupTest.on_thread_as(65534) do
+        g.max = value
+        begin
+          g.modify
+          "written"
+        rescue Cgroup::PermissionDenied
+          "refused"
+        end
+      end
+    end
+    got = CgroupTest.in_child do # where this process's own threads may change ids
+      said = [write_as_nobody.call(7)]
+      g.max = 8
+      g.modify # this thread, still root: opened anew as root
+      said << write_as_nobody.call(9) << CgroupTest.read(file).strip
+    end
+    assert_equal 'returned ["returned \"refused\"", "returned \"refused\"", "8"]', got
+  end
+end
+
 # a PSI trigger of group whose descriptor is closed behind its back and
 # then taken by a file of the program's own; that descriptor
 def trigger_robbed_of_its_fd(group)
