@@ -66,6 +66,7 @@ move_task(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, pid_t pid)
 {
   char buf[16];
 
+  mcg_note_move(); /* at a server's pace without favordynmods: warn once */
   return mcg_kernel_write(mrb, ctx, path, move_file(ctx), pid_text(pid, buf), FILE_OFTEN);
 }
 

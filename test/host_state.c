@@ -321,6 +321,32 @@ t_parse_as(mrb_state *mrb, mrb_value self)
   mrb_raisef(mrb, E_ARGUMENT_ERROR, "no attribute %s", name);
 }
 
+/* CgroupTest.mountinfo_favors?(line): the gem's reading of one line of
+ * /proc/self/mountinfo (pace.c) */
+static mrb_value
+t_mountinfo_favors_p(mrb_state *mrb, mrb_value self)
+{
+  mrb_value line;
+  (void)self;
+
+  mrb_get_args(mrb, "S", &line);
+  return mrb_bool_value(mcg_mountinfo_favors_dynmods(RSTRING_PTR(line), RSTRING_LEN(line)));
+}
+
+/* CgroupTest.remount(dir, options): mount(2) MS_REMOUNT of the cgroup file
+ * system at dir with these super options (in the VMs only: a host's mounts
+ * are never changed) */
+static mrb_value
+t_remount(mrb_state *mrb, mrb_value self)
+{
+  char *dir, *options;
+
+  mrb_get_args(mrb, "zz", &dir, &options);
+  if (mount(NULL, dir, NULL, MS_REMOUNT, options) != 0)
+    mrb_raisef(mrb, E_RUNTIME_ERROR, "remount %s with \"%s\": %s", dir, options, strerror(errno));
+  return self;
+}
+
 static double
 seconds_now(void)
 {
@@ -453,6 +479,8 @@ mcg_test_init_host_state(mrb_state *mrb, struct RClass *t)
   mrb_define_module_function(mrb, t, "enter_container", t_enter_container, MRB_ARGS_REQ(3));
   mrb_define_module_function(mrb, t, "parse_as", t_parse_as, MRB_ARGS_REQ(3));
   mrb_define_module_function(mrb, t, "back_off", t_back_off, MRB_ARGS_REQ(2));
+  mrb_define_module_function(mrb, t, "mountinfo_favors?", t_mountinfo_favors_p, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "remount", t_remount, MRB_ARGS_REQ(2));
   mrb_define_module_function(mrb, t, "forks_stuck", t_forks_stuck, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "arena_growth", t_arena_growth, MRB_ARGS_BLOCK());
 }
