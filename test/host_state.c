@@ -467,6 +467,10 @@ t_arena_growth(mrb_state *mrb, mrb_value self)
 void
 mcg_test_init_host_state(mrb_state *mrb, struct RClass *t)
 {
+  /* The runner moves itself and its forked children at a test's pace, and
+   * its stderr is the test log: no warning about that pace from it (the
+   * children mruby that test/pace.rb runs are other processes, and warn). */
+  mcg_set_warn_moves(FALSE);
   mrb_define_module_function(mrb, t, "with_signals", t_with_signals, MRB_ARGS_REQ(2));
   mrb_define_module_function(mrb, t, "decimal_comma_locale", t_decimal_comma_locale,
                              MRB_ARGS_NONE());
