@@ -31,7 +31,7 @@ static const char warning[] =
     "mruby-cgroup: warning: this process moves tasks between cgroups at a server's pace "
     "(attach/detach per request), and favordynmods is not in force: since Linux 6.0 a move "
     "made after 20 ms or more without one waits for an RCU grace period, 6 to 16 ms where "
-    "measured (0.3 to 0.5 ms with favordynmods). Turn it on for the host: "
+    "measured (0.2 to 0.5 ms with favordynmods). Turn it on for the host: "
     "mount -o remount,favordynmods on the cgroup2 mount (/sys/fs/cgroup, or "
     "/sys/fs/cgroup/unified on a hybrid host), or boot with cgroup_favordynmods=1 (Linux 6.7 "
     "and later); forks and exits then take the slower side of the kernel's lock. See "
