@@ -13,7 +13,7 @@
  *   objects:  object.c where.c
  *   files:    kernel_io.c v2.c counters.c
  *   text:     text.c
- *   ground:   errors.c table.c deadline.c holds.c kept.c
+ *   ground:   errors.c table.c deadline.c holds.c kept.c pace.c
  *   host:     libcgroup.c
  *
  * The roof is the gem's init: it makes the classes from the two tables
@@ -26,8 +26,8 @@
  * Files are a group's files under the mount, and the text of v2's and the
  * counters' files; text is kernel text <-> Ruby values, with no I/O.  The
  * ground is what everything stands on: the exceptions, the table's rows,
- * deadlines, descriptors kept open, and the records of attachments; the
- * host is the hierarchies libcgroup finds.
+ * deadlines, descriptors kept open, the records of attachments, and the
+ * pace of moves; the host is the hierarchies libcgroup finds.
  *
  * Every name declared here starts with mcg_: the gem's objects end up in
  * libmruby.a beside other gems and the program that embeds mruby, and
@@ -266,6 +266,13 @@ int mcg_kept_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, i
 void mcg_forget_kept_under(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full_dir);
 char *mcg_read_proc_cgroup(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid);
 ssize_t mcg_pread_whole(mrb_state *mrb, int fd, char **buf, size_t *size);
+
+/* ---- pace.c: favordynmods, and moves at a server's pace -------------- */
+mrb_bool mcg_mountinfo_favors_dynmods(const char *line, size_t len);
+int mcg_favordynmods(void); /* 1, 0, or -errno */
+void mcg_note_move(void);
+void mcg_set_warn_moves(mrb_bool on);
+mrb_bool mcg_warn_moves(void);
 
 /* ==== text ============================================================ */
 

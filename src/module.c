@@ -1,7 +1,8 @@
 /*
  * Functions of the Cgroup module that act on a controller rather than on
  * one group: the groups of a hierarchy, the version serving a controller,
- * the controllers available here, the calling thread's group.
+ * the controllers available here, the calling thread's group; and on the
+ * host: its huge page sizes, whether favordynmods is in force.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -152,6 +153,41 @@ cgroup_s_hugepage_sizes(mrb_state *mrb, mrb_value self)
   return list;
 }
 
+/* Cgroup.favordynmods? => whether the kernel's moves are made without
+ * waiting after a quiet spell: some cgroup or cgroup2 mount shows the
+ * option favordynmods (read afresh each call: a remount changes it). */
+static mrb_value
+cgroup_s_favordynmods_p(mrb_state *mrb, mrb_value self)
+{
+  int found = mcg_favordynmods();
+  (void)self;
+
+  if (found < 0)
+    mcg_raise_process_error(mrb, NULL, -found, "read /proc/self/mountinfo", strerror(-found));
+  return mrb_bool_value(found);
+}
+
+/* Cgroup.warn_moves = false: no warning about moves at a server's pace
+ * without favordynmods, from this process (all its mrb_states). */
+static mrb_value
+cgroup_s_set_warn_moves(mrb_state *mrb, mrb_value self)
+{
+  mrb_bool on;
+  (void)self;
+
+  mrb_get_args(mrb, "b", &on);
+  mcg_set_warn_moves(on);
+  return mrb_bool_value(on);
+}
+
+static mrb_value
+cgroup_s_warn_moves(mrb_state *mrb, mrb_value self)
+{
+  (void)mrb;
+  (void)self;
+  return mrb_bool_value(mcg_warn_moves());
+}
+
 void
 mcg_init_module(mrb_state *mrb, struct RClass *cgroup)
 {
@@ -164,4 +200,7 @@ mcg_init_module(mrb_state *mrb, struct RClass *cgroup)
   mrb_define_class_method(mrb, cgroup, "__raise", cgroup_s_raise, MRB_ARGS_REQ(5));
   mrb_define_class_method(mrb, cgroup, "current_path", cgroup_s_current_path, MRB_ARGS_REQ(1));
   mrb_define_class_method(mrb, cgroup, "hugepage_sizes", cgroup_s_hugepage_sizes, MRB_ARGS_NONE());
+  mrb_define_class_method(mrb, cgroup, "favordynmods?", cgroup_s_favordynmods_p, MRB_ARGS_NONE());
+  mrb_define_class_method(mrb, cgroup, "warn_moves=", cgroup_s_set_warn_moves, MRB_ARGS_REQ(1));
+  mrb_define_class_method(mrb, cgroup, "warn_moves", cgroup_s_warn_moves, MRB_ARGS_NONE());
 }

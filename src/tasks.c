@@ -69,6 +69,7 @@ move_task(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, pid_t pid, m
   char buf[16];
 
   mcg_flush_cpu_time(pid); /* what it ran so far counts where it ran */
+  mcg_note_move();         /* at a server's pace without favordynmods: warn once */
   return mcg_kernel_write(mrb, ctx, path, move_file(ctx, whole), pid_text(pid, buf), FILE_OFTEN);
 }
 

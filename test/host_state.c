@@ -367,6 +367,32 @@ t_parse_as(mrb_state *mrb, mrb_value self)
   mrb_raisef(mrb, E_ARGUMENT_ERROR, "no attribute %s", name);
 }
 
+/* CgroupTest.mountinfo_favors?(line): the gem's reading of one line of
+ * /proc/self/mountinfo (pace.c) */
+static mrb_value
+t_mountinfo_favors_p(mrb_state *mrb, mrb_value self)
+{
+  mrb_value line;
+  (void)self;
+
+  mrb_get_args(mrb, "S", &line);
+  return mrb_bool_value(mcg_mountinfo_favors_dynmods(RSTRING_PTR(line), RSTRING_LEN(line)));
+}
+
+/* CgroupTest.remount(dir, options): mount(2) MS_REMOUNT of the cgroup file
+ * system at dir with these super options (in the VMs only: a host's mounts
+ * are never changed) */
+static mrb_value
+t_remount(mrb_state *mrb, mrb_value self)
+{
+  char *dir, *options;
+
+  mrb_get_args(mrb, "zz", &dir, &options);
+  if (mount(NULL, dir, NULL, MS_REMOUNT, options) != 0)
+    mrb_raisef(mrb, E_RUNTIME_ERROR, "remount %s with \"%s\": %s", dir, options, strerror(errno));
+  return self;
+}
+
 static double
 seconds_now(void)
 {
@@ -487,6 +513,10 @@ t_arena_growth(mrb_state *mrb, mrb_value self)
 void
 mcg_test_init_host_state(mrb_state *mrb, struct RClass *t)
 {
+  /* The runner moves itself and its forked children at a test's pace, and
+   * its stderr is the test log: no warning about that pace from it (the
+   * children mruby that test/pace.rb runs are other processes, and warn). */
+  mcg_set_warn_moves(FALSE);
   mrb_define_module_function(mrb, t, "with_signals", t_with_signals, MRB_ARGS_REQ(2));
   mrb_define_module_function(mrb, t, "decimal_comma_locale", t_decimal_comma_locale,
                              MRB_ARGS_NONE());
@@ -500,6 +530,8 @@ mcg_test_init_host_state(mrb_state *mrb, struct RClass *t)
   mrb_define_module_function(mrb, t, "enter_container", t_enter_container, MRB_ARGS_REQ(3));
   mrb_define_module_function(mrb, t, "parse_as", t_parse_as, MRB_ARGS_REQ(3));
   mrb_define_module_function(mrb, t, "back_off", t_back_off, MRB_ARGS_REQ(2));
+  mrb_define_module_function(mrb, t, "mountinfo_favors?", t_mountinfo_favors_p, MRB_ARGS_REQ(1));
+  mrb_define_module_function(mrb, t, "remount", t_remount, MRB_ARGS_REQ(2));
   mrb_define_module_function(mrb, t, "forks_stuck", t_forks_stuck, MRB_ARGS_REQ(1));
   mrb_define_module_function(mrb, t, "arena_growth", t_arena_growth, MRB_ARGS_BLOCK());
 }

@@ -206,11 +206,9 @@ class Server
         check("#{mpm}: child #{w} at home in #{c} #{when_}", away.empty?, away.uniq.inspect)
       end
     end
-    controllers.each do |c|
-      (['request'] + (c == 'cpu' ? HOSTS.values : [])).each do |g|
-        left = threads_in(c == 'cpu' ? "#{groups}/#{g}" : "#{base}/#{g}", c)
-        check("#{mpm}: no task left in the #{c} group #{g} #{when_}", left.empty?, left.inspect)
-      end
+    (['request'] + HOSTS.values).each do |g| # the shared groups: CPU only
+      left = threads_in("#{groups}/#{g}", 'cpu')
+      check("#{mpm}: no task left in the cpu group #{g} #{when_}", left.empty?, left.inspect)
     end
     extra = children_of(base, 'cpu') - %w[main request worker] - HOSTS.values
     extra += children_of(groups, 'cpu') - %w[request] - HOSTS.values if cpu_only?

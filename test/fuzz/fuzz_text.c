@@ -1,7 +1,8 @@
 /*
  * libFuzzer target over the gem's text handling: group names, the parsers
  * of cgroup files (integers, stat and io.stat lines, lists, keyed values,
- * and the counter files a pool's meter reads: src/counters.c),
+ * and the counter files a pool's meter reads: src/counters.c; a line of
+ * /proc/self/mountinfo: src/pace.c),
  * every v1/v2 conversion both ways (they are pure: the partner file's text
  * comes from the input too) and the checks on values set from Ruby.
  *
@@ -83,6 +84,7 @@ run_case(mrb_state *mrb, void *p)
          memchr(RSTRING_PTR(text), '\0', RSTRING_LEN(text))))
       abort();
     mcg_file_value_fault(RSTRING_PTR(text), RSTRING_LEN(text));
+    mcg_mountinfo_favors_dynmods(in->text, in->len); /* a line of /proc/self/mountinfo */
     mcg_normalise_name(mrb, CTL_CPU, text, name, sizeof name);
     break;
   case 1: /* a file's text read: key selection, v2 to v1, to Ruby; and as a pool meter's counter */
