@@ -100,7 +100,7 @@ restore(mrb_state *mrb, mrb_value self)
   mrb_iv_set(mrb, self, MRB_IVSYM(written), mrb_nil_value());
   if (!mrb_array_p(written) || RARRAY_LEN(written) == 0) return mrb_nil_value();
   /* a child forked inside the block: the group and its limits are its parent's */
-  if (!mrb_test(mrb_funcall_id(mrb, meter, MRB_SYM_Q(mine), 0))) return mrb_nil_value();
+  if (!mrb_test(mrb_funcall_id(mrb, meter, MRB_SYM_Q(owner), 0))) return mrb_nil_value();
   for (mrb_int i = 0; i + 1 < RARRAY_LEN(written); i += 2) {
     mrb_value group = RARRAY_PTR(written)[i];
     mrb_int id = mrb_integer(RARRAY_PTR(written)[i + 1]);
@@ -129,7 +129,7 @@ apply(mrb_state *mrb, mrb_value self, mrb_value steps, const char *action)
   if (!mrb_nil_p(mrb_iv_get(mrb, self, MRB_IVSYM(written))))
     refuse(mrb, self, action,
            "a request is running in this worker's group already (nested, or another fiber's)");
-  if (!mrb_test(mrb_funcall_id(mrb, mrb_iv_get(mrb, self, MRB_IVSYM(meter)), MRB_SYM_Q(mine), 0)))
+  if (!mrb_test(mrb_funcall_id(mrb, mrb_iv_get(mrb, self, MRB_IVSYM(meter)), MRB_SYM_Q(owner), 0)))
     refuse(mrb, self, action, "the group is not this process's (inherited over fork?)");
   mrb_iv_set(mrb, self, MRB_IVSYM(written), mrb_ary_new(mrb));
   e = mrb_protect_error(mrb, apply_body, args, &failed);
