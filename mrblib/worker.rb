@@ -26,6 +26,8 @@ module Cgroup
       raise ArgumentError, "Cgroup::Worker needs a controller (cpu: { cfs_quota_us: 50_000 }, ...)" if limits.empty?
       raise ArgumentError, "size must be an Integer >= 1, got #{size.inspect}" unless size.is_a?(Integer) && size >= 1
 
+      Worker.refuse_second(self)
+      base = base.to_s
       @controllers = limits.keys
       @templates = @controllers.map { |c| Cgroup.group(c, base) }
       @limits = limits
@@ -38,6 +40,31 @@ module Cgroup
       @rest = {}     # by attribute id: what is in force between requests (src/worker.c)
       @written = nil # while a request runs: the groups and attribute ids written for it
       @steps = with_groups(steps)
+      Worker.current = self
+    end
+
+    class << self
+      # The Worker this process lives in: a process is in one group per
+      # hierarchy, so a second Worker would take it out of the first's.
+      attr_accessor :current
+
+      def refuse_second(worker)
+        other = current
+        return unless other&.open? && other.owned? # a forked child may make its own
+
+        Cgroup.__raise(other.groups[0], "Busy", Pool::EBUSY, "make a worker",
+                       "this process lives in #{other.name} already (one Cgroup::Worker per process; close it first)")
+      end
+    end
+
+    # Whether the process still lives in the worker's group (not closed).
+    def open?
+      !@slot.nil? && !@closing
+    end
+
+    # Whether this process made the worker (not a child forked since).
+    def owned?
+      @meter.owner?
     end
 
     # Run the block with the request's limits in force in this worker's
@@ -49,6 +76,7 @@ module Cgroup
     # and one request's would end the other's.
     def run(**override, &block)
       raise ArgumentError, "Cgroup::Worker#run needs a block" unless block
+      refuse_closed("run") if @closing
 
       _run(override.empty? ? @steps : steps_for(override), &block)
     end
@@ -58,16 +86,21 @@ module Cgroup
     # after the block charged first, so the figure is the block's).
     def account(**override, &block)
       raise ArgumentError, "Cgroup::Worker#account needs a block" unless block
+      refuse_closed("account") if @closing
 
       _account(override.empty? ? @steps : steps_for(override), &block)
     end
 
     # Move this process back to where it was before and remove the group
-    # (Cgroup::Busy when tasks are left in it: a child the worker forked).
+    # (Cgroup::Busy when tasks are left in it: a child the worker forked;
+    # the process has moved back all the same, and a later close removes
+    # the group once they are gone).  No request runs after it.
     def close
       return unless @slot
 
-      @groups.each(&:detach)
+      @groups.each(&:detach) unless @closing
+      @closing = true
+      Worker.current = nil if Worker.current.equal?(self)
       @slot.remove
       @slot = nil
     end
@@ -79,13 +112,18 @@ module Cgroup
     private
 
     def hold_slot(base, controllers, size)
+      prefix = base.end_with?("/") ? base : "#{base}/" # "/a/b/" and "/" name groups too
       size.times do |n|
-        slot = Pool::Slot.new("#{base}/#{n}", controllers)
+        slot = Pool::Slot.new("#{prefix}#{n}", controllers)
         return slot if slot.claim(nil)
       end
       group = Cgroup.group(controllers[0], base)
       Cgroup.__raise(group, "Busy", Pool::EBUSY, "hold a worker's group",
-                     "all #{size} groups are held by other processes or hold tasks (size: sets how many)")
+                     "all #{size} groups are held by workers or hold tasks (size: sets how many)")
+    end
+
+    def refuse_closed(action)
+      Cgroup.__raise(@groups[0], "Busy", Pool::EBUSY, action, "the worker is closed: its process no longer lives here")
     end
 
     # Into the group for good: the whole process (all its threads), once.
@@ -112,11 +150,13 @@ module Cgroup
         template = @templates[i]
         attrs.each do |attr, value|
           allowance = attr.to_sym == :allowance && template.is_a?(MEMORY)
-          id = Worker.attribute_id(template, allowance ? :limit_in_bytes : attr.to_sym)
-          raise ArgumentError, "#{template.class} has no limit #{attr} (#{controller}: #{attrs.inspect})" unless id
           if allowance && !(value.is_a?(Integer) && value >= 0)
             raise ArgumentError, "memory: allowance must be an Integer of bytes >= 0, got #{value.inspect}"
           end
+          # the value is checked as its writer would (type, range, this cgroup version's file)
+          id = Worker.attribute_id(template, allowance ? :limit_in_bytes : attr.to_sym, value)
+          raise ArgumentError, "#{template.class} has no limit #{attr} (#{controller}: #{attrs.inspect})" unless id
+
           steps << [i, id, value, allowance]
         end
       end

@@ -97,6 +97,19 @@ mcg_attr_stage(mrb_state *mrb, mrb_value self, enum attribute_id id, mrb_value v
   ctx->reported &= ~(UINT64_C(1) << id); /* a new value, not tried yet */
 }
 
+/* Raise as staging v as attribute id's value would (the file missing in
+ * this cgroup version, a value of the wrong type or out of range), without
+ * staging it: Cgroup::Worker's limits, checked before it makes a group. */
+void
+mcg_attr_check(mrb_state *mrb, mrb_value self, enum attribute_id id, mrb_value v)
+{
+  const struct attribute *attr = &mcg_attributes[id];
+  struct cgroup_ctx *ctx = attr_ctx(mrb, self, attr);
+
+  require_file(mrb, ctx, attr, TRUE);
+  mrb_free(mrb, mcg_value_to_text(mrb, ctx, attr, v));
+}
+
 /* An attribute's writer: stage the value given. */
 mrb_value
 mcg_attr_set(mrb_state *mrb, mrb_value self, enum attribute_id id)

@@ -175,6 +175,7 @@ mrb_noreturn void mcg_raise_process_error(mrb_state *mrb, const char *cls, int e
                                           const char *what, const char *reason);
 mrb_bool mcg_error_is(mrb_state *mrb, mrb_value exc, const char *cls);
 void mcg_init_errors(mrb_state *mrb, struct RClass *cgroup);
+mrb_bool mcg_is_fiber_switch(mrb_state *mrb, mrb_value exc);
 
 /* ---- table.c: the attribute table's rows ---------------------------- */
 extern const struct attribute mcg_attributes[ATTR_COUNT];
@@ -417,6 +418,7 @@ mrb_value mcg_subtree(mrb_state *mrb, struct cgroup_ctx *ctx, const char *action
 mrb_value mcg_attr_get(mrb_state *mrb, mrb_value self, enum attribute_id id);
 mrb_value mcg_attr_set(mrb_state *mrb, mrb_value self, enum attribute_id id);
 void mcg_attr_stage(mrb_state *mrb, mrb_value self, enum attribute_id id, mrb_value v);
+void mcg_attr_check(mrb_state *mrb, mrb_value self, enum attribute_id id, mrb_value v);
 mrb_bool mcg_has_staged(const struct cgroup_ctx *ctx);
 /* Who writes the staged values, which decides what a failure leaves staged. */
 enum staged_write {

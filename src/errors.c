@@ -132,3 +132,15 @@ mcg_init_errors(mrb_state *mrb, struct RClass *cgroup)
     mrb_define_class_under(mrb, cgroup, subclasses[i], base);
   }
 }
+
+/* Whether exc is mruby's refusal to switch fibers across a C frame: a
+ * Fiber.yield, or an event loop's async call, inside a block the gem
+ * yields to (attach's, Worker#run's). */
+mrb_bool
+mcg_is_fiber_switch(mrb_state *mrb, mrb_value exc)
+{
+  mrb_value msg = mrb_funcall_id(mrb, exc, MRB_SYM(message), 0);
+
+  return strcmp(mrb_obj_classname(mrb, exc), "FiberError") == 0 && mrb_string_p(msg) &&
+         strstr(RSTRING_CSTR(mrb, msg), "C function boundary") != NULL;
+}

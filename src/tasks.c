@@ -216,17 +216,6 @@ yield_group(mrb_state *mrb, void *args)
   return mrb_yield(mrb, v[1], v[0]);
 }
 
-/* Whether exc is mruby's refusal to switch fibers across a C frame (this
- * one): Fiber.yield, or an event loop's async call, inside the block. */
-static mrb_bool
-is_fiber_switch(mrb_state *mrb, mrb_value exc)
-{
-  mrb_value msg = mrb_funcall_id(mrb, exc, MRB_SYM(message), 0);
-
-  return strcmp(mrb_obj_classname(mrb, exc), "FiberError") == 0 && mrb_string_p(msg) &&
-         strstr(RSTRING_CSTR(mrb, msg), "C function boundary") != NULL;
-}
-
 /* The block, with mruby's FiberError for a fiber switch inside it turned
  * into Cgroup::FiberSwitch, which says why: while this request's fiber
  * waited, the others of the process would run in its group (on v2, or on
@@ -239,7 +228,7 @@ attach_yield(mrb_state *mrb, mrb_value args)
   struct cgroup_ctx *ctx;
 
   if (!failed) return result;
-  if (!is_fiber_switch(mrb, result)) mrb_exc_raise(mrb, result);
+  if (!mcg_is_fiber_switch(mrb, result)) mrb_exc_raise(mrb, result);
   ctx = mcg_get_ctx(mrb, RARRAY_PTR(args)[0]);
   mcg_raise_error(mrb, "FiberSwitch", EDEADLK, ctx->controller, ctx->path, "attach", NULL, NULL,
                   "a fiber switched inside the block (Fiber.yield, Nginx::Async): the process's "

@@ -138,11 +138,32 @@ apply(mrb_state *mrb, mrb_value self, mrb_value steps, const char *action)
   mrb_exc_raise(mrb, e);
 }
 
-/* [self, block]: run's body, yielding the worker. */
+static mrb_value
+yield_body(mrb_state *mrb, void *args)
+{
+  mrb_value *v = RARRAY_PTR(*(mrb_value *)args);
+  return mrb_yield(mrb, v[1], v[0]);
+}
+
+/* [self, block]: run's body, yielding the worker.  A fiber switch inside
+ * the block (mruby refuses it across this C frame) becomes
+ * Cgroup::FiberSwitch, which says why it cannot be allowed: the limits in
+ * force are this request's, and others would run under them meanwhile. */
 static mrb_value
 yield_worker(mrb_state *mrb, mrb_value args)
 {
-  return mrb_yield(mrb, RARRAY_PTR(args)[1], RARRAY_PTR(args)[0]);
+  mrb_bool failed = FALSE;
+  mrb_value result = mrb_protect_error(mrb, yield_body, &args, &failed);
+  struct cgroup_ctx *ctx;
+
+  if (!failed) return result;
+  if (!mcg_is_fiber_switch(mrb, result)) mrb_exc_raise(mrb, result);
+  ctx = mcg_get_ctx(mrb,
+                    mrb_ary_ref(mrb, mrb_iv_get(mrb, RARRAY_PTR(args)[0], MRB_IVSYM(groups)), 0));
+  mcg_raise_error(mrb, "FiberSwitch", EDEADLK, ctx->controller, ctx->path, "run", NULL, NULL,
+                  "a fiber switched inside the block (Fiber.yield, Nginx::Async): the request's "
+                  "limits are the group's, and other work would run under them meanwhile; wait "
+                  "outside the block");
 }
 
 /* [self, block]: account's body: the counters before, the block, the
@@ -190,23 +211,27 @@ worker_account(mrb_state *mrb, mrb_value self)
   return mrb_ensure(mrb, account_body, mrb_ary_new_from_values(mrb, 2, args), restore_ensure, self);
 }
 
-/* Cgroup::Worker.attribute_id(group, name) => the row in the table of the
- * setting name of group's class, nil when it has no such setting to write. */
+/* Cgroup::Worker.attribute_id(group, name, value = nil) => the row in the
+ * table of the setting name of group's class, nil when it has no such
+ * setting to write; with a value, raises as staging it would (the file
+ * missing in this cgroup version, the wrong type), staging nothing. */
 static mrb_value
 worker_s_attribute_id(mrb_state *mrb, mrb_value self)
 {
-  mrb_value group;
+  mrb_value group, value = mrb_nil_value();
   mrb_sym name;
   struct cgroup_ctx *ctx;
 
   (void)self;
-  mrb_get_args(mrb, "on", &group, &name);
+  mrb_get_args(mrb, "on|o", &group, &name, &value);
   ctx = mcg_get_ctx(mrb, group);
   for (int i = 0; i < ATTR_COUNT; i++) {
     const struct attribute *a = &mcg_attributes[i];
-    if (a->controller == ctx->controller && (a->access & ACCESS_WO) &&
-        strcmp(a->name, mrb_sym_name(mrb, name)) == 0)
-      return mrb_int_value(mrb, i);
+    if (a->controller != ctx->controller || !(a->access & ACCESS_WO) ||
+        strcmp(a->name, mrb_sym_name(mrb, name)) != 0)
+      continue;
+    if (!mrb_nil_p(value)) mcg_attr_check(mrb, group, (enum attribute_id)i, value);
+    return mrb_int_value(mrb, i);
   }
   return mrb_nil_value();
 }
@@ -218,5 +243,5 @@ mcg_init_worker(mrb_state *mrb, struct RClass *cgroup)
 
   mrb_define_method(mrb, worker, "_run", worker_run, MRB_ARGS_REQ(1) | MRB_ARGS_BLOCK());
   mrb_define_method(mrb, worker, "_account", worker_account, MRB_ARGS_REQ(1) | MRB_ARGS_BLOCK());
-  mrb_define_class_method(mrb, worker, "attribute_id", worker_s_attribute_id, MRB_ARGS_REQ(2));
+  mrb_define_class_method(mrb, worker, "attribute_id", worker_s_attribute_id, MRB_ARGS_ARG(2, 1));
 }

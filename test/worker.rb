@@ -212,12 +212,16 @@ assert('Worker: limits it cannot write are refused before any group is made') do
       a = error_of { Cgroup::Worker.new(base, cpu: { no_such_limit: 1 }) }
       b = error_of { Cgroup::Worker.new(base, cpu: { allowance: 1 }) }
       c = error_of { Cgroup::Worker.new(base) }
-      { "a" => "#{a.class}: #{a.message}", "b" => "#{b.class}: #{b.message}", "c" => c.class,
-        "made" => CgroupTest.dir?(CgroupTest.group_dir('cpu', base)) }
+      d = error_of { Cgroup::Worker.new(base, cpu: { cfs_quota_us: "50000" }) }
+      e = error_of { Cgroup::Worker.new(base, memory: { allowance: -1 }) } if CgroupTest.version('memory')
+      { "a" => "#{a.class}: #{a.message}", "b" => "#{b.class}: #{b.message}", "c" => c.class, "d" => d.class,
+        "e" => e.class, "made" => CgroupTest.dir?(CgroupTest.group_dir('cpu', base)) }
     end
     assert_equal "ArgumentError: Cgroup::CPU has no limit no_such_limit (cpu: {:no_such_limit=>1})", r["a"]
     assert_include r["b"], "Cgroup::CPU has no limit allowance"
-    assert_equal ["ArgumentError", "false"], [r["c"], r["made"]]
+    assert_equal ["ArgumentError", "TypeError"], [r["c"], r["d"]], "a value of the wrong type, as its writer says"
+    assert_equal "ArgumentError", r["e"] if CgroupTest.version('memory')
+    assert_equal "false", r["made"], "no group made for any of them"
   end
 end
 
@@ -254,5 +258,51 @@ assert('Worker: a limit named only for one request is read first and restored af
       { "inside" => inside, "after" => after, "again" => again }
     end
     assert_equal ["25000", "-1", "25000"], [r["inside"], r["after"], r["again"]]
+  end
+end
+
+assert('Worker: a fiber switch inside run raises FiberSwitch naming the group, and the limits are restored') do
+  skip_unless 'cpu'
+  CgroupTest.isolate do
+    r = worker_report("fiber") do
+      w = Cgroup::Worker.new("#{PREFIX}/worker-fiber", cpu: { cfs_quota_us: 30_000 })
+      f = Fiber.new { w.run { Fiber.yield :inside } }
+      e = error_of { f.resume }
+      after = kernel_quota(w.name)
+      again = w.run { kernel_quota(w.name) }
+      w.close
+      { "error" => "#{e.class}: #{e.message}", "after" => after, "again" => again }
+    end
+    assert_include r["error"], "Cgroup::FiberSwitch: cpu:#{PREFIX}/worker-fiber/0: run: a fiber switched inside the block"
+    assert_equal ["-1", "30000"], [r["after"], r["again"]], "restored, and the next request runs"
+  end
+end
+
+assert('Worker: one per process; close moves the process back even when a child keeps the group, and a later close removes it') do
+  skip_unless 'cpu'
+  CgroupTest.isolate do
+    base = "#{PREFIX}/worker-close"
+    r = worker_report("close") do
+      w = Cgroup::Worker.new(base, cpu: { cfs_quota_us: 30_000 })
+      second = error_of { Cgroup::Worker.new("#{base}-other", cpu: {}) }
+      kid = CgroupTest.run("/bin/sleep", "60") # born in the worker's group
+      busy = error_of { w.close }
+      home = CgroupTest.group_of(CgroupTest.tid, 'cpu')
+      after_close = error_of { w.run {} }
+      CgroupTest.kill(kid, 9)
+      CgroupTest.wait(kid)
+      again = error_of { w.close }
+      { "second" => "#{second.class}: #{second.message}", "busy" => busy.class, "home" => home,
+        "after_close" => "#{after_close.class}: #{after_close.message}", "again" => again.inspect,
+        "gone" => !CgroupTest.dir?(CgroupTest.group_dir('cpu', "#{base}/0")),
+        "other_made" => CgroupTest.dir?(CgroupTest.group_dir('cpu', "#{base}-other")) }
+    end
+    assert_include r["second"], "Cgroup::Busy"
+    assert_include r["second"], "one Cgroup::Worker per process"
+    assert_equal "false", r["other_made"], "the second worker made no group"
+    assert_equal "Cgroup::Busy", r["busy"], "the child keeps the group"
+    assert_not_equal "#{base}/0", r["home"], "the process moved back all the same"
+    assert_include r["after_close"], "the worker is closed"
+    assert_equal ["nil", "true"], [r["again"], r["gone"]], "the second close removes the group"
   end
 end

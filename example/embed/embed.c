@@ -241,7 +241,9 @@ main(int argc, char **argv)
                     "REQUEST.rb TEARDOWN.rb\n");
     return 2;
   }
-  if (!(each = calloc((size_t)requests + 1, sizeof *each))) return 1;
+  /* touched now, so that RSS measured from the first request on is the state's alone */
+  if (!(each = malloc(((size_t)requests + 1) * sizeof *each))) return 1;
+  for (i = 0; i <= requests; i++) each[i] = -1; /* not 0: the compiler would make it a calloc */
   if ((worker = fork()) == 0) { /* the request's worker, attached by the scripts */
     pause();
     _exit(0);
