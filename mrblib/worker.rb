@@ -38,7 +38,8 @@ module Cgroup
       @meter = @slot.meter
       move_in
       @rest = {}     # by attribute id: what is in force between requests (src/worker.c)
-      @written = nil # while a request runs: the groups and attribute ids written for it
+      @written = []  # the groups and attribute ids written for the request in progress
+      @busy = false  # a request is in progress
       @steps = with_groups(steps)
       Worker.current = self
     end
@@ -68,27 +69,28 @@ module Cgroup
     end
 
     # Run the block with the request's limits in force in this worker's
-    # group (the worker's limits, with override's in their place), and
+    # group (the worker's limits, with override's in their place: a Hash
+    # as Worker.new takes them, run(cpu: { cfs_quota_us: 10_000 })), and
     # restore what was in force before, also when the block raises.  Only
     # what differs from what is in force is written.  Returns the block's
     # value.  A run inside another (nested, or another fiber's request
     # while this one waits) raises Cgroup::Busy: limits are the group's,
     # and one request's would end the other's.
-    def run(**override, &block)
+    def run(override = nil, &block)
       raise ArgumentError, "Cgroup::Worker#run needs a block" unless block
       refuse_closed("run") if @closing
 
-      _run(override.empty? ? @steps : steps_for(override), &block)
+      _run(override ? steps_for(override) : @steps, &block)
     end
 
     # run, and what the request used in the worker's group: a Cgroup::Usage
     # (the counters' difference; the CPU time the caller ran before and
     # after the block charged first, so the figure is the block's).
-    def account(**override, &block)
+    def account(override = nil, &block)
       raise ArgumentError, "Cgroup::Worker#account needs a block" unless block
       refuse_closed("account") if @closing
 
-      _account(override.empty? ? @steps : steps_for(override), &block)
+      _account(override ? steps_for(override) : @steps, &block)
     end
 
     # Move this process back to where it was before and remove the group
@@ -169,6 +171,8 @@ module Cgroup
 
     # The worker's steps, with override's in the place of those it names.
     def steps_for(override)
+      raise ArgumentError, "limits must be a Hash (cpu: { cfs_quota_us: 10_000 }), got #{override.inspect}" unless override.is_a?(Hash)
+
       extra = with_groups(compile(override))
       @steps.reject { |s| extra.any? { |e| e[1] == s[1] } } + extra
     end

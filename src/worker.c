@@ -10,8 +10,10 @@
  * value is added to the group's memory level at the request's start.
  * @rest holds what is in force between requests, by attribute id (read from
  * the kernel at first use; nothing else is expected to write the worker's
- * own group); @written, while a request runs, the groups and attribute ids
- * written for it, in pairs.
+ * own group); @written the groups and attribute ids written for the
+ * request in progress, in pairs, and @block its block, while @busy.  The
+ * same Array serves every request: at a server's pace each object a
+ * request makes is more work for the collector and more heap.
  */
 #include <errno.h>
 #include <string.h>
@@ -97,8 +99,9 @@ restore(mrb_state *mrb, mrb_value self)
   mrb_value meter = mrb_iv_get(mrb, self, MRB_IVSYM(meter)), first = mrb_nil_value();
   int n = 0;
 
-  mrb_iv_set(mrb, self, MRB_IVSYM(written), mrb_nil_value());
-  if (!mrb_array_p(written) || RARRAY_LEN(written) == 0) return mrb_nil_value();
+  mrb_iv_set(mrb, self, MRB_IVSYM(busy), mrb_false_value());
+  mrb_iv_set(mrb, self, MRB_IVSYM(block), mrb_nil_value());
+  if (RARRAY_LEN(written) == 0) return mrb_nil_value();
   /* a child forked inside the block: the group and its limits are its parent's */
   if (!mrb_test(mrb_funcall_id(mrb, meter, MRB_SYM_Q(owner), 0))) return mrb_nil_value();
   for (mrb_int i = 0; i + 1 < RARRAY_LEN(written); i += 2) {
@@ -107,6 +110,7 @@ restore(mrb_state *mrb, mrb_value self)
     mcg_attr_stage(mrb, group, (enum attribute_id)id, rest_value(mrb, self, group, id));
     touch(touched, &n, group);
   }
+  mrb_ary_resize(mrb, written, 0);
   for (int t = 0; t < n; t++) {
     mrb_bool failed = FALSE;
     mrb_value e = mrb_protect_error(mrb, modify_body, &touched[t], &failed);
@@ -126,12 +130,13 @@ apply(mrb_state *mrb, mrb_value self, mrb_value steps, const char *action)
   mrb_value args[2] = {self, steps}, e;
   mrb_bool failed = FALSE;
 
-  if (!mrb_nil_p(mrb_iv_get(mrb, self, MRB_IVSYM(written))))
+  if (mrb_test(mrb_iv_get(mrb, self, MRB_IVSYM(busy))))
     refuse(mrb, self, action,
            "a request is running in this worker's group already (nested, or another fiber's)");
   if (!mrb_test(mrb_funcall_id(mrb, mrb_iv_get(mrb, self, MRB_IVSYM(meter)), MRB_SYM_Q(owner), 0)))
     refuse(mrb, self, action, "the group is not this process's (inherited over fork?)");
-  mrb_iv_set(mrb, self, MRB_IVSYM(written), mrb_ary_new(mrb));
+  mrb_ary_resize(mrb, mrb_iv_get(mrb, self, MRB_IVSYM(written)), 0);
+  mrb_iv_set(mrb, self, MRB_IVSYM(busy), mrb_true_value());
   e = mrb_protect_error(mrb, apply_body, args, &failed);
   if (!failed) return;
   restore(mrb, self);
@@ -139,43 +144,42 @@ apply(mrb_state *mrb, mrb_value self, mrb_value steps, const char *action)
 }
 
 static mrb_value
-yield_body(mrb_state *mrb, void *args)
+yield_body(mrb_state *mrb, void *self)
 {
-  mrb_value *v = RARRAY_PTR(*(mrb_value *)args);
-  return mrb_yield(mrb, v[1], v[0]);
+  mrb_value worker = *(mrb_value *)self;
+  return mrb_yield(mrb, mrb_iv_get(mrb, worker, MRB_IVSYM(block)), worker);
 }
 
-/* [self, block]: run's body, yielding the worker.  A fiber switch inside
+/* run's body, yielding the worker to @block.  A fiber switch inside
  * the block (mruby refuses it across this C frame) becomes
  * Cgroup::FiberSwitch, which says why it cannot be allowed: the limits in
  * force are this request's, and others would run under them meanwhile. */
 static mrb_value
-yield_worker(mrb_state *mrb, mrb_value args)
+yield_worker(mrb_state *mrb, mrb_value self)
 {
   mrb_bool failed = FALSE;
-  mrb_value result = mrb_protect_error(mrb, yield_body, &args, &failed);
+  mrb_value result = mrb_protect_error(mrb, yield_body, &self, &failed);
   struct cgroup_ctx *ctx;
 
   if (!failed) return result;
   if (!mcg_is_fiber_switch(mrb, result)) mrb_exc_raise(mrb, result);
-  ctx = mcg_get_ctx(mrb,
-                    mrb_ary_ref(mrb, mrb_iv_get(mrb, RARRAY_PTR(args)[0], MRB_IVSYM(groups)), 0));
+  ctx = mcg_get_ctx(mrb, mrb_ary_ref(mrb, mrb_iv_get(mrb, self, MRB_IVSYM(groups)), 0));
   mcg_raise_error(mrb, "FiberSwitch", EDEADLK, ctx->controller, ctx->path, "run", NULL, NULL,
                   "a fiber switched inside the block (Fiber.yield, Nginx::Async): the request's "
                   "limits are the group's, and other work would run under them meanwhile; wait "
                   "outside the block");
 }
 
-/* [self, block]: account's body: the counters before, the block, the
- * counters after; the Cgroup::Usage. */
+/* account's body: the counters before, the block, the counters after;
+ * the Cgroup::Usage. */
 static mrb_value
-account_body(mrb_state *mrb, mrb_value args)
+account_body(mrb_state *mrb, mrb_value self)
 {
-  mrb_value self = RARRAY_PTR(args)[0], meter = mrb_iv_get(mrb, self, MRB_IVSYM(meter));
+  mrb_value meter = mrb_iv_get(mrb, self, MRB_IVSYM(meter));
 
   if (!mrb_test(mrb_funcall_id(mrb, meter, MRB_SYM(start), 0)))
     refuse(mrb, self, "account", "the group is not this process's (inherited over fork?)");
-  yield_worker(mrb, args);
+  yield_worker(mrb, self);
   return mrb_funcall_id(mrb, meter, MRB_SYM(finish), 1, mrb_iv_get(mrb, self, MRB_IVSYM(name)));
 }
 
@@ -189,26 +193,24 @@ restore_ensure(mrb_state *mrb, mrb_value self)
 static mrb_value
 worker_run(mrb_state *mrb, mrb_value self)
 {
-  mrb_value steps, block, args[2];
+  mrb_value steps, block;
 
   mrb_get_args(mrb, "A&!", &steps, &block);
   apply(mrb, self, steps, "run");
-  args[0] = self;
-  args[1] = block;
-  return mrb_ensure(mrb, yield_worker, mrb_ary_new_from_values(mrb, 2, args), restore_ensure, self);
+  mrb_iv_set(mrb, self, MRB_IVSYM(block), block);
+  return mrb_ensure(mrb, yield_worker, self, restore_ensure, self);
 }
 
 /* worker._account(steps) { |worker| } => the Cgroup::Usage of the block. */
 static mrb_value
 worker_account(mrb_state *mrb, mrb_value self)
 {
-  mrb_value steps, block, args[2];
+  mrb_value steps, block;
 
   mrb_get_args(mrb, "A&!", &steps, &block);
   apply(mrb, self, steps, "account");
-  args[0] = self;
-  args[1] = block;
-  return mrb_ensure(mrb, account_body, mrb_ary_new_from_values(mrb, 2, args), restore_ensure, self);
+  mrb_iv_set(mrb, self, MRB_IVSYM(block), block);
+  return mrb_ensure(mrb, account_body, self, restore_ensure, self);
 }
 
 /* Cgroup::Worker.attribute_id(group, name, value = nil) => the row in the

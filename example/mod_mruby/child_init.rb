@@ -37,7 +37,7 @@ CPU_MEMORY_LIMIT = { cpu: { cfs_quota_us: 50_000 }, memory: { allowance: 256 << 
 # The request's limits: in this child's own group, or (threaded on v2) by
 # moving the request's thread into the shared request group.
 def limited(limits, &block)
-  $worker ? $worker.run(**limits, &block) : Cgroup.with($cpu, &block)
+  $worker ? $worker.run(limits, &block) : Cgroup.with($cpu, &block)
 end
 
 # /where and a threaded MPM on v2: a group all requests share (one quota
