@@ -26,7 +26,7 @@ module Cgroup
       raise ArgumentError, "Cgroup::Worker needs a controller (cpu: { cfs_quota_us: 50_000 }, ...)" if limits.empty?
       raise ArgumentError, "size must be an Integer >= 1, got #{size.inspect}" unless size.is_a?(Integer) && size >= 1
 
-      Worker.refuse_second(self)
+      Worker.claim_process(nil) # one worker per process: Busy when it lives in one already
       base = base.to_s
       @controllers = limits.keys
       @templates = @controllers.map { |c| Cgroup.group(c, base) }
@@ -41,31 +41,8 @@ module Cgroup
       @written = []  # the groups and attribute ids written for the request in progress
       @busy = false  # a request is in progress
       @steps = with_groups(steps)
-      Worker.current = self
-    end
-
-    class << self
-      # The Worker this process lives in: a process is in one group per
-      # hierarchy, so a second Worker would take it out of the first's.
-      attr_accessor :current
-
-      def refuse_second(worker)
-        other = current
-        return unless other&.open? && other.owned? # a forked child may make its own
-
-        Cgroup.__raise(other.groups[0], "Busy", Pool::EBUSY, "make a worker",
-                       "this process lives in #{other.name} already (one Cgroup::Worker per process; close it first)")
-      end
-    end
-
-    # Whether the process still lives in the worker's group (not closed).
-    def open?
-      !@slot.nil? && !@closing
-    end
-
-    # Whether this process made the worker (not a child forked since).
-    def owned?
-      @meter.owner?
+      _read_rest(@steps) # what is in force now, the group being new: restored after each request
+      Worker.claim_process(@name)
     end
 
     # Run the block with the request's limits in force in this worker's
@@ -102,7 +79,7 @@ module Cgroup
 
       @groups.each(&:detach) unless @closing
       @closing = true
-      Worker.current = nil if Worker.current.equal?(self)
+      Worker.release_process
       @slot.remove
       @slot = nil
     end
@@ -111,13 +88,19 @@ module Cgroup
       "#<Cgroup::Worker #{@name} #{@limits.inspect}>"
     end
 
+    private :_run, :_account, :_read_rest
+
     private
 
     def hold_slot(base, controllers, size)
       prefix = base.end_with?("/") ? base : "#{base}/" # "/a/b/" and "/" name groups too
       size.times do |n|
         slot = Pool::Slot.new("#{prefix}#{n}", controllers)
-        return slot if slot.claim(nil)
+        next unless slot.claim(nil)
+
+        # made anew: a worker that died inside a request left its limits
+        # in force there, which the next would take for the rest values
+        return slot if slot.renew(nil)
       end
       group = Cgroup.group(controllers[0], base)
       Cgroup.__raise(group, "Busy", Pool::EBUSY, "hold a worker's group",

@@ -127,8 +127,8 @@ read_opener(struct opener *who)
 {
   struct __user_cap_header_struct head = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct caps[2] = {{0, 0, 0}, {0, 0, 0}};
-  mrb_bool capless =
-      syscall(SYS_capget, &head, caps) == 0 && !caps[0].permitted && !caps[1].permitted;
+  mrb_bool caps_read = syscall(SYS_capget, &head, caps) == 0;
+  mrb_bool capless = caps_read && !caps[0].permitted && !caps[1].permitted;
   uid_t ruid, suid;
   gid_t rgid, egid, sgid;
 
@@ -136,7 +136,8 @@ read_opener(struct opener *who)
   who->caps[1] = caps[1].effective;
   who->fsuid = (uid_t)setfsuid((uid_t)-1);
   who->fsgid = (gid_t)setfsgid((gid_t)-1);
-  who->groups = groups_hash();
+  /* capabilities that could not be read are never the same as before */
+  who->groups = caps_read ? groups_hash() : 0;
   if (!capless) {
     who->euid = geteuid();
     return FALSE;

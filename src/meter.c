@@ -511,12 +511,19 @@ meter_inhabit(mrb_state *mrb, mrb_value self)
 }
 
 /* meter.owner? => whether this process took the slot (not a child forked
- * since): a Worker's check before it writes limits, cheaper than mine?,
- * which also looks at the lock's descriptor. */
+ * since) and the directory it locked is still there (not removed from
+ * outside, whence another process could make and hold a new one under the
+ * same name): a Worker's check before it writes limits.  The descriptor's
+ * number is not checked (a host that closes descriptors behind the gem
+ * leaves the Worker its group); faccessat through it finds nothing once
+ * the directory is gone. */
 static mrb_value
 meter_owner_p(mrb_state *mrb, mrb_value self)
 {
-  return mrb_bool_value(get_meter(mrb, self)->owner == getpid());
+  struct meter *m = get_meter(mrb, self);
+
+  return mrb_bool_value(m->owner == getpid() &&
+                        faccessat(m->lock.fd, "cgroup.procs", F_OK, 0) == 0);
 }
 
 /* meter.close: the counters' descriptors, and the lock with them.  In a

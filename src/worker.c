@@ -16,13 +16,17 @@
  * request makes is more work for the collector and more heap.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <mruby.h>
 #include <mruby/array.h>
 #include <mruby/error.h>
 #include <mruby/hash.h>
 #include <mruby/presym.h>
+#include <mruby/string.h>
 #include <mruby/variable.h>
 
 #include "cgroup.h"
@@ -58,6 +62,38 @@ touch(mrb_value *touched, int *n, mrb_value group)
   if (*n < CTL_COUNT) touched[(*n)++] = group;
 }
 
+/* Step i of steps as [group, id, value, allowance]; steps come from
+ * worker.rb's compile, but the method is Ruby's to call, so a malformed
+ * one raises instead of being read past its end. */
+static mrb_value *
+step_at(mrb_state *mrb, mrb_value steps, mrb_int i)
+{
+  mrb_value step = RARRAY_PTR(steps)[i];
+  mrb_int id;
+
+  if (!mrb_array_p(step) || RARRAY_LEN(step) != 4 || !mrb_integer_p(RARRAY_PTR(step)[1]))
+    mrb_raise(mrb, E_ARGUMENT_ERROR, "Cgroup::Worker: malformed step");
+  id = mrb_integer(RARRAY_PTR(step)[1]);
+  if (id < 0 || id >= ATTR_COUNT)
+    mrb_raise(mrb, E_ARGUMENT_ERROR, "Cgroup::Worker: malformed step");
+  return RARRAY_PTR(step);
+}
+
+/* The memory limit for an allowance: the group's level now plus it. */
+static mrb_value
+level_plus(mrb_state *mrb, mrb_value group, mrb_value allowance)
+{
+  mrb_int level = mrb_integer(mcg_attr_get(mrb, group, ATTR_MEMORY_usage_in_bytes)), limit;
+  struct cgroup_ctx *ctx = mcg_get_ctx(mrb, group);
+
+  if (!mrb_integer_p(allowance) || mrb_integer(allowance) < 0 ||
+      __builtin_add_overflow(level, mrb_integer(allowance), &limit)) {
+    mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "run",
+                    "memory.limit_in_bytes", NULL, "the allowance above the level is out of range");
+  }
+  return mrb_int_value(mrb, limit);
+}
+
 /* Stage the value of each step that differs from the one in force, and
  * write them, one modify per group; what was staged is in @written. */
 static mrb_value
@@ -68,12 +104,9 @@ apply_body(mrb_state *mrb, void *p)
   int n = 0;
 
   for (mrb_int i = 0; i < RARRAY_LEN(steps); i++) {
-    mrb_value *step = RARRAY_PTR(RARRAY_PTR(steps)[i]), group = step[0], value = step[2];
+    mrb_value *step = step_at(mrb, steps, i), group = step[0], value = step[2];
     mrb_int id = mrb_integer(step[1]);
-    if (mrb_test(step[3])) {
-      mrb_int level = mrb_integer(mcg_attr_get(mrb, group, ATTR_MEMORY_usage_in_bytes));
-      value = mrb_int_value(mrb, level + mrb_integer(value));
-    }
+    if (mrb_test(step[3])) value = level_plus(mrb, group, value);
     if (mrb_equal(mrb, rest_value(mrb, self, group, id), value)) continue;
     mcg_attr_stage(mrb, group, (enum attribute_id)id, value);
     mrb_ary_push(mrb, written, group);
@@ -110,14 +143,32 @@ restore(mrb_state *mrb, mrb_value self)
     mcg_attr_stage(mrb, group, (enum attribute_id)id, rest_value(mrb, self, group, id));
     touch(touched, &n, group);
   }
-  mrb_ary_resize(mrb, written, 0);
   for (int t = 0; t < n; t++) {
     mrb_bool failed = FALSE;
     mrb_value e = mrb_protect_error(mrb, modify_body, &touched[t], &failed);
     if (failed && mrb_nil_p(first)) first = e;
   }
-  if (!mrb_nil_p(first)) mrb_exc_raise(mrb, first);
-  return mrb_nil_value();
+  if (mrb_nil_p(first)) {
+    mrb_ary_resize(mrb, written, 0);
+    return mrb_nil_value();
+  }
+  mrb_exc_raise(mrb, first); /* the pairs stay: the next request tries them again first */
+}
+
+static mrb_value
+restore_body(mrb_state *mrb, void *self)
+{
+  return restore(mrb, *(mrb_value *)self);
+}
+
+/* Restore under protection: FALSE, and the error in *e, when it failed. */
+static mrb_bool
+try_restore(mrb_state *mrb, mrb_value self, mrb_value *e)
+{
+  mrb_bool failed = FALSE;
+
+  *e = mrb_protect_error(mrb, restore_body, &self, &failed);
+  return !failed;
 }
 
 /* The request's limits in force: refused while another request runs (a
@@ -134,12 +185,15 @@ apply(mrb_state *mrb, mrb_value self, mrb_value steps, const char *action)
     refuse(mrb, self, action,
            "a request is running in this worker's group already (nested, or another fiber's)");
   if (!mrb_test(mrb_funcall_id(mrb, mrb_iv_get(mrb, self, MRB_IVSYM(meter)), MRB_SYM_Q(owner), 0)))
-    refuse(mrb, self, action, "the group is not this process's (inherited over fork?)");
-  mrb_ary_resize(mrb, mrb_iv_get(mrb, self, MRB_IVSYM(written)), 0);
+    refuse(mrb, self, action,
+           "the group is not this process's (inherited over fork, or removed from outside)");
+  /* values a failed restore left in force: written back first, or the error says why */
+  if (RARRAY_LEN(mrb_iv_get(mrb, self, MRB_IVSYM(written))) > 0) restore(mrb, self);
   mrb_iv_set(mrb, self, MRB_IVSYM(busy), mrb_true_value());
+  mrb_iv_set(mrb, self, MRB_IVSYM(returned), mrb_false_value());
   e = mrb_protect_error(mrb, apply_body, args, &failed);
   if (!failed) return;
-  restore(mrb, self);
+  try_restore(mrb, self, &args[1]); /* the first error is the one to tell */
   mrb_exc_raise(mrb, e);
 }
 
@@ -161,7 +215,10 @@ yield_worker(mrb_state *mrb, mrb_value self)
   mrb_value result = mrb_protect_error(mrb, yield_body, &self, &failed);
   struct cgroup_ctx *ctx;
 
-  if (!failed) return result;
+  if (!failed) {
+    mrb_iv_set(mrb, self, MRB_IVSYM(returned), mrb_true_value());
+    return result;
+  }
   if (!mcg_is_fiber_switch(mrb, result)) mrb_exc_raise(mrb, result);
   ctx = mcg_get_ctx(mrb, mrb_ary_ref(mrb, mrb_iv_get(mrb, self, MRB_IVSYM(groups)), 0));
   mcg_raise_error(mrb, "FiberSwitch", EDEADLK, ctx->controller, ctx->path, "run", NULL, NULL,
@@ -183,10 +240,23 @@ account_body(mrb_state *mrb, mrb_value self)
   return mrb_funcall_id(mrb, meter, MRB_SYM(finish), 1, mrb_iv_get(mrb, self, MRB_IVSYM(name)));
 }
 
+/* The ensure of run and account.  When the block raised, its exception
+ * goes on: a failure to restore after it is told on stderr, not put in
+ * its place (the next request writes the values back first). */
 static mrb_value
 restore_ensure(mrb_state *mrb, mrb_value self)
 {
-  return restore(mrb, self);
+  mrb_value e;
+
+  if (mrb_test(mrb_iv_get(mrb, self, MRB_IVSYM(returned)))) return restore(mrb, self);
+  if (!try_restore(mrb, self, &e)) {
+    mrb_value msg = mrb_funcall_id(mrb, e, MRB_SYM(message), 0);
+    fprintf(stderr,
+            "mruby-cgroup: warning: the limits in force before a request that raised could "
+            "not be restored: %s\n",
+            mrb_string_p(msg) ? RSTRING_CSTR(mrb, msg) : mrb_obj_classname(mrb, e));
+  }
+  return mrb_nil_value();
 }
 
 /* worker._run(steps) { |worker| }: the block under the steps' limits. */
@@ -211,6 +281,21 @@ worker_account(mrb_state *mrb, mrb_value self)
   apply(mrb, self, steps, "account");
   mrb_iv_set(mrb, self, MRB_IVSYM(block), block);
   return mrb_ensure(mrb, account_body, self, restore_ensure, self);
+}
+
+/* worker._read_rest(steps): what is in force for each step's attribute,
+ * read now (Worker.new, in its new group). */
+static mrb_value
+worker_read_rest(mrb_state *mrb, mrb_value self)
+{
+  mrb_value steps;
+
+  mrb_get_args(mrb, "A", &steps);
+  for (mrb_int i = 0; i < RARRAY_LEN(steps); i++) {
+    mrb_value *step = step_at(mrb, steps, i);
+    rest_value(mrb, self, step[0], mrb_integer(step[1]));
+  }
+  return mrb_nil_value();
 }
 
 /* Cgroup::Worker.attribute_id(group, name, value = nil) => the row in the
@@ -238,6 +323,53 @@ worker_s_attribute_id(mrb_state *mrb, mrb_value self)
   return mrb_nil_value();
 }
 
+/*
+ * The worker group this process lives in, for every mrb_state of it: a
+ * process is in one group per hierarchy, so a second worker (another
+ * state's, or the same script run twice) would take it out of the first's,
+ * whose requests would then limit an empty group.  A forked child is
+ * another process, and may make its own.
+ */
+static struct {
+  pid_t pid;
+  char name[PATH_MAX];
+} process_worker;
+
+/* Cgroup::Worker.claim_process(name): the process's worker is now name;
+ * Busy when it lives in another's (name nil: only that check). */
+static mrb_value
+worker_s_claim_process(mrb_state *mrb, mrb_value self)
+{
+  const char *name = NULL;
+
+  (void)self;
+  mrb_get_args(mrb, "z!", &name);
+  if (process_worker.pid == getpid()) {
+    char why[PATH_MAX + 80];
+    snprintf(why, sizeof why,
+             "this process lives in %s already (one Cgroup::Worker per process; close it first)",
+             process_worker.name);
+    mcg_raise_error(mrb, "Busy", EBUSY, CTL_CPU, process_worker.name, "make a worker", NULL, NULL,
+                    why);
+  }
+  if (name) {
+    process_worker.pid = getpid();
+    snprintf(process_worker.name, sizeof process_worker.name, "%s", name);
+  }
+  return mrb_nil_value();
+}
+
+/* Cgroup::Worker.release_process: the process no longer lives in a
+ * worker's group (close). */
+static mrb_value
+worker_s_release_process(mrb_state *mrb, mrb_value self)
+{
+  (void)mrb;
+  (void)self;
+  if (process_worker.pid == getpid()) process_worker.pid = 0;
+  return mrb_nil_value();
+}
+
 void
 mcg_init_worker(mrb_state *mrb, struct RClass *cgroup)
 {
@@ -245,5 +377,9 @@ mcg_init_worker(mrb_state *mrb, struct RClass *cgroup)
 
   mrb_define_method(mrb, worker, "_run", worker_run, MRB_ARGS_REQ(1) | MRB_ARGS_BLOCK());
   mrb_define_method(mrb, worker, "_account", worker_account, MRB_ARGS_REQ(1) | MRB_ARGS_BLOCK());
+  mrb_define_method(mrb, worker, "_read_rest", worker_read_rest, MRB_ARGS_REQ(1));
   mrb_define_class_method(mrb, worker, "attribute_id", worker_s_attribute_id, MRB_ARGS_ARG(2, 1));
+  mrb_define_class_method(mrb, worker, "claim_process", worker_s_claim_process, MRB_ARGS_REQ(1));
+  mrb_define_class_method(mrb, worker, "release_process", worker_s_release_process,
+                          MRB_ARGS_NONE());
 }

@@ -306,3 +306,65 @@ assert('Worker: one per process; close moves the process back even when a child 
     assert_equal ["nil", "true"], [r["again"], r["gone"]], "the second close removes the group"
   end
 end
+
+assert('Worker: a group a worker died in mid-request is made anew: the next worker restores the kernel\'s defaults, not the dead request\'s limits') do
+  skip_unless 'cpu'
+  CgroupTest.isolate do
+    base = "#{PREFIX}/worker-died"
+    _, status, = worker_child("dies") do
+      w = Cgroup::Worker.new(base, cpu: { cfs_quota_us: 30_000 })
+      w.run { CgroupTest.exit!(7) } # dies with the request's quota in force
+    end
+    assert_equal 7, status
+    assert_equal 30_000, kernel_quota("#{base}/0"), "the dead request's quota stayed in its group"
+    r = worker_report("next") do
+      w = Cgroup::Worker.new(base, cpu: { cfs_quota_us: 50_000 })
+      at_rest = kernel_quota(w.name)
+      inside = w.run { kernel_quota(w.name) }
+      after = kernel_quota(w.name)
+      w.close
+      { "name" => w.name, "rest" => at_rest, "inside" => inside, "after" => after }
+    end
+    assert_equal ["#{base}/0", "-1", "50000", "-1"], [r["name"], r["rest"], r["inside"], r["after"]]
+  end
+end
+
+assert('Worker: once its group was removed from outside (and made again under its name), run refuses and writes nothing') do
+  skip_unless 'cpu'
+  CgroupTest.isolate do
+    base = "#{PREFIX}/worker-removed"
+    r = worker_report("removed") do
+      w = Cgroup::Worker.new(base, cpu: { cfs_quota_us: 30_000 })
+      dir = CgroupTest.group_dir('cpu', w.name)
+      CgroupTest.write("#{CgroupTest.group_dir('cpu', base)}/cgroup.procs", CgroupTest.tid.to_s) # moved out
+      gone = CgroupTest.wait(CgroupTest.run("/bin/rmdir", dir))
+      again = CgroupTest.wait(CgroupTest.run("/bin/mkdir", dir)) # another holder's, say
+      e = error_of { w.run {} }
+      { "gone" => gone.inspect, "again" => again.inspect, "error" => "#{e.class}: #{e&.message}",
+        "quota" => kernel_quota(w.name) }
+    end
+    assert_equal ["[0, nil]", "[0, nil]"], [r["gone"], r["again"]]
+    assert_include r["error"], "Cgroup::Busy"
+    assert_include r["error"], "removed from outside"
+    assert_equal "-1", r["quota"], "nothing written into the group made again"
+  end
+end
+
+assert('Worker: its C entry points refuse a malformed step') do
+  skip_unless 'cpu'
+  CgroupTest.isolate do
+    r = worker_report("private") do
+      w = Cgroup::Worker.new("#{PREFIX}/worker-private", cpu: {})
+      a = error_of { w._run([1]) {} }
+      b = error_of { w.__send__(:_run, [1]) {} }
+      c = error_of { w.__send__(:_run, [[w.groups[0], 100_000, 1, false]]) {} }
+      d = error_of { w.__send__(:_run, [[w.groups[0]]]) {} }
+      w.close
+      { "a" => a.class, "b" => "#{b.class}: #{b.message}", "c" => c.class, "d" => d.class }
+    end
+    # private where mruby has visibility (3.2 on); either way, no crash
+    assert_include ["NoMethodError", "ArgumentError"], r["a"]
+    assert_equal "ArgumentError: Cgroup::Worker: malformed step", r["b"]
+    assert_equal ["ArgumentError", "ArgumentError"], [r["c"], r["d"]]
+  end
+end

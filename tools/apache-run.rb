@@ -30,9 +30,11 @@ PACED = (ENV['MRB_APACHE_PACED'] || '40').to_i # requests of each location in ea
 LOCATIONS = %w[plain cpu cpumem account shared].select { |l| File.exist?("#{EXAMPLE}/#{l}.rb") }.freeze
 # those an MPM cannot run: on v2 a threaded MPM's children have no
 # Cgroup::Worker (child_init.rb moves their requests' threads instead), so
-# no /account there; /cpumem then limits the CPU alone
+# no /account there; /cpumem then limits the CPU alone.  Under a threaded
+# MPM on v1 /account would count the child's other threads too (its group
+# holds all of them): not run there either.
 NOT_CPU_ONLY = %w[account].freeze
-NOT_THREADED = %w[].freeze
+NOT_THREADED = %w[account].freeze
 # /raise's own, and prefork saying that every child is busy (ab keeps all 16)
 EXPECTED_ERRORS = ['raise.rb: RuntimeError: request failed on purpose',
                    'AH00161: server reached MaxRequestWorkers setting'].freeze
