@@ -114,11 +114,11 @@ reserve_attachment(mrb_state *mrb, struct cgroup_ctx *ctx)
 
 static mrb_noreturn void
 raise_for_task(mrb_state *mrb, struct cgroup_ctx *ctx, const char *cls, int err, const char *group,
-               const char *action, pid_t pid, const char *reason)
+               const char *action, pid_t pid, mrb_bool whole, const char *reason)
 {
   char buf[16];
 
-  mcg_raise_error(mrb, cls, err, ctx->controller, group, action, move_file(ctx, FALSE),
+  mcg_raise_error(mrb, cls, err, ctx->controller, group, action, move_file(ctx, whole),
                   pid_text(pid, buf), reason);
 }
 
@@ -191,17 +191,18 @@ attach_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, mrb_bool other_pr
   drop_inherited_attachments(mrb, ctx);
   reserve_attachment(mrb, ctx);
   if ((err = mcg_current_group(mrb, ctx, pid, previous)) == ESRCH) {
-    raise_for_task(mrb, ctx, "NotFound", ESRCH, ctx->path, "attach", pid, "no such process");
+    raise_for_task(mrb, ctx, "NotFound", ESRCH, ctx->path, "attach", pid, whole, "no such process");
   }
   if (err) mcg_raise_unreadable_group(mrb, ctx, pid, err);
   /* already there (on v2 a CPU and a MEMORY object of one name are one
    * group: Cgroup.with(cpu, mem) moves once) */
   if (strcmp(previous, ctx->path) != 0 && (err = move_task(mrb, ctx, ctx->path, pid, whole))) {
     mcg_require_group(mrb, ctx, "attach");
-    raise_for_task(mrb, ctx, NULL, err, ctx->path, "attach", pid, NULL);
+    raise_for_task(mrb, ctx, NULL, err, ctx->path, "attach", pid, whole, NULL);
   }
   if (other_process && may_be_exiting(ctx, previous) && !mcg_task_is_in(mrb, ctx, pid, ctx->path)) {
-    raise_for_task(mrb, ctx, "NotFound", ESRCH, ctx->path, "attach", pid, "process has exited");
+    raise_for_task(mrb, ctx, "NotFound", ESRCH, ctx->path, "attach", pid, whole,
+                   "process has exited");
   }
   record_attachment(mrb, ctx, pid, previous, whole);
 }
@@ -306,7 +307,7 @@ return_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, const char *targe
     err = move_task(mrb, ctx, up, pid, whole);
   }
   if (err == 0 || err == ESRCH) return; /* a task that has exited needs no move */
-  raise_for_task(mrb, ctx, NULL, err, up, "detach", pid, NULL);
+  raise_for_task(mrb, ctx, NULL, err, up, "detach", pid, whole, NULL);
 }
 
 /*
@@ -349,7 +350,7 @@ detach_unrecorded(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid)
   char parent[PATH_MAX];
 
   if (!mcg_task_is_in(mrb, ctx, pid, ctx->path)) {
-    raise_for_task(mrb, ctx, "NotFound", ESRCH, ctx->path, "detach", pid,
+    raise_for_task(mrb, ctx, "NotFound", ESRCH, ctx->path, "detach", pid, FALSE,
                    "task is not attached to this group");
   }
   mcg_parent_of(ctx->path, parent);

@@ -28,23 +28,23 @@ mcg_calling_thread(void)
 }
 
 /*
- * Charge the CPU time task pid has run so far to the group it is in now.
- * The kernel charges a running task's time to its group at the task's next
- * scheduler update (a tick, a switch, or a read of its CPU clock), not as it
+ * Charge the CPU time the calling thread has run so far to the group it is
+ * in now, when it is the task pid that is about to move.  The kernel
+ * charges a running task's time to its group at the task's next scheduler
+ * update (a tick, a switch, or a read of its own CPU clock), not as it
  * runs: without this, the time a request ran before a move out is counted
- * in the group it moves to, and a short lease reads 0.  Reading the clock
- * is that update: the calling thread's own clock, or another task's process
- * clock (Linux's clock id for a pid: ~pid << 3 | CPUCLOCK_SCHED), which
- * updates each of its threads that is running.  A task that is gone needs
- * nothing, so errors are ignored.
+ * in the group it moves to, and a short lease reads 0.  Another process's
+ * running threads cannot be charged so (its process clock updates only
+ * the reader's own thread, since Linux 4.8): theirs is charged at their
+ * next tick, up to one tick late; a task that sleeps was charged when it
+ * stopped running.
  */
 void
 mcg_flush_cpu_time(pid_t pid)
 {
   struct timespec ts;
-  clockid_t process_clock = (clockid_t)((~(unsigned)pid << 3) | 2);
 
-  clock_gettime(pid == mcg_calling_thread() ? CLOCK_THREAD_CPUTIME_ID : process_clock, &ts);
+  if (pid == mcg_calling_thread()) clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 }
 
 static mrb_bool

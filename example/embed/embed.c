@@ -12,8 +12,8 @@
  * for the scripts' groups ($MRB_EMBED_GROUP, default "/mruby-embed"); $argument
  * passes $MRB_EMBED_ARG (or "") on to the scripts.  It prints the requests,
  * errors, time per request, and its RSS and open file descriptors before
- * and after the requests.  With -g, GAP_MS milliseconds pass idle between
- * requests, as in a server that gets a request now and then (the kernel's
+ * and after the requests.  With -g (without -t), GAP_MS milliseconds pass
+ * idle between requests, as in a server that gets a request now and then (the kernel's
  * costs differ: doc/speed.md); it prints each request's median and 90th
  * percentile time too (us_median, us_p90).
  *
@@ -241,9 +241,6 @@ main(int argc, char **argv)
                     "REQUEST.rb TEARDOWN.rb\n");
     return 2;
   }
-  /* touched now, so that RSS measured from the first request on is the state's alone */
-  if (!(each = malloc(((size_t)requests + 1) * sizeof *each))) return 1;
-  for (i = 0; i <= requests; i++) each[i] = -1; /* not 0: the compiler would make it a calloc */
   if ((worker = fork()) == 0) { /* the request's worker, attached by the scripts */
     pause();
     _exit(0);
@@ -268,6 +265,9 @@ main(int argc, char **argv)
     mrb_close(mrb);
     return errors ? 1 : 0;
   }
+  /* touched now, so that RSS measured from the first request on is the state's alone */
+  if (!(each = malloc(((size_t)requests + 1) * sizeof *each))) return 1;
+  for (i = 0; i <= requests; i++) each[i] = -1; /* not 0: the compiler would make it a calloc */
   /* the first request opens what the gem keeps open; flat is measured from there */
   mrb_gv_set(mrb, mrb_intern_lit(mrb, "$request"), mrb_int_value(mrb, 0));
   errors += !run(mrb, request);
