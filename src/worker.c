@@ -259,28 +259,31 @@ restore_ensure(mrb_state *mrb, mrb_value self)
   return mrb_nil_value();
 }
 
-/* worker._run(steps) { |worker| }: the block under the steps' limits. */
+/* A request: the steps' limits in force, body (the block, or the block
+ * between the counters), what was in force before written back after. */
 static mrb_value
-worker_run(mrb_state *mrb, mrb_value self)
+request(mrb_state *mrb, mrb_value self, const char *action, mrb_func_t body)
 {
   mrb_value steps, block;
 
   mrb_get_args(mrb, "A&!", &steps, &block);
-  apply(mrb, self, steps, "run");
+  apply(mrb, self, steps, action);
   mrb_iv_set(mrb, self, MRB_IVSYM(block), block);
-  return mrb_ensure(mrb, yield_worker, self, restore_ensure, self);
+  return mrb_ensure(mrb, body, self, restore_ensure, self);
+}
+
+/* worker._run(steps) { |worker| }: the block under the steps' limits. */
+static mrb_value
+worker_run(mrb_state *mrb, mrb_value self)
+{
+  return request(mrb, self, "run", yield_worker);
 }
 
 /* worker._account(steps) { |worker| } => the Cgroup::Usage of the block. */
 static mrb_value
 worker_account(mrb_state *mrb, mrb_value self)
 {
-  mrb_value steps, block;
-
-  mrb_get_args(mrb, "A&!", &steps, &block);
-  apply(mrb, self, steps, "account");
-  mrb_iv_set(mrb, self, MRB_IVSYM(block), block);
-  return mrb_ensure(mrb, account_body, self, restore_ensure, self);
+  return request(mrb, self, "account", account_body);
 }
 
 /* worker._read_rest(steps): what is in force for each step's attribute,
