@@ -126,7 +126,9 @@ assert('Worker: a memory allowance is a limit above the level where the request 
       { "survived" => held.size }
     end
     limit, usage = r["limit"].to_i, r["usage"].to_i
-    assert_true limit - 16 * MiB <= usage, "the limit (#{limit}) is the level at the start plus 16 MiB (usage #{usage})"
+    # memory is charged in per-CPU batches (64 pages) and freed meanwhile: the
+    # level read at the start and the usage read in the block differ by that much
+    assert_true limit - 16 * MiB <= usage + MiB, "the limit (#{limit}) is the level at the start plus 16 MiB (usage #{usage})"
     assert_true limit - 16 * MiB >= 4 * MiB - MiB, "the level counts what the worker holds (limit #{limit})"
     assert_equal r["rest"], r["after"], "the limit in force before, restored"
     events = CgroupTest.kernel_file('memory', r["name"], CgroupTest.version('memory') == 2 ? 'memory.events' : 'memory.oom_control')
