@@ -219,7 +219,8 @@ assert('Worker: limits it cannot write are refused before any group is made') do
       { "a" => "#{a.class}: #{a.message}", "b" => "#{b.class}: #{b.message}", "c" => c.class, "d" => d.class,
         "e" => e.class, "made" => CgroupTest.dir?(CgroupTest.group_dir('cpu', base)) }
     end
-    assert_equal "ArgumentError: Cgroup::CPU has no limit no_such_limit (cpu: {:no_such_limit=>1})", r["a"]
+    # (the Hash as mruby's inspect shows it: {:no_such_limit=>1}, or {no_such_limit: 1} on 4.0)
+    assert_include r["a"], "ArgumentError: Cgroup::CPU has no limit no_such_limit (cpu: {"
     assert_include r["b"], "Cgroup::CPU has no limit allowance"
     assert_equal ["ArgumentError", "TypeError"], [r["c"], r["d"]], "a value of the wrong type, as its writer says"
     assert_equal "ArgumentError", r["e"] if CgroupTest.version('memory')
