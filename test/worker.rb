@@ -157,9 +157,10 @@ assert('Worker#account counts the CPU time the block ran, flushed before and aft
     # the other does not.  Without the CPU clock read before each move a spin
     # counts none of its time, or both spins' (0, 6 ms here).  Emulated CPUs
     # (the VMs, valgrind) charge a spin the time the host took its CPU away.
-    most = CgroupTest.vm? || CgroupTest.emulated? ? 12_000 : 5_000
+    # (and whose rounds, timed there, may be fewer than 3 ms takes)
+    least, most = CgroupTest.vm? || CgroupTest.emulated? ? [300, 12_000] : [1_800, 5_000]
     r["runs"].split.each do |counted|
-      assert_true counted.to_i >= 1_800 && counted.to_i <= most,
+      assert_true counted.to_i >= least && counted.to_i <= most,
                   "the block's spin of 3 ms counted: #{counted} us (all: #{r['runs']})"
     end
   end
@@ -337,9 +338,10 @@ assert('Worker: once its group was removed from outside (and made again under it
   CgroupTest.isolate do
     base = "#{PREFIX}/worker-removed"
     r = worker_report("removed") do
+      home = CgroupTest.group_of(CgroupTest.tid, 'cpu')
       w = Cgroup::Worker.new(base, cpu: { cfs_quota_us: 30_000 })
       dir = CgroupTest.group_dir('cpu', w.name)
-      CgroupTest.write("#{CgroupTest.group_dir('cpu', base)}/cgroup.procs", CgroupTest.tid.to_s) # moved out
+      CgroupTest.write("#{CgroupTest.group_dir('cpu', home)}/cgroup.procs", CgroupTest.tid.to_s) # moved out
       gone = CgroupTest.wait(CgroupTest.run("/bin/rmdir", dir))
       again = CgroupTest.wait(CgroupTest.run("/bin/mkdir", dir)) # another holder's, say
       e = error_of { w.run {} }
