@@ -36,12 +36,11 @@ module Cgroup
       @name = @slot.name
       @groups = @slot.groups
       @meter = @slot.meter
-      move_in
       @rest = {}     # by attribute id: what is in force between requests (src/worker.c)
       @written = []  # the groups and attribute ids written for the request in progress
       @busy = false  # a request is in progress
       @steps = with_groups(steps)
-      _read_rest(@steps) # what is in force now, the group being new: restored after each request
+      move_in
       Worker.claim_process(@name)
     end
 
@@ -50,9 +49,9 @@ module Cgroup
     # as Worker.new takes them, run(cpu: { cfs_quota_us: 10_000 })), and
     # restore what was in force before, also when the block raises.  Only
     # what differs from what is in force is written.  Returns the block's
-    # value.  A run inside another (nested, or another fiber's request
-    # while this one waits) raises Cgroup::Busy: limits are the group's,
-    # and one request's would end the other's.
+    # value.  A run inside another raises Cgroup::Busy, a fiber switch
+    # inside the block Cgroup::FiberSwitch: the limits are the group's, and
+    # one request's would end, or bind, another's.
     def run(override = nil, &block)
       raise ArgumentError, "Cgroup::Worker#run needs a block" unless block
       refuse_closed("run") if @closing
@@ -111,14 +110,29 @@ module Cgroup
       Cgroup.__raise(@groups[0], "Busy", Pool::EBUSY, action, "the worker is closed: its process no longer lives here")
     end
 
-    # Into the group for good: the whole process (all its threads), once.
+    # Into the group for good: the whole process (all its threads), once,
+    # and what is in force there read (the group is new: what each request
+    # restores); on a failure, back out and the group removed.
     def move_in
       @groups.each(&:attach_process)
       @meter.inhabit
+      _read_rest(@steps)
     rescue StandardError => e
-      @groups.each { |g| g.detach rescue Cgroup::Error }
-      @slot.remove
+      back_out
       raise e
+    end
+
+    # After a failed move_in: each group left again where it was attached,
+    # and the slot removed; a failure here would hide the first one, which
+    # is the one to raise.
+    def back_out
+      (@groups + [@slot]).each do |thing|
+        begin
+          thing.equal?(@slot) ? thing.remove : thing.detach
+        rescue Cgroup::Error
+          next # not attached (the move failed first), or a task keeps the slot
+        end
+      end
     end
 
     # The limits as steps a request writes (src/worker.c): [group, attribute
