@@ -126,13 +126,14 @@ module Cgroup
     # and the slot removed; a failure here would hide the first one, which
     # is the one to raise.
     def back_out
-      (@groups + [@slot]).each do |thing|
-        begin
-          thing.equal?(@slot) ? thing.remove : thing.detach
-        rescue Cgroup::Error
-          next # not attached (the move failed first), or a task keeps the slot
-        end
-      end
+      @groups.each { |g| refused_or_done { g.detach } } # not attached: the move failed first
+      refused_or_done { @slot.remove } # a task keeps it: left for a later worker
+    end
+
+    def refused_or_done
+      yield
+    rescue Cgroup::Error
+      nil
     end
 
     # The limits as steps a request writes (src/worker.c): [group, attribute
