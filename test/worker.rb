@@ -152,13 +152,9 @@ assert('Worker#account counts the CPU time the block ran, flushed before and aft
       w.close
       { "runs" => out.join(" ") }
     end
-    # two spins of at least 3 ms of CPU time each (rounds measured at the
-    # fastest), one before the account and one in its block: the block's counts,
-    # the other does not.  Without the CPU clock read before each move a spin
-    # counts none of its time, or both spins' (0, 6 ms here).  Emulated CPUs
-    # (the VMs, valgrind) charge a spin the time the host took its CPU away.
-    # (and whose rounds, timed there, may be fewer than 3 ms takes)
-    least, most = CgroupTest.vm? || CgroupTest.emulated? ? [300, 12_000] : [1_800, 5_000]
+    # two equal spins, one before the account and one in its block: the block's
+    # counts, the other does not (CgroupTest.quiet_spin_counted says how much)
+    least, most = CgroupTest.quiet_spin_counted
     r["runs"].split.each do |counted|
       assert_true counted.to_i >= least && counted.to_i <= most,
                   "the block's spin of 3 ms counted: #{counted} us (all: #{r['runs']})"
