@@ -11,9 +11,8 @@
  * @rest holds what is in force between requests, by attribute id (read from
  * the kernel at first use; nothing else is expected to write the worker's
  * own group); @written the groups and attribute ids written for the
- * request in progress, in pairs, and @block its block, while @busy.  The
- * same Array serves every request: at a server's pace each object a
- * request makes is more work for the collector and more heap.
+ * request in progress, in pairs, while @busy.  The same Array serves every
+ * request: only values that live as long as the worker go into it.
  */
 #include <errno.h>
 #include <limits.h>
@@ -133,7 +132,6 @@ restore(mrb_state *mrb, mrb_value self)
   int n = 0;
 
   mrb_iv_set(mrb, self, MRB_IVSYM(busy), mrb_false_value());
-  mrb_iv_set(mrb, self, MRB_IVSYM(block), mrb_nil_value());
   if (RARRAY_LEN(written) == 0) return mrb_nil_value();
   /* a child forked inside the block: the group and its limits are its parent's */
   if (!mrb_test(mrb_funcall_id(mrb, meter, MRB_SYM_Q(owner), 0))) return mrb_nil_value();
@@ -198,21 +196,22 @@ apply(mrb_state *mrb, mrb_value self, mrb_value steps, const char *action)
 }
 
 static mrb_value
-yield_body(mrb_state *mrb, void *self)
+yield_body(mrb_state *mrb, void *args)
 {
-  mrb_value worker = *(mrb_value *)self;
-  return mrb_yield(mrb, mrb_iv_get(mrb, worker, MRB_IVSYM(block)), worker);
+  mrb_value *v = RARRAY_PTR(*(mrb_value *)args);
+  return mrb_yield(mrb, v[1], v[0]);
 }
 
-/* run's body, yielding the worker to @block.  A fiber switch inside
+/* [worker, block]: run's body, yielding the worker.  A fiber switch inside
  * the block (mruby refuses it across this C frame) becomes
  * Cgroup::FiberSwitch, which says why it cannot be allowed: the limits in
  * force are this request's, and others would run under them meanwhile. */
 static mrb_value
-yield_worker(mrb_state *mrb, mrb_value self)
+yield_worker(mrb_state *mrb, mrb_value args)
 {
   mrb_bool failed = FALSE;
-  mrb_value result = mrb_protect_error(mrb, yield_body, &self, &failed);
+  mrb_value result = mrb_protect_error(mrb, yield_body, &args, &failed);
+  mrb_value self = RARRAY_PTR(args)[0];
   struct cgroup_ctx *ctx;
 
   if (!failed) {
@@ -227,16 +226,16 @@ yield_worker(mrb_state *mrb, mrb_value self)
                   "outside the block");
 }
 
-/* account's body: the counters before, the block, the counters after;
- * the Cgroup::Usage. */
+/* [worker, block]: account's body: the counters before, the block, the
+ * counters after; the Cgroup::Usage. */
 static mrb_value
-account_body(mrb_state *mrb, mrb_value self)
+account_body(mrb_state *mrb, mrb_value args)
 {
-  mrb_value meter = mrb_iv_get(mrb, self, MRB_IVSYM(meter));
+  mrb_value self = RARRAY_PTR(args)[0], meter = mrb_iv_get(mrb, self, MRB_IVSYM(meter));
 
   if (!mrb_test(mrb_funcall_id(mrb, meter, MRB_SYM(start), 0)))
     refuse(mrb, self, "account", "the group is not this process's (inherited over fork?)");
-  yield_worker(mrb, self);
+  yield_worker(mrb, args);
   return mrb_funcall_id(mrb, meter, MRB_SYM(finish), 1, mrb_iv_get(mrb, self, MRB_IVSYM(name)));
 }
 
@@ -260,16 +259,20 @@ restore_ensure(mrb_state *mrb, mrb_value self)
 }
 
 /* A request: the steps' limits in force, body (the block, or the block
- * between the counters), what was in force before written back after. */
+ * between the counters), what was in force before written back after.
+ * The block travels in a new Array, not in the worker: stored into that
+ * long-lived object each request's block would be kept until a major
+ * collection (the write barrier promotes it), and the heap would grow by
+ * about 10 bytes a request meanwhile. */
 static mrb_value
 request(mrb_state *mrb, mrb_value self, const char *action, mrb_func_t body)
 {
-  mrb_value steps, block;
+  mrb_value steps, pair[2];
 
-  mrb_get_args(mrb, "A&!", &steps, &block);
+  mrb_get_args(mrb, "A&!", &steps, &pair[1]);
   apply(mrb, self, steps, action);
-  mrb_iv_set(mrb, self, MRB_IVSYM(block), block);
-  return mrb_ensure(mrb, body, self, restore_ensure, self);
+  pair[0] = self;
+  return mrb_ensure(mrb, body, mrb_ary_new_from_values(mrb, 2, pair), restore_ensure, self);
 }
 
 /* worker._run(steps) { |worker| }: the block under the steps' limits. */
