@@ -176,6 +176,8 @@ mrb_noreturn void mcg_raise_process_error(mrb_state *mrb, const char *cls, int e
 mrb_bool mcg_error_is(mrb_state *mrb, mrb_value exc, const char *cls);
 void mcg_init_errors(mrb_state *mrb, struct RClass *cgroup);
 mrb_bool mcg_is_fiber_switch(mrb_state *mrb, mrb_value exc);
+mrb_value mcg_yield_no_fiber_switch(mrb_state *mrb, mrb_value args, enum controller_id controller,
+                                    const char *path, const char *action, const char *why);
 
 /* ---- table.c: the attribute table's rows ---------------------------- */
 extern const struct attribute mcg_attributes[ATTR_COUNT];

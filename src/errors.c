@@ -144,3 +144,26 @@ mcg_is_fiber_switch(mrb_state *mrb, mrb_value exc)
   return strcmp(mrb_obj_classname(mrb, exc), "FiberError") == 0 && mrb_string_p(msg) &&
          strstr(RSTRING_CSTR(mrb, msg), "C function boundary") != NULL;
 }
+
+static mrb_value
+yield_pair(mrb_state *mrb, void *args)
+{
+  mrb_value *v = RARRAY_PTR(*(mrb_value *)args);
+  return mrb_yield(mrb, v[1], v[0]);
+}
+
+/* Yield args[0] to the block args[1] (an Array's first two), and raise
+ * mruby's refusal of a fiber switch inside it as Cgroup::FiberSwitch,
+ * naming the group (controller, path), the action and why the switch
+ * cannot be allowed there: attach's and Worker#run's blocks. */
+mrb_value
+mcg_yield_no_fiber_switch(mrb_state *mrb, mrb_value args, enum controller_id controller,
+                          const char *path, const char *action, const char *why)
+{
+  mrb_bool failed = FALSE;
+  mrb_value result = mrb_protect_error(mrb, yield_pair, &args, &failed);
+
+  if (!failed) return result;
+  if (!mcg_is_fiber_switch(mrb, result)) mrb_exc_raise(mrb, result);
+  mcg_raise_error(mrb, "FiberSwitch", EDEADLK, controller, path, action, NULL, NULL, why);
+}

@@ -207,33 +207,21 @@ attach_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, mrb_bool other_pr
   record_attachment(mrb, ctx, pid, previous, whole);
 }
 
-/* [self, block, pid, process]: the block form's body and its ensure.  A
- * child forked inside the block leaves it without moving anyone: the move
- * back is the parent's. */
-static mrb_value
-yield_group(mrb_state *mrb, void *args)
-{
-  mrb_value *v = RARRAY_PTR(*(mrb_value *)args);
-  return mrb_yield(mrb, v[1], v[0]);
-}
-
-/* The block, with mruby's FiberError for a fiber switch inside it turned
- * into Cgroup::FiberSwitch, which says why: while this request's fiber
- * waited, the others of the process would run in its group (on v2, or on
- * v1 in the same thread), so the switch cannot be allowed. */
+/* [self, block, pid, process]: the block form's body.  A fiber switch
+ * inside the block (Fiber.yield, an event loop's async call) becomes
+ * Cgroup::FiberSwitch, which says why: while this request's fiber waited,
+ * the others of the process would run in its group (on v2, or on v1 in the
+ * same thread).  A child forked inside the block leaves it without moving
+ * anyone: the move back is the parent's. */
 static mrb_value
 attach_yield(mrb_state *mrb, mrb_value args)
 {
-  mrb_bool failed = FALSE;
-  mrb_value result = mrb_protect_error(mrb, yield_group, &args, &failed);
-  struct cgroup_ctx *ctx;
+  struct cgroup_ctx *ctx = mcg_get_ctx(mrb, RARRAY_PTR(args)[0]);
 
-  if (!failed) return result;
-  if (!mcg_is_fiber_switch(mrb, result)) mrb_exc_raise(mrb, result);
-  ctx = mcg_get_ctx(mrb, RARRAY_PTR(args)[0]);
-  mcg_raise_error(mrb, "FiberSwitch", EDEADLK, ctx->controller, ctx->path, "attach", NULL, NULL,
-                  "a fiber switched inside the block (Fiber.yield, Nginx::Async): the process's "
-                  "other work would run in this group meanwhile; wait outside the block");
+  return mcg_yield_no_fiber_switch(
+      mrb, args, ctx->controller, ctx->path, "attach",
+      "a fiber switched inside the block (Fiber.yield, Nginx::Async): the process's other work "
+      "would run in this group meanwhile; wait outside the block");
 }
 
 static mrb_value

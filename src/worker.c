@@ -195,35 +195,23 @@ apply(mrb_state *mrb, mrb_value self, mrb_value steps, const char *action)
   mrb_exc_raise(mrb, e);
 }
 
-static mrb_value
-yield_body(mrb_state *mrb, void *args)
-{
-  mrb_value *v = RARRAY_PTR(*(mrb_value *)args);
-  return mrb_yield(mrb, v[1], v[0]);
-}
-
-/* [worker, block]: run's body, yielding the worker.  A fiber switch inside
- * the block (mruby refuses it across this C frame) becomes
+/* [worker, block]: run's body, yielding the worker.  A fiber switch
+ * inside the block (mruby refuses it across this C frame) becomes
  * Cgroup::FiberSwitch, which says why it cannot be allowed: the limits in
  * force are this request's, and others would run under them meanwhile. */
 static mrb_value
 yield_worker(mrb_state *mrb, mrb_value args)
 {
-  mrb_bool failed = FALSE;
-  mrb_value result = mrb_protect_error(mrb, yield_body, &args, &failed);
-  mrb_value self = RARRAY_PTR(args)[0];
-  struct cgroup_ctx *ctx;
+  mrb_value self = RARRAY_PTR(args)[0], result;
+  struct cgroup_ctx *ctx =
+      mcg_get_ctx(mrb, mrb_ary_ref(mrb, mrb_iv_get(mrb, self, MRB_IVSYM(groups)), 0));
 
-  if (!failed) {
-    mrb_iv_set(mrb, self, MRB_IVSYM(returned), mrb_true_value());
-    return result;
-  }
-  if (!mcg_is_fiber_switch(mrb, result)) mrb_exc_raise(mrb, result);
-  ctx = mcg_get_ctx(mrb, mrb_ary_ref(mrb, mrb_iv_get(mrb, self, MRB_IVSYM(groups)), 0));
-  mcg_raise_error(mrb, "FiberSwitch", EDEADLK, ctx->controller, ctx->path, "run", NULL, NULL,
-                  "a fiber switched inside the block (Fiber.yield, Nginx::Async): the request's "
-                  "limits are the group's, and other work would run under them meanwhile; wait "
-                  "outside the block");
+  result = mcg_yield_no_fiber_switch(
+      mrb, args, ctx->controller, ctx->path, "run",
+      "a fiber switched inside the block (Fiber.yield, Nginx::Async): the request's limits are "
+      "the group's, and other work would run under them meanwhile; wait outside the block");
+  mrb_iv_set(mrb, self, MRB_IVSYM(returned), mrb_true_value());
+  return result;
 }
 
 /* [worker, block]: account's body: the counters before, the block, the
