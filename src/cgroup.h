@@ -405,6 +405,7 @@ enum controller_id mcg_controller_from(mrb_state *mrb, mrb_value name);
 /* ---- where.c: where tasks and groups are ---------------------------- */
 pid_t mcg_calling_thread(void);
 void mcg_flush_cpu_time(pid_t pid);
+void mcg_flush_own_cpu_time(void);
 int mcg_current_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, char out[PATH_MAX]);
 mrb_noreturn void mcg_raise_unreadable_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid,
                                              int err);

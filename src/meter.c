@@ -215,6 +215,15 @@ held_here(struct meter *m)
   return m->owner == getpid() && mcg_fd_unchanged(&m->lock);
 }
 
+/* Whether the locked directory is still there: once removed (and maybe
+ * made again by another process) it has no files through the old
+ * descriptor. */
+static mrb_bool
+lock_dir_there(const struct meter *m)
+{
+  return faccessat(m->lock.fd, "cgroup.procs", F_OK, 0) == 0;
+}
+
 /* Whether each of the slot's directories is still there: the locked one
  * still at its place (a directory removed, or removed and made again by
  * another process, has no files through the old descriptor), the others
@@ -226,7 +235,7 @@ slot_still_there(mrb_state *mrb, mrb_value self, struct meter *m)
   mrb_value groups = groups_of(mrb, self);
   mrb_int g;
 
-  if (faccessat(m->lock.fd, "cgroup.procs", F_OK, 0) != 0) return FALSE;
+  if (!lock_dir_there(m)) return FALSE;
   for (g = 1; g < RARRAY_LEN(groups); g++) {
     struct cgroup_ctx *ctx = group_ctx(mrb, self, (int)g);
     if (!seen_before(mrb, self, (int)g) && !mcg_path_exists(mrb, ctx, ctx->path)) return FALSE;
@@ -241,7 +250,7 @@ slot_still_there(mrb_state *mrb, mrb_value self, struct meter *m)
 static mrb_value
 start_inhabited(mrb_state *mrb, mrb_value self, struct meter *m)
 {
-  mcg_flush_cpu_time(mcg_calling_thread());
+  mcg_flush_own_cpu_time();
   read_counters(mrb, self, m, m->before, MCG_ALL_FIELDS, "start a request");
   mcg_reset_peaks(mrb, groups_of(mrb, self), &m->files);
   m->pids_floor = m->before[F_PIDS_LEVEL];
@@ -385,7 +394,7 @@ meter_finish(mrb_state *mrb, mrb_value self)
   int i;
 
   mrb_get_args(mrb, "S", &slot);
-  if (m->inhabited) mcg_flush_cpu_time(mcg_calling_thread()); /* the request's CPU time, charged */
+  if (m->inhabited) mcg_flush_own_cpu_time(); /* the request's CPU time, charged */
   read_counters(mrb, self, m, m->after, finish_fields(m), "finish a lease");
   m->spent = FALSE;
   for (i = 0; i < F_COUNT; i++)
@@ -522,8 +531,7 @@ meter_owner_p(mrb_state *mrb, mrb_value self)
 {
   struct meter *m = get_meter(mrb, self);
 
-  return mrb_bool_value(m->owner == getpid() &&
-                        faccessat(m->lock.fd, "cgroup.procs", F_OK, 0) == 0);
+  return mrb_bool_value(m->owner == getpid() && lock_dir_there(m));
 }
 
 /* meter.close: the counters' descriptors, and the lock with them.  In a

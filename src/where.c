@@ -40,11 +40,17 @@ mcg_calling_thread(void)
  * stopped running.
  */
 void
-mcg_flush_cpu_time(pid_t pid)
+mcg_flush_own_cpu_time(void)
 {
   struct timespec ts;
 
-  if (pid == mcg_calling_thread()) clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+}
+
+void
+mcg_flush_cpu_time(pid_t pid)
+{
+  if (pid == mcg_calling_thread()) mcg_flush_own_cpu_time();
 }
 
 static mrb_bool
