@@ -153,6 +153,8 @@ const char *mcg_own_controller_name(enum controller_id id);
 int mcg_hierarchies_failure(char *why, size_t size, mrb_bool *none_mounted);
 const char *mcg_mount_point(enum controller_id id);
 size_t mcg_mount_length(enum controller_id id);
+void mcg_mount_root(enum controller_id id, char out[PATH_MAX]);
+void mcg_forget_mount_roots(void);
 #ifdef CGROUP_FUZZ
 void mcg_set_version(enum controller_id id, int version);
 #endif
@@ -408,7 +410,7 @@ void mcg_flush_cpu_time(pid_t pid);
 void mcg_flush_own_cpu_time(void);
 int mcg_current_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, char out[PATH_MAX]);
 mrb_noreturn void mcg_raise_unreadable_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid,
-                                             int err);
+                                             int err, const char *seen);
 mrb_bool mcg_task_is_in(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, const char *path);
 mrb_bool mcg_caller_within(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path);
 mrb_value mcg_read_pids(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file);

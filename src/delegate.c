@@ -54,8 +54,7 @@ find_base(mrb_state *mrb, struct cgroup_ctx *ctx, const char *leaf, char base[PA
   const char *last;
   int err = mcg_current_group(mrb, ctx, getpid(), base);
 
-  if (err)
-    mcg_raise_error(mrb, NULL, err, ctx->controller, "/", "claim", "/proc/self/cgroup", NULL, NULL);
+  if (err) mcg_raise_unreadable_group(mrb, ctx, getpid(), err, base);
   last = strrchr(base, '/');
   if (last && strcmp(last + 1, leaf) == 0) mcg_parent_of(base, base);
 }

@@ -282,11 +282,10 @@ static const struct mrb_data_type kept_files_type = {"Cgroup kept files", kept_f
 
 /*
  * Cgroup.close_kept: close every descriptor this state keeps (the next call
- * opens what it needs anew), and have every thread read its credentials
- * anew (a settled one too).  For a program that enters another user or
- * cgroup namespace or changes its LSM label, which a kept descriptor cannot
- * tell (see struct opener); a change of user, group or capability needs
- * nothing.
+ * opens what it needs anew), have every thread read its credentials anew
+ * (a settled one too), and the mounts' roots be read anew.  For a program that enters another user
+ * or cgroup namespace or changes its LSM label, which a kept descriptor cannot tell (see struct
+ * opener); a change of user, group or capability needs nothing.
  */
 static mrb_value
 cgroup_s_close_kept(mrb_state *mrb, mrb_value self)
@@ -295,6 +294,7 @@ cgroup_s_close_kept(mrb_state *mrb, mrb_value self)
       mrb, mrb_iv_get(mrb, self, MRB_SYM(kept_files)), &kept_files_type);
 
   __atomic_add_fetch(&kept_epoch, 1, __ATOMIC_RELAXED);
+  mcg_forget_mount_roots();
   if (kept) close_all(mrb, kept);
   return mrb_nil_value();
 }

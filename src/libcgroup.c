@@ -42,6 +42,7 @@ static pthread_once_t fork_handlers_once = PTHREAD_ONCE_INIT;
 static int library_ready;             /* set (release) once the fields below are filled in */
 static char *mount_points[CTL_COUNT]; /* NULL: not available here */
 static int versions[CTL_COUNT];       /* 1 or 2; 0: not available */
+static char *mount_roots[CTL_COUNT];  /* under library_lock; NULL: not read yet */
 
 static mrb_bool
 is_cgroup2(const char *mount)
@@ -218,6 +219,78 @@ const char *
 mcg_mount_point(enum controller_id id)
 {
   return mount_points[id];
+}
+
+/* One space-separated field of a mountinfo line, its octal escapes
+ * ("\\040" for a space) decoded, into out; the rest of the line after it. */
+static const char *
+mountinfo_field(const char *s, char *out, size_t size)
+{
+  size_t n = 0;
+
+  while (*s && *s != ' ' && *s != '\n') {
+    char c = *s++;
+    if (c == '\\' && s[0] >= '0' && s[0] <= '3' && s[1] >= '0' && s[1] <= '7' && s[2] >= '0' &&
+        s[2] <= '7') {
+      c = (char)((s[0] - '0') * 64 + (s[1] - '0') * 8 + (s[2] - '0'));
+      s += 3;
+    }
+    if (n + 1 < size) out[n++] = c;
+  }
+  out[n] = '\0';
+  return *s == ' ' ? s + 1 : s;
+}
+
+/*
+ * The root of the mount at `mount` (the fourth field of its line in
+ * /proc/self/mountinfo; the last line wins, as the last mount hides those
+ * below it), strdup'd; "/" when it is not listed.  The kernel names it
+ * from the reader's cgroup namespace: a container that shares the host's
+ * namespace sees its own group as the root of its bind mount
+ * (/docker/ID), one whose mount was made in another namespace sees a path
+ * that climbs out of its own ("/..").
+ */
+static char *
+read_mount_root(const char *mount)
+{
+  FILE *f = fopen("/proc/self/mountinfo", "re");
+  char line[2 * PATH_MAX + 512], root[PATH_MAX], point[PATH_MAX], *found = NULL;
+
+  while (f && fgets(line, sizeof line, f)) {
+    const char *s = line;
+    for (int i = 0; i < 3; i++) s = mountinfo_field(s, point, sizeof point); /* id, parent, dev */
+    s = mountinfo_field(s, root, sizeof root);
+    mountinfo_field(s, point, sizeof point);
+    if (strcmp(point, mount) != 0) continue;
+    free(found);
+    found = strdup(root);
+  }
+  if (f) fclose(f);
+  return found ? found : strdup("/");
+}
+
+/* The root of the controller's mount, as this process's cgroup namespace
+ * names it, into out ("/" on a host, or when it cannot be read). */
+void
+mcg_mount_root(enum controller_id id, char out[PATH_MAX])
+{
+  pthread_mutex_lock(&library_lock);
+  if (!mount_roots[id] && mount_points[id]) mount_roots[id] = read_mount_root(mount_points[id]);
+  snprintf(out, PATH_MAX, "%s", mount_roots[id] ? mount_roots[id] : "/");
+  pthread_mutex_unlock(&library_lock);
+}
+
+/* Read the mounts' roots anew at their next use: the caller entered
+ * another cgroup namespace, which names them differently. */
+void
+mcg_forget_mount_roots(void)
+{
+  pthread_mutex_lock(&library_lock);
+  for (int i = 0; i < CTL_COUNT; i++) {
+    free(mount_roots[i]);
+    mount_roots[i] = NULL;
+  }
+  pthread_mutex_unlock(&library_lock);
 }
 
 /* Why libcgroup found no hierarchy, when a cgroup2 mount is there: its

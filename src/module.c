@@ -112,10 +112,8 @@ cgroup_s_current_path(mrb_state *mrb, mrb_value self)
   mrb_get_args(mrb, "o", &name);
   ctx = group_arg(mrb, name, mrb_str_new_lit(mrb, "/"));
   mcg_require_mount(mrb, ctx);
-  if ((err = mcg_current_group(mrb, ctx, mcg_calling_thread(), path))) {
-    mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "read", "/proc/thread-self/cgroup",
-                    NULL, NULL);
-  }
+  if ((err = mcg_current_group(mrb, ctx, mcg_calling_thread(), path)))
+    mcg_raise_unreadable_group(mrb, ctx, mcg_calling_thread(), err, path);
   return mrb_str_new_cstr(mrb, path);
 }
 

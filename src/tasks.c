@@ -193,7 +193,7 @@ attach_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, mrb_bool other_pr
   if ((err = mcg_current_group(mrb, ctx, pid, previous)) == ESRCH) {
     raise_for_task(mrb, ctx, "NotFound", ESRCH, ctx->path, "attach", pid, whole, "no such process");
   }
-  if (err) mcg_raise_unreadable_group(mrb, ctx, pid, err);
+  if (err) mcg_raise_unreadable_group(mrb, ctx, pid, err, previous);
   /* already there (on v2 a CPU and a MEMORY object of one name are one
    * group: Cgroup.with(cpu, mem) moves once) */
   if (strcmp(previous, ctx->path) != 0 && (err = move_task(mrb, ctx, ctx->path, pid, whole))) {

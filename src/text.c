@@ -58,7 +58,8 @@ segment_fault(const char *seg, const char *end, size_t n, size_t size)
  * Check a group name and write its normalised form ("/a/b", or "/" for the
  * root) to out.  Names are paths below the controller's mount: no "." or
  * ".." segments, no empty segments, no control characters, so that nothing
- * can point outside the cgroup tree.
+ * can point outside the cgroup tree.  One leading "//" is "/": a name built
+ * as "#{base}/req" from Cgroup.claim's "/" at a namespace's root.
  */
 void
 mcg_normalise_name(mrb_state *mrb, enum controller_id controller, mrb_value name, char *out,
@@ -69,6 +70,7 @@ mcg_normalise_name(mrb_state *mrb, enum controller_id controller, mrb_value name
   size_t n = 0;
 
   if (s < end && *s == '/') s++;
+  if (end - s >= 2 && s[0] == '/' && s[1] != '/') s++; /* "//req": "#{base}/req" with base "/" */
   if (end - s >= 2 && end[-1] == '/' && end[-2] != '/') end--; /* "/a/b/" is "/a/b" */
   if (s == end && RSTRING_LEN(name) > 0) {                     /* "/" */
     strcpy(out, "/");

@@ -64,12 +64,46 @@ in_list(const char *list, const char *word, char sep)
   return FALSE;
 }
 
+/* Whether a path holds a ".." segment. */
+static mrb_bool
+climbs(const char *path)
+{
+  for (const char *s = strstr(path, ".."); s; s = strstr(s + 1, "..")) {
+    if (s > path && s[-1] == '/' && (s[2] == '/' || s[2] == '\0')) return TRUE;
+  }
+  return FALSE;
+}
+
+/*
+ * path, as /proc/PID/cgroup names it from the cgroup namespace's root,
+ * made relative to the root of ctx's mount, in place: the group's name
+ * under the mount.  A container that shares the host's namespace (Docker's
+ * and Podman's default on v1) is shown its host path, /docker/ID, while its
+ * mount's root is that very group.  EXDEV when the group is outside the
+ * mount (a mount made in another namespace, which shows "/.." paths).
+ */
+static int
+below_mount_root(struct cgroup_ctx *ctx, char path[PATH_MAX])
+{
+  char root[PATH_MAX];
+  size_t len;
+
+  mcg_mount_root(ctx->controller, root);
+  len = strcmp(root, "/") == 0 ? 0 : strlen(root);
+  if (strncmp(path, root, len) != 0 || (path[len] != '/' && path[len] != '\0')) return EXDEV;
+  if (climbs(path + len)) return EXDEV;
+  if (path[len] == '\0') return snprintf(path, PATH_MAX, "/"), 0;
+  memmove(path, path + len, strlen(path + len) + 1);
+  return 0;
+}
+
 /*
  * The group a task is in for ctx's controller, from /proc/PID/cgroup
- * ("ID:controllers:path" lines; "0::path" is the v2 hierarchy), into out;
- * 0, ESRCH when there is no such task, or why it could not be read
- * (EMFILE).  (libcgroup 2.0.2's cgroup_get_current_controller_path fails
- * on v2.)
+ * ("ID:controllers:path" lines; "0::path" is the v2 hierarchy), as its name
+ * under the mount, into out; 0, ESRCH when there is no such task, EXDEV
+ * when its group is outside the mount (out: the path the kernel gave), or
+ * why it could not be read (EMFILE).  (libcgroup 2.0.2's
+ * cgroup_get_current_controller_path fails on v2.)
  */
 int
 mcg_current_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, char out[PATH_MAX])
@@ -86,20 +120,32 @@ mcg_current_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, char out[PA
     *path++ = '\0';
     controllers++;
     if (mcg_on_v2(ctx->controller) ? !*controllers : in_list(controllers, name, ',')) {
-      return snprintf(out, PATH_MAX, "%s", path) < PATH_MAX ? 0 : ENAMETOOLONG;
+      if (snprintf(out, PATH_MAX, "%s", path) >= PATH_MAX) return ENAMETOOLONG;
+      return below_mount_root(ctx, out);
     }
   }
   return ESRCH;
 }
 
-/* Raise for a task's group that could not be read (not for ESRCH). */
+/* Raise for a task's group that could not be read (not for ESRCH); seen:
+ * the path /proc/PID/cgroup gave, when it is outside the mount (EXDEV). */
 mrb_noreturn void
-mcg_raise_unreadable_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, int err)
+mcg_raise_unreadable_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, int err,
+                           const char *seen)
 {
-  char file[32];
+  char file[32], root[PATH_MAX];
 
   snprintf(file, sizeof file, "/proc/%d/cgroup", (int)pid);
-  mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "read", file, NULL, NULL);
+  if (err != EXDEV)
+    mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "read", file, NULL, NULL);
+  mcg_mount_root(ctx->controller, root);
+  mcg_raise_error(
+      mrb, "NotFound", ENOENT, ctx->controller, seen, "find", file, NULL,
+      RSTRING_CSTR(mrb, mrb_format(mrb,
+                                   "the task's group is outside the cgroup mount at %s, whose root "
+                                   "is %s here: the mount shows another cgroup namespace's tree "
+                                   "(mount the cgroup filesystem anew from inside this namespace)",
+                                   mcg_mount_point(ctx->controller), root)));
 }
 
 /* Whether the task is in the group at path (not when it has exited). */
@@ -109,7 +155,7 @@ mcg_task_is_in(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, const char *pa
   char current[PATH_MAX];
   int err = mcg_current_group(mrb, ctx, pid, current);
 
-  if (err && err != ESRCH) mcg_raise_unreadable_group(mrb, ctx, pid, err);
+  if (err && err != ESRCH) mcg_raise_unreadable_group(mrb, ctx, pid, err, current);
   return !err && strcmp(current, path) == 0;
 }
 
@@ -150,7 +196,7 @@ mcg_caller_within(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
   for (int i = 0; i < n; i++) {
     int err = mcg_current_group(mrb, ctx, tids[i], group);
     if (err && err != ESRCH)
-      mcg_raise_unreadable_group(mrb, ctx, tids[i], err); /* EMFILE: not "no" */
+      mcg_raise_unreadable_group(mrb, ctx, tids[i], err, group); /* EMFILE: not "no" */
     if (!err && is_within(group, path)) return TRUE;
   }
   return FALSE;

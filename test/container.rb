@@ -26,7 +26,7 @@ def in_container(name, writable, &block)
   Cgroup::PIDS.new(host.group_name).create
   dir = CgroupTest.group_dir('memory', host.group_name)
   [host, CgroupTest.in_child do
-    CgroupTest.enter_container(CgroupTest.mount('memory'), dir, writable)
+    CgroupTest.enter_container(CgroupTest.mount('memory'), dir, writable ? "rw" : "ro")
     Cgroup.close_kept # the kept mount directories are the host's view
     block.call
   end]
@@ -91,12 +91,98 @@ assert('in a container given no controller, the first call says none was delegat
     dir = CgroupTest.group_dir('memory', "#{PREFIX}/bare/ctr")
     mount = CgroupTest.mount('memory')
     got = CgroupTest.in_child do
-      CgroupTest.enter_container(mount, dir, true)
+      CgroupTest.enter_container(mount, dir, "rw")
       script = "begin; Cgroup.claim(:cpu); print 'claimed'; rescue => e; print e.class, ': ', e.message; end"
       [CgroupTest.read("#{mount}/cgroup.controllers").strip, CgroupTest.capture_as(0, MRUBY, "-e", script)[0]]
     end
     assert_equal "returned #{['', "Cgroup::Unsupported: cpu:/: initialise libcgroup: the cgroup2 mount at " \
                  "#{mount} offers no controller here (its cgroup.controllers is empty): none was delegated to " \
                  "this container or service"].inspect}", got
+  end
+end
+
+# Docker's and Podman's default on a v1 host (and --cgroupns=host on v2):
+# the container keeps the host's cgroup namespace, so /proc/self/cgroup
+# names its group by the host's path (/docker/ID), while its cgroup mount
+# is that group, bound: field 4 of its line in /proc/self/mountinfo.  The
+# gem's names are below the mount: the container's group is "/".
+def host_ns_ready?
+  return "needs root to make namespaces (running as uid #{CgroupTest.uid})" unless CgroupTest.uid == 0
+  nil
+end
+
+def limit_file
+  CgroupTest.version('memory') == 2 ? "memory.max" : "memory.limit_in_bytes"
+end
+
+# A child in the host group PREFIX/name, entered `how` (see
+# CgroupTest.enter_container), with the gem's kept views dropped.
+def in_host_ns_container(name, how, &block)
+  host = Cgroup::MEMORY.new("#{PREFIX}/#{name}").create
+  dir = CgroupTest.group_dir('memory', host.group_name)
+  [host, CgroupTest.in_child do
+    CgroupTest.enter_container(CgroupTest.mount('memory'), dir, how)
+    Cgroup.close_kept # the mounts' roots and kept directories are the old view
+    block.call
+  end]
+end
+
+assert('in a container in the host\'s cgroup namespace with a writable mount, current_path is "/", and claim, "#{base}/req" groups and attach work below the mount') do
+  why = host_ns_ready?
+  skip why if why
+  CgroupTest.isolate do
+    host, got = in_host_ns_container("ctr-hostns-rw", "host-ns-rw") do
+      seen = [CgroupTest.read("/proc/self/cgroup").include?(":#{PREFIX}/ctr-hostns-rw\n"), Cgroup.current_path(:memory)]
+      seen << Cgroup::MEMORY.new(Cgroup.current_path(:memory)).procs.include?(CgroupTest.tid)
+      base = Cgroup.claim(:memory)
+      seen << base << Cgroup.current_path(:memory)
+      req = Cgroup::MEMORY.new("#{base}/req")
+      req.limit_in_bytes = 32 << 20
+      req.create
+      seen << req.group_name << req.attach { Cgroup.current_path(:memory) } << Cgroup.current_path(:memory)
+      seen << Cgroup.groups(:memory)
+    end
+    want = [true, "/", true, "/", "/main", "/req", "/req", "/main", ["/", "/main", "/req"]]
+    assert_equal "returned #{want.inspect}", got
+    assert_equal (32 << 20).to_s, CgroupTest.kernel_file('memory', "#{host.group_name}/req", limit_file).strip, "the host sees the limit below the container's group"
+  end
+end
+
+assert('in a container in the host\'s cgroup namespace with a read-only mount (Docker\'s default on v1), reads work and claim says Read-only file system') do
+  why = host_ns_ready?
+  skip why if why
+  CgroupTest.isolate do
+    host, got = in_host_ns_container("ctr-hostns-ro", "host-ns-ro") do
+      seen = [Cgroup.current_path(:memory), Cgroup::MEMORY.new("/").procs.include?(CgroupTest.tid)]
+      begin
+        Cgroup.claim(:memory)
+        seen << "claimed"
+      rescue Cgroup::PermissionDenied => e
+        seen << e.message.include?("Read-only file system")
+      end
+    end
+    assert_equal "returned #{['/', true, true].inspect}", got
+    assert_equal [], CgroupTest.entries(CgroupTest.group_dir('memory', host.group_name)).select { |e| e == "main" }, "nothing made"
+  end
+end
+
+assert('in a cgroup namespace of its own with the host\'s whole tree mounted (--cgroupns=private and the host\'s /sys/fs/cgroup on v1), the gem says its group is outside the mount') do
+  why = host_ns_ready?
+  skip why if why
+  CgroupTest.isolate do
+    mount = CgroupTest.mount('memory')
+    host, got = in_host_ns_container("ctr-whole", "whole-tree") do
+      seen = [CgroupTest.read("/proc/self/cgroup").include?(CgroupTest.version('memory') == 2 ? "0::/\n" : ":memory:/\n")]
+      [-> { Cgroup.current_path(:memory) }, -> { Cgroup.claim(:memory) }].each do |call|
+        begin
+          seen << call.call
+        rescue Cgroup::NotFound => e
+          seen << e.message.include?("outside the cgroup mount at #{mount}, whose root is /..")
+        end
+      end
+      seen
+    end
+    assert_equal "returned #{[true, true, true].inspect}", got
+    assert_equal [], CgroupTest.entries(CgroupTest.group_dir('memory', host.group_name)).select { |e| e == "main" }, "nothing made"
   end
 end

@@ -312,36 +312,78 @@ t_daemon_fds(mrb_state *mrb, mrb_value self)
 
 /* ---- A container -------------------------------------------------------- */
 
-/* CgroupTest.enter_container(mount, group_dir, writable): what a container
- * engine does for this (forked) process: into the group at group_dir, then
- * a cgroup namespace rooted there and a mount namespace of its own in which
- * a fresh cgroup2 mount (read-only unless writable, as Docker mounts it
- * without --privileged) replaces the one at mount; the host's mount, in the
- * host's namespace, is not touched. */
-static mrb_value
-t_enter_container(mrb_state *mrb, mrb_value self)
+/* Into the group at group_dir: what an engine does before it starts the
+ * container's command. */
+static void
+join_group_dir(mrb_state *mrb, const char *group_dir)
 {
-  char *mount_point, *group_dir, procs[PATH_MAX], pid[16];
-  mrb_bool writable;
+  char procs[PATH_MAX], pid[16];
   int fd, len;
 
-  mrb_get_args(mrb, "zzb", &mount_point, &group_dir, &writable);
   snprintf(procs, sizeof procs, "%s/cgroup.procs", group_dir);
   len = snprintf(pid, sizeof pid, "%d", (int)getpid());
   if ((fd = open(procs, O_WRONLY | O_CLOEXEC)) < 0 || write(fd, pid, (size_t)len) != len)
     mrb_raisef(mrb, E_RUNTIME_ERROR, "join %s: %s", procs, strerror(errno));
   close(fd);
-  if (unshare(CLONE_NEWCGROUP | CLONE_NEWNS) != 0)
-    mrb_raisef(mrb, E_RUNTIME_ERROR, "unshare: %s", strerror(errno));
-  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+}
+
+static void
+unshare_or_raise(mrb_state *mrb, int flags)
+{
+  if (unshare(flags) != 0) mrb_raisef(mrb, E_RUNTIME_ERROR, "unshare: %s", strerror(errno));
+  if ((flags & CLONE_NEWNS) && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
     mrb_raisef(mrb, E_RUNTIME_ERROR, "mount --make-rprivate /: %s", strerror(errno));
-  /* in this mount namespace only: the kernel refuses the one cgroup2 file
-   * system on the mount point where it is already mounted (EBUSY) */
-  if (umount2(mount_point, MNT_DETACH) != 0)
+}
+
+/* In this mount namespace only: a fresh cgroup2 file system replaces what
+ * is mounted at mount_point (the kernel refuses the one cgroup2 file system
+ * on the mount point where it is already mounted: EBUSY), or, with source
+ * (a group's directory), that directory is bound over it (the last mount
+ * at a point is the one seen, as a bind made by an engine is). */
+static void
+replace_mount(mrb_state *mrb, const char *source, const char *mount_point, mrb_bool writable)
+{
+  if (!source && umount2(mount_point, MNT_DETACH) != 0)
     mrb_raisef(mrb, E_RUNTIME_ERROR, "umount %s in the new namespace: %s", mount_point,
                strerror(errno));
-  if (mount("cgroup2", mount_point, "cgroup2", writable ? 0 : MS_RDONLY, NULL) != 0)
-    mrb_raisef(mrb, E_RUNTIME_ERROR, "mount cgroup2 on %s: %s", mount_point, strerror(errno));
+  if (source ? mount(source, mount_point, NULL, MS_BIND, NULL) != 0 ||
+                   (!writable &&
+                    mount(NULL, mount_point, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) != 0)
+             : mount("cgroup2", mount_point, "cgroup2", writable ? 0 : MS_RDONLY, NULL) != 0)
+    mrb_raisef(mrb, E_RUNTIME_ERROR, "mount on %s: %s", mount_point, strerror(errno));
+}
+
+/*
+ * CgroupTest.enter_container(mount, group_dir, how): what a container engine
+ * does for this (forked) process: into the group at group_dir, then, by how:
+ * - "rw", "ro": a cgroup namespace rooted there and a mount namespace of
+ *   its own in which a fresh cgroup2 mount (read-only, as Docker mounts it
+ *   without --privileged, or writable) replaces the one at mount;
+ * - "host-ns-rw", "host-ns-ro": the host's cgroup namespace kept (Docker's
+ *   and Podman's default on v1) and group_dir bound at mount, so that the
+ *   mount's root is the group /proc/self/cgroup names with its host path;
+ * - "whole-tree": a cgroup namespace of its own but the host's mount kept
+ *   (--cgroupns=private with the host's /sys/fs/cgroup bound on v1).
+ * The host's mounts, in the host's namespace, are not touched.
+ */
+static mrb_value
+t_enter_container(mrb_state *mrb, mrb_value self)
+{
+  char *mount_point, *group_dir, *how;
+
+  mrb_get_args(mrb, "zzz", &mount_point, &group_dir, &how);
+  join_group_dir(mrb, group_dir);
+  if (strcmp(how, "rw") == 0 || strcmp(how, "ro") == 0) {
+    unshare_or_raise(mrb, CLONE_NEWCGROUP | CLONE_NEWNS);
+    replace_mount(mrb, NULL, mount_point, strcmp(how, "rw") == 0);
+  } else if (strncmp(how, "host-ns-", 8) == 0) {
+    unshare_or_raise(mrb, CLONE_NEWNS);
+    replace_mount(mrb, group_dir, mount_point, strcmp(how + 8, "rw") == 0);
+  } else if (strcmp(how, "whole-tree") == 0) {
+    unshare_or_raise(mrb, CLONE_NEWCGROUP);
+  } else {
+    mrb_raisef(mrb, E_ARGUMENT_ERROR, "enter_container: unknown way %s", how);
+  }
   return self;
 }
 

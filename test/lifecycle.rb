@@ -26,6 +26,8 @@ assert('open and close are aliases of create and delete; group_name is normalise
     assert_false CgroupTest.dir?(CgroupTest.group_dir('pids', g.group_name))
     assert_equal "/", Cgroup::CPU.new("/").group_name
     assert_equal "#{PREFIX}/alias", Cgroup::PIDS.new("#{PREFIX}/alias"[1..-1]).group_name, "no leading slash"
+    base = "/" # what Cgroup.claim returns at a container's root: "#{base}/req" is "/req"
+    assert_equal "#{PREFIX}/alias", Cgroup::PIDS.new("#{base}#{PREFIX}/alias").group_name, "one leading //"
     same = Cgroup.group(:pids, "#{PREFIX}/alias")
     assert_equal [Cgroup::PIDS, "#{PREFIX}/alias"], [same.class, same.group_name]
     assert_equal Cgroup::MEMORY, Cgroup.group(:memory, "/a").class
