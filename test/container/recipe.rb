@@ -70,8 +70,13 @@ def refused(what)
         e ? said(e) : "no error")
 end
 
-puts "recipe(#{MODE}): /proc/self/cgroup: #{read('/proc/self/cgroup').split("\n").join(' | ')}"
-cgroup_mounts.each { |point, root, opts, sopts| puts "recipe(#{MODE}): mount #{point} root #{root} #{opts} #{sopts}" }
+# What this container was given, in one line: its memory group as
+# /proc/self/cgroup names it, and the memory hierarchy's mount.
+line = read("/proc/self/cgroup").split("\n").map { |l| l.split(":", 3) }.find { |f| f[1].to_s.split(",").include?("memory") }
+mem = cgroup_mounts.find { |_, _, _, sopts| sopts.split(",").include?("memory") }
+puts "view: memory group #{line ? line[2] : '(none)'}; " +
+     (mem ? "mount #{mem[0]} root #{mem[1]} #{mem[2].split(',')[0]}" : "no cgroup mount") +
+     " (#{cgroup_mounts.size} cgroup mounts)"
 
 # Reads work in the container's view: current_path is its group as the
 # mount shows it ("/"), whose procs hold this process.
