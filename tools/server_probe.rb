@@ -275,10 +275,17 @@ def idle_fds(pid)
 end
 
 # the processes whose parent is pid
+# The live children of pid.  Not those that exited and wait to be reaped
+# (state Z): the kernel shows such a zombie in the root group on v1
+# (/proc/PID/cgroup reads "/" for every hierarchy), and Apache's parent
+# reaps the old generation's children up to a second after a graceful
+# restart, so that counting them once read as "7 of 16 children in the
+# root group".
 def children_of_pid(pid)
   Dir.children('/proc').grep(/\A\d+\z/).map(&:to_i).select do |p|
     stat = File.read("/proc/#{p}/stat") rescue next
-    stat[/\) \S+ (\d+)/, 1].to_i == pid
+    state, ppid = stat.match(/\) (\S) (\d+)/)&.captures
+    ppid.to_i == pid && !%w[Z X].include?(state)
   end.sort
 end
 
