@@ -100,8 +100,10 @@ def read_only
   refused("claim") { Cgroup.claim(:cpu, :memory, :pids) }
   refused("create") { Cgroup::MEMORY.new("#{base}/req").create }
   mem = Cgroup::MEMORY.new(base)
+  limit = kernel("memory", base, "memory.limit_in_bytes")
   refused("modify of its own group") { mem.limit_in_bytes = 64 << 20; mem.modify }
-  check("nothing made", !File.exist?("#{mount_of('memory')}/req") && !File.exist?("#{mount_of('memory')}/main"))
+  check("nothing made or changed", !File.exist?("#{mount_of('memory')}/req") && !File.exist?("#{mount_of('memory')}/main") &&
+        kernel("memory", base, "memory.limit_in_bytes") == limit, "memory.limit_in_bytes #{limit}")
 end
 
 def writable
