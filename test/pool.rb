@@ -313,6 +313,44 @@ assert('a slot removed from outside between leases is made again') do
   end
 end
 
+# A counter file missing for a moment, as it is to a meter that opens it
+# while another process removes the slot's group and makes it again: strace
+# fails the meter's first open of the peak's file with ENOENT, the file
+# being there all the while.  The meter looks again (kernel_io.c's rule for
+# every group file), finds it and reads it, for this lease and the next;
+# it is not taken for a file this kernel lacks, whose counter is nil.
+assert('a counter file missing for a moment (its group removed and made again) is opened again, not taken as absent for good') do
+  skip_unless_memory
+  strace = "/usr/bin/strace"
+  skip "no strace here (#{strace}): the moment is made by failing one open" unless CgroupTest.file?(strace)
+  skip "no mruby binary at #{TEST_ARGS['mruby_bin']}" unless CgroupTest.file?(TEST_ARGS['mruby_bin'])
+  file = CgroupTest.version('memory') == 2 ? 'memory.peak' : 'memory.max_usage_in_bytes'
+  CgroupTest.isolate do
+    base = "#{PREFIX}/pool-blink"
+    Cgroup::MEMORY.new(base).create
+    skip "this kernel has no #{file}" unless CgroupTest.file?("#{CgroupTest.group_dir('memory', base)}/#{file}")
+    full = "#{CgroupTest.group_dir('memory', "#{base}/0")}/#{file}"
+    relative = full[(CgroupTest.mount('memory').size + 1)..-1] # as the gem opens it, under the mount
+    log = CgroupTest.scratch("pool-blink-strace")
+    script = "pool = Cgroup::Pool.new(ARGV[0], :memory); " \
+             "2.times { puts pool.lease { 'x' * (4 << 20) }.memory_peak.inspect }; pool.close"
+    # LeakSanitizer cannot run under ptrace: an ASan build's mruby is traced without it
+    out, status, = CgroupTest.capture_as(CgroupTest.uid, strace, "-f", "-qq", "-o", log, "-P", relative, "-P", full,
+                                         "-e", "trace=openat,open", "-e", "inject=openat,open:error=ENOENT:when=1",
+                                         "/usr/bin/env", "ASAN_OPTIONS=detect_leaks=0",
+                                         TEST_ARGS['mruby_bin'], "-e", script, base)
+    injected = CgroupTest.read(log).split("\n").select { |l| l.include?("INJECTED") }
+    CgroupTest.unlink(log)
+    assert_equal 1, injected.size, "the first open of #{file} failed: #{injected.inspect}"
+    assert_equal 0, status, out
+    peaks = out.split("\n")
+    assert_equal 2, peaks.size, out
+    peaks.each do |peak|
+      assert_true peak != "nil" && peak.to_i >= 4 * MiB - SLACK, "the lease's peak was read: #{peaks.inspect}"
+    end
+  end
+end
+
 assert('limits per slot from the pool block: an OOM kill and a refused fork show in the lease events') do
   skip_unless_memory
   CgroupTest.isolate do
