@@ -328,6 +328,12 @@ int mcg_kernel_write_in(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path
 void mcg_parent_of(const char *path, char parent[PATH_MAX]);
 mrb_bool mcg_lists_word(mrb_value text, const char *word);
 int mcg_enable_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path);
+/* What a file of a group that could not be opened (ENOENT) turns out to be:
+ * back (the group was removed and made again meanwhile), its group gone,
+ * its controller off for the group (v2), or lacking from the group. */
+enum file_absence { FILE_BACK, GROUP_GONE, CONTROLLER_OFF, FILE_LACKING };
+enum file_absence mcg_look_again(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path,
+                                 const char *file, const char *full);
 
 /* ---- v2.c: cgroup v1 form <-> v2 files (no I/O) ---------------------- */
 const char *mcg_v2_partner_file(const struct attribute *attr, const char *staged, char *buf,

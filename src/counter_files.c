@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -92,29 +93,49 @@ raise_for_file(mrb_state *mrb, mrb_value groups, struct counter_file *f, const c
                   f->name, NULL, err == ENODEV ? "the group was removed" : NULL);
 }
 
+/* Open counter file f of the group of ctx; a peak file that cannot be
+ * opened for writing is read only from then on: its peak is the group's
+ * since it was made.  A descriptor, or -1 with errno. */
+static int
+open_counter_file(mrb_state *mrb, struct cgroup_ctx *ctx, struct counter_file *f)
+{
+  int fd = mcg_open_in_mount(mrb, ctx, ctx->path, f->name, f->flags);
+
+  if (fd < 0 && f->flags == O_RDWR && errno == EACCES) { /* before 6.12 memory.peak is 0444 */
+    f->flags = O_RDONLY;
+    fd = mcg_open_in_mount(mrb, ctx, ctx->path, f->name, f->flags);
+  }
+  return fd;
+}
+
 /* Open f unless it is open; FALSE when this kernel has no such file
- * (memory.peak before 5.19, pids.peak before 6.1).  With verify, an open
- * descriptor is first checked to be the file it was opened on (it may have
- * been closed behind the meter's back and its number reused).  A peak file
- * that cannot be opened for writing is read only: its peak is the group's
- * since it was made. */
+ * (memory.peak before 5.19, pids.peak before 6.1), which holds for good.
+ * A file missing while another process removes the group and makes it
+ * again is not that: kernel_io.c's mcg_look_again tells them apart, and a
+ * file back is opened again, a group gone is NotFound (the pool makes the
+ * slot anew).  With verify, an open descriptor is first checked to be the
+ * file it was opened on (it may have been closed behind the meter's back
+ * and its number reused). */
 static mrb_bool
 open_file(mrb_state *mrb, mrb_value groups, struct counter_file *f, const char *action,
           mrb_bool verify)
 {
   struct cgroup_ctx *ctx;
+  char full[PATH_MAX];
   int fd;
 
   if (f->absent) return FALSE;
   if (f->fd.fd >= 0 && (!verify || mcg_fd_unchanged(&f->fd))) return TRUE;
   mcg_fd_close(&f->fd); /* closed only while it is still ours */
   ctx = group_ctx(mrb, groups, f->group);
-  fd = mcg_open_in_mount(mrb, ctx, ctx->path, f->name, f->flags);
-  if (fd < 0 && f->flags == O_RDWR && errno == EACCES) { /* before 6.12 memory.peak is 0444 */
-    f->flags = O_RDONLY;
-    fd = mcg_open_in_mount(mrb, ctx, ctx->path, f->name, f->flags);
+  fd = open_counter_file(mrb, ctx, f);
+  if (fd < 0 && errno == ENOENT && mcg_mount_path(mrb, ctx, ctx->path, f->name, full)) {
+    switch (mcg_look_again(mrb, ctx, ctx->path, f->name, full)) {
+    case FILE_BACK: fd = open_counter_file(mrb, ctx, f); break;
+    case GROUP_GONE: errno = ENOENT; break;
+    default: return !(f->absent = TRUE); /* lacking here, or its controller off (v2) */
+    }
   }
-  if (fd < 0 && errno == ENOENT && mcg_path_exists(mrb, ctx, ctx->path)) return !(f->absent = TRUE);
   if (fd < 0) raise_for_file(mrb, groups, f, action, errno);
   if (!mcg_fd_adopt(&f->fd, fd)) raise_for_file(mrb, groups, f, action, EBADF);
   f->resets = f->flags == O_RDWR;

@@ -259,9 +259,6 @@ file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags, enu
   return io_on_file_once(mrb, ctx, full, flags, io, arg);
 }
 
-/* What a file that could not be opened (ENOENT) turns out to be. */
-enum file_absence { FILE_BACK, GROUP_GONE, CONTROLLER_OFF, FILE_LACKING };
-
 /* Whether file is one of ctx's controller's own ("pids.max"), which the
  * controller being off for the group would explain; a core file
  * ("cgroup.threads") missing from a group that is there is one being made
@@ -276,18 +273,19 @@ controller_file(struct cgroup_ctx *ctx, const char *file)
 }
 
 /*
- * Look again at a file of the group at path that could not be opened: back
- * (another process removed the group and made it again meanwhile), its
- * group gone, its controller off for the group (v2), or the group without
- * it.  A group being removed loses its controllers' files, then its own,
- * then its directory, all within another process's rmdir, so "without it"
- * needs more: its parent, which cannot be removed meanwhile, lacks the file
- * too; or, for a child of the root (which lacks many files), it still
- * holds a millisecond later.
+ * Look again at a file of the group at path (full: the file's path, from
+ * mcg_mount_path) that could not be opened, here and for a meter's counter
+ * files (counter_files.c): back (another process removed the group and made
+ * it again meanwhile), its group gone, its controller off for the group
+ * (v2), or the group without it.  A group being removed loses its
+ * controllers' files, then its own, then its directory, all within another
+ * process's rmdir, so "without it" needs more: its parent, which cannot be
+ * removed meanwhile, lacks the file too; or, for a child of the root (which
+ * lacks many files), it still holds a millisecond later.
  */
-static enum file_absence
-look_again(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
-           const char *full)
+enum file_absence
+mcg_look_again(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
+               const char *full)
 {
   struct timespec ms = {0, 1000000};
   char parent[PATH_MAX], parent_file[PATH_MAX];
@@ -310,7 +308,7 @@ look_again(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char 
 
 /*
  * Run io on a file of the group at path; 0 or an errno.  A file that is
- * not there (see look_again): tried once more if it is back; NotFound
+ * not there (see mcg_look_again): tried once more if it is back; NotFound
  * (ENOENT) if its group is gone; on v2, if its controller is off for the
  * group, a write enables it, as create does, and is tried again; else this
  * kernel or cgroup version lacks the file (EOPNOTSUPP).
@@ -325,12 +323,12 @@ group_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const ch
   if (!mcg_mount_path(mrb, ctx, path, file, full)) return ENAMETOOLONG;
   err = file_io(mrb, ctx, full, flags, use, io, arg, cycle);
   if (err != ENOENT) return err;
-  switch (look_again(mrb, ctx, path, file, full)) {
+  switch (mcg_look_again(mrb, ctx, path, file, full)) {
   case FILE_BACK: return file_io(mrb, ctx, full, flags, use, io, arg, cycle);
   case GROUP_GONE: return ENOENT;
   case CONTROLLER_OFF:
     if (flags != O_WRONLY) return EOPNOTSUPP;                   /* reads never enable */
-    if ((err = turn_controller_on(mrb, ctx, path))) return err; /* look_again saw it off */
+    if ((err = turn_controller_on(mrb, ctx, path))) return err; /* seen off */
     return file_io(mrb, ctx, full, flags, use, io, arg, cycle);
   default: return EOPNOTSUPP;
   }

@@ -49,33 +49,67 @@ pid_digits(pid_t pid, char out[16])
   return n;
 }
 
-/* The kernel's own struct sigaction (rt_sigaction(2)), for the signals
- * the C library keeps to itself (its threads' 32 and 33: its sigaction()
- * refuses them, and a host may have inherited them ignored, as make test
- * showed).  All zero is the default action on every architecture, whatever
- * the order of its fields. */
-struct kernel_sigaction {
-  void (*handler)(int);
-  unsigned long flags;
-  void (*restorer)(void);
-  uint64_t mask;
-};
+/*
+ * The size of the kernel's signal set (its _NSIG / 8), which rt_sigaction
+ * takes as its sigsetsize and refuses (EINVAL) when it is any other: 128
+ * signals on MIPS, 64 on every other architecture Linux has.  An
+ * architecture not listed may have another size or another order of
+ * arguments (as alpha and sparc have, below): it is refused here, at build
+ * time, rather than leaving every signal as the host set it (the size
+ * named before this list, 8 everywhere, made every call fail on MIPS).
+ */
+#if defined(__mips__)
+#define KERNEL_SIGSET_BYTES 16
+#elif defined(__x86_64__) || defined(__i386__) || defined(__aarch64__) || defined(__arm__) ||      \
+    defined(__powerpc__) || defined(__riscv) || defined(__s390__) || defined(__loongarch__) ||     \
+    defined(__alpha__) || defined(__sparc__) || defined(__hppa__) || defined(__m68k__) ||          \
+    defined(__sh__)
+#define KERNEL_SIGSET_BYTES 8
+#else
+#error "spawn.c: rt_sigaction's signal set size is not known for this architecture"
+#endif
+_Static_assert(KERNEL_SIGSET_BYTES * 8 >= NSIG - 1, "the C library has more signals than that");
+
+/*
+ * Back to the default action for sig, in the child before exec, through
+ * rt_sigaction itself: the C library's sigaction() refuses the signals it
+ * keeps for its threads (glibc's 32 and 33), and a host may have inherited
+ * them ignored, as make test showed.  The new action is all zero, which is
+ * the default action, no flags, an empty mask and no restorer whatever the
+ * kernel's struct sigaction looks like (MIPS puts the flags first, and
+ * MIPS, alpha and others have no restorer); 64 bytes are more than any
+ * architecture's struct, of which the kernel reads its own size.
+ */
+static void
+default_action(int sig)
+{
+  static const uint64_t dfl[8];
+
+#if defined(__sparc__) /* a restorer before the size */
+  syscall(SYS_rt_sigaction, (long)sig, dfl, NULL, NULL, (long)KERNEL_SIGSET_BYTES);
+#elif defined(__alpha__) /* a restorer after the size */
+  syscall(SYS_rt_sigaction, (long)sig, dfl, NULL, (long)KERNEL_SIGSET_BYTES, NULL);
+#else
+  syscall(SYS_rt_sigaction, (long)sig, dfl, NULL, (long)KERNEL_SIGSET_BYTES);
+#endif
+}
 
 /* In the child, before exec: every signal back to its default action and
  * none blocked, whatever the host program set (a server blocks some and
  * ignores SIGPIPE; exec keeps both).  The parent blocked all signals around
- * the fork, so no handler of the host's ran here in between. */
+ * the fork, so no handler of the host's ran here in between.  The mask
+ * through sigprocmask, which is async-signal-safe and sizes the set right
+ * on every architecture (an empty set unblocks the C library's own too). */
 static void
 reset_signals(void)
 {
-  struct kernel_sigaction dfl = {SIG_DFL, 0, NULL, 0};
-  uint64_t none = 0;
+  sigset_t none;
 
-  for (int sig = 1; sig < NSIG; sig++) {
-    if (sig != SIGKILL && sig != SIGSTOP)
-      syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
+  for (int sig = 1; sig <= KERNEL_SIGSET_BYTES * 8; sig++) { /* each the kernel has */
+    if (sig != SIGKILL && sig != SIGSTOP) default_action(sig);
   }
-  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
 /* In the child: join each group whose tasks file is given (NULL: the

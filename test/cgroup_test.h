@@ -48,7 +48,6 @@ void mcgt_init_kernel_files(mrb_state *mrb, struct RClass *t);
 /* children.c */
 void mcgt_close_gate(pid_t pid, mrb_bool open_it, mrb_bool forget);
 void mcgt_kill_children(void);
-void mcgt_busy_for(long ms);
 void mcgt_spin_cpu(long ms);
 void mcgt_init_children(mrb_state *mrb, struct RClass *t);
 

@@ -55,8 +55,11 @@ mcgt_kill_children(void)
   }
 }
 
-void
-mcgt_busy_for(long ms)
+/* Spin `ms` of wall clock: for a child that must stay busy (runnable) for a
+ * while, frozen or crowded meanwhile, never for one whose CPU time a test
+ * counts (mcgt_spin_cpu: a loaded machine gives less CPU in the same time). */
+static void
+busy_for(long ms)
 {
   struct timespec start, now;
   volatile unsigned long spin = 0;
@@ -85,16 +88,17 @@ mcgt_spin_cpu(long ms)
   } while (t.tv_sec * 1000 + t.tv_nsec / 1000000 < end);
 }
 
-/* Three times: a light load for half a second (1 ms of CPU in each 100 ms:
+/* Five times: a light load for half a second (1 ms of CPU in each 100 ms:
  * the unused quota of a CPU group builds up as burst; half a second holds two
  * refills of a 200 ms period, enough to fill quota and burst again after a
  * spike), then `ms` of CPU at once.  A spike that happens to straddle two
- * periods may fit their two quotas without burst; three make that chance
- * negligible. */
+ * periods may fit their two quotas without burst, the more likely the longer
+ * a loaded machine stretches it; five, each at another phase, make that
+ * chance negligible. */
 static void
 child_burst(long ms)
 {
-  for (int spike = 0; spike < 3; spike++) {
+  for (int spike = 0; spike < 5; spike++) {
     for (int i = 0; i < 5; i++) {
       mcgt_spin_cpu(1);
       usleep(99000);
@@ -184,7 +188,7 @@ child_spin_cpu0(long ms)
   CPU_ZERO(&set);
   CPU_SET(0, &set);
   if (sched_setaffinity(0, sizeof set, &set) != 0) return 3;
-  mcgt_busy_for(ms);
+  busy_for(ms);
   return 0;
 }
 
@@ -217,7 +221,7 @@ run_child(const char *mode, long arg, int gate)
     usleep(300000);
     code = child_alloc(arg);
   } else if (strcmp(mode, "spin") == 0)
-    mcgt_busy_for(arg);
+    busy_for(arg);
   else if (strcmp(mode, "spin_cpu") == 0) /* arg ms of CPU time, however loaded the machine */
     mcgt_spin_cpu(arg);
   else if (strcmp(mode, "burst") == 0)

@@ -73,7 +73,9 @@ assert('CPU cfs_quota_us well below cfs_period_us throttles a busy child') do
     g.cfs_period_us = 100_000
     g.cfs_quota_us = 10_000
     g.create
-    assert_equal [0, nil], run_in(g, "spin", 500)
+    # 50 ms of CPU time (not of the clock: a loaded machine would give a
+    # child less of it) take five periods' quota: throttled whatever the load
+    assert_equal [0, nil], run_in(g, "spin_cpu", 50)
     stat = g.stat
     assert_true stat["nr_throttled"] > 0, "nr_throttled = #{stat['nr_throttled']}"
     raw = g.raw_stat # v1 counts nanoseconds; stat gives v2's microseconds on both
@@ -143,11 +145,14 @@ end
 # cpu.cfs_burst_us (v1) / cpu.max.burst (v2), kernel 5.14: unused quota
 # saved up to the burst lets a short spike through.  The kernel takes a burst
 # no larger than the quota: 40 ms a 200 ms period, 40 ms of burst, and spikes
-# of 60 ms after half a second of light use (see child_burst).  A spike sits
-# 20 ms from either bound (40 without burst, 80 with it): under emulation a
-# late scheduler tick charges a spike's last stretch all at once, and a
-# 34 ms spike against 40 ms (6 ms to spare) was once throttled in the
-# systemd VM.
+# of 60 ms of CPU time after half a second of light use (see child_burst).  A
+# spike sits 20 ms from either bound (40 without burst, 80 with it): under
+# emulation a late scheduler tick charges a spike's last stretch all at once,
+# and a 34 ms spike against 40 ms (6 ms to spare) was once throttled in the
+# systemd VM.  Without burst, a spike that straddles two periods may fit
+# their two quotas, and more often the longer it lasts (at a third of a CPU,
+# one starting in the last 60 ms of a period does): a loaded machine
+# stretches it, so five spikes, each at another phase of the period.
 assert('CPU#cfs_burst_us lets 60 ms spikes run unthrottled; without it they are throttled') do
   skip_if_emulated
   CgroupTest.isolate do
@@ -213,17 +218,21 @@ assert('CPU#idle = true gives a group a small share against a normal one on one 
     end
     accounts = groups.map { |g| v2?('cpu') ? g.cpuacct : Cgroup::CPUACCT.new(g.group_name).create }
     pids = (0...groups.size).map do |i|
-      pid = CgroupTest.spawn("spin_cpu0", 20_000)
+      pid = CgroupTest.spawn("spin_cpu0", 120_000)
       groups[i].attach(pid)
       accounts[i].attach(pid) unless v2?('cpu')
       pid
     end
-    # both compete for CPU 0 over the same second, then are stopped
+    # both compete for CPU 0 until the normal one used 300 ms of CPU time
+    # (not a fixed second: on a loaded machine a second may give it little),
+    # then are stopped; 60 s is only a guard against a CPU that never frees
     pids.each { |pid| CgroupTest.release(pid) }
     start = accounts.map(&:usage)
-    CgroupTest.sleep(1.0)
-    normal, idle = [0, 1].map { |i| accounts[i].usage - start[i] }
+    used = lambda { [0, 1].map { |i| accounts[i].usage - start[i] } }
+    600.times { break if used.call[0] >= 300_000_000; CgroupTest.sleep(0.1) }
+    normal, idle = used.call
     pids.each { |pid| CgroupTest.kill(pid, 9) }
+    assert_true normal >= 300_000_000, "the normal group ran 300 ms within 60 s: #{normal / 1000} us"
     assert_true idle * 5 < normal, "idle group used #{idle / 1000} us against #{normal / 1000} us"
   end
 end

@@ -57,6 +57,21 @@ def kernel_cpu_usec(slot)
   end
 end
 
+# The slot's user and system CPU time in microseconds, from the kernel's files
+# as the meter reads them (v1: cpuacct.usage_all's columns, nanoseconds per CPU).
+def kernel_cpu_split_usec(slot)
+  if CgroupTest.version('cpu') == 2
+    stat = CgroupTest.kernel_file('cpu', slot, 'cpu.stat').split("\n")
+    %w[user_usec system_usec].map { |k| stat.find { |l| l.start_with?("#{k} ") }.split[1].to_i }
+  else
+    rows = CgroupTest.kernel_file('cpuacct', slot, 'cpuacct.usage_all').split("\n")
+    columns = rows.shift.split
+    %w[user system].map do |k|
+      rows.inject(0) { |sum, row| sum + row.split[columns.index(k)].to_i } / 1000
+    end
+  end
+end
+
 def kernel_memory(slot, v1_file, v2_file)
   CgroupTest.kernel_file('memory', slot, CgroupTest.version('memory') == 2 ? v2_file : v1_file).to_i
 end
@@ -70,17 +85,22 @@ assert('a lease reports the CPU time and memory of a known workload, as the kern
       home = CgroupTest.group_of(CgroupTest.tid, 'memory')
       slot = pool.lease {}.slot # the slot the next lease gets: this process's only one
       cpu0 = kernel_cpu_usec(slot)
+      split0 = kernel_cpu_split_usec(slot)
       mem0 = kernel_memory(slot, 'memory.usage_in_bytes', 'memory.current')
       own0 = CgroupTest.cpu_usec
-      kernel_cpu = nil
+      kernel_cpu = kernel_split = nil
       usage = pool.lease do
         CgroupTest.burn(50)
         CgroupTest.touch(32 * MiB)
-        kernel_cpu = kernel_cpu_usec(slot) - cpu0 # inside: where the kernel peak is not reset, the
-      end                                         # pool makes the slot anew after the lease
+        # inside: where the kernel peak is not reset, the pool makes the slot anew after the lease
+        kernel_cpu = kernel_cpu_usec(slot) - cpu0
+        split = kernel_cpu_split_usec(slot)
+        kernel_split = [split[0] - split0[0], split[1] - split0[1]]
+      end
       own = CgroupTest.cpu_usec - own0
       { "slot" => usage.slot, "first" => slot, "cpu" => usage.cpu_usec, "user" => usage.user_usec,
         "system" => usage.system_usec, "own" => own, "kernel_cpu" => kernel_cpu,
+        "kernel_split" => kernel_split.join(" "),
         "peak" => usage.memory_peak, "kernel_peak" => kernel_memory(slot, 'memory.max_usage_in_bytes', 'memory.peak') - mem0,
         "pids" => usage.pids_peak.inspect, "events" => usage.events.size, "oom" => usage.oom_killed?,
         "home" => CgroupTest.group_of(CgroupTest.tid, 'memory') == home }
@@ -92,10 +112,17 @@ assert('a lease reports the CPU time and memory of a known workload, as the kern
     assert_true (cpu - own).abs <= 5_000 + own / 20, "the process's own CPU time in the lease: #{own} us, reported #{cpu} us"
     inside = r["kernel_cpu"].to_i # the slot's counter at the block's end: only the moves back come after
     assert_true cpu >= inside && cpu - inside <= 2_000 + cpu / 20, "the slot's counter rose by #{inside} us by the block's end, reported #{cpu} us"
-    split = r["user"].to_i + r["system"].to_i
-    assert_true (split - cpu).abs <= 20_000 + cpu / 10, "user #{r['user']} + system #{r['system']} against #{cpu} (ticks)"
-    # the burn calls clock_gettime(CLOCK_PROCESS_CPUTIME_ID), a system call, in its loop: some is system time
-    assert_true r["user"].to_i >= 10_000, "the burn is mostly user time: user #{r['user']}, system #{r['system']}, all #{cpu} us"
+    # user and system are the kernel's split of the slot's time, by its ticks,
+    # which on a loaded machine (or a host that steals a VM's ticks) may add
+    # up to much less than cpu_usec: held against the slot's own counters at
+    # the block's end (the moves back after it may take a tick more), not
+    # against cpu_usec
+    inside_split = r["kernel_split"].split.map(&:to_i)
+    [r["user"].to_i, r["system"].to_i].each_with_index do |reported, i|
+      assert_true reported >= inside_split[i] && reported - inside_split[i] <= 10_000,
+                  "user #{r['user']}, system #{r['system']}: the slot's counters rose by #{r['kernel_split']} by the block's end"
+    end
+    assert_true r["user"].to_i > 0, "the burn shows in user time: user #{r['user']}, system #{r['system']}, all #{cpu} us"
     peak = r["peak"].to_i
     assert_true peak >= 32 * MiB - SLACK && peak < 48 * MiB, "the 32 MiB touched: memory_peak #{peak}"
     if CgroupTest.version('memory') == 1 # v2's memory.peak as the test opens it is the group's own, not reset
@@ -314,6 +341,44 @@ assert('a slot removed from outside between leases is made again') do
   end
 end
 
+# A counter file missing for a moment, as it is to a meter that opens it
+# while another process removes the slot's group and makes it again: strace
+# fails the meter's first open of the peak's file with ENOENT, the file
+# being there all the while.  The meter looks again (kernel_io.c's rule for
+# every group file), finds it and reads it, for this lease and the next;
+# it is not taken for a file this kernel lacks, whose counter is nil.
+assert('a counter file missing for a moment (its group removed and made again) is opened again, not taken as absent for good') do
+  skip_unless_memory
+  strace = "/usr/bin/strace"
+  skip "no strace here (#{strace}): the moment is made by failing one open" unless CgroupTest.file?(strace)
+  skip "no mruby binary at #{TEST_ARGS['mruby_bin']}" unless CgroupTest.file?(TEST_ARGS['mruby_bin'])
+  file = CgroupTest.version('memory') == 2 ? 'memory.peak' : 'memory.max_usage_in_bytes'
+  CgroupTest.isolate do
+    base = "#{PREFIX}/pool-blink"
+    Cgroup::MEMORY.new(base).create
+    skip "this kernel has no #{file}" unless CgroupTest.file?("#{CgroupTest.group_dir('memory', base)}/#{file}")
+    full = "#{CgroupTest.group_dir('memory', "#{base}/0")}/#{file}"
+    relative = full[(CgroupTest.mount('memory').size + 1)..-1] # as the gem opens it, under the mount
+    log = CgroupTest.scratch("pool-blink-strace")
+    script = "pool = Cgroup::Pool.new(ARGV[0], :memory); " \
+             "2.times { puts pool.lease { 'x' * (4 << 20) }.memory_peak.inspect }; pool.close"
+    # LeakSanitizer cannot run under ptrace: an ASan build's mruby is traced without it
+    out, status, = CgroupTest.capture_as(CgroupTest.uid, strace, "-f", "-qq", "-o", log, "-P", relative, "-P", full,
+                                         "-e", "trace=openat,open", "-e", "inject=openat,open:error=ENOENT:when=1",
+                                         "/usr/bin/env", "ASAN_OPTIONS=detect_leaks=0",
+                                         TEST_ARGS['mruby_bin'], "-e", script, base)
+    injected = CgroupTest.read(log).split("\n").select { |l| l.include?("INJECTED") }
+    CgroupTest.unlink(log)
+    assert_equal 1, injected.size, "the first open of #{file} failed: #{injected.inspect}"
+    assert_equal 0, status, out
+    peaks = out.split("\n")
+    assert_equal 2, peaks.size, out
+    peaks.each do |peak|
+      assert_true peak != "nil" && peak.to_i >= 4 * MiB - SLACK, "the lease's peak was read: #{peaks.inspect}"
+    end
+  end
+end
+
 assert('limits per slot from the pool block: an OOM kill and a refused fork show in the lease events') do
   skip_unless_memory
   CgroupTest.isolate do
@@ -398,7 +463,10 @@ assert('a child a request leaves running in its slot: the next lease takes anoth
         pool = Cgroup::Pool.new("#{PREFIX}/pool", *controllers)
         spinner = nil
         first = pool.lease { spinner = CgroupTest.run("/bin/sh", "-c", "sleep 0.3; while :; do :; done") }
-        CgroupTest.sleep(0.8) # it spins in the slot now
+        # it spins in the slot now: until it used 20 ms of CPU time after the
+        # lease (not a fixed 0.8 s, in which a loaded machine may give it none)
+        ran = CgroupTest.cpu_ticks(spinner)
+        300.times { break if CgroupTest.cpu_ticks(spinner) >= ran + 2; CgroupTest.sleep(0.1) }
         second = pool.lease {}
         where = CgroupTest.group_of(spinner, 'memory')
         CgroupTest.kill(spinner, 9)

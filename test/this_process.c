@@ -182,29 +182,45 @@ parked_main(void *arg)
   return NULL;
 }
 
-/* Threads of this process that spin together on a signal, each measuring
- * its own CPU time: two threads of one process in two groups. */
+/* Threads of this process that spin together on a signal, each until it
+ * used its own ms of CPU time, measuring the wall time that took: two
+ * threads of one process in two groups.  CPU time, not the clock's: a
+ * loaded machine gives a thread less of it in a second, never a throttled
+ * thread more of it than its quota. */
 #define MAX_SPINNERS 4
 static struct {
   pthread_t id[MAX_SPINNERS];
   pid_t tid[MAX_SPINNERS];
-  long cpu_ms[MAX_SPINNERS];
+  long wall_ms[MAX_SPINNERS];
   int count, gate[2];
   long ms;
 } spinners;
+
+static long
+ms_of(clockid_t clock)
+{
+  struct timespec t;
+
+  clock_gettime(clock, &t);
+  return t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
 
 static void *
 spinner_main(void *arg)
 {
   int i = (int)(intptr_t)arg;
-  struct timespec t;
+  volatile unsigned long spin = 0;
+  long start, end;
   char go;
 
   __atomic_store_n(&spinners.tid[i], (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
   if (read(spinners.gate[0], &go, 1) < 0) return NULL; /* EOF: the gate closed, go */
-  mcgt_busy_for(spinners.ms);
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  spinners.cpu_ms[i] = t.tv_sec * 1000 + t.tv_nsec / 1000000;
+  start = ms_of(CLOCK_MONOTONIC);
+  end = ms_of(CLOCK_THREAD_CPUTIME_ID) + spinners.ms;
+  while (ms_of(CLOCK_THREAD_CPUTIME_ID) < end) {
+    for (int k = 0; k < 10000; k++) spin++;
+  }
+  spinners.wall_ms[i] = ms_of(CLOCK_MONOTONIC) - start;
   return NULL;
 }
 
@@ -230,8 +246,8 @@ t_spinner_threads(mrb_state *mrb, mrb_value self)
   return tids;
 }
 
-/* CgroupTest.spin_threads(ms) => each thread's CPU milliseconds after all
- * spun for ms of wall clock */
+/* CgroupTest.spin_threads(ms) => the wall milliseconds each thread took to
+ * use ms of its own CPU time, all started at once */
 static mrb_value
 t_spin_threads(mrb_state *mrb, mrb_value self)
 {
@@ -244,7 +260,7 @@ t_spin_threads(mrb_state *mrb, mrb_value self)
   close(spinners.gate[1]);
   for (int i = 0; i < spinners.count; i++) {
     pthread_join(spinners.id[i], NULL);
-    mrb_ary_push(mrb, out, mrb_int_value(mrb, spinners.cpu_ms[i]));
+    mrb_ary_push(mrb, out, mrb_int_value(mrb, spinners.wall_ms[i]));
   }
   close(spinners.gate[0]);
   spinners.count = 0;

@@ -50,7 +50,9 @@ assert('FREEZER#freeze stops a busy child (its CPU time stands still) until thaw
     assert_equal before, CgroupTest.cpu_ticks(pid), "no CPU time while frozen"
     g.thaw
     assert_equal ["THAWED", false, false], [g.state, g.frozen?, kernel_frozen?(g.group_name)]
-    CgroupTest.sleep(0.3)
+    # until its CPU time moves, not a fixed 0.3 s: a loaded machine may give
+    # it no tick of CPU in that (20 s only guard against a child never thawed)
+    200.times { break if CgroupTest.cpu_ticks(pid) > before; CgroupTest.sleep(0.1) }
     assert_true CgroupTest.cpu_ticks(pid) > before, "runs again after thaw"
   ensure
     g.thaw if g.exist? && g.frozen? # a frozen task cannot die on v1
