@@ -164,6 +164,17 @@ mcg_has_staged(const struct cgroup_ctx *ctx)
   return FALSE;
 }
 
+/* A write of the staged values failed, and its exception told the caller
+ * that they were not written: the ones still staged (kept for a retry) are
+ * not warned about when the object is collected. */
+void
+mcg_staged_told(struct cgroup_ctx *ctx)
+{
+  for (int i = 0; i < ATTR_COUNT; i++) {
+    if (ctx->staged[i]) ctx->reported |= UINT64_C(1) << i;
+  }
+}
+
 /* A memory limit in bytes from its v1 text, the staged or the kernel's;
  * -1 reads as LLONG_MAX (the kernel's "unlimited" is a page count near
  * it, which compares as the largest too). */
@@ -281,8 +292,9 @@ unstage(mrb_state *mrb, struct cgroup_ctx *ctx, const int *ids, int count)
  * fails, those written before it are unstaged (the error lists them in
  * #written) unless the caller removes the group they went into
  * (STAGED_INTO_NEW_GROUP), and those after it, not tried, stay staged.
- * The failed one stays staged, marked as reported, except where modify or
- * create found the value itself refused: then it is dropped, so that the
+ * The failed one stays staged, and with those not tried is marked as
+ * reported (the exception told of them), except where modify or create
+ * found the value itself refused: then it is dropped, so that the
  * readers show the kernel's value again and a later attach does not try it
  * anew.  attach and spawn keep it: a task never moves into a group without
  * a limit set for it, however often the move is tried.  The writes are one
@@ -303,11 +315,8 @@ mcg_write_staged(mrb_state *mrb, struct cgroup_ctx *ctx, enum staged_write how)
     if (!ctx->staged[id]) continue;
     exc = write_one(mrb, ctx, &mcg_attributes[id], ctx->staged[id], &cycle);
     if (!mrb_nil_p(exc)) {
-      if (how != STAGED_BEFORE_MOVE && value_refused(mrb, exc)) {
-        unstage(mrb, ctx, &id, 1);
-      } else {
-        ctx->reported |= UINT64_C(1) << id;
-      }
+      if (how != STAGED_BEFORE_MOVE && value_refused(mrb, exc)) unstage(mrb, ctx, &id, 1);
+      mcg_staged_told(ctx); /* those not tried too */
       if (how != STAGED_INTO_NEW_GROUP) unstage(mrb, ctx, written, written_count);
       raise_after_written(mrb, exc, written, written_count);
     }

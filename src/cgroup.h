@@ -431,6 +431,7 @@ mrb_value mcg_attr_set(mrb_state *mrb, mrb_value self, enum attribute_id id);
 void mcg_attr_stage(mrb_state *mrb, mrb_value self, enum attribute_id id, mrb_value v);
 void mcg_attr_check(mrb_state *mrb, mrb_value self, enum attribute_id id, mrb_value v);
 mrb_bool mcg_has_staged(const struct cgroup_ctx *ctx);
+void mcg_staged_told(struct cgroup_ctx *ctx);
 /* Who writes the staged values, which decides what a failure leaves staged. */
 enum staged_write {
   STAGED_MODIFY,         /* modify, create of a group that was there */

@@ -192,6 +192,7 @@ cgroup_create(mrb_state *mrb, mrb_value self)
   exc = mrb_protect_error(mrb, create_body, &args, &failed);
   if (failed) {
     remove_made_levels(mrb, args.ctx, args.first_made);
+    mcg_staged_told(args.ctx); /* a create that failed before its writes: a read-only mount */
     mrb_exc_raise(mrb, exc);
   }
   return self;

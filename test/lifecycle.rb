@@ -119,7 +119,7 @@ assert('the Cgroup methods are public on every class and the errors form a famil
   assert_true Cgroup::Error.ancestors.include?(StandardError)
 end
 
-assert('a value set and never written warns when its object goes; one the kernel refused does not') do
+assert('a value set and never written warns when its object goes; one whose write raised, or not tried after it, does not') do
   mruby = TEST_ARGS['mruby_bin']
   skip "no mruby binary at #{mruby}" unless CgroupTest.file?(mruby)
   script = <<~'RUBY'
@@ -129,6 +129,13 @@ assert('a value set and never written warns when its object goes; one the kernel
       refused.modify # no such group: NotFound names the value; it stays staged
     rescue Cgroup::NotFound => e
       puts "raised #{e.value}"
+    end
+    untried = Cgroup::CPU.new("#{ARGV[0]}/gone")
+    untried.cfs_quota_us = 5000
+    untried.shares = 512
+    begin
+      untried.modify # the first write says NotFound; the other was not tried, and is not warned about
+    rescue Cgroup::NotFound
     end
     forgotten = Cgroup::PIDS.new("#{ARGV[0]}/gone")
     forgotten.max = 6 # never written: the warning is the only sign
