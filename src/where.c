@@ -144,7 +144,8 @@ mcg_raise_unreadable_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, in
       RSTRING_CSTR(mrb, mrb_format(mrb,
                                    "the task's group is outside the cgroup mount at %s, whose root "
                                    "is %s here: the mount shows another cgroup namespace's tree "
-                                   "(mount the cgroup filesystem anew from inside this namespace)",
+                                   "(a bind of the host's cgroup tree: use the engine's own cgroup "
+                                   "mount, or the host's cgroup namespace)",
                                    mcg_mount_point(ctx->controller), root)));
 }
 
