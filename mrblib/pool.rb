@@ -166,8 +166,8 @@ module Cgroup
       attr_reader :name, :groups, :meter
 
       def initialize(name, controllers)
-        @name = name
         @groups = controllers.map { |c| c.is_a?(Class) ? c.new(name) : Cgroup.group(c, name) }
+        @name = @groups[0].group_name # "//0", under the base "/", is "/0"
         @meter = Meter.new(@groups)
       end
 

@@ -153,7 +153,7 @@ const char *mcg_own_controller_name(enum controller_id id);
 int mcg_hierarchies_failure(char *why, size_t size, mrb_bool *none_mounted);
 const char *mcg_mount_point(enum controller_id id);
 size_t mcg_mount_length(enum controller_id id);
-void mcg_mount_root(enum controller_id id, char out[PATH_MAX]);
+int mcg_mount_root(enum controller_id id, char out[PATH_MAX]);
 void mcg_forget_mount_roots(void);
 #ifdef CGROUP_FUZZ
 void mcg_set_version(enum controller_id id, int version);

@@ -244,40 +244,56 @@ mountinfo_field(const char *s, char *out, size_t size)
 /*
  * The root of the mount at `mount` (the fourth field of its line in
  * /proc/self/mountinfo; the last line wins, as the last mount hides those
- * below it), strdup'd; "/" when it is not listed.  The kernel names it
- * from the reader's cgroup namespace: a container that shares the host's
- * namespace sees its own group as the root of its bind mount
- * (/docker/ID), one whose mount was made in another namespace sees a path
- * that climbs out of its own ("/..").
+ * below it), strdup'd; NULL and errno when it cannot be read, ENOENT when
+ * the mount is not listed.  The kernel names it from the reader's cgroup
+ * namespace: a container that shares the host's namespace sees its own
+ * group as the root of its bind mount (/docker/ID), one whose mount was
+ * made in another namespace sees a path that climbs out of its own ("/..").
  */
 static char *
 read_mount_root(const char *mount)
 {
   FILE *f = fopen("/proc/self/mountinfo", "re");
-  char line[2 * PATH_MAX + 512], root[PATH_MAX], point[PATH_MAX], *found = NULL;
+  char *line = NULL, *root = NULL, *point = NULL, *found = NULL;
+  size_t size = 0;
+  ssize_t n;
 
-  while (f && fgets(line, sizeof line, f)) {
+  if (!f) return NULL;
+  while ((n = getline(&line, &size, f)) > 0) {
     const char *s = line;
-    for (int i = 0; i < 3; i++) s = mountinfo_field(s, point, sizeof point); /* id, parent, dev */
-    s = mountinfo_field(s, root, sizeof root);
-    mountinfo_field(s, point, sizeof point);
+    root = (char *)realloc(root, (size_t)n + 1);
+    point = (char *)realloc(point, (size_t)n + 1);
+    if (!root || !point) break;
+    for (int i = 0; i < 3; i++) s = mountinfo_field(s, point, (size_t)n + 1); /* id, parent, dev */
+    s = mountinfo_field(s, root, (size_t)n + 1);
+    mountinfo_field(s, point, (size_t)n + 1);
     if (strcmp(point, mount) != 0) continue;
     free(found);
     found = strdup(root);
   }
-  if (f) fclose(f);
-  return found ? found : strdup("/");
+  fclose(f);
+  free(line);
+  free(root);
+  free(point);
+  if (!found) errno = ENOENT;
+  return found;
 }
 
 /* The root of the controller's mount, as this process's cgroup namespace
- * names it, into out ("/" on a host, or when it cannot be read). */
-void
+ * names it, into out; 0, or why /proc/self/mountinfo could not tell
+ * (nothing is kept then: the next call reads it again). */
+int
 mcg_mount_root(enum controller_id id, char out[PATH_MAX])
 {
+  int err = 0;
+
   pthread_mutex_lock(&library_lock);
-  if (!mount_roots[id] && mount_points[id]) mount_roots[id] = read_mount_root(mount_points[id]);
-  snprintf(out, PATH_MAX, "%s", mount_roots[id] ? mount_roots[id] : "/");
+  if (!mount_roots[id] && mount_points[id] &&
+      !(mount_roots[id] = read_mount_root(mount_points[id])))
+    err = errno;
+  if (!err) snprintf(out, PATH_MAX, "%s", mount_roots[id] ? mount_roots[id] : "/");
   pthread_mutex_unlock(&library_lock);
+  return err;
 }
 
 /* Read the mounts' roots anew at their next use: the caller entered

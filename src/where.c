@@ -5,6 +5,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <fts.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,15 +81,17 @@ climbs(const char *path)
  * under the mount.  A container that shares the host's namespace (Docker's
  * and Podman's default on v1) is shown its host path, /docker/ID, while its
  * mount's root is that very group.  EXDEV when the group is outside the
- * mount (a mount made in another namespace, which shows "/.." paths).
+ * mount (a mount made in another namespace, which shows "/.." paths), or
+ * why mountinfo could not be read.
  */
 static int
 below_mount_root(struct cgroup_ctx *ctx, char path[PATH_MAX])
 {
   char root[PATH_MAX];
   size_t len;
+  int err = mcg_mount_root(ctx->controller, root);
 
-  mcg_mount_root(ctx->controller, root);
+  if (err) return err;
   len = strcmp(root, "/") == 0 ? 0 : strlen(root);
   if (strncmp(path, root, len) != 0 || (path[len] != '/' && path[len] != '\0')) return EXDEV;
   if (climbs(path + len)) return EXDEV;
@@ -97,12 +100,32 @@ below_mount_root(struct cgroup_ctx *ctx, char path[PATH_MAX])
   return 0;
 }
 
+/* Whether the task is exiting (PF_EXITING in the flags of /proc/PID/stat,
+ * the ninth field) or gone. */
+static mrb_bool
+exiting(pid_t pid)
+{
+  char name[32], text[512], *end;
+  unsigned long flags = 0;
+  ssize_t n;
+  int fd;
+
+  snprintf(name, sizeof name, "/proc/%d/stat", (int)pid);
+  if ((fd = open(name, O_RDONLY | O_CLOEXEC)) < 0) return TRUE;
+  n = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (n <= 0) return TRUE;
+  text[n] = '\0';
+  end = strrchr(text, ')'); /* after the command's name, which may hold anything */
+  return end && sscanf(end + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) == 1 && (flags & 0x4);
+}
+
 /*
  * The group a task is in for ctx's controller, from /proc/PID/cgroup
  * ("ID:controllers:path" lines; "0::path" is the v2 hierarchy), as its name
- * under the mount, into out; 0, ESRCH when there is no such task, EXDEV
- * when its group is outside the mount (out: the path the kernel gave), or
- * why it could not be read (EMFILE).  (libcgroup 2.0.2's
+ * under the mount, into out; 0, ESRCH when there is no such task (or it is
+ * exiting, on v1), EXDEV when its group is outside the mount (out: the path
+ * the kernel gave), or why it could not be read (EMFILE).  (libcgroup 2.0.2's
  * cgroup_get_current_controller_path fails on v2.)
  */
 int
@@ -120,8 +143,13 @@ mcg_current_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, char out[PA
     *path++ = '\0';
     controllers++;
     if (mcg_on_v2(ctx->controller) ? !*controllers : in_list(controllers, name, ',')) {
+      int err;
       if (snprintf(out, PATH_MAX, "%s", path) >= PATH_MAX) return ENAMETOOLONG;
-      return below_mount_root(ctx, out);
+      err = below_mount_root(ctx, out);
+      /* v1 shows a task that is exiting in the root group whatever its group */
+      if (err == EXDEV && !mcg_on_v2(ctx->controller) && strcmp(out, "/") == 0 && exiting(pid))
+        return ESRCH;
+      return err;
     }
   }
   return ESRCH;
@@ -138,7 +166,7 @@ mcg_raise_unreadable_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, in
   snprintf(file, sizeof file, "/proc/%d/cgroup", (int)pid);
   if (err != EXDEV)
     mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "read", file, NULL, NULL);
-  mcg_mount_root(ctx->controller, root);
+  if (mcg_mount_root(ctx->controller, root)) snprintf(root, sizeof root, "(unreadable)");
   mcg_raise_error(
       mrb, "NotFound", ENOENT, ctx->controller, seen, "find", file, NULL,
       RSTRING_CSTR(mrb, mrb_format(mrb,
@@ -156,8 +184,8 @@ mcg_task_is_in(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, const char *pa
   char current[PATH_MAX];
   int err = mcg_current_group(mrb, ctx, pid, current);
 
-  if (err && err != ESRCH) mcg_raise_unreadable_group(mrb, ctx, pid, err, current);
-  return !err && strcmp(current, path) == 0;
+  if (err && err != ESRCH && err != EXDEV) mcg_raise_unreadable_group(mrb, ctx, pid, err, current);
+  return !err && strcmp(current, path) == 0; /* EXDEV: outside the mount, in none of its groups */
 }
 
 /* Whether group is path or below it. */
@@ -196,7 +224,7 @@ mcg_caller_within(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
   if (dir) closedir(dir);
   for (int i = 0; i < n; i++) {
     int err = mcg_current_group(mrb, ctx, tids[i], group);
-    if (err && err != ESRCH)
+    if (err && err != ESRCH && err != EXDEV) /* EXDEV: outside the mount, so not within */
       mcg_raise_unreadable_group(mrb, ctx, tids[i], err, group); /* EMFILE: not "no" */
     if (!err && is_within(group, path)) return TRUE;
   }

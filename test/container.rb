@@ -141,8 +141,23 @@ assert('in a container in the host\'s cgroup namespace with a writable mount, cu
       req.create
       seen << req.group_name << req.attach { Cgroup.current_path(:memory) } << Cgroup.current_path(:memory)
       seen << Cgroup.groups(:memory)
+      pool = Cgroup::Pool.new(base, :memory)
+      seen << pool.lease { }.slot << pool.slots # slots under the base "/": "/0", not "//0"
+      pool.close
+      zombie = CgroupTest.zombie # v1 shows it in the root group, "/", outside this mount's root
+      [-> { req.attach(zombie) }, -> { req.detach(zombie) }].each do |call|
+        begin
+          call.call
+          seen << "no error"
+        rescue Cgroup::NotFound => e
+          seen << (e.message.include?("outside the cgroup mount") ? e.message : "NotFound")
+        end
+      end
+      CgroupTest.wait(zombie)
+      seen
     end
-    want = [true, "/", true, "/", "/main", "/req", "/req", "/main", ["/", "/main", "/req"]]
+    want = [true, "/", true, "/", "/main", "/req", "/req", "/main", ["/", "/main", "/req"], "/0", ["/0"],
+            "NotFound", "NotFound"]
     assert_equal "returned #{want.inspect}", got
     assert_equal (32 << 20).to_s, CgroupTest.kernel_file('memory', "#{host.group_name}/req", limit_file).strip, "the host sees the limit below the container's group"
   end
