@@ -22,7 +22,7 @@ module Cgroup
       raise ArgumentError, "Cgroup::Pool needs a controller" if controllers.empty?
       raise ArgumentError, "size must be an Integer >= 1, got #{size.inspect}" unless size.is_a?(Integer) && size >= 1
 
-      @base = base
+      @base = Cgroup.group(controllers[0], base).group_name # "/a/b/" is "/a/b"; a bad name raises here
       @controllers = controllers
       @size = size
       @configure = configure

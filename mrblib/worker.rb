@@ -27,9 +27,9 @@ module Cgroup
       raise ArgumentError, "size must be an Integer >= 1, got #{size.inspect}" unless size.is_a?(Integer) && size >= 1
 
       Worker.claim_process(nil) # one worker per process: Busy when it lives in one already
-      base = base.to_s
       @controllers = limits.keys
       @templates = @controllers.map { |c| Cgroup.group(c, base) }
+      base = @templates[0].group_name # "/a/b/" is "/a/b"; at "/" (a container's root) "//0" is "/0"
       @limits = limits
       steps = compile(limits) # before any group is made: a limit it cannot write raises here
       @slot = hold_slot(base, @controllers, size)
@@ -92,9 +92,8 @@ module Cgroup
     private
 
     def hold_slot(base, controllers, size)
-      prefix = base.end_with?("/") ? base : "#{base}/" # "/a/b/" and "/" name groups too
       size.times do |n|
-        slot = Pool::Slot.new("#{prefix}#{n}", controllers)
+        slot = Pool::Slot.new("#{base}/#{n}", controllers)
         next unless slot.claim(nil)
 
         # made anew: a worker that died inside a request left its limits

@@ -142,7 +142,8 @@ assert('leases never share a slot: nested leases and two pools of one base get d
     helper = CgroupTest.spawn("sleep")
     home = CgroupTest.group_of(helper, 'memory')
     one = Cgroup::Pool.new("#{PREFIX}/pool", :memory)
-    two = Cgroup::Pool.new("#{PREFIX}/pool", :memory)
+    two = Cgroup::Pool.new("#{PREFIX}/pool/", :memory) # the same base, named with a trailing "/"
+    assert_equal "#{PREFIX}/pool", two.base
     seen = []
     one.lease(helper) do |outer|
       seen << [outer.name, CgroupTest.group_of(helper, 'memory')]

@@ -86,8 +86,14 @@ def refused(what)
         e ? said(e) : "no error")
 end
 
-puts "recipe(#{MODE}): /proc/self/cgroup: #{read('/proc/self/cgroup').split("\n").join(' | ')}"
-cgroup_mounts.each { |point, root, opts, sopts| puts "recipe(#{MODE}): mount #{point} root #{root} #{opts} #{sopts}" }
+# What this container was given, in one line: its memory group as
+# /proc/self/cgroup names it, and the memory hierarchy's mount.
+lines = read("/proc/self/cgroup").split("\n").map { |l| l.split(":", 3) }
+line = lines.find { |f| f[1].to_s.split(",").include?("memory") } || lines.find { |f| f[0] == "0" } # v2: "0::"
+mem = mount_entry("memory")
+puts "view: memory group #{line ? line[2] : '(none)'}; " +
+     (mem ? "mount #{mem[0]} root #{mem[1]} #{mem[2].split(',')[0]}" : "no cgroup mount") +
+     " (#{cgroup_mounts.size} cgroup mounts)"
 
 # Reads work in the container's view: current_path is its group as the
 # mount shows it ("/"), whose procs hold this process.
@@ -113,9 +119,11 @@ def read_only
   refused("claim") { Cgroup.claim(:cpu, :memory, :pids) }
   refused("create") { Cgroup::MEMORY.new("#{base}/req").create }
   mem = Cgroup::MEMORY.new(base)
+  limit = kernel("memory", base, "memory.limit_in_bytes")
   refused("modify of its own group") { mem.limit_in_bytes = 64 << 20; mem.modify }
   here = "#{mount_of('memory')}#{base == '/' ? '' : base}"
-  check("nothing made", !File.exist?("#{here}/req") && !File.exist?("#{here}/main"))
+  check("nothing made or changed", !File.exist?("#{here}/req") && !File.exist?("#{here}/main") &&
+        kernel("memory", base, "memory.limit_in_bytes") == limit, "memory.limit_in_bytes #{limit}")
 end
 
 def writable
@@ -177,9 +185,13 @@ end
 # root is above the namespace's, and this process's group lies outside
 # what the namespace can name.  Nothing here writes: the mount is the host's.
 def host_tree
+  outside = ->(e) { e.is_a?(Cgroup::NotFound) && e.message.include?("outside the cgroup mount") }
   got = outcome { Cgroup.current_path(:memory) }
-  check("current_path refuses a group outside the mount's root", got.is_a?(Cgroup::Error),
-        got.is_a?(Exception) ? said(got) : got.inspect)
+  refused = check("current_path refuses a group outside the mount's root", outside.call(got),
+                  got.is_a?(Exception) ? said(got) : got.inspect)
+  # claim only once current_path refused: it finds its base the same way
+  got = refused ? outcome { Cgroup.claim(:cpu, :memory, :pids) } : "not tried"
+  check("claim refuses it too", outside.call(got), got.is_a?(Exception) ? said(got) : got.inspect)
   got = outcome { Cgroup::MEMORY.new("/").procs }
   check("the mount is the host's root (its procs lack this process)", got.is_a?(Array) && !got.include?(my_pid),
         got.is_a?(Exception) ? said(got) : "#{got.size} processes")
