@@ -44,6 +44,11 @@ MRuby::Gem::Specification.new('mruby-cgroup') do |spec|
   spec.add_test_dependency 'mruby-fiber', core: 'mruby-fiber' # a fiber switch inside attach's block
   spec.add_test_dependency 'mruby-math', core: 'mruby-math'   # the shares-to-weight formula
 
+  # mrbtest's files are test/*.rb only: mruby takes test/**/*.rb, and
+  # test/container/recipe.rb is a container's command (it reads ARGV, which
+  # mrbtest lacks: "uninitialized constant ARGV" ended the whole suite)
+  spec.test_rbfiles = Dir[File.join(dir, 'test', '*.rb')].sort
+
   # test/*.rb run children: the mruby binary, and the gem's own directory
   spec.test_args = {
     'mruby_bin' => File.join(build.build_dir, 'bin', 'mruby'),
