@@ -3,6 +3,9 @@
 # built with the gem: what doc/containers.md tells a user's script to do,
 # checked from inside against the kernel's files.
 #   mruby recipe.rb ro         the cgroup mount is read-only: reads work, writes say so
+#   mruby recipe.rb ro host    the same in the host's cgroup namespace, the mount showing the
+#                              host's whole tree (crun and runc with --cgroupns=host on v2):
+#                              the group is the host's path that /proc/self/cgroup names
 #   mruby recipe.rb rw         it is writable: claim, groups, limits, an OOM kill, attach
 #   mruby recipe.rb unmounted  no cgroup mount at all: the gem says so
 #   mruby recipe.rb hosttree   the host's whole tree in a cgroup namespace: the gem
@@ -40,17 +43,28 @@ rescue => e
   e
 end
 
-# What mountinfo says of each cgroup mount: [point, root, options, super options]
+# What mountinfo says of each cgroup mount: [point, root, options, super options, type]
 def cgroup_mounts
   read("/proc/self/mountinfo").split("\n").map { |l| l.split(" ") }.select { |f| f.include?("-") && f[f.index("-") + 1].to_s.start_with?("cgroup") }
-    .map { |f| [f[4], f[3], f[5], f[f.index("-") + 3].to_s] }
+    .map { |f| [f[4], f[3], f[5], f[f.index("-") + 3].to_s, f[f.index("-") + 1]] }
 end
 
-# Where a v1 controller's hierarchy is mounted in this container, or nil.
+# The mount serving a controller: its v1 hierarchy, else the cgroup2 mount (v2).
+def mount_entry(controller)
+  cgroup_mounts.find { |_, _, _, opts| opts.split(",").include?(controller) } ||
+    cgroup_mounts.find { |m| m[4] == "cgroup2" }
+end
+
+# Where a controller's hierarchy is mounted in this container, or nil.
 def mount_of(controller)
-  m = cgroup_mounts.find { |_, _, _, opts| opts.split(",").include?(controller) }
+  m = mount_entry(controller)
   m && m[0]
 end
+
+# v1's file names in the checks below, and the v2 file that holds the same
+# value (cpu.max's first field is the quota; memory.events has oom_kill).
+V2_FILES = { "memory.usage_in_bytes" => "memory.current", "memory.limit_in_bytes" => "memory.max",
+             "cpu.cfs_quota_us" => "cpu.max", "memory.oom_control" => "memory.events" }
 
 def my_pid
   read("/proc/self/stat").split(" ")[0].to_i
@@ -58,7 +72,9 @@ end
 
 # A group's file through the mount, read with File (not the gem).
 def kernel(controller, group, file)
-  read("#{mount_of(controller)}#{group == '/' ? '' : group}/#{file}").strip
+  v2 = (m = mount_entry(controller)) && m[4] == "cgroup2" && V2_FILES[file]
+  text = read("#{mount_of(controller)}#{group == '/' ? '' : group}/#{v2 || file}").strip
+  v2 == "cpu.max" ? text.split(" ")[0] : text
 rescue => e
   said(e)
 end
@@ -72,8 +88,9 @@ end
 
 # What this container was given, in one line: its memory group as
 # /proc/self/cgroup names it, and the memory hierarchy's mount.
-line = read("/proc/self/cgroup").split("\n").map { |l| l.split(":", 3) }.find { |f| f[1].to_s.split(",").include?("memory") }
-mem = cgroup_mounts.find { |_, _, _, sopts| sopts.split(",").include?("memory") }
+lines = read("/proc/self/cgroup").split("\n").map { |l| l.split(":", 3) }
+line = lines.find { |f| f[1].to_s.split(",").include?("memory") } || lines.find { |f| f[0] == "0" } # v2: "0::"
+mem = mount_entry("memory")
 puts "view: memory group #{line ? line[2] : '(none)'}; " +
      (mem ? "mount #{mem[0]} root #{mem[1]} #{mem[2].split(',')[0]}" : "no cgroup mount") +
      " (#{cgroup_mounts.size} cgroup mounts)"
@@ -96,13 +113,16 @@ def reads(want)
 end
 
 def read_only
-  base = reads("/")
+  want = "/"
+  want = read("/proc/self/cgroup").split("\n").find { |l| l.start_with?("0::") }.to_s[3..-1].to_s if ARGV[1] == "host"
+  base = reads(want)
   refused("claim") { Cgroup.claim(:cpu, :memory, :pids) }
   refused("create") { Cgroup::MEMORY.new("#{base}/req").create }
   mem = Cgroup::MEMORY.new(base)
   limit = kernel("memory", base, "memory.limit_in_bytes")
   refused("modify of its own group") { mem.limit_in_bytes = 64 << 20; mem.modify }
-  check("nothing made or changed", !File.exist?("#{mount_of('memory')}/req") && !File.exist?("#{mount_of('memory')}/main") &&
+  here = "#{mount_of('memory')}#{base == '/' ? '' : base}"
+  check("nothing made or changed", !File.exist?("#{here}/req") && !File.exist?("#{here}/main") &&
         kernel("memory", base, "memory.limit_in_bytes") == limit, "memory.limit_in_bytes #{limit}")
 end
 
@@ -111,9 +131,11 @@ def writable
   base = outcome { Cgroup.claim(:cpu, :memory, :pids) }
   return check("claim", false, said(base)) if base.is_a?(Exception)
   check("claim", base == "/", base)
-  check("claim moved this process into its leaf",
-        read("/proc/self/cgroup").split("\n").map { |l| l.split(":") }
-          .select { |f| (f[1].to_s.split(",") & %w[cpu memory pids]).any? }.all? { |f| f[2].to_s.end_with?("/main") })
+  lines = read("/proc/self/cgroup").split("\n").map { |l| l.split(":") }
+  mine = lines.select { |f| (f[1].to_s.split(",") & %w[cpu memory pids]).any? }
+  mine = lines.select { |f| f[0] == "0" } if mine.empty? # v2: the one "0::" line
+  check("claim moved this process into its leaf", !mine.empty? && mine.all? { |f| f[2].to_s.end_with?("/main") },
+        mine.map { |f| f.join(":") }.join(" | "))
   name = "#{base}/req" # the documented pattern: "//req" at a namespace's root
   cpu = Cgroup::CPU.new(name)
   mem = Cgroup::MEMORY.new(name)
