@@ -414,6 +414,7 @@ enum controller_id mcg_controller_from(mrb_state *mrb, mrb_value name);
 pid_t mcg_calling_thread(void);
 void mcg_flush_cpu_time(pid_t pid);
 void mcg_flush_own_cpu_time(void);
+mrb_bool mcg_proc_stat_field(pid_t pid, int field, unsigned long long *out);
 int mcg_current_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, char out[PATH_MAX]);
 mrb_noreturn void mcg_raise_unreadable_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid,
                                              int err, const char *seen);

@@ -283,9 +283,10 @@ static const struct mrb_data_type kept_files_type = {"Cgroup kept files", kept_f
 /*
  * Cgroup.close_kept: close every descriptor this state keeps (the next call
  * opens what it needs anew), have every thread read its credentials anew
- * (a settled one too), and the mounts' roots be read anew.  For a program that enters another user
- * or cgroup namespace or changes its LSM label, which a kept descriptor cannot tell (see struct
- * opener); a change of user, group or capability needs nothing.
+ * (a settled one too), and the mounts' roots be read anew.  For a program
+ * that enters another user or cgroup namespace or changes its LSM label,
+ * which a kept descriptor cannot tell (see struct opener); a change of
+ * user, group or capability needs nothing.
  */
 static mrb_value
 cgroup_s_close_kept(mrb_state *mrb, mrb_value self)

@@ -409,28 +409,14 @@ cgroup_s_child_started(mrb_state *mrb, mrb_value self)
 {
   siginfo_t info = {0};
   unsigned long long started;
-  char path[32], buf[1024], *close_paren;
   mrb_int pid;
-  FILE *f;
-  size_t n;
   (void)self;
 
   mrb_get_args(mrb, "i", &pid);
   if (pid <= 0 || pid > INT_MAX ||
       waitid(P_PID, (id_t)pid, &info, WEXITED | WSTOPPED | WCONTINUED | WNOHANG | WNOWAIT) != 0)
     return mrb_nil_value();
-  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  if (!(f = fopen(path, "re"))) return mrb_nil_value();
-  n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  /* after "pid (comm)", the 20th field is starttime (proc(5)) */
-  if (!(close_paren = strrchr(buf, ')')) ||
-      sscanf(close_paren + 1,
-             "%*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "
-             "%*s %*s %*s %llu",
-             &started) != 1)
-    return mrb_nil_value();
+  if (!mcg_proc_stat_field((pid_t)pid, 22, &started)) return mrb_nil_value(); /* starttime */
   return mrb_int_value(mrb, (mrb_int)started);
 }
 

@@ -100,24 +100,34 @@ below_mount_root(struct cgroup_ctx *ctx, char path[PATH_MAX])
   return 0;
 }
 
-/* Whether the task is exiting (PF_EXITING in the flags of /proc/PID/stat,
- * the ninth field) or gone. */
-static mrb_bool
-exiting(pid_t pid)
+/* Field `field` of /proc/PID/stat as proc(5) numbers them (3, the state,
+ * is the first after the command's name, which may hold anything), into
+ * out; FALSE when the task is gone or the field is not a number. */
+mrb_bool
+mcg_proc_stat_field(pid_t pid, int field, unsigned long long *out)
 {
-  char name[32], text[512], *end;
-  unsigned long flags = 0;
+  char name[32], text[1024], *s;
   ssize_t n;
   int fd;
 
   snprintf(name, sizeof name, "/proc/%d/stat", (int)pid);
-  if ((fd = open(name, O_RDONLY | O_CLOEXEC)) < 0) return TRUE;
+  if ((fd = open(name, O_RDONLY | O_CLOEXEC)) < 0) return FALSE;
   n = read(fd, text, sizeof text - 1);
   close(fd);
-  if (n <= 0) return TRUE;
+  if (n <= 0) return FALSE;
   text[n] = '\0';
-  end = strrchr(text, ')'); /* after the command's name, which may hold anything */
-  return end && sscanf(end + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) == 1 && (flags & 0x4);
+  s = strrchr(text, ')');
+  for (int i = 2; i < field && s; i++) s = strchr(s + 1, ' ');
+  return s && sscanf(s, " %llu", out) == 1;
+}
+
+/* Whether the task is exiting (PF_EXITING in its flags, field 9) or gone. */
+static mrb_bool
+exiting(pid_t pid)
+{
+  unsigned long long flags;
+
+  return !mcg_proc_stat_field(pid, 9, &flags) || (flags & 0x4);
 }
 
 /*

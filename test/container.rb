@@ -11,8 +11,15 @@
 PREFIX = CgroupTest.prefix
 MRUBY = TEST_ARGS['mruby_bin']
 
-def container_ready?
+# Making namespaces needs root; nil when the tests can.
+def host_ns_ready?
   return "needs root to make namespaces (running as uid #{CgroupTest.uid})" unless CgroupTest.uid == 0
+  nil
+end
+
+def container_ready?
+  why = host_ns_ready?
+  return why if why
   missing = %w[cpu memory pids].reject { |c| CgroupTest.version(c) == 2 }
   return "#{missing.join(', ')} not on cgroup v2 here (the pure-v2 and systemd VMs run these)" unless missing.empty?
   nil
@@ -106,11 +113,8 @@ end
 # names its group by the host's path (/docker/ID), while its cgroup mount
 # is that group, bound: field 4 of its line in /proc/self/mountinfo.  The
 # gem's names are below the mount: the container's group is "/".
-def host_ns_ready?
-  return "needs root to make namespaces (running as uid #{CgroupTest.uid})" unless CgroupTest.uid == 0
-  nil
-end
 
+# The file of MEMORY's limit_in_bytes on this cgroup version.
 def limit_file
   CgroupTest.version('memory') == 2 ? "memory.max" : "memory.limit_in_bytes"
 end
