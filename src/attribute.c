@@ -38,12 +38,12 @@ require_file(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *att
   const char *file;
 
   mcg_require_mount(mrb, ctx);
-  file = mcg_attr_file(attr);
-  if (!file || (setting && mcg_on_v2(ctx->controller) && attr->conversion == V2_USEC)) {
+  file = mcg_attr_file(ctx, attr);
+  if (!file || (setting && mcg_ctx_on_v2(ctx) && attr->conversion == V2_USEC)) {
     const char *name = attr->file[0] ? attr->file[0] : attr->name;
     mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, ctx->path,
                     setting ? "set" : "read", name, NULL,
-                    mcg_on_v2(ctx->controller) ? "no equivalent on cgroup v2" : "cgroup v2 only");
+                    mcg_ctx_on_v2(ctx) ? "no equivalent on cgroup v2" : "cgroup v2 only");
   }
   return file;
 }
@@ -76,7 +76,7 @@ mcg_attr_get(mrb_state *mrb, mrb_value self, enum attribute_id id)
   }
   mcg_kept_cycle_begin(mrb, ctx, &cycle);
   text = mcg_select_key(mrb, ctx, attr, mcg_kernel_read_in(mrb, ctx, ctx->path, file, &cycle));
-  if (mcg_on_v2(ctx->controller)) {
+  if (mcg_ctx_on_v2(ctx)) {
     text = mcg_v2_to_v1(mrb, ctx, attr, text, partner_text(mrb, ctx, attr, NULL, &cycle));
   }
   return mcg_text_to_value(mrb, ctx, attr, RSTRING_PTR(text), RSTRING_LEN(text));
@@ -213,8 +213,7 @@ memsw_goes_first(mrb_state *mrb, struct cgroup_ctx *ctx)
   mrb_bool failed = FALSE;
   mrb_value current;
 
-  if (!memory || !ctx->staged[ATTR_MEMORY_memsw_limit_in_bytes] || mcg_on_v2(ctx->controller))
-    return FALSE;
+  if (!memory || !ctx->staged[ATTR_MEMORY_memsw_limit_in_bytes] || mcg_ctx_on_v2(ctx)) return FALSE;
   current = mrb_protect_error(mrb, read_memsw_limit, ctx, &failed);
   return !failed &&
          memory_bytes(mrb, ctx, ATTR_MEMORY_limit_in_bytes, memory) >
@@ -235,7 +234,7 @@ write_order(int i, mrb_bool swap_memory_pair)
 static const char *
 refusal_reason(struct cgroup_ctx *ctx, const struct attribute *attr, int err)
 {
-  if (err != EINVAL || mcg_on_v2(ctx->controller) || strcmp(ctx->path, "/") == 0) return NULL;
+  if (err != EINVAL || mcg_ctx_on_v2(ctx) || strcmp(ctx->path, "/") == 0) return NULL;
   if (attr == &mcg_attributes[ATTR_MEMORY_limit_in_bytes])
     return "Invalid argument (above memory.memsw.limit_in_bytes: set both limits, then modify)";
   if (attr == &mcg_attributes[ATTR_MEMORY_memsw_limit_in_bytes])
@@ -248,12 +247,12 @@ static mrb_value
 write_one(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, const char *value,
           struct kept_cycle *cycle)
 {
-  const char *text = value, *file = mcg_attr_file(attr);
+  const char *text = value, *file = mcg_attr_file(ctx, attr);
   mrb_bool failed = FALSE;
   mrb_value translated;
   int err;
 
-  if (mcg_on_v2(ctx->controller)) { /* v1 writes the staged text as it is */
+  if (mcg_ctx_on_v2(ctx)) { /* v1 writes the staged text as it is */
     translated = mrb_protect_error(
         mrb, translate_staged, (void *)&(struct staged_value){ctx, attr, value, cycle}, &failed);
     if (failed) return translated;
@@ -337,11 +336,11 @@ mcg_copy_inherited_settings(mrb_state *mrb, struct cgroup_ctx *ctx, const char *
   char parent[PATH_MAX];
   int i, err;
 
-  if (mcg_on_v2(ctx->controller)) return;
+  if (mcg_ctx_on_v2(ctx)) return;
   mcg_parent_of(path, parent);
   for (i = 0; i < ATTR_COUNT; i++) {
     const struct attribute *attr = &mcg_attributes[i];
-    const char *value, *file = mcg_attr_file(attr);
+    const char *value, *file = mcg_attr_file(ctx, attr);
     if (attr->controller != ctx->controller || !(attr->access & ACCESS_INHERIT)) continue;
     if (target && ctx->staged[i]) continue;
     value = mcg_kernel_read_line(mrb, ctx, parent, file);

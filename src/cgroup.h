@@ -129,11 +129,26 @@ struct attachment {
   unsigned long seq;  /* (mcg_next_seq): the task sits in the group attached last */
 };
 
+/*
+ * What serves a controller on this host, found once per process
+ * (libcgroup.c).  Each object points at its controller's from `new` (or
+ * its first use, when the hierarchies could not be looked at then) and
+ * reads these facts from it: nothing asks libcgroup.c again per call.
+ */
+struct hierarchy {
+  int version;            /* 1 or 2; 0: not available here */
+  const char *mount;      /* NULL: not available here */
+  size_t mount_length;    /* strlen(mount) */
+  const char *controller; /* the kernel's name on that version ("cpu", "io") */
+  mrb_bool core_files;    /* served by v2's core files, not a controller (FREEZER on v2) */
+};
+
 /* The C side of one Cgroup::X object, owned by its Data object. */
 struct cgroup_ctx {
   enum controller_id controller;
-  char *staged[ATTR_COUNT]; /* values set from Ruby, not yet written */
-  uint64_t reported;        /* bit per attribute: its staged value failed to be written */
+  const struct hierarchy *host; /* NULL until the hierarchies were found */
+  char *staged[ATTR_COUNT];     /* values set from Ruby, not yet written */
+  uint64_t reported;            /* bit per attribute: its staged value failed to be written */
   struct attachment *attached;
   int attached_count;
   struct kept_files *kept; /* this state's kept files, looked up on first use */
@@ -142,17 +157,23 @@ struct cgroup_ctx {
   char path[];             /* normalised group path, "/" for the root */
 };
 
+/* The facts an object carries (struct hierarchy), read without a call. */
+static inline mrb_bool
+mcg_ctx_on_v2(const struct cgroup_ctx *ctx)
+{
+  return ctx->host && ctx->host->version == 2;
+}
+
 /* ==== host ============================================================ */
 
 /* ---- libcgroup.c: the host's hierarchies; the only user of libcgroup -- */
-int mcg_version(enum controller_id id); /* 1 or 2; 0: not available */
+const struct hierarchy *mcg_hierarchy(enum controller_id id); /* NULL: none found yet */
+int mcg_version(enum controller_id id);                       /* 1 or 2; 0: not available */
 mrb_bool mcg_on_v2(enum controller_id id);
 mrb_bool mcg_served_without_controller(enum controller_id id);
 const char *mcg_kernel_controller(enum controller_id id);
 const char *mcg_own_controller_name(enum controller_id id);
 int mcg_hierarchies_failure(char *why, size_t size, mrb_bool *none_mounted);
-const char *mcg_mount_point(enum controller_id id);
-size_t mcg_mount_length(enum controller_id id);
 int mcg_mount_root(enum controller_id id, char out[PATH_MAX]);
 void mcg_forget_mount_roots(void);
 #ifdef CGROUP_FUZZ
@@ -183,8 +204,8 @@ mrb_value mcg_yield_no_fiber_switch(mrb_state *mrb, mrb_value args, enum control
 
 /* ---- table.c: the attribute table's rows ---------------------------- */
 extern const struct attribute mcg_attributes[ATTR_COUNT];
-const char *mcg_attr_file(const struct attribute *attr);
-const char *mcg_attr_key(const struct attribute *attr);
+const char *mcg_attr_file(const struct cgroup_ctx *ctx, const struct attribute *attr);
+const char *mcg_attr_key(const struct cgroup_ctx *ctx, const struct attribute *attr);
 
 /* ---- deadline.c: timeouts, deadlines, back-off ---------------------- */
 double mcg_timeout_arg(mrb_state *mrb, mrb_value v, double otherwise);
@@ -308,9 +329,9 @@ void mcg_normalise_name(mrb_state *mrb, enum controller_id controller, mrb_value
 enum file_use { FILE_ONCE, FILE_OFTEN };
 void mcg_require_hierarchies(mrb_state *mrb);
 const char *mcg_require_mount(mrb_state *mrb, struct cgroup_ctx *ctx);
-mrb_bool mcg_mount_path(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
+mrb_bool mcg_mount_path(const struct cgroup_ctx *ctx, const char *path, const char *file,
                         char full[PATH_MAX]);
-mrb_bool mcg_path_exists(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path);
+mrb_bool mcg_path_exists(const struct cgroup_ctx *ctx, const char *path);
 void mcg_require_group(mrb_state *mrb, struct cgroup_ctx *ctx, const char *action);
 int mcg_open_in_mount(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
                       int flags);
@@ -344,9 +365,9 @@ const char *mcg_v1_to_v2(mrb_state *mrb, struct cgroup_ctx *ctx, const struct at
                          const char *text, mrb_value partner);
 /* The files beside the attributes whose names differ between versions. */
 enum version_file { FILE_MOVE_TASK, FILE_THREADS, FILE_FREEZE };
-const char *mcg_version_file(enum controller_id id, enum version_file file);
-const char *mcg_freeze_value(enum controller_id id, mrb_bool freeze);
-mrb_bool mcg_follows_threads(enum controller_id id);
+const char *mcg_version_file(const struct cgroup_ctx *ctx, enum version_file file);
+const char *mcg_freeze_value(const struct cgroup_ctx *ctx, mrb_bool freeze);
+mrb_bool mcg_follows_threads(const struct cgroup_ctx *ctx);
 
 /* ---- counters.c: the counter files a pool slot's meter reads (no I/O) -- */
 /* What a lease reports (Cgroup::Usage); then the events (memory.events'

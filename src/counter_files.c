@@ -22,20 +22,21 @@ group_ctx(mrb_state *mrb, mrb_value groups, int i)
   return mcg_get_ctx(mrb, mrb_ary_ref(mrb, groups, i));
 }
 
-/* Whether a counter of `row` is read from a group of controller id: the
- * same controller (v2: CPUACCT is cpu's, BLKIO io's), or v1's cpuacct
- * mounted together with cpu. */
+/* Whether a counter of `row` is read from the group of ctx: the same
+ * controller (v2: CPUACCT is cpu's, BLKIO io's), or v1's cpuacct mounted
+ * together with cpu. */
 static mrb_bool
-counter_in(const struct counter *row, enum controller_id id)
+counter_in(const struct counter *row, const struct cgroup_ctx *ctx)
 {
-  int version;
+  const struct hierarchy *own = ctx->host, *h;
 
-  if (row->controller == CTL_COUNT) return mcg_version(id) == row->version;
-  version = mcg_version(row->controller);
-  if (!version || (row->version && row->version != version) || mcg_version(id) != version)
+  if (row->controller == CTL_COUNT) return own->version == row->version;
+  h = mcg_hierarchy(row->controller);
+  if (!h || !h->version || (row->version && row->version != h->version) ||
+      own->version != h->version)
     return FALSE;
-  if (strcmp(mcg_kernel_controller(row->controller), mcg_kernel_controller(id)) == 0) return TRUE;
-  return version == 1 && strcmp(mcg_mount_point(row->controller), mcg_mount_point(id)) == 0;
+  if (strcmp(h->controller, own->controller) == 0) return TRUE;
+  return h->version == 1 && strcmp(h->mount, own->mount) == 0;
 }
 
 static int
@@ -63,10 +64,11 @@ mcg_counter_files_init(mrb_state *mrb, struct counter_files *cf, mrb_value group
   mrb_int g;
   int i;
 
+  for (g = 0; g < RARRAY_LEN(groups); g++) mcg_require_mount(mrb, group_ctx(mrb, groups, (int)g));
   for (i = 0; i < mcg_counter_count; i++) {
     cf->file_of[i] = -1;
     for (g = 0; g < RARRAY_LEN(groups) && cf->file_of[i] < 0; g++) {
-      if (counter_in(&mcg_counters[i], group_ctx(mrb, groups, (int)g)->controller))
+      if (counter_in(&mcg_counters[i], group_ctx(mrb, groups, (int)g)))
         cf->file_of[i] = file_index(mrb, cf, (int)g, &mcg_counters[i]);
     }
   }
@@ -129,7 +131,7 @@ open_file(mrb_state *mrb, mrb_value groups, struct counter_file *f, const char *
   mcg_fd_close(&f->fd); /* closed only while it is still ours */
   ctx = group_ctx(mrb, groups, f->group);
   fd = open_counter_file(mrb, ctx, f);
-  if (fd < 0 && errno == ENOENT && mcg_mount_path(mrb, ctx, ctx->path, f->name, full)) {
+  if (fd < 0 && errno == ENOENT && mcg_mount_path(ctx, ctx->path, f->name, full)) {
     switch (mcg_look_again(mrb, ctx, ctx->path, f->name, full)) {
     case FILE_BACK: fd = open_counter_file(mrb, ctx, f); break;
     case GROUP_GONE: errno = ENOENT; break;
@@ -226,7 +228,7 @@ mcg_reset_peaks(mrb_state *mrb, mrb_value groups, struct counter_files *cf)
     if (!f || mcg_counters[i].kind != K_PEAK || !open_file(mrb, groups, f, "reset", TRUE) ||
         !f->resets)
       continue;
-    text = mcg_version(mcg_counters[i].controller) == 2 ? "reset" : "0";
+    text = mcg_ctx_on_v2(group_ctx(mrb, groups, f->group)) ? "reset" : "0";
     if (pwrite(f->fd.fd, text, strlen(text), 0) >= 0) continue;
     if (errno != EINVAL) raise_for_file(mrb, groups, f, "reset", errno);
     f->resets = FALSE; /* 5.19 to 6.11: memory.peak opens for writing, takes no write */

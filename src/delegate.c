@@ -67,14 +67,14 @@ find_base(mrb_state *mrb, struct cgroup_ctx *ctx, const char *leaf, char base[PA
  * v1.
  */
 static mrb_bool
-is_host_root(mrb_state *mrb, struct cgroup_ctx *ctx)
+is_host_root(const struct cgroup_ctx *ctx)
 {
-  const char *marker = mcg_on_v2(ctx->controller) ? "cgroup.type" : "release_agent";
+  const char *marker = mcg_ctx_on_v2(ctx) ? "cgroup.type" : "release_agent";
   char full[PATH_MAX];
   struct stat st;
-  mrb_bool present = mcg_mount_path(mrb, ctx, "/", marker, full) && stat(full, &st) == 0;
+  mrb_bool present = mcg_mount_path(ctx, "/", marker, full) && stat(full, &st) == 0;
 
-  return mcg_on_v2(ctx->controller) ? !present : present;
+  return mcg_ctx_on_v2(ctx) ? !present : present;
 }
 
 /* Controller id's group base/leaf, its context added to c. */
@@ -101,7 +101,7 @@ collect(mrb_state *mrb, struct claim *c, mrb_value controllers, mrb_value leaf)
     mcg_require_mount(mrb, probe);
     find_base(mrb, probe, RSTRING_CSTR(mrb, leaf), base);
     check_leaf_name(mrb, probe, base, RSTRING_CSTR(mrb, leaf));
-    if (strcmp(base, "/") == 0 && is_host_root(mrb, probe)) { /* every process of the host */
+    if (strcmp(base, "/") == 0 && is_host_root(probe)) { /* every process of the host */
       mcg_raise_error(mrb, "InvalidValue", EINVAL, id, base, "claim", NULL, NULL,
                       "this process is in the root group: nothing was delegated to it");
     }
@@ -121,9 +121,9 @@ require_delegated(mrb_state *mrb, struct claim *c)
 {
   for (int i = 0; i < c->count; i++) {
     struct cgroup_ctx *ctx = c->leaf[i];
-    const char *name = mcg_kernel_controller(ctx->controller);
+    const char *name = ctx->host->controller;
 
-    if (!mcg_on_v2(ctx->controller)) continue;
+    if (!mcg_ctx_on_v2(ctx)) continue;
     if (!mcg_lists_word(mcg_kernel_read(mrb, ctx, c->base, "cgroup.controllers", FILE_ONCE),
                         name)) {
       mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, c->base, "claim",
@@ -138,9 +138,7 @@ static int
 first_in_hierarchy(struct claim *c, int i)
 {
   for (int j = 0; j < i; j++) {
-    if (strcmp(mcg_mount_point(c->leaf[j]->controller), mcg_mount_point(c->leaf[i]->controller)) ==
-        0)
-      return j;
+    if (strcmp(c->leaf[j]->host->mount, c->leaf[i]->host->mount) == 0) return j;
   }
   return i;
 }
@@ -149,7 +147,7 @@ first_in_hierarchy(struct claim *c, int i)
 static void
 empty_into_leaf(mrb_state *mrb, struct cgroup_ctx *ctx, const char *base)
 {
-  const char *file = mcg_version_file(ctx->controller, FILE_MOVE_TASK);
+  const char *file = mcg_version_file(ctx, FILE_MOVE_TASK);
   char pid[16];
 
   for (int round = 0; round < CLAIM_ROUNDS; round++) {
@@ -177,13 +175,12 @@ claim_body(mrb_state *mrb, void *p)
   for (int i = 0; i < c->count; i++) {
     struct cgroup_ctx *ctx = c->leaf[i];
     if (first_in_hierarchy(c, i) != i) continue;
-    c->made[i] = !mcg_path_exists(mrb, ctx, ctx->path);
+    c->made[i] = !mcg_path_exists(ctx, ctx->path);
     if (c->made[i]) mcg_make_level(mrb, ctx, ctx->path, TRUE);
     empty_into_leaf(mrb, ctx, c->base);
   }
   for (int i = 0; i < c->count; i++) { /* base is empty now: v2 lets it enable */
-    if (mcg_on_v2(c->leaf[i]->controller))
-      mcg_require_enabled_in_parent(mrb, c->leaf[i], c->leaf[i]->path);
+    if (mcg_ctx_on_v2(c->leaf[i])) mcg_require_enabled_in_parent(mrb, c->leaf[i], c->leaf[i]->path);
   }
   return mrb_nil_value();
 }
@@ -210,7 +207,7 @@ cgroup_s_claim(mrb_state *mrb, mrb_value self)
   if (failed) {
     for (int i = 0; i < c.count; i++) {
       char full[PATH_MAX];
-      if (c.made[i] && mcg_mount_path(mrb, c.leaf[i], c.leaf[i]->path, NULL, full))
+      if (c.made[i] && mcg_mount_path(c.leaf[i], c.leaf[i]->path, NULL, full))
         rmdir(full); /* only while empty: a task already moved keeps it */
     }
     mrb_exc_raise(mrb, exc);
@@ -236,12 +233,12 @@ struct owner {
 static void
 hand_over(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const struct owner *to)
 {
-  const char *const *file = mcg_on_v2(ctx->controller) ? handed_v2 : handed_v1;
+  const char *const *file = mcg_ctx_on_v2(ctx) ? handed_v2 : handed_v1;
   char full[PATH_MAX];
 
   for (; *file; file++) {
     int err = 0;
-    if (!mcg_mount_path(mrb, ctx, path, **file ? *file : NULL, full))
+    if (!mcg_mount_path(ctx, path, **file ? *file : NULL, full))
       err = ENAMETOOLONG;
     else if (chown(full, to->uid, to->gid) != 0)
       err = errno;
@@ -266,8 +263,8 @@ delegate_body(mrb_state *mrb, void *p)
   char pid[16];
 
   for (int i = 0; i < c->count; i++) { /* on v2 this enables the controller in base */
-    c->made[i] = !mcg_path_exists(mrb, c->leaf[i], c->base);
-    d->leaf_made[i] = !mcg_path_exists(mrb, c->leaf[i], c->leaf[i]->path);
+    c->made[i] = !mcg_path_exists(c->leaf[i], c->base);
+    d->leaf_made[i] = !mcg_path_exists(c->leaf[i], c->leaf[i]->path);
     mrb_funcall_id(mrb, RARRAY_PTR(d->leaf_objects)[i], MRB_SYM(create), 0);
   }
   snprintf(pid, sizeof pid, "%d", (int)getpid());
@@ -347,9 +344,8 @@ cgroup_s_delegate(mrb_state *mrb, mrb_value self)
   if (failed) {
     for (int i = 0; i < d.c.count; i++) {
       char full[PATH_MAX];
-      if (d.leaf_made[i] && mcg_mount_path(mrb, d.c.leaf[i], d.c.leaf[i]->path, NULL, full))
-        rmdir(full);
-      if (d.c.made[i] && mcg_mount_path(mrb, d.c.leaf[i], d.c.base, NULL, full)) rmdir(full);
+      if (d.leaf_made[i] && mcg_mount_path(d.c.leaf[i], d.c.leaf[i]->path, NULL, full)) rmdir(full);
+      if (d.c.made[i] && mcg_mount_path(d.c.leaf[i], d.c.base, NULL, full)) rmdir(full);
     }
     mrb_exc_raise(mrb, exc);
   }

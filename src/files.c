@@ -36,10 +36,9 @@ file_name_arg(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_value name, const char
 
   mrb_ensure_string_type(mrb, name);
   mcg_require_mount(mrb, ctx);
-  version = mcg_version(ctx->controller);
+  version = ctx->host->version;
   why = mcg_file_name_fault(RSTRING_PTR(name), RSTRING_LEN(name), version,
-                            version == 1 ? mcg_kernel_controller(ctx->controller) : NULL,
-                            &other_version);
+                            version == 1 ? ctx->host->controller : NULL, &other_version);
   if (why) {
     mcg_raise_error(mrb, other_version ? "Unsupported" : "InvalidValue",
                     other_version ? EOPNOTSUPP : EINVAL, ctx->controller, ctx->path, action,

@@ -19,13 +19,13 @@
  * or another errno (ENOENT: its parent is missing; ENOTDIR: a file of the
  * parent has that name). */
 static int
-mkdir_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
+mkdir_level(const struct cgroup_ctx *ctx, const char *path)
 {
   char full[PATH_MAX];
 
-  if (!mcg_mount_path(mrb, ctx, path, NULL, full)) return ENAMETOOLONG;
+  if (!mcg_mount_path(ctx, path, NULL, full)) return ENAMETOOLONG;
   if (mkdir(full, 0755) == 0) return 0;
-  return errno == EEXIST && !mcg_path_exists(mrb, ctx, path) ? ENOTDIR : errno;
+  return errno == EEXIST && !mcg_path_exists(ctx, path) ? ENOTDIR : errno;
 }
 
 /*
@@ -39,7 +39,7 @@ mkdir_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
 void
 mcg_make_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_bool target)
 {
-  int err = mkdir_level(mrb, ctx, path);
+  int err = mkdir_level(ctx, path);
 
   if (err && err != EEXIST) /* EEXIST: made meanwhile */
     mcg_raise_error(mrb, NULL, err, ctx->controller, path, "create", NULL, NULL, NULL);
@@ -55,7 +55,7 @@ mcg_require_enabled_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char
 
   if (!err) return;
   mcg_parent_of(path, parent);
-  snprintf(change, sizeof change, "+%s", mcg_kernel_controller(ctx->controller));
+  snprintf(change, sizeof change, "+%s", ctx->host->controller);
   mcg_raise_error(mrb, NULL, err, ctx->controller, parent, "enable controller",
                   "cgroup.subtree_control", change, NULL);
 }
@@ -85,7 +85,7 @@ make_threaded(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
 static mrb_bool
 staged_threaded(struct cgroup_ctx *ctx)
 {
-  return ctx->threaded && mcg_on_v2(ctx->controller);
+  return ctx->threaded && mcg_ctx_on_v2(ctx);
 }
 
 /* The last level of a group that threaded! came before: mkdir, threaded,
@@ -96,7 +96,7 @@ staged_threaded(struct cgroup_ctx *ctx)
 static void
 make_threaded_level(mrb_state *mrb, struct create_args *args, const char *path)
 {
-  if (!mcg_path_exists(mrb, args->ctx, path)) {
+  if (!mcg_path_exists(args->ctx, path)) {
     mcg_make_level(mrb, args->ctx, path, TRUE);
     if (!args->first_made) args->first_made = strlen(path);
   }
@@ -113,8 +113,8 @@ create_in_parent(mrb_state *mrb, struct create_args *args)
   struct cgroup_ctx *ctx = args->ctx;
   int err;
 
-  if (mcg_on_v2(ctx->controller) && mcg_enable_in_parent(mrb, ctx, ctx->path) != 0) return FALSE;
-  if ((err = mkdir_level(mrb, ctx, ctx->path)) == 0) {
+  if (mcg_ctx_on_v2(ctx) && mcg_enable_in_parent(mrb, ctx, ctx->path) != 0) return FALSE;
+  if ((err = mkdir_level(ctx, ctx->path)) == 0) {
     args->first_made = strlen(ctx->path);
     mcg_copy_inherited_settings(mrb, ctx, ctx->path, TRUE);
   }
@@ -140,7 +140,7 @@ create_body(mrb_state *mrb, void *p)
       break;
     }
     mcg_require_enabled_in_parent(mrb, ctx, level);
-    if (!args->first_made && mcg_path_exists(mrb, ctx, level)) continue;
+    if (!args->first_made && mcg_path_exists(ctx, level)) continue;
     mcg_make_level(mrb, ctx, level, len == full);
     if (!args->first_made) args->first_made = len;
   }
@@ -153,24 +153,24 @@ create_body(mrb_state *mrb, void *p)
  * libcgroup 2.0.2's delete returned 0 when rmdir failed and errors when it
  * worked. */
 static int
-remove_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
+remove_level(const struct cgroup_ctx *ctx, const char *path)
 {
   char full[PATH_MAX];
 
-  if (!mcg_mount_path(mrb, ctx, path, NULL, full)) return ENAMETOOLONG;
+  if (!mcg_mount_path(ctx, path, NULL, full)) return ENAMETOOLONG;
   return rmdir(full) == 0 ? 0 : errno;
 }
 
 /* Remove the levels create made, deepest first. */
 static void
-remove_made_levels(mrb_state *mrb, struct cgroup_ctx *ctx, size_t first_made)
+remove_made_levels(const struct cgroup_ctx *ctx, size_t first_made)
 {
   char level[PATH_MAX];
   size_t len = strlen(ctx->path);
 
   memcpy(level, ctx->path, len + 1);
   while (first_made && len >= first_made) {
-    remove_level(mrb, ctx, level);
+    remove_level(ctx, level);
     len = strrchr(level, '/') - level;
     level[len] = '\0';
   }
@@ -191,7 +191,7 @@ cgroup_create(mrb_state *mrb, mrb_value self)
   mcg_require_mount(mrb, args.ctx);
   exc = mrb_protect_error(mrb, create_body, &args, &failed);
   if (failed) {
-    remove_made_levels(mrb, args.ctx, args.first_made);
+    remove_made_levels(args.ctx, args.first_made);
     mcg_staged_told(args.ctx); /* a create that failed before its writes: a read-only mount */
     mrb_exc_raise(mrb, exc);
   }
@@ -214,7 +214,8 @@ cgroup_exist_p(mrb_state *mrb, mrb_value self)
 {
   struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
 
-  return mrb_bool_value(mcg_path_exists(mrb, ctx, ctx->path));
+  mcg_require_mount(mrb, ctx);
+  return mrb_bool_value(mcg_path_exists(ctx, ctx->path));
 }
 
 /* Cgroup#delete: remove the group; it must have no tasks and no children.
@@ -233,7 +234,7 @@ cgroup_delete(mrb_state *mrb, mrb_value self)
                     "the root group cannot be deleted");
   }
   mcg_require_mount(mrb, ctx);
-  err = remove_level(mrb, ctx, ctx->path); /* no stat first: rmdir says whether it is there */
+  err = remove_level(ctx, ctx->path); /* no stat first: rmdir says whether it is there */
   if (err == ENOTDIR) {
     mcg_raise_error(mrb, "NotFound", ENOENT, ctx->controller, ctx->path, "delete", NULL, NULL,
                     "no such group");
@@ -244,7 +245,7 @@ cgroup_delete(mrb_state *mrb, mrb_value self)
   }
   if (err && err != ENOENT) /* ENOENT: gone already, which is what delete asks */
     mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "delete", NULL, NULL, NULL);
-  if (mcg_mount_path(mrb, ctx, ctx->path, NULL, full)) mcg_forget_kept_under(mrb, ctx, full);
+  if (mcg_mount_path(ctx, ctx->path, NULL, full)) mcg_forget_kept_under(mrb, ctx, full);
   return self;
 }
 
@@ -252,12 +253,12 @@ cgroup_delete(mrb_state *mrb, mrb_value self)
  * gone (also when another process removed it), else the errno of the last
  * try. */
 static int
-remove_busy_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, double deadline)
+remove_busy_level(const struct cgroup_ctx *ctx, const char *path, double deadline)
 {
   long delay = 1;
   int err;
 
-  while ((err = remove_level(mrb, ctx, path)) == EBUSY || err == ENOTEMPTY) {
+  while ((err = remove_level(ctx, path)) == EBUSY || err == ENOTEMPTY) {
     if (mcg_ms_left(deadline) == 0) return err;
     mcg_back_off(&delay, deadline);
   }
@@ -291,12 +292,12 @@ cgroup_delete_tree(mrb_state *mrb, mrb_value self)
                     "the root group cannot be deleted");
   }
   mcg_require_mount(mrb, ctx);
-  if (!mcg_path_exists(mrb, ctx, ctx->path)) return mrb_int_value(mrb, 0); /* gone: as delete */
+  if (!mcg_path_exists(ctx, ctx->path)) return mrb_int_value(mrb, 0); /* gone: as delete */
   groups = mcg_subtree(mrb, ctx, "delete"); /* sorted: a parent before its children */
-  mcg_mount_path(mrb, ctx, ctx->path, NULL, full);
+  mcg_mount_path(ctx, ctx->path, NULL, full);
   for (i = RARRAY_LEN(groups) - 1; i >= 0; i--) { /* each child before its parent */
     const char *path = RSTRING_CSTR(mrb, RARRAY_PTR(groups)[i]);
-    if ((err = remove_busy_level(mrb, ctx, path, deadline)) == 0)
+    if ((err = remove_busy_level(ctx, path, deadline)) == 0)
       removed++;
     else if (!first_err) /* the deepest: its ancestors fail because of it */
       first_err = err, failed = path;
@@ -329,13 +330,13 @@ cgroup_threaded_bang(mrb_state *mrb, mrb_value self)
   struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
 
   mcg_require_mount(mrb, ctx);
-  if (mcg_on_v2(ctx->controller)) {
-    if (!mcg_follows_threads(ctx->controller)) {
+  if (mcg_ctx_on_v2(ctx)) {
+    if (!mcg_follows_threads(ctx)) {
       mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, ctx->path, "make threaded",
                       "cgroup.type", "threaded",
                       "not a threaded controller: only cpu, cpuset and pids follow threads");
     }
-    if (mcg_path_exists(mrb, ctx, ctx->path)) make_threaded(mrb, ctx, ctx->path);
+    if (mcg_path_exists(ctx, ctx->path)) make_threaded(mrb, ctx, ctx->path);
   }
   ctx->threaded = TRUE;
   return self;

@@ -134,7 +134,7 @@ void
 mcg_other_holds(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, struct attachment **first,
                 struct attachment **last, struct cgroup_ctx **last_ctx)
 {
-  const char *mount = mcg_mount_point(ctx->controller);
+  const char *mount = ctx->host->mount;
 
   *first = *last = NULL;
   *last_ctx = NULL;
@@ -142,8 +142,7 @@ mcg_other_holds(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, struct attach
   for (size_t i = 0; i < holder_count; i++) {
     struct cgroup_ctx *other = holders[i].ctx;
     struct attachment *a;
-    if (holders[i].mrb != mrb || other == ctx || strcmp(mcg_mount_point(other->controller), mount))
-      continue;
+    if (holders[i].mrb != mrb || other == ctx || strcmp(other->host->mount, mount)) continue;
     if (!(a = mcg_find_attachment(other, pid))) continue;
     if (!*first || a->made < (*first)->made) *first = a;
     if (!*last || a->seq > (*last)->seq) *last = a, *last_ctx = other;

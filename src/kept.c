@@ -333,7 +333,7 @@ int
 mcg_open_under_mount(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags)
 {
   struct kept_fd *dir = &kept_files_of(mrb, ctx)->mount_dir[ctx->controller];
-  const char *mount = mcg_mount_point(ctx->controller), *relative = full + strlen(mount);
+  const char *mount = ctx->host->mount, *relative = full + ctx->host->mount_length;
 
   while (*relative == '/') relative++;
   if (!kept_valid(dir)) {

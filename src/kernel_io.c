@@ -31,35 +31,39 @@ mcg_require_hierarchies(mrb_state *mrb)
   if (err && !none_mounted) mcg_raise_process_error(mrb, NULL, err, "initialise libcgroup", why);
 }
 
-/* Make sure libcgroup is initialised and ctx's controller is mounted. */
+/* The mount of ctx's controller, found once: raises if the hierarchies
+ * could not be looked at, or the controller is not mounted here. */
 const char *
 mcg_require_mount(mrb_state *mrb, struct cgroup_ctx *ctx)
 {
   char why[PATH_MAX + 160];
   mrb_bool none_mounted;
-  int err = mcg_hierarchies_failure(why, sizeof why, &none_mounted);
-  const char *mount;
+  int err;
 
-  if (err) {
+  if (ctx->host && ctx->host->mount) return ctx->host->mount;
+  if ((err = mcg_hierarchies_failure(why, sizeof why, &none_mounted))) {
     mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "initialise libcgroup", NULL, NULL,
                     why);
   }
-  if (!(mount = mcg_mount_point(ctx->controller))) {
+  if (!(ctx->host = mcg_hierarchy(ctx->controller))->mount) {
     mcg_raise_error(mrb, "Unsupported", ENODEV, ctx->controller, ctx->path, "find controller", NULL,
                     NULL, "controller is not mounted");
   }
-  return mount;
+  return ctx->host->mount;
 }
 
 /* Where a group (file NULL), or one of its files, is in the file system;
- * FALSE when that does not fit in PATH_MAX. */
+ * FALSE when that does not fit in PATH_MAX, or the object's mount is not
+ * known yet (mcg_require_mount has not been called).  Never raises. */
 mrb_bool
-mcg_mount_path(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
+mcg_mount_path(const struct cgroup_ctx *ctx, const char *path, const char *file,
                char full[PATH_MAX])
 {
-  const char *parts[4] = {mcg_require_mount(mrb, ctx), path, file ? "/" : "", file ? file : ""};
+  const char *parts[4] = {ctx->host ? ctx->host->mount : NULL, path, file ? "/" : "",
+                          file ? file : ""};
   size_t n = 0;
 
+  if (!parts[0]) return FALSE;
   /* not snprintf: on the per-request path, after a quiet spell, its code
    * is cold, and this runs for every file used */
   for (int i = 0; i < 4; i++) {
@@ -73,18 +77,19 @@ mcg_mount_path(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const c
 }
 
 mrb_bool
-mcg_path_exists(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
+mcg_path_exists(const struct cgroup_ctx *ctx, const char *path)
 {
   char full[PATH_MAX];
   struct stat st;
 
-  return mcg_mount_path(mrb, ctx, path, NULL, full) && stat(full, &st) == 0 && S_ISDIR(st.st_mode);
+  return mcg_mount_path(ctx, path, NULL, full) && stat(full, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 void
 mcg_require_group(mrb_state *mrb, struct cgroup_ctx *ctx, const char *action)
 {
-  if (!mcg_path_exists(mrb, ctx, ctx->path)) {
+  mcg_require_mount(mrb, ctx);
+  if (!mcg_path_exists(ctx, ctx->path)) {
     mcg_raise_error(mrb, "NotFound", ENOENT, ctx->controller, ctx->path, action, NULL, NULL,
                     "no such group");
   }
@@ -109,7 +114,7 @@ mcg_open_in_mount(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, cons
 {
   char full[PATH_MAX];
 
-  if (!mcg_mount_path(mrb, ctx, path, file, full)) {
+  if (!mcg_mount_path(ctx, path, file, full)) {
     errno = ENAMETOOLONG;
     return -1;
   }
@@ -212,13 +217,11 @@ controller_off(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_boo
   int err;
 
   *off = FALSE;
-  if (!mcg_on_v2(ctx->controller) || mcg_served_without_controller(ctx->controller) ||
-      strcmp(path, "/") == 0)
-    return 0;
+  if (!mcg_ctx_on_v2(ctx) || ctx->host->core_files || strcmp(path, "/") == 0) return 0;
   mcg_parent_of(path, parent);
   err = group_file_io(mrb, ctx, parent, "cgroup.subtree_control", O_RDONLY, FILE_ONCE, read_text,
                       &listed, NULL);
-  if (!err) *off = !mcg_lists_word(listed, mcg_kernel_controller(ctx->controller));
+  if (!err) *off = !mcg_lists_word(listed, ctx->host->controller);
   return err;
 }
 
@@ -229,7 +232,7 @@ turn_controller_on(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
   char parent[PATH_MAX], change[32];
 
   mcg_parent_of(path, parent);
-  snprintf(change, sizeof change, "+%s", mcg_kernel_controller(ctx->controller));
+  snprintf(change, sizeof change, "+%s", ctx->host->controller);
   return mcg_kernel_write(mrb, ctx, parent, "cgroup.subtree_control", change, FILE_ONCE);
 }
 
@@ -266,7 +269,7 @@ file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags, enu
 static mrb_bool
 controller_file(struct cgroup_ctx *ctx, const char *file)
 {
-  const char *name = mcg_kernel_controller(ctx->controller);
+  const char *name = ctx->host->controller;
   size_t len = strlen(name);
 
   return strncmp(file, name, len) == 0 && file[len] == '.';
@@ -293,17 +296,17 @@ mcg_look_again(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const c
   struct stat st;
 
   if (stat(full, &st) == 0) return FILE_BACK;
-  if (!mcg_path_exists(mrb, ctx, path)) return GROUP_GONE;
+  if (!mcg_path_exists(ctx, path)) return GROUP_GONE;
   if (controller_file(ctx, file) && controller_off(mrb, ctx, path, &off) == 0 && off)
     return CONTROLLER_OFF;
   mcg_parent_of(path, parent);
   if (strcmp(parent, "/") != 0) {
-    if (!mcg_mount_path(mrb, ctx, parent, file, parent_file)) return FILE_LACKING;
+    if (!mcg_mount_path(ctx, parent, file, parent_file)) return FILE_LACKING;
     return stat(parent_file, &st) == 0 ? GROUP_GONE : FILE_LACKING;
   }
   nanosleep(&ms, NULL);
   if (stat(full, &st) == 0) return FILE_BACK;
-  return mcg_path_exists(mrb, ctx, path) ? FILE_LACKING : GROUP_GONE;
+  return mcg_path_exists(ctx, path) ? FILE_LACKING : GROUP_GONE;
 }
 
 /*
@@ -320,7 +323,7 @@ group_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const ch
   char full[PATH_MAX];
   int err;
 
-  if (!mcg_mount_path(mrb, ctx, path, file, full)) return ENAMETOOLONG;
+  if (!mcg_mount_path(ctx, path, file, full)) return ENAMETOOLONG;
   err = file_io(mrb, ctx, full, flags, use, io, arg, cycle);
   if (err != ENOENT) return err;
   switch (mcg_look_again(mrb, ctx, path, file, full)) {

@@ -41,7 +41,7 @@ cgroup_move_all(mrb_state *mrb, mrb_value self)
   deadline = mcg_deadline_after(mcg_timeout_arg(mrb, t, 5));
   mcg_require_group(mrb, ctx, "move processes");
   mcg_require_group(mrb, to, "move processes");
-  if (strcmp(mcg_mount_point(ctx->controller), mcg_mount_point(to->controller)) != 0) {
+  if (strcmp(ctx->host->mount, to->host->mount) != 0) {
     mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "move processes", NULL,
                     to->path, "the target is in another hierarchy");
   }
@@ -215,7 +215,7 @@ cgroup_kill_all(mrb_state *mrb, mrb_value self)
   sig = signal_arg(mrb, sigv);
   deadline = mcg_deadline_after(mcg_timeout_arg(mrb, t, 5));
   mcg_require_group(mrb, ctx, "kill");
-  subtree = sig == SIGKILL && mcg_on_v2(ctx->controller);
+  subtree = sig == SIGKILL && mcg_ctx_on_v2(ctx);
   pids = targets_without_caller(mrb, ctx, subtree);
   count = RARRAY_LEN(pids);
   if (subtree) err = mcg_kernel_write(mrb, ctx, ctx->path, "cgroup.kill", "1", FILE_ONCE);

@@ -39,10 +39,9 @@ static const char *const own_names[CTL_COUNT] = {
 
 static pthread_mutex_t library_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t fork_handlers_once = PTHREAD_ONCE_INIT;
-static int library_ready;             /* set (release) once the fields below are filled in */
-static char *mount_points[CTL_COUNT]; /* NULL: not available here */
-static int versions[CTL_COUNT];       /* 1 or 2; 0: not available */
-static char *mount_roots[CTL_COUNT];  /* under library_lock; NULL: not read yet */
+static int library_ready; /* set (release) once the hierarchies are filled in */
+static struct hierarchy hierarchies[CTL_COUNT];
+static char *mount_roots[CTL_COUNT]; /* under library_lock; NULL: not read yet */
 
 static mrb_bool
 is_cgroup2(const char *mount)
@@ -79,7 +78,7 @@ cgroup2_mount(void)
   int i;
 
   for (i = 0; i < CTL_COUNT; i++) {
-    if (versions[i] == 2 && mount_points[i]) return strdup(mount_points[i]);
+    if (hierarchies[i].version == 2) return strdup(hierarchies[i].mount);
   }
   if (!(table = setmntent("/proc/self/mounts", "re"))) return NULL;
   while (!found && (m = getmntent_r(table, &entry, buf, sizeof buf))) {
@@ -89,23 +88,37 @@ cgroup2_mount(void)
   return found;
 }
 
+/* A controller found at mount (malloc'd, kept for the process's life). */
+static void
+serve(enum controller_id id, char *mount, int version)
+{
+  struct hierarchy *h = &hierarchies[id];
+
+  h->version = version;
+  h->mount = mount;
+  h->mount_length = strlen(mount);
+  h->controller = mcg_kernel_controller(id);
+  h->core_files = version == 2 && strcmp(controller_names[id][1], V2_CORE_FILES) == 0;
+}
+
 /* Each controller's mount and version, from what cgroup_init found.  A
  * controller mounted as v1 is served by v1 (hybrid hosts keep most
  * controllers there); otherwise by the cgroup2 hierarchy if it has it. */
 static void
 find_mounts(void)
 {
+  char *mount;
   int i, v;
 
   for (i = 0; i < CTL_COUNT; i++) {
-    for (v = 1; v <= 2 && !mount_points[i]; v++) {
-      mount_points[i] = find_mount(controller_names[i][v - 1], v);
-      if (mount_points[i]) versions[i] = v;
+    hierarchies[i].controller = mcg_kernel_controller(i);
+    for (v = 1; v <= 2 && !hierarchies[i].mount; v++) {
+      if ((mount = find_mount(controller_names[i][v - 1], v))) serve(i, mount, v);
     }
   }
   for (i = 0; i < CTL_COUNT; i++) { /* core files: in the cgroup2 mount */
-    if (mount_points[i] || strcmp(controller_names[i][1], V2_CORE_FILES) != 0) continue;
-    if ((mount_points[i] = cgroup2_mount())) versions[i] = 2;
+    if (hierarchies[i].mount || strcmp(controller_names[i][1], V2_CORE_FILES) != 0) continue;
+    if ((mount = cgroup2_mount())) serve(i, mount, 2);
   }
 }
 
@@ -171,16 +184,24 @@ init_errno(int ret)
   return ret == ECGOTHER ? cgroup_get_last_errno() : 0;
 }
 
+/* What serves the controller, for an object to carry; NULL when the
+ * hierarchies could not be looked at (mcg_hierarchies_failure says why). */
+const struct hierarchy *
+mcg_hierarchy(enum controller_id id)
+{
+  return find_hierarchies() == 0 ? &hierarchies[id] : NULL;
+}
+
 int
 mcg_version(enum controller_id id)
 {
-  return versions[id];
+  return hierarchies[id].version;
 }
 
 mrb_bool
 mcg_on_v2(enum controller_id id)
 {
-  return versions[id] == 2;
+  return hierarchies[id].version == 2;
 }
 
 /* Served by v2's core files rather than by a controller (FREEZER on v2). */
@@ -196,7 +217,7 @@ mcg_kernel_controller(enum controller_id id)
 {
   const char *v1 = controller_names[id][0];
 
-  return versions[id] == 2 || !v1 ? controller_names[id][1] : v1;
+  return hierarchies[id].version == 2 || !v1 ? controller_names[id][1] : v1;
 }
 
 /* The name a class goes by whatever serves it ("cpuacct", "io", "pressure"). */
@@ -204,21 +225,6 @@ const char *
 mcg_own_controller_name(enum controller_id id)
 {
   return own_names[id];
-}
-
-/* The length of the controller's mount path, or 0 when it is not known. */
-size_t
-mcg_mount_length(enum controller_id id)
-{
-  find_hierarchies(); /* its failure is raised by the call that needs the mount */
-  return mount_points[id] ? strlen(mount_points[id]) : 0;
-}
-
-/* NULL when the controller is not available here. */
-const char *
-mcg_mount_point(enum controller_id id)
-{
-  return mount_points[id];
 }
 
 /* One space-separated field of a mountinfo line, its octal escapes
@@ -288,8 +294,8 @@ mcg_mount_root(enum controller_id id, char out[PATH_MAX])
   int err = 0;
 
   pthread_mutex_lock(&library_lock);
-  if (!mount_roots[id] && mount_points[id] &&
-      !(mount_roots[id] = read_mount_root(mount_points[id])))
+  if (!mount_roots[id] && hierarchies[id].mount &&
+      !(mount_roots[id] = read_mount_root(hierarchies[id].mount)))
     err = errno;
   if (!err) snprintf(out, PATH_MAX, "%s", mount_roots[id] ? mount_roots[id] : "/");
   pthread_mutex_unlock(&library_lock);
@@ -362,7 +368,8 @@ mcg_hierarchies_failure(char *why, size_t size, mrb_bool *none_mounted)
 void
 mcg_set_version(enum controller_id id, int version)
 {
-  versions[id] = version;
+  hierarchies[id].version = version;
+  hierarchies[id].controller = mcg_kernel_controller(id);
 }
 #endif
 

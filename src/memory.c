@@ -31,7 +31,7 @@ memory_reclaim(mrb_state *mrb, mrb_value self)
   if (bytes <= 0) mrb_raisef(mrb, E_ARGUMENT_ERROR, "reclaim: bytes > 0, got %i", bytes);
   snprintf(text, sizeof text, "%lld", (long long)bytes);
   mcg_require_group(mrb, ctx, "reclaim");
-  if (!mcg_on_v2(ctx->controller)) {
+  if (!mcg_ctx_on_v2(ctx)) {
     mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, ctx->path, "reclaim",
                     "memory.reclaim", text, "cgroup v2 only");
   }
@@ -48,7 +48,7 @@ memory_reclaim(mrb_state *mrb, mrb_value self)
 static const char *
 peak_file(struct cgroup_ctx *ctx)
 {
-  return mcg_on_v2(ctx->controller) ? "memory.peak" : "memory.max_usage_in_bytes";
+  return mcg_ctx_on_v2(ctx) ? "memory.peak" : "memory.max_usage_in_bytes";
 }
 
 /* Open the peak file read-write, or raise: Unsupported where the kernel has
@@ -65,11 +65,11 @@ open_peak(mrb_state *mrb, struct cgroup_ctx *ctx)
   mcg_require_group(mrb, ctx, "track the peak");
   if ((fd = mcg_open_in_mount(mrb, ctx, ctx->path, file, O_RDWR)) >= 0) return fd;
   err = errno;
-  if (err == ENOENT && mcg_path_exists(mrb, ctx, ctx->path)) {
+  if (err == ENOENT && mcg_path_exists(ctx, ctx->path)) {
     mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, ctx->path, "track the peak",
                     file, NULL, "this kernel has no such file (5.19)");
   }
-  if (err == EACCES && mcg_mount_path(mrb, ctx, ctx->path, file, full) && stat(full, &st) == 0 &&
+  if (err == EACCES && mcg_mount_path(ctx, ctx->path, file, full) && stat(full, &st) == 0 &&
       !(st.st_mode & 0222)) {
     mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, ctx->path, "track the peak",
                     file, NULL, "this kernel cannot reset it (6.12)");
@@ -95,9 +95,9 @@ memory_peak_tracker(mrb_state *mrb, mrb_value self)
   struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
   int fd = open_peak(mrb, ctx);
   mrb_value peak = mcg_group_file_new(mrb, "Peak", self, peak_file(ctx), NULL, fd);
-  int err = reset_peak(fd, mcg_on_v2(ctx->controller));
+  int err = reset_peak(fd, mcg_ctx_on_v2(ctx));
 
-  if (err == EINVAL && mcg_on_v2(ctx->controller)) { /* 5.19 to 6.11: the file takes no write */
+  if (err == EINVAL && mcg_ctx_on_v2(ctx)) { /* 5.19 to 6.11: the file takes no write */
     mrb_funcall(mrb, peak, "close", 0);
     mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, ctx->path, "track the peak",
                     "memory.peak", NULL, "this kernel cannot reset it (6.12)");

@@ -142,8 +142,7 @@ seen_before(mrb_state *mrb, mrb_value self, int g)
 
   for (i = 0; i < g; i++) {
     struct cgroup_ctx *other = group_ctx(mrb, self, i);
-    if (strcmp(mcg_mount_point(other->controller), mcg_mount_point(ctx->controller)) == 0 &&
-        strcmp(other->path, ctx->path) == 0)
+    if (strcmp(other->host->mount, ctx->host->mount) == 0 && strcmp(other->path, ctx->path) == 0)
       return TRUE;
   }
   return FALSE;
@@ -238,7 +237,7 @@ slot_still_there(mrb_state *mrb, mrb_value self, struct meter *m)
   if (!lock_dir_there(m)) return FALSE;
   for (g = 1; g < RARRAY_LEN(groups); g++) {
     struct cgroup_ctx *ctx = group_ctx(mrb, self, (int)g);
-    if (!seen_before(mrb, self, (int)g) && !mcg_path_exists(mrb, ctx, ctx->path)) return FALSE;
+    if (!seen_before(mrb, self, (int)g) && !mcg_path_exists(ctx, ctx->path)) return FALSE;
   }
   return TRUE;
 }

@@ -36,8 +36,8 @@ ctx_free(mrb_state *mrb, void *p)
       fprintf(stderr,
               "mruby-cgroup: warning: %s:%s: %s = %s was set but never written "
               "(call modify or create)\n",
-              mcg_kernel_controller(ctx->controller), ctx->path, mcg_attributes[i].name,
-              ctx->staged[i]);
+              ctx->host ? ctx->host->controller : mcg_kernel_controller(ctx->controller), ctx->path,
+              mcg_attributes[i].name, ctx->staged[i]);
     mrb_free(mrb, ctx->staged[i]);
   }
   mcg_release(ctx);
@@ -69,14 +69,17 @@ mcg_initialize(mrb_state *mrb, mrb_value self, enum controller_id controller)
   struct cgroup_ctx *ctx;
   size_t len;
 
+  const struct hierarchy *host = mcg_hierarchy(controller);
+
   mrb_get_args(mrb, "S", &name);
   /* room for the mount before the name and any file name after it: a name
    * that leaves less could be made, but its files never reached */
   mcg_normalise_name(mrb, controller, name, path,
-                     PATH_MAX - mcg_mount_length(controller) - 1 - NAME_MAX);
+                     PATH_MAX - (host ? host->mount_length : 0) - 1 - NAME_MAX);
   len = strlen(path);
   ctx = (struct cgroup_ctx *)mrb_calloc(mrb, 1, sizeof *ctx + len + 1);
   ctx->controller = controller;
+  ctx->host = host;
   memcpy(ctx->path, path, len + 1);
   ctx_free(mrb, DATA_PTR(self)); /* initialize called again */
   mrb_data_init(self, ctx, &ctx_type);

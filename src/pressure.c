@@ -60,7 +60,7 @@ open_trigger(mrb_state *mrb, struct cgroup_ctx *ctx, const char *file, const cha
   fd = mcg_open_in_mount(mrb, ctx, ctx->path, file, O_RDWR | O_NONBLOCK);
   if (fd < 0) {
     err = errno;
-    if (err == ENOENT && mcg_path_exists(mrb, ctx, ctx->path)) {
+    if (err == ENOENT && mcg_path_exists(ctx, ctx->path)) {
       mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, ctx->path,
                       "set a trigger on", file, spec, "this kernel has no such file");
     }

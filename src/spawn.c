@@ -151,9 +151,9 @@ require_one_v2_group(mrb_state *mrb, mrb_value groups, struct cgroup_ctx *ctx)
 {
   mrb_int i;
 
-  for (i = 0; mcg_on_v2(ctx->controller) && i < RARRAY_LEN(groups); i++) {
+  for (i = 0; mcg_ctx_on_v2(ctx) && i < RARRAY_LEN(groups); i++) {
     struct cgroup_ctx *other = mcg_get_ctx(mrb, RARRAY_PTR(groups)[i]);
-    if (mcg_on_v2(other->controller) && strcmp(other->path, ctx->path) != 0) {
+    if (mcg_ctx_on_v2(other) && strcmp(other->path, ctx->path) != 0) {
       mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "spawn", NULL,
                       other->path, "on cgroup v2 a process is in one group for all controllers");
     }
@@ -176,18 +176,17 @@ tasks_files_of(mrb_state *mrb, mrb_value groups, mrb_value *files, mrb_value *v1
   *v1_files = mrb_ary_new(mrb);
   for (i = 0; i < RARRAY_LEN(groups); i++) {
     struct cgroup_ctx *ctx = mcg_get_ctx(mrb, RARRAY_PTR(groups)[i]);
-    const char *file = mcg_version_file(ctx->controller, FILE_MOVE_TASK);
+    const char *file = mcg_version_file(ctx, FILE_MOVE_TASK);
     mcg_require_group(mrb, ctx, "spawn");
     require_one_v2_group(mrb, groups, ctx);
     mcg_write_staged(mrb, ctx, STAGED_BEFORE_MOVE);
-    if (!mcg_mount_path(mrb, ctx, ctx->path, file, full)) {
+    if (!mcg_mount_path(ctx, ctx->path, file, full)) {
       mcg_raise_error(mrb, NULL, ENAMETOOLONG, ctx->controller, ctx->path, "spawn", NULL, NULL,
                       NULL);
     }
     mrb_ary_push(mrb, *files, mrb_str_new_cstr(mrb, full));
-    mrb_ary_push(mrb, *v1_files,
-                 mcg_on_v2(ctx->controller) ? mrb_nil_value() : RARRAY_PTR(*files)[i]);
-    if (mcg_on_v2(ctx->controller) && !v2_group) v2_group = ctx;
+    mrb_ary_push(mrb, *v1_files, mcg_ctx_on_v2(ctx) ? mrb_nil_value() : RARRAY_PTR(*files)[i]);
+    if (mcg_ctx_on_v2(ctx) && !v2_group) v2_group = ctx;
   }
   return v2_group;
 }
@@ -315,7 +314,7 @@ raise_report(mrb_state *mrb, mrb_value groups, mrb_value argv, struct spawn_repo
                     RSTRING_PTR(RARRAY_PTR(argv)[0]), NULL);
   }
   mcg_raise_error(mrb, NULL, report.err, ctx->controller, ctx->path, "spawn: join",
-                  mcg_version_file(ctx->controller, FILE_MOVE_TASK), NULL, NULL);
+                  mcg_version_file(ctx, FILE_MOVE_TASK), NULL, NULL);
 }
 
 /*

@@ -18,15 +18,15 @@ const struct attribute mcg_attributes[ATTR_COUNT] = {
 #undef ATTRIBUTE_ROW
 };
 
-/* An attribute's file on the version serving its controller (NULL: none). */
+/* An attribute's file on the version serving ctx's controller (NULL: none). */
 const char *
-mcg_attr_file(const struct attribute *attr)
+mcg_attr_file(const struct cgroup_ctx *ctx, const struct attribute *attr)
 {
-  return attr->file[mcg_on_v2(attr->controller)];
+  return attr->file[mcg_ctx_on_v2(ctx)];
 }
 
 const char *
-mcg_attr_key(const struct attribute *attr)
+mcg_attr_key(const struct cgroup_ctx *ctx, const struct attribute *attr)
 {
-  return attr->key[mcg_on_v2(attr->controller)];
+  return attr->key[mcg_ctx_on_v2(ctx)];
 }

@@ -33,9 +33,8 @@ static const char *
 move_file(struct cgroup_ctx *ctx, mrb_bool whole)
 {
   if (whole) return "cgroup.procs";
-  if (ctx->threaded && mcg_on_v2(ctx->controller))
-    return mcg_version_file(ctx->controller, FILE_THREADS);
-  return mcg_version_file(ctx->controller, FILE_MOVE_TASK);
+  if (ctx->threaded && mcg_ctx_on_v2(ctx)) return mcg_version_file(ctx, FILE_THREADS);
+  return mcg_version_file(ctx, FILE_MOVE_TASK);
 }
 
 static pid_t
@@ -82,7 +81,7 @@ move_task(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, pid_t pid, m
 static mrb_bool
 may_be_exiting(struct cgroup_ctx *ctx, const char *previous)
 {
-  return mcg_on_v2(ctx->controller) || strcmp(previous, "/") == 0;
+  return mcg_ctx_on_v2(ctx) || strcmp(previous, "/") == 0;
 }
 
 /* Forget the records a forked child inherited from its parent: they name
@@ -166,8 +165,7 @@ record_attachment(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, const char 
 static void
 require_domain_group(mrb_state *mrb, struct cgroup_ctx *ctx)
 {
-  if (ctx->domain_seen || !mcg_on_v2(ctx->controller) || mcg_follows_threads(ctx->controller))
-    return;
+  if (ctx->domain_seen || !mcg_ctx_on_v2(ctx) || mcg_follows_threads(ctx)) return;
   if (strcmp(mcg_kernel_read_line(mrb, ctx, ctx->path, "cgroup.type"), "threaded") == 0) {
     mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, ctx->path, "attach",
                     "cgroup.type", "threaded",
@@ -402,7 +400,7 @@ cgroup_tasks(mrb_state *mrb, mrb_value self)
 {
   struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
 
-  return list_pids(mrb, self, mcg_version_file(ctx->controller, FILE_THREADS), "list threads");
+  return list_pids(mrb, self, mcg_version_file(ctx, FILE_THREADS), "list threads");
 }
 
 void

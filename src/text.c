@@ -125,8 +125,8 @@ mrb_noreturn void
 mcg_raise_unexpected(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
                      const char *text)
 {
-  mcg_raise_error(mrb, "Error", 0, ctx->controller, ctx->path, "parse", mcg_attr_file(attr), text,
-                  "unexpected content");
+  mcg_raise_error(mrb, "Error", 0, ctx->controller, ctx->path, "parse", mcg_attr_file(ctx, attr),
+                  text, "unexpected content");
 }
 
 const char *
@@ -166,7 +166,7 @@ mcg_find_key(const char *s, const char *end, const char *key, const char **value
 mrb_value
 mcg_select_key(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, mrb_value text)
 {
-  const char *key = mcg_attr_key(attr), *value, *end = RSTRING_END(text);
+  const char *key = mcg_attr_key(ctx, attr), *value, *end = RSTRING_END(text);
 
   if (!key || attr->conversion == V2_IOMAX) return text;
   value = mcg_find_key(RSTRING_PTR(text), end, key, &end);
@@ -337,7 +337,7 @@ string_text(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr
     why = "expected \"MAJ:MIN VALUE\" in digits";
   if (why) {
     mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "set",
-                    mcg_attr_file(attr), text, why);
+                    mcg_attr_file(ctx, attr), text, why);
   }
   return text;
 }

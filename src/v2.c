@@ -141,7 +141,7 @@ mcg_v2_to_v1(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *att
   case V2_USEC: /* times 1000 in decimal: no overflow; the parser makes a Float of huge ones */
     if (text_integer(mrb, ctx, attr, s, end) == 0) return text;
     return mrb_str_cat_lit(mrb, mrb_str_new(mrb, s, mcg_token_end(s, end) - s), "000");
-  case V2_IOMAX: return iomax_to_blkio(mrb, mcg_attr_key(attr), text);
+  case V2_IOMAX: return iomax_to_blkio(mrb, mcg_attr_key(ctx, attr), text);
   case V2_SWAP: /* a sum past the integer range is no limit either */
     a = text_bytes(mrb, ctx, attr, s, end);
     b = text_bytes(mrb, ctx, attr, RSTRING_PTR(partner), RSTRING_END(partner));
@@ -179,7 +179,7 @@ swap_limit(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
     memory = text_bytes(mrb, ctx, attr, RSTRING_PTR(memory_text), RSTRING_END(memory_text));
     if (memory == -1 || v < memory) {
       mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "write",
-                      mcg_attr_file(attr), text,
+                      mcg_attr_file(ctx, attr), text,
                       memory == -1 ? "memory+swap needs a memory limit on cgroup v2"
                                    : "below the memory limit");
     }
@@ -207,7 +207,7 @@ mcg_v1_to_v2(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *att
     sep = strchr(text, ' '); /* "MAJ:MIN VALUE", checked when it was set */
     v = text_integer(mrb, ctx, attr, sep + 1, text + strlen(text));
     return RSTRING_CSTR(mrb, mrb_format(mrb, "%v %s=%v", mrb_str_new(mrb, text, sep - text),
-                                        mcg_attr_key(attr), int_text(mrb, v == 0 ? -1 : v)));
+                                        mcg_attr_key(ctx, attr), int_text(mrb, v == 0 ? -1 : v)));
   case V2_SWAP: return swap_limit(mrb, ctx, attr, text, partner);
   default:
     return (attr->kind == KIND_INT || attr->kind == KIND_LIMIT) && strcmp(text, "-1") == 0 ? "max"
@@ -227,18 +227,18 @@ static const char *const version_files[][2] = {
 };
 
 const char *
-mcg_version_file(enum controller_id id, enum version_file file)
+mcg_version_file(const struct cgroup_ctx *ctx, enum version_file file)
 {
-  return version_files[file][mcg_on_v2(id)];
+  return version_files[file][mcg_ctx_on_v2(ctx)];
 }
 
 /* What FILE_FREEZE takes to freeze or thaw. */
 const char *
-mcg_freeze_value(enum controller_id id, mrb_bool freeze)
+mcg_freeze_value(const struct cgroup_ctx *ctx, mrb_bool freeze)
 {
   static const char *const values[2][2] = {{"THAWED", "0"}, {"FROZEN", "1"}};
 
-  return values[freeze != 0][mcg_on_v2(id)];
+  return values[freeze != 0][mcg_ctx_on_v2(ctx)];
 }
 
 /* Whether the controller follows threads on v2 (cgroup-v2.rst's threaded
@@ -246,10 +246,10 @@ mcg_freeze_value(enum controller_id id, mrb_bool freeze)
  * (FREEZER, PRESSURE: the core files).  memory and io are domain only: in
  * a threaded group their limits are the threaded domain's. */
 mrb_bool
-mcg_follows_threads(enum controller_id id)
+mcg_follows_threads(const struct cgroup_ctx *ctx)
 {
-  const char *name = mcg_kernel_controller(id);
+  const char *name = ctx->host->controller;
 
   return strcmp(name, "cpu") == 0 || strcmp(name, "cpuset") == 0 || strcmp(name, "pids") == 0 ||
-         mcg_served_without_controller(id);
+         ctx->host->core_files;
 }

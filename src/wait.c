@@ -91,7 +91,7 @@ read_freezer_state(mrb_state *mrb, struct cgroup_ctx *ctx)
   mrb_value events;
   const char *v, *end, *s;
 
-  if (!mcg_on_v2(ctx->controller)) {
+  if (!mcg_ctx_on_v2(ctx)) {
     s = mcg_kernel_read_line(mrb, ctx, ctx->path, "freezer.state");
     return strcmp(s, "FROZEN") == 0 ? "FROZEN" : strcmp(s, "FREEZING") == 0 ? "FREEZING" : "THAWED";
   }
@@ -109,7 +109,7 @@ freezer_wait(mrb_state *mrb, struct cgroup_ctx *ctx, const char *want, double de
 {
   long delay = 1;
 
-  if (mcg_on_v2(ctx->controller)) {
+  if (mcg_ctx_on_v2(ctx)) {
     int fd = mcg_open_in_mount(mrb, ctx, ctx->path, "cgroup.events", O_RDONLY), err = errno;
     long long frozen;
     if (fd < 0) return err;
@@ -127,8 +127,8 @@ freezer_wait(mrb_state *mrb, struct cgroup_ctx *ctx, const char *want, double de
 static void
 freezer_write(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_bool freeze, const char *action)
 {
-  const char *file = mcg_version_file(ctx->controller, FILE_FREEZE);
-  const char *value = mcg_freeze_value(ctx->controller, freeze);
+  const char *file = mcg_version_file(ctx, FILE_FREEZE);
+  const char *value = mcg_freeze_value(ctx, freeze);
   int err = mcg_kernel_write(mrb, ctx, ctx->path, file, value, FILE_ONCE);
 
   if (err) mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, action, file, value, NULL);
@@ -257,8 +257,7 @@ memory_wait_for_oom(mrb_state *mrb, mrb_value self)
   mrb_get_args(mrb, "|o", &t);
   deadline = mcg_deadline_after(mcg_timeout_arg(mrb, t, -1));
   mcg_require_group(mrb, ctx, "wait for OOM");
-  oom = mcg_on_v2(ctx->controller) ? oom_wait_v2(mrb, ctx, deadline)
-                                   : oom_wait_v1(mrb, ctx, deadline);
+  oom = mcg_ctx_on_v2(ctx) ? oom_wait_v2(mrb, ctx, deadline) : oom_wait_v1(mrb, ctx, deadline);
   mcg_require_group(mrb, ctx, "wait for OOM"); /* removal ends the wait too */
   return mrb_bool_value(oom);
 }
@@ -274,7 +273,7 @@ empty_wait_v1(mrb_state *mrb, struct cgroup_ctx *ctx, double deadline)
   long delay = 1;
 
   for (;;) {
-    if (!mcg_path_exists(mrb, ctx, ctx->path)) return TRUE;
+    if (!mcg_path_exists(ctx, ctx->path)) return TRUE;
     if (RARRAY_LEN(mcg_subtree_pids(mrb, ctx, "cgroup.procs")) == 0) return TRUE;
     if (mcg_ms_left(deadline) == 0) return FALSE;
     mcg_back_off(&delay, deadline);
@@ -302,7 +301,7 @@ cgroup_wait_empty(mrb_state *mrb, mrb_value self)
   mrb_get_args(mrb, "|o", &t);
   deadline = mcg_deadline_after(mcg_timeout_arg(mrb, t, -1));
   mcg_require_group(mrb, ctx, "wait until empty");
-  if (!mcg_on_v2(ctx->controller)) return mrb_bool_value(empty_wait_v1(mrb, ctx, deadline));
+  if (!mcg_ctx_on_v2(ctx)) return mrb_bool_value(empty_wait_v1(mrb, ctx, deadline));
   fd = mcg_open_in_mount(mrb, ctx, ctx->path, "cgroup.events", O_RDONLY);
   if (fd < 0) {
     mcg_raise_error(mrb, NULL, errno, ctx->controller, ctx->path, "wait until empty",
@@ -372,7 +371,7 @@ memory_wait_for_events(mrb_state *mrb, mrb_value self)
   if ((n = RARRAY_LEN(keys)) > 16) mrb_raise(mrb, E_ARGUMENT_ERROR, "at most 16 keys");
   deadline = mcg_deadline_after(mcg_timeout_arg(mrb, t, -1));
   mcg_require_group(mrb, ctx, "wait for events");
-  if (!mcg_on_v2(ctx->controller)) {
+  if (!mcg_ctx_on_v2(ctx)) {
     mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, ctx->path, "wait for events",
                     "memory.events", NULL, "cgroup v2 only");
   }

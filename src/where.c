@@ -141,7 +141,7 @@ exiting(pid_t pid)
 int
 mcg_current_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, char out[PATH_MAX])
 {
-  const char *name = mcg_kernel_controller(ctx->controller);
+  const char *name = ctx->host->controller;
   char *line, *next, *text = mcg_read_proc_cgroup(mrb, ctx, pid);
 
   if (!text) return errno;
@@ -152,12 +152,12 @@ mcg_current_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, char out[PA
     if (!controllers || !(path = strchr(controllers + 1, ':'))) continue;
     *path++ = '\0';
     controllers++;
-    if (mcg_on_v2(ctx->controller) ? !*controllers : in_list(controllers, name, ',')) {
+    if (mcg_ctx_on_v2(ctx) ? !*controllers : in_list(controllers, name, ',')) {
       int err;
       if (snprintf(out, PATH_MAX, "%s", path) >= PATH_MAX) return ENAMETOOLONG;
       err = below_mount_root(ctx, out);
       /* v1 shows a task that is exiting in the root group whatever its group */
-      if (err == EXDEV && !mcg_on_v2(ctx->controller) && strcmp(out, "/") == 0 && exiting(pid))
+      if (err == EXDEV && !mcg_ctx_on_v2(ctx) && strcmp(out, "/") == 0 && exiting(pid))
         return ESRCH;
       return err;
     }
@@ -184,7 +184,7 @@ mcg_raise_unreadable_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, in
                                    "is %s here: the mount shows another cgroup namespace's tree "
                                    "(a bind of the host's cgroup tree: use the engine's own cgroup "
                                    "mount, or the host's cgroup namespace)",
-                                   mcg_mount_point(ctx->controller), root)));
+                                   ctx->host->mount, root)));
 }
 
 /* Whether the task is in the group at path (not when it has exited). */
@@ -348,11 +348,11 @@ mcg_subtree(mrb_state *mrb, struct cgroup_ctx *ctx, const char *action)
   int err;
 
   mcg_require_mount(mrb, ctx);
-  if (!mcg_mount_path(mrb, ctx, ctx->path, NULL, full) || !mcg_path_exists(mrb, ctx, ctx->path)) {
+  if (!mcg_mount_path(ctx, ctx->path, NULL, full) || !mcg_path_exists(ctx, ctx->path)) {
     mcg_raise_error(mrb, "NotFound", ENOENT, ctx->controller, ctx->path, action, NULL, NULL,
                     "no such group");
   }
-  err = walk_groups(mrb, full, strlen(mcg_mount_point(ctx->controller)), list);
+  err = walk_groups(mrb, full, ctx->host->mount_length, list);
   if (err) mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, action, NULL, NULL, NULL);
   return mrb_funcall_id(mrb, list, MRB_SYM(sort), 0);
 }
