@@ -167,8 +167,8 @@ mcg_ctx_on_v2(const struct cgroup_ctx *ctx)
 /* ==== host ============================================================ */
 
 /* ---- libcgroup.c: the host's hierarchies; the only user of libcgroup -- */
-const struct hierarchy *mcg_hierarchy(enum controller_id id); /* NULL: none found yet */
-int mcg_version(enum controller_id id);                       /* 1 or 2; 0: not available */
+const struct hierarchy *mcg_hierarchy(enum controller_id id, char *why, size_t size, int *err);
+int mcg_version(enum controller_id id); /* 1 or 2; 0: not available */
 mrb_bool mcg_on_v2(enum controller_id id);
 mrb_bool mcg_served_without_controller(enum controller_id id);
 const char *mcg_kernel_controller(enum controller_id id);

@@ -29,9 +29,10 @@ static mrb_bool
 counter_in(const struct counter *row, const struct cgroup_ctx *ctx)
 {
   const struct hierarchy *own = ctx->host, *h;
+  int err;
 
   if (row->controller == CTL_COUNT) return own->version == row->version;
-  h = mcg_hierarchy(row->controller);
+  h = mcg_hierarchy(row->controller, NULL, 0, &err);
   if (!h || !h->version || (row->version && row->version != h->version) ||
       own->version != h->version)
     return FALSE;

@@ -37,15 +37,14 @@ const char *
 mcg_require_mount(mrb_state *mrb, struct cgroup_ctx *ctx)
 {
   char why[PATH_MAX + 160];
-  mrb_bool none_mounted;
   int err;
 
   if (ctx->host && ctx->host->mount) return ctx->host->mount;
-  if ((err = mcg_hierarchies_failure(why, sizeof why, &none_mounted))) {
+  if (!(ctx->host = mcg_hierarchy(ctx->controller, why, sizeof why, &err))) {
     mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "initialise libcgroup", NULL, NULL,
                     why);
   }
-  if (!(ctx->host = mcg_hierarchy(ctx->controller))->mount) {
+  if (!ctx->host->mount) {
     mcg_raise_error(mrb, "Unsupported", ENODEV, ctx->controller, ctx->path, "find controller", NULL,
                     NULL, "controller is not mounted");
   }

@@ -185,11 +185,15 @@ init_errno(int ret)
 }
 
 /* What serves the controller, for an object to carry; NULL when the
- * hierarchies could not be looked at (mcg_hierarchies_failure says why). */
+ * hierarchies could not be looked at, with the errno in *err and why in
+ * why (as mcg_hierarchies_failure; why may be NULL with size 0). */
 const struct hierarchy *
-mcg_hierarchy(enum controller_id id)
+mcg_hierarchy(enum controller_id id, char *why, size_t size, int *err)
 {
-  return find_hierarchies() == 0 ? &hierarchies[id] : NULL;
+  mrb_bool none_mounted;
+
+  *err = mcg_hierarchies_failure(why, size, &none_mounted);
+  return *err ? NULL : &hierarchies[id];
 }
 
 int

@@ -69,7 +69,8 @@ mcg_initialize(mrb_state *mrb, mrb_value self, enum controller_id controller)
   struct cgroup_ctx *ctx;
   size_t len;
 
-  const struct hierarchy *host = mcg_hierarchy(controller);
+  int err; /* the hierarchies not found: the first use raises why */
+  const struct hierarchy *host = mcg_hierarchy(controller, NULL, 0, &err);
 
   mrb_get_args(mrb, "S", &name);
   /* room for the mount before the name and any file name after it: a name

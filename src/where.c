@@ -75,6 +75,14 @@ climbs(const char *path)
   return FALSE;
 }
 
+/* The root of ctx's mount as this process's cgroup namespace names it,
+ * into root (libcgroup.c reads it once per process); 0 or an errno. */
+static int
+mount_root(const struct cgroup_ctx *ctx, char root[PATH_MAX])
+{
+  return mcg_mount_root(ctx->controller, root);
+}
+
 /*
  * path, as /proc/PID/cgroup names it from the cgroup namespace's root,
  * made relative to the root of ctx's mount, in place: the group's name
@@ -89,7 +97,7 @@ below_mount_root(struct cgroup_ctx *ctx, char path[PATH_MAX])
 {
   char root[PATH_MAX];
   size_t len;
-  int err = mcg_mount_root(ctx->controller, root);
+  int err = mount_root(ctx, root);
 
   if (err) return err;
   len = strcmp(root, "/") == 0 ? 0 : strlen(root);
@@ -176,7 +184,7 @@ mcg_raise_unreadable_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, in
   snprintf(file, sizeof file, "/proc/%d/cgroup", (int)pid);
   if (err != EXDEV)
     mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "read", file, NULL, NULL);
-  if (mcg_mount_root(ctx->controller, root)) snprintf(root, sizeof root, "(unreadable)");
+  if (mount_root(ctx, root)) snprintf(root, sizeof root, "(unreadable)");
   mcg_raise_error(
       mrb, "NotFound", ENOENT, ctx->controller, seen, "find", file, NULL,
       RSTRING_CSTR(mrb, mrb_format(mrb,
