@@ -52,7 +52,7 @@ require_file(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *att
  * staged is the value being written, NULL for a read. */
 static mrb_value
 partner_text(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
-             const char *staged, struct kept_cycle *cycle)
+             const struct staged_value *staged, struct kept_cycle *cycle)
 {
   char buf[64];
   const char *file = mcg_v2_partner_file(attr, staged, buf, sizeof buf);
@@ -71,9 +71,7 @@ mcg_attr_get(mrb_state *mrb, mrb_value self, enum attribute_id id)
   struct kept_cycle cycle; /* the file and its v2 partner */
   mrb_value text;
 
-  if (ctx->staged[id]) {
-    return mcg_text_to_value(mrb, ctx, attr, ctx->staged[id], strlen(ctx->staged[id]));
-  }
+  if (ctx->staged[id]) return mcg_staged_to_value(mrb, attr, ctx->staged[id]);
   mcg_kept_cycle_begin(mrb, ctx, &cycle);
   text = mcg_select_key(mrb, ctx, attr, mcg_kernel_read_in(mrb, ctx, ctx->path, file, &cycle));
   if (mcg_ctx_on_v2(ctx)) {
@@ -88,12 +86,12 @@ mcg_attr_stage(mrb_state *mrb, mrb_value self, enum attribute_id id, mrb_value v
 {
   const struct attribute *attr = &mcg_attributes[id];
   struct cgroup_ctx *ctx = attr_ctx(mrb, self, attr);
-  char *text;
+  struct staged_value *staged;
 
   require_file(mrb, ctx, attr, TRUE);
-  text = mcg_value_to_text(mrb, ctx, attr, v);
+  staged = mcg_stage_value(mrb, ctx, attr, v);
   mrb_free(mrb, ctx->staged[id]);
-  ctx->staged[id] = text;
+  ctx->staged[id] = staged;
   ctx->reported &= ~(UINT64_C(1) << id); /* a new value, not tried yet */
 }
 
@@ -107,7 +105,7 @@ mcg_attr_check(mrb_state *mrb, mrb_value self, enum attribute_id id, mrb_value v
   struct cgroup_ctx *ctx = attr_ctx(mrb, self, attr);
 
   require_file(mrb, ctx, attr, TRUE);
-  mrb_free(mrb, mcg_value_to_text(mrb, ctx, attr, v));
+  mrb_free(mrb, mcg_stage_value(mrb, ctx, attr, v));
 }
 
 /* An attribute's writer: stage the value given. */
@@ -121,21 +119,21 @@ mcg_attr_set(mrb_state *mrb, mrb_value self, enum attribute_id id)
   return v;
 }
 
-struct staged_value {
+struct v2_write {
   struct cgroup_ctx *ctx;
   const struct attribute *attr;
-  const char *value;
+  const struct staged_value *value;
   struct kept_cycle *cycle;
 };
 
 /* The text to write on v2 for a staged value, as a String. */
 static mrb_value
-translate_staged(mrb_state *mrb, void *p)
+v2_text(mrb_state *mrb, void *p)
 {
-  struct staged_value *sv = (struct staged_value *)p;
-  mrb_value partner = partner_text(mrb, sv->ctx, sv->attr, sv->value, sv->cycle);
+  struct v2_write *w = (struct v2_write *)p;
+  mrb_value partner = partner_text(mrb, w->ctx, w->attr, w->value, w->cycle);
 
-  return mrb_str_new_cstr(mrb, mcg_v1_to_v2(mrb, sv->ctx, sv->attr, sv->value, partner));
+  return mrb_str_new_cstr(mrb, mcg_v2_text(mrb, w->ctx, w->attr, w->value, partner));
 }
 
 /* Raise exc, listing in its #written the attributes written before it. */
@@ -175,15 +173,22 @@ mcg_staged_told(struct cgroup_ctx *ctx)
   }
 }
 
-/* A memory limit in bytes from its v1 text, the staged or the kernel's;
- * -1 reads as LLONG_MAX (the kernel's "unlimited" is a page count near
- * it, which compares as the largest too). */
+/* A memory limit in bytes; -1 reads as LLONG_MAX (the kernel's
+ * "unlimited" is a page count near it, which compares as the largest too). */
 static long long
-memory_bytes(mrb_state *mrb, struct cgroup_ctx *ctx, enum attribute_id id, const char *text)
+memory_bytes(long long limit)
 {
-  mrb_value v = mcg_text_to_value(mrb, ctx, &mcg_attributes[id], text, strlen(text));
+  return limit >= 0 ? limit : LLONG_MAX;
+}
 
-  return mrb_integer_p(v) && mrb_integer(v) >= 0 ? (long long)mrb_integer(v) : LLONG_MAX;
+/* The kernel's v1 memory limit text in bytes, as memory_bytes. */
+static long long
+kernel_memory_bytes(mrb_state *mrb, struct cgroup_ctx *ctx, enum attribute_id id, mrb_value text)
+{
+  mrb_value v =
+      mcg_text_to_value(mrb, ctx, &mcg_attributes[id], RSTRING_PTR(text), RSTRING_LEN(text));
+
+  return mrb_integer_p(v) ? memory_bytes((long long)mrb_integer(v)) : LLONG_MAX;
 }
 
 /* The memory+swap limit in force, as a String, for mrb_protect_error. */
@@ -209,15 +214,14 @@ read_memsw_limit(mrb_state *mrb, void *p)
 static mrb_bool
 memsw_goes_first(mrb_state *mrb, struct cgroup_ctx *ctx)
 {
-  const char *memory = ctx->staged[ATTR_MEMORY_limit_in_bytes];
+  const struct staged_value *memory = ctx->staged[ATTR_MEMORY_limit_in_bytes];
   mrb_bool failed = FALSE;
   mrb_value current;
 
   if (!memory || !ctx->staged[ATTR_MEMORY_memsw_limit_in_bytes] || mcg_ctx_on_v2(ctx)) return FALSE;
   current = mrb_protect_error(mrb, read_memsw_limit, ctx, &failed);
-  return !failed &&
-         memory_bytes(mrb, ctx, ATTR_MEMORY_limit_in_bytes, memory) >
-             memory_bytes(mrb, ctx, ATTR_MEMORY_memsw_limit_in_bytes, RSTRING_CSTR(mrb, current));
+  return !failed && memory_bytes(memory->number) >
+                        kernel_memory_bytes(mrb, ctx, ATTR_MEMORY_memsw_limit_in_bytes, current);
 }
 
 /* The i-th attribute to write: table order, but for the memory pair. */
@@ -244,19 +248,22 @@ refusal_reason(struct cgroup_ctx *ctx, const struct attribute *attr, int err)
 
 /* Write one staged value; nil, or the exception of its refusal. */
 static mrb_value
-write_one(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, const char *value,
-          struct kept_cycle *cycle)
+write_one(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
+          const struct staged_value *value, struct kept_cycle *cycle)
 {
-  const char *text = value, *file = mcg_attr_file(ctx, attr);
+  const char *text, *file = mcg_attr_file(ctx, attr);
   mrb_bool failed = FALSE;
   mrb_value translated;
+  char buf[32];
   int err;
 
-  if (mcg_ctx_on_v2(ctx)) { /* v1 writes the staged text as it is */
-    translated = mrb_protect_error(
-        mrb, translate_staged, (void *)&(struct staged_value){ctx, attr, value, cycle}, &failed);
+  if (mcg_ctx_on_v2(ctx)) {
+    translated = mrb_protect_error(mrb, v2_text,
+                                   (void *)&(struct v2_write){ctx, attr, value, cycle}, &failed);
     if (failed) return translated;
     text = RSTRING_PTR(translated);
+  } else {
+    text = mcg_staged_v1_text(attr, value, buf);
   }
   err = mcg_kernel_write_in(mrb, ctx, ctx->path, file, text, cycle);
   if (!err) return mrb_nil_value();

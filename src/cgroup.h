@@ -116,6 +116,13 @@ struct attribute {
   enum v2_conversion conversion;
 };
 
+/* A value set from Ruby, not yet written: checked and typed once, when
+ * set (text.c), and formatted for the version in force when written. */
+struct staged_value {
+  long long number; /* INT, LIMIT: -1 (unlimited) or more; FLAG: 1 or 0; DEVLIMIT: its VALUE */
+  char text[];      /* STRING, DEVLIMIT: as given ("MAJ:MIN VALUE"); else "" */
+};
+
 struct attachment {
   pid_t pid;
   pid_t owner;        /* the process that attached it: a forked child inherits the
@@ -146,9 +153,9 @@ struct hierarchy {
 /* The C side of one Cgroup::X object, owned by its Data object. */
 struct cgroup_ctx {
   enum controller_id controller;
-  const struct hierarchy *host; /* NULL until the hierarchies were found */
-  char *staged[ATTR_COUNT];     /* values set from Ruby, not yet written */
-  uint64_t reported;            /* bit per attribute: its staged value failed to be written */
+  const struct hierarchy *host;            /* NULL until the hierarchies were found */
+  struct staged_value *staged[ATTR_COUNT]; /* values set from Ruby, not yet written */
+  uint64_t reported; /* bit per attribute: its staged value failed to be written */
   struct attachment *attached;
   int attached_count;
   struct kept_files *kept; /* this state's kept files, looked up on first use */
@@ -313,8 +320,12 @@ mrb_value mcg_select_key(mrb_state *mrb, struct cgroup_ctx *ctx, const struct at
                          mrb_value text);
 mrb_value mcg_text_to_value(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
                             const char *text, size_t len);
-char *mcg_value_to_text(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
-                        mrb_value v);
+struct staged_value *mcg_stage_value(mrb_state *mrb, struct cgroup_ctx *ctx,
+                                     const struct attribute *attr, mrb_value v);
+mrb_value mcg_staged_to_value(mrb_state *mrb, const struct attribute *attr,
+                              const struct staged_value *sv);
+const char *mcg_staged_v1_text(const struct attribute *attr, const struct staged_value *sv,
+                               char buf[32]);
 const char *mcg_printable(mrb_state *mrb, mrb_value str);
 const char *mcg_file_name_fault(const char *name, size_t len, int version,
                                 const char *v1_controller, mrb_bool *other_version);
@@ -357,12 +368,12 @@ enum file_absence mcg_look_again(mrb_state *mrb, struct cgroup_ctx *ctx, const c
                                  const char *file, const char *full);
 
 /* ---- v2.c: cgroup v1 form <-> v2 files (no I/O) ---------------------- */
-const char *mcg_v2_partner_file(const struct attribute *attr, const char *staged, char *buf,
-                                size_t size);
+const char *mcg_v2_partner_file(const struct attribute *attr, const struct staged_value *staged,
+                                char *buf, size_t size);
 mrb_value mcg_v2_to_v1(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
                        mrb_value text, mrb_value partner);
-const char *mcg_v1_to_v2(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
-                         const char *text, mrb_value partner);
+const char *mcg_v2_text(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
+                        const struct staged_value *sv, mrb_value partner);
 /* The files beside the attributes whose names differ between versions. */
 enum version_file { FILE_MOVE_TASK, FILE_THREADS, FILE_FREEZE };
 const char *mcg_version_file(const struct cgroup_ctx *ctx, enum version_file file);

@@ -29,6 +29,7 @@ ctx_free(mrb_state *mrb, void *p)
 
   if (!ctx) return;
   for (i = 0; i < ATTR_COUNT; i++) {
+    char buf[32];
     if (!ctx->staged[i]) continue;
     /* A limit that was set but never written must not pass silently; one
      * that failed to be written was named by the exception of that write. */
@@ -37,7 +38,7 @@ ctx_free(mrb_state *mrb, void *p)
               "mruby-cgroup: warning: %s:%s: %s = %s was set but never written "
               "(call modify or create)\n",
               ctx->host ? ctx->host->controller : mcg_kernel_controller(ctx->controller), ctx->path,
-              mcg_attributes[i].name, ctx->staged[i]);
+              mcg_attributes[i].name, mcg_staged_v1_text(&mcg_attributes[i], ctx->staged[i], buf));
     mrb_free(mrb, ctx->staged[i]);
   }
   mcg_release(ctx);

@@ -3,7 +3,6 @@
  * work, no I/O, so that the fuzz target (test/fuzz) reaches all of it.
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -316,11 +315,11 @@ raise_type(mrb_state *mrb, const struct attribute *attr, mrb_value v, const char
              mrb_obj_classname(mrb, v));
 }
 
-static const char *
-flag_text(mrb_state *mrb, const struct attribute *attr, mrb_value v)
+static long long
+flag_number(mrb_state *mrb, const struct attribute *attr, mrb_value v)
 {
   if (!mrb_true_p(v) && !mrb_false_p(v)) raise_type(mrb, attr, v, "true or false");
-  return mrb_true_p(v) ? "1" : "0";
+  return mrb_true_p(v) ? 1 : 0;
 }
 
 /* One value: no NUL, no second line; a device limit in its one format. */
@@ -342,9 +341,9 @@ string_text(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr
   return text;
 }
 
-/* -1 (unlimited, "max" for a LIMIT) or 0 and above, within 64 bits. */
-static const char *
-integer_text(mrb_state *mrb, const struct attribute *attr, mrb_value v, char buf[32])
+/* -1 (unlimited) or 0 and above, within 64 bits. */
+static long long
+integer_number(mrb_state *mrb, const struct attribute *attr, mrb_value v)
 {
   if (!mrb_integer_p(v)) {
     if (!mrb_obj_is_kind_of(mrb, v, mrb->integer_class)) raise_type(mrb, attr, v, "Integer");
@@ -354,28 +353,71 @@ integer_text(mrb_state *mrb, const struct attribute *attr, mrb_value v, char buf
     mrb_raisef(mrb, E_RANGE_ERROR, "%s must be -1 (unlimited) or 0 and above, got %v", attr->name,
                v);
   }
-  if (attr->kind == KIND_LIMIT && mrb_integer(v) == -1) return "max";
-  snprintf(buf, 32, "%" PRId64, (int64_t)mrb_integer(v));
-  return buf;
+  return (long long)mrb_integer(v);
 }
 
-/* The text to write for a Ruby value (mrb_malloc'd); raises TypeError,
- * RangeError or InvalidValue. */
-char *
-mcg_value_to_text(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, mrb_value v)
+/* A DEVLIMIT's VALUE: digits (is_device_limit checked them), within 64 bits. */
+static long long
+device_limit_number(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
+                    const char *text)
 {
-  char buf[32];
-  const char *text;
+  const char *digits = strchr(text, ' ') + 1;
+  mrb_value v;
+
+  if (!mcg_parse_integer(mrb, digits, digits + strlen(digits), &v) || !mrb_integer_p(v)) {
+    mcg_raise_error(mrb, "InvalidValue", ERANGE, ctx->controller, ctx->path, "set",
+                    mcg_attr_file(ctx, attr), text, "the value is beyond 64 bits");
+  }
+  return (long long)mrb_integer(v);
+}
+
+/* A Ruby value checked and typed for attr (mrb_malloc'd); raises
+ * TypeError, RangeError or InvalidValue. */
+struct staged_value *
+mcg_stage_value(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, mrb_value v)
+{
+  const char *text = "";
+  long long number = 0;
+  struct staged_value *sv;
   size_t len;
 
   switch (attr->kind) {
-  case KIND_FLAG: text = flag_text(mrb, attr, v); break;
-  case KIND_STRING:
-  case KIND_DEVLIMIT: text = string_text(mrb, ctx, attr, v); break;
-  default: text = integer_text(mrb, attr, v, buf);
+  case KIND_FLAG: number = flag_number(mrb, attr, v); break;
+  case KIND_STRING: text = string_text(mrb, ctx, attr, v); break;
+  case KIND_DEVLIMIT:
+    text = string_text(mrb, ctx, attr, v);
+    number = device_limit_number(mrb, ctx, attr, text);
+    break;
+  default: number = integer_number(mrb, attr, v);
   }
   len = strlen(text);
-  return (char *)memcpy(mrb_malloc(mrb, len + 1), text, len + 1);
+  sv = (struct staged_value *)mrb_malloc(mrb, sizeof *sv + len + 1);
+  sv->number = number;
+  memcpy(sv->text, text, len + 1);
+  return sv;
+}
+
+/* A staged value as Ruby gave it (the readers show it until written). */
+mrb_value
+mcg_staged_to_value(mrb_state *mrb, const struct attribute *attr, const struct staged_value *sv)
+{
+  switch (attr->kind) {
+  case KIND_FLAG: return mrb_bool_value(sv->number != 0);
+  case KIND_STRING:
+  case KIND_DEVLIMIT: return mrb_str_new_cstr(mrb, sv->text);
+  default: return mrb_int_value(mrb, (mrb_int)sv->number);
+  }
+}
+
+/* A staged value as cgroup v1's file takes it ("max" for a LIMIT's -1),
+ * in buf or the value's own text. */
+const char *
+mcg_staged_v1_text(const struct attribute *attr, const struct staged_value *sv, char buf[32])
+{
+  if (attr->kind == KIND_STRING || attr->kind == KIND_DEVLIMIT) return sv->text;
+  if (attr->kind == KIND_LIMIT && sv->number == -1) return "max";
+  snprintf(buf, 32, "%lld", sv->number);
+  return buf;
 }
 
 /* ---- Any interface file, by name (files.c) ------------------------------ */

@@ -82,7 +82,8 @@ int_text(mrb_state *mrb, long long v)
  * write, NULL for a read.
  */
 const char *
-mcg_v2_partner_file(const struct attribute *attr, const char *staged, char *buf, size_t size)
+mcg_v2_partner_file(const struct attribute *attr, const struct staged_value *staged, char *buf,
+                    size_t size)
 {
   const char *file = attr->file[1];
 
@@ -90,7 +91,7 @@ mcg_v2_partner_file(const struct attribute *attr, const char *staged, char *buf,
   case V2_FIELD0:
   case V2_FIELD1: return staged ? file : NULL;
   case V2_SWAP:
-    if (staged && strcmp(staged, "-1") == 0) return NULL;
+    if (staged && staged->number == -1) return NULL;
     snprintf(buf, size, "memory.%s", file + strlen("memory.swap."));
     return buf;
   default: return NULL;
@@ -138,9 +139,10 @@ mcg_v2_to_v1(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *att
   case V2_FIELD1: s = mcg_skip_blanks(mcg_token_end(s, end), end); /* fall through */
   case V2_FIELD0: return mrb_str_new(mrb, s, mcg_token_end(s, end) - s);
   case V2_WEIGHT: return int_text(mrb, shares_from_weight(text_integer(mrb, ctx, attr, s, end)));
-  case V2_USEC: /* times 1000 in decimal: no overflow; the parser makes a Float of huge ones */
-    if (text_integer(mrb, ctx, attr, s, end) == 0) return text;
-    return mrb_str_cat_lit(mrb, mrb_str_new(mrb, s, mcg_token_end(s, end) - s), "000");
+  case V2_USEC: /* to nanoseconds: 292 years of CPU time fit */
+    a = text_integer(mrb, ctx, attr, s, end);
+    if (a < 0 || __builtin_mul_overflow(a, 1000LL, &a)) mcg_raise_unexpected(mrb, ctx, attr, s);
+    return int_text(mrb, a);
   case V2_IOMAX: return iomax_to_blkio(mrb, mcg_attr_key(ctx, attr), text);
   case V2_SWAP: /* a sum past the integer range is no limit either */
     a = text_bytes(mrb, ctx, attr, s, end);
@@ -152,8 +154,7 @@ mcg_v2_to_v1(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *att
 
 /* "QUOTA PERIOD" from the current cpu.max with one field replaced. */
 static const char *
-replace_field(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
-              const char *text, mrb_value current)
+replace_field(mrb_state *mrb, const struct attribute *attr, long long v, mrb_value current)
 {
   const char *f = RSTRING_PTR(current), *f_end = RSTRING_END(current);
   mrb_value fields[2];
@@ -161,25 +162,24 @@ replace_field(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *at
   fields[0] = mrb_str_new(mrb, f, mcg_token_end(f, f_end) - f);
   f = mcg_skip_blanks(mcg_token_end(f, f_end), f_end);
   fields[1] = mrb_str_new(mrb, f, mcg_token_end(f, f_end) - f);
-  fields[attr->conversion == V2_FIELD1] =
-      int_text(mrb, text_integer(mrb, ctx, attr, text, text + strlen(text)));
+  fields[attr->conversion == V2_FIELD1] = int_text(mrb, v);
   return RSTRING_CSTR(mrb, mrb_format(mrb, "%v %v", fields[0], fields[1]));
 }
 
 /* memory.swap.max from a memory+swap limit and memory.max's text. */
 static const char *
-swap_limit(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, const char *text,
+swap_limit(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, long long v,
            mrb_value memory_text)
 {
-  /* staged values are -1 or more (integer_text refuses the rest): with
-   * memory read as 0 or more, v - memory cannot overflow */
-  long long v = text_integer(mrb, ctx, attr, text, text + strlen(text)), memory;
+  long long memory;
 
+  /* staged values are -1 or more: with memory read as 0 or more, v -
+   * memory cannot overflow */
   if (v != -1) {
     memory = text_bytes(mrb, ctx, attr, RSTRING_PTR(memory_text), RSTRING_END(memory_text));
     if (memory == -1 || v < memory) {
       mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "write",
-                      mcg_attr_file(ctx, attr), text,
+                      mcg_attr_file(ctx, attr), RSTRING_CSTR(mrb, int_text(mrb, v)),
                       memory == -1 ? "memory+swap needs a memory limit on cgroup v2"
                                    : "below the memory limit");
     }
@@ -188,30 +188,27 @@ swap_limit(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
   return RSTRING_CSTR(mrb, int_text(mrb, v));
 }
 
-/* The text to write on v2 for a staged v1-form value; partner is the text
- * of mcg_v2_partner_file(attr, text, ...). */
+/* The text to write on v2 for a staged value, formatted once from its
+ * number or text; partner is the text of mcg_v2_partner_file(attr, sv, ...). */
 const char *
-mcg_v1_to_v2(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, const char *text,
-             mrb_value partner)
+mcg_v2_text(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
+            const struct staged_value *sv, mrb_value partner)
 {
-  const char *sep;
-  long long v;
+  long long v = sv->number;
 
   switch (attr->conversion) {
   case V2_FIELD0:
-  case V2_FIELD1: return replace_field(mrb, ctx, attr, text, partner);
-  case V2_WEIGHT:
-    v = text_integer(mrb, ctx, attr, text, text + strlen(text));
-    return RSTRING_CSTR(mrb, int_text(mrb, weight_from_shares(v)));
-  case V2_IOMAX:
-    sep = strchr(text, ' '); /* "MAJ:MIN VALUE", checked when it was set */
-    v = text_integer(mrb, ctx, attr, sep + 1, text + strlen(text));
-    return RSTRING_CSTR(mrb, mrb_format(mrb, "%v %s=%v", mrb_str_new(mrb, text, sep - text),
-                                        mcg_attr_key(ctx, attr), int_text(mrb, v == 0 ? -1 : v)));
-  case V2_SWAP: return swap_limit(mrb, ctx, attr, text, partner);
+  case V2_FIELD1: return replace_field(mrb, attr, v, partner);
+  case V2_WEIGHT: return RSTRING_CSTR(mrb, int_text(mrb, weight_from_shares(v)));
+  case V2_IOMAX: /* "MAJ:MIN KEY=VALUE"; a VALUE of 0 lifts the limit on v1, "max" on v2 */
+    return RSTRING_CSTR(mrb,
+                        mrb_format(mrb, "%v %s=%v",
+                                   mrb_str_new(mrb, sv->text, strchr(sv->text, ' ') - sv->text),
+                                   mcg_attr_key(ctx, attr), int_text(mrb, v == 0 ? -1 : v)));
+  case V2_SWAP: return swap_limit(mrb, ctx, attr, v, partner);
   default:
-    return (attr->kind == KIND_INT || attr->kind == KIND_LIMIT) && strcmp(text, "-1") == 0 ? "max"
-                                                                                           : text;
+    if (attr->kind == KIND_STRING) return sv->text;
+    return RSTRING_CSTR(mrb, int_text(mrb, v)); /* -1 is "max"; a FLAG's 1 or 0 */
   }
 }
 

@@ -51,13 +51,13 @@ static void
 stage(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, mrb_value v,
       mrb_value partner)
 {
-  char *staged = mcg_value_to_text(mrb, ctx, attr, v);
+  struct staged_value *staged = mcg_stage_value(mrb, ctx, attr, v);
 
   ctx->staged[attr - mcg_attributes] = staged; /* freed with ctx */
   /* never written here by design: as if reported, so that freeing it does
    * not warn once per input (millions of lines in a long run) */
   ctx->reported |= UINT64_C(1) << (attr - mcg_attributes);
-  if (mcg_on_v2(attr->controller)) mcg_v1_to_v2(mrb, ctx, attr, staged, partner);
+  if (mcg_on_v2(attr->controller)) mcg_v2_text(mrb, ctx, attr, staged, partner);
 }
 
 static mrb_value
