@@ -86,8 +86,9 @@ mcg_normalise_name(mrb_state *mrb, enum controller_id controller, mrb_value name
     out[n] = '\0';
     if (seg_end == end) return;
   }
-  mcg_raise_error(mrb, "InvalidValue", EINVAL, controller, mcg_printable(mrb, name), "name", NULL,
-                  NULL, why);
+  mcg_raise_error(mrb,
+                  MCG_FAILURE(.cls = "InvalidValue", .err = EINVAL, .controller = controller,
+                              .group = mcg_printable(mrb, name), .action = "name", .reason = why));
 }
 
 /* Parse a decimal integer (or "max" = -1) from [s, end); FALSE if not one. */
@@ -125,8 +126,9 @@ mrb_noreturn void
 mcg_raise_unexpected(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
                      const char *text)
 {
-  mcg_raise_error(mrb, "Error", 0, ctx->controller, ctx->path, "parse", mcg_attr_file(attr), text,
-                  "unexpected content");
+  mcg_raise_error(mrb, MCG_FAILURE(.cls = "Error", .ctx = ctx, .action = "parse",
+                                   .file = mcg_attr_file(attr), .value = text,
+                                   .reason = "unexpected content"));
 }
 
 const char *
@@ -336,8 +338,9 @@ string_text(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr
   else if (attr->kind == KIND_DEVLIMIT && !is_device_limit(text))
     why = "expected \"MAJ:MIN VALUE\" in digits";
   if (why) {
-    mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "set",
-                    mcg_attr_file(attr), text, why);
+    mcg_raise_error(mrb,
+                    MCG_FAILURE(.cls = "InvalidValue", .err = EINVAL, .ctx = ctx, .action = "set",
+                                .file = mcg_attr_file(attr), .value = text, .reason = why));
   }
   return text;
 }

@@ -131,7 +131,9 @@ freezer_write(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_bool freeze, const cha
   const char *value = mcg_freeze_value(ctx->controller, freeze);
   int err = mcg_kernel_write(mrb, ctx, ctx->path, file, value, FILE_ONCE);
 
-  if (err) mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, action, file, value, NULL);
+  if (err)
+    mcg_raise_error(
+        mrb, MCG_FAILURE(.err = err, .ctx = ctx, .action = action, .file = file, .value = value));
 }
 
 /* FREEZER#freeze(timeout = 5) / #thaw(timeout = 5): ask, then wait until
@@ -149,22 +151,27 @@ freezer_change(mrb_state *mrb, mrb_value self, mrb_bool freeze)
   deadline = mcg_deadline_after(mcg_timeout_arg(mrb, t, 5));
   mcg_require_group(mrb, ctx, action);
   if (strcmp(ctx->path, "/") == 0) {
-    mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, action, NULL, NULL,
-                    "the root group cannot be frozen");
+    mcg_raise_error(mrb,
+                    MCG_FAILURE(.cls = "InvalidValue", .err = EINVAL, .ctx = ctx, .action = action,
+                                .reason = "the root group cannot be frozen"));
   }
   if (freeze && mcg_caller_within(mrb, ctx, ctx->path)) { /* it would freeze, never to return */
-    mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, action, NULL, NULL,
-                    "a thread of the calling process is in this group or below it");
+    mcg_raise_error(
+        mrb, MCG_FAILURE(.cls = "InvalidValue", .err = EINVAL, .ctx = ctx, .action = action,
+                         .reason = "a thread of the calling process is in this group or below it"));
   }
   freezer_write(mrb, ctx, freeze, action);
   if ((err = freezer_wait(mrb, ctx, want, deadline)) == 0) return self;
   if (freeze) freezer_write(mrb, ctx, FALSE, "undo freeze");
   if (err != ETIMEDOUT) { /* not a timeout: why the state could not be watched */
-    mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, action, "cgroup.events", want,
-                    freeze ? "could not watch the state (thawed again)" : NULL);
+    mcg_raise_error(
+        mrb, MCG_FAILURE(.err = err, .ctx = ctx, .action = action, .file = "cgroup.events",
+                         .value = want,
+                         .reason = freeze ? "could not watch the state (thawed again)" : NULL));
   }
-  mcg_raise_error(mrb, NULL, ETIMEDOUT, ctx->controller, ctx->path, action, NULL, want,
-                  freeze ? "not frozen in time (thawed again)" : "not thawed in time");
+  mcg_raise_error(mrb, MCG_FAILURE(.err = ETIMEDOUT, .ctx = ctx, .action = action, .value = want,
+                                   .reason = freeze ? "not frozen in time (thawed again)"
+                                                    : "not thawed in time"));
 }
 
 static mrb_value
@@ -221,8 +228,8 @@ oom_wait_v1(mrb_state *mrb, struct cgroup_ctx *ctx, double deadline)
   if (ready > 0 && read(efd, &count, sizeof count) != sizeof count) ready = 0;
   if (efd >= 0) close(efd);
   if (err) {
-    mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "wait for OOM",
-                    "cgroup.event_control", NULL, NULL);
+    mcg_raise_error(mrb, MCG_FAILURE(.err = err, .ctx = ctx, .action = "wait for OOM",
+                                     .file = "cgroup.event_control"));
   }
   return ready > 0;
 }
@@ -235,8 +242,8 @@ oom_wait_v2(mrb_state *mrb, struct cgroup_ctx *ctx, double deadline)
   long long before, now;
 
   if (fd < 0) {
-    mcg_raise_error(mrb, NULL, errno, ctx->controller, ctx->path, "wait for OOM", "memory.events",
-                    NULL, NULL);
+    mcg_raise_error(mrb, MCG_FAILURE(.err = errno, .ctx = ctx, .action = "wait for OOM",
+                                     .file = "memory.events"));
   }
   before = fd_key_value(fd, "oom");
   now = before < 0 ? -1 : wait_v2_key(fd, "oom", exceeds, before, deadline);
@@ -305,8 +312,8 @@ cgroup_wait_empty(mrb_state *mrb, mrb_value self)
   if (!mcg_on_v2(ctx->controller)) return mrb_bool_value(empty_wait_v1(mrb, ctx, deadline));
   fd = mcg_open_in_mount(mrb, ctx, ctx->path, "cgroup.events", O_RDONLY);
   if (fd < 0) {
-    mcg_raise_error(mrb, NULL, errno, ctx->controller, ctx->path, "wait until empty",
-                    "cgroup.events", NULL, NULL);
+    mcg_raise_error(mrb, MCG_FAILURE(.err = errno, .ctx = ctx, .action = "wait until empty",
+                                     .file = "cgroup.events"));
   }
   populated = wait_v2_key(fd, "populated", equals, 0, deadline);
   close(fd);
@@ -373,21 +380,23 @@ memory_wait_for_events(mrb_state *mrb, mrb_value self)
   deadline = mcg_deadline_after(mcg_timeout_arg(mrb, t, -1));
   mcg_require_group(mrb, ctx, "wait for events");
   if (!mcg_on_v2(ctx->controller)) {
-    mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, ctx->path, "wait for events",
-                    "memory.events", NULL, "cgroup v2 only");
+    mcg_raise_error(mrb, MCG_FAILURE(.cls = "Unsupported", .err = EOPNOTSUPP, .ctx = ctx,
+                                     .action = "wait for events", .file = "memory.events",
+                                     .reason = "cgroup v2 only"));
   }
   fd = mcg_open_in_mount(mrb, ctx, ctx->path, "memory.events", O_RDONLY);
   if (fd < 0) {
-    mcg_raise_error(mrb, NULL, errno, ctx->controller, ctx->path, "wait for events",
-                    "memory.events", NULL, NULL);
+    mcg_raise_error(mrb, MCG_FAILURE(.err = errno, .ctx = ctx, .action = "wait for events",
+                                     .file = "memory.events"));
   }
   read_event_counts(fd, mrb, keys, before);
   for (i = 0; i < n; i++) {
     if (before[i] < 0) {
       close(fd);
-      mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, ctx->path, "wait for events",
-                      "memory.events", RSTRING_CSTR(mrb, RARRAY_PTR(keys)[i]),
-                      "no such counter in this kernel's memory.events");
+      mcg_raise_error(mrb, MCG_FAILURE(.cls = "Unsupported", .err = EOPNOTSUPP, .ctx = ctx,
+                                       .action = "wait for events", .file = "memory.events",
+                                       .value = RSTRING_CSTR(mrb, RARRAY_PTR(keys)[i]),
+                                       .reason = "no such counter in this kernel's memory.events"));
     }
   }
   do {
