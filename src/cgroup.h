@@ -354,7 +354,7 @@ mrb_value mcg_v2_to_v1(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attr
 const char *mcg_v1_to_v2(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
                          const char *text, mrb_value partner);
 /* The files beside the attributes whose names differ between versions. */
-enum version_file { FILE_MOVE_TASK, FILE_THREADS, FILE_FREEZE };
+enum version_file { FILE_MOVE_TASK, FILE_THREADS, FILE_FREEZE, FILE_FROZEN };
 const char *mcg_version_file(enum controller_id id, enum version_file file);
 const char *mcg_freeze_value(enum controller_id id, mrb_bool freeze);
 mrb_bool mcg_follows_threads(enum controller_id id);

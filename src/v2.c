@@ -225,6 +225,7 @@ static const char *const version_files[][2] = {
     [FILE_MOVE_TASK] = {"tasks", "cgroup.procs"},
     [FILE_THREADS] = {"tasks", "cgroup.threads"},
     [FILE_FREEZE] = {"freezer.state", "cgroup.freeze"},
+    [FILE_FROZEN] = {"freezer.state", "cgroup.events"}, /* where the state reached shows */
 };
 
 const char *

@@ -101,14 +101,45 @@ read_freezer_state(mrb_state *mrb, struct cgroup_ctx *ctx)
   return *mcg_kernel_read_line(mrb, ctx, ctx->path, "cgroup.freeze") == '1' ? "FREEZING" : "THAWED";
 }
 
+/* Whether v1's freezer.state, read through fd, says want: 0 if so,
+ * EAGAIN if not yet, or the errno of the read. */
+static int
+v1_state_is(int fd, const char *want)
+{
+  char buf[32];
+  size_t len = strlen(want);
+  ssize_t n = pread(fd, buf, sizeof buf, 0);
+
+  if (n < 0) return errno;
+  return (size_t)n > len && memcmp(buf, want, len) == 0 && buf[len] == '\n' ? 0 : EAGAIN;
+}
+
+/* v1's freezer.state has no notification: read it again through one
+ * descriptor after 1, 2, 4 .. 16 ms.  Returns as freezer_wait does. */
+static int
+freezer_wait_v1(mrb_state *mrb, struct cgroup_ctx *ctx, const char *want, double deadline)
+{
+  int fd = mcg_open_in_mount(mrb, ctx, ctx->path, "freezer.state", O_RDONLY), err = errno;
+  long delay = 1;
+
+  if (fd < 0) return err;
+  while ((err = v1_state_is(fd, want)) == EAGAIN) {
+    if (mcg_ms_left(deadline) == 0) {
+      err = ETIMEDOUT;
+      break;
+    }
+    mcg_back_off(&delay, deadline);
+  }
+  close(fd);
+  return err;
+}
+
 /* 0 once the freezer reached want, ETIMEDOUT at the deadline, or why its
- * state could not be watched (EMFILE; ENOENT: the group was removed).
- * v1's freezer.state has no notification: look again after 1, 2, 4 .. 16 ms. */
+ * state could not be watched (EMFILE; ENOENT: the group was removed); it
+ * never raises, so that a freeze is undone whatever stopped the wait. */
 static int
 freezer_wait(mrb_state *mrb, struct cgroup_ctx *ctx, const char *want, double deadline)
 {
-  long delay = 1;
-
   if (mcg_on_v2(ctx->controller)) {
     int fd = mcg_open_in_mount(mrb, ctx, ctx->path, "cgroup.events", O_RDONLY), err = errno;
     long long frozen;
@@ -117,11 +148,7 @@ freezer_wait(mrb_state *mrb, struct cgroup_ctx *ctx, const char *want, double de
     close(fd);
     return frozen < 0 ? ENOENT : frozen == (strcmp(want, "FROZEN") == 0) ? 0 : ETIMEDOUT;
   }
-  while (strcmp(read_freezer_state(mrb, ctx), want) != 0) {
-    if (mcg_ms_left(deadline) == 0) return ETIMEDOUT;
-    mcg_back_off(&delay, deadline);
-  }
-  return 0;
+  return freezer_wait_v1(mrb, ctx, want, deadline);
 }
 
 static void
@@ -165,8 +192,8 @@ freezer_change(mrb_state *mrb, mrb_value self, mrb_bool freeze)
   if (freeze) freezer_write(mrb, ctx, FALSE, "undo freeze");
   if (err != ETIMEDOUT) { /* not a timeout: why the state could not be watched */
     mcg_raise_error(
-        mrb, MCG_FAILURE(.err = err, .ctx = ctx, .action = action, .file = "cgroup.events",
-                         .value = want,
+        mrb, MCG_FAILURE(.err = err, .ctx = ctx, .action = action,
+                         .file = mcg_version_file(ctx->controller, FILE_FROZEN), .value = want,
                          .reason = freeze ? "could not watch the state (thawed again)" : NULL));
   }
   mcg_raise_error(mrb, MCG_FAILURE(.err = ETIMEDOUT, .ctx = ctx, .action = action, .value = want,
