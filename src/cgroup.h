@@ -33,6 +33,14 @@
  * libmruby.a beside other gems and the program that embeds mruby, and
  * libcgroup already owns cgroup_ and cg_.  Files are named so that none
  * shares a base name with a file of mruby (ar keys its members by it).
+ *
+ * One rule for errors: a function that returns an errno says so in its
+ * comment, in the form it takes ("0 or an errno", "-1 and errno", "NULL
+ * and errno"), and raises nothing; any other reports a failure by raising
+ * a Cgroup::Error (made in errors.c from a struct failure), and those
+ * named mcg_raise_* always raise.  A caller handles the errno or the
+ * exception, never both.  Beside this, any function given an mrb_state
+ * may raise mruby's NoMemoryError: allocation raises it anywhere.
  */
 #ifndef MRUBY_CGROUP_H
 #define MRUBY_CGROUP_H
