@@ -41,9 +41,10 @@ require_file(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *att
   file = mcg_attr_file(ctx, attr);
   if (!file || (setting && mcg_ctx_on_v2(ctx) && attr->conversion == V2_USEC)) {
     const char *name = attr->file[0] ? attr->file[0] : attr->name;
-    mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, ctx->path,
-                    setting ? "set" : "read", name, NULL,
-                    mcg_ctx_on_v2(ctx) ? "no equivalent on cgroup v2" : "cgroup v2 only");
+    mcg_raise_error(mrb, MCG_FAILURE(.cls = "Unsupported", .err = EOPNOTSUPP, .ctx = ctx,
+                                     .action = setting ? "set" : "read", .file = name,
+                                     .reason = mcg_ctx_on_v2(ctx) ? "no equivalent on cgroup v2"
+                                                                  : "cgroup v2 only"));
   }
   return file;
 }
@@ -267,8 +268,8 @@ write_one(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
   }
   err = mcg_kernel_write_in(mrb, ctx, ctx->path, file, text, cycle);
   if (!err) return mrb_nil_value();
-  return mcg_make_error(mrb, NULL, err, ctx->controller, ctx->path, "write", file, text,
-                        refusal_reason(ctx, attr, err));
+  return mcg_make_error(mrb, MCG_FAILURE(.err = err, .ctx = ctx, .action = "write", .file = file,
+                                         .value = text, .reason = refusal_reason(ctx, attr, err)));
 }
 
 /* Whether exc says the value can never be written here (InvalidValue, or
@@ -352,6 +353,8 @@ mcg_copy_inherited_settings(mrb_state *mrb, struct cgroup_ctx *ctx, const char *
     if (target && ctx->staged[i]) continue;
     value = mcg_kernel_read_line(mrb, ctx, parent, file);
     err = mcg_kernel_write(mrb, ctx, path, file, value, FILE_ONCE);
-    if (err) mcg_raise_error(mrb, NULL, err, ctx->controller, path, "write", file, value, NULL);
+    if (err)
+      mcg_raise_error(mrb, MCG_FAILURE(.err = err, .ctx = ctx, .group = path, .action = "write",
+                                       .file = file, .value = value));
   }
 }

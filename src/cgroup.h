@@ -33,6 +33,14 @@
  * libmruby.a beside other gems and the program that embeds mruby, and
  * libcgroup already owns cgroup_ and cg_.  Files are named so that none
  * shares a base name with a file of mruby (ar keys its members by it).
+ *
+ * One rule for errors: a function that returns an errno says so in its
+ * comment, in the form it takes ("0 or an errno", "-1 and errno", "NULL
+ * and errno"), and raises nothing; any other reports a failure by raising
+ * a Cgroup::Error (made in errors.c from a struct failure), and those
+ * named mcg_raise_* always raise.  A caller handles the errno or the
+ * exception, never both.  Beside this, any function given an mrb_state
+ * may raise mruby's NoMemoryError: allocation raises it anywhere.
  */
 #ifndef MRUBY_CGROUP_H
 #define MRUBY_CGROUP_H
@@ -193,21 +201,32 @@ const char *mcg_lib_create_scope(const char *name, const char *slice, pid_t pid)
 /* ==== ground ========================================================== */
 
 /* ---- errors.c: the one place exceptions are made -------------------- */
-/* cls NULL picks the class from err; reason NULL uses strerror(err). */
-mrb_value mcg_make_error(mrb_state *mrb, const char *cls, int err, enum controller_id controller,
-                         const char *group, const char *action, const char *file, const char *value,
-                         const char *reason);
-mrb_noreturn void mcg_raise_error(mrb_state *mrb, const char *cls, int err,
-                                  enum controller_id controller, const char *group,
-                                  const char *action, const char *file, const char *value,
-                                  const char *reason);
-mrb_noreturn void mcg_raise_process_error(mrb_state *mrb, const char *cls, int err,
-                                          const char *what, const char *reason);
+/*
+ * The facts of a failed call, named at the call site:
+ *   mcg_raise_error(mrb, MCG_FAILURE(.cls = "NotFound", .err = ENOENT, .ctx = ctx,
+ *                                    .action = "delete", .reason = "no such group"));
+ * A field left out is NULL (err 0).  An error about a group names it by
+ * ctx, or without an object by controller and group;
+ * mcg_raise_process_error uses only cls, err, action and reason.
+ */
+struct failure {
+  const char *cls;               /* Cgroup::<cls>; NULL: picked from err */
+  int err;                       /* the errno (@errno) */
+  const struct cgroup_ctx *ctx;  /* the object: its controller, and its group unless .group */
+  enum controller_id controller; /* without ctx (named as v1 names it, see errors.c) */
+  const char *group;             /* the group named; NULL: ctx's (ctx->path) */
+  const char *action;            /* what was tried: "write", "attach" */
+  const char *file, *value;      /* the file and the value, if any */
+  const char *reason;            /* NULL: strerror(err) */
+};
+#define MCG_FAILURE(...) (&(struct failure){__VA_ARGS__})
+mrb_value mcg_make_error(mrb_state *mrb, const struct failure *f);
+mrb_noreturn void mcg_raise_error(mrb_state *mrb, const struct failure *f);
+mrb_noreturn void mcg_raise_process_error(mrb_state *mrb, const struct failure *f);
 mrb_bool mcg_error_is(mrb_state *mrb, mrb_value exc, const char *cls);
 void mcg_init_errors(mrb_state *mrb, struct RClass *cgroup);
 mrb_bool mcg_is_fiber_switch(mrb_state *mrb, mrb_value exc);
-mrb_value mcg_yield_no_fiber_switch(mrb_state *mrb, mrb_value args, enum controller_id controller,
-                                    const char *path, const char *action, const char *why);
+mrb_value mcg_yield_no_fiber_switch(mrb_state *mrb, mrb_value args, const struct failure *f);
 
 /* ---- table.c: the attribute table's rows ---------------------------- */
 extern const struct attribute mcg_attributes[ATTR_COUNT];
@@ -375,7 +394,7 @@ mrb_value mcg_v2_to_v1(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attr
 const char *mcg_v2_text(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
                         const struct staged_value *sv, mrb_value partner);
 /* The files beside the attributes whose names differ between versions. */
-enum version_file { FILE_MOVE_TASK, FILE_THREADS, FILE_FREEZE };
+enum version_file { FILE_MOVE_TASK, FILE_THREADS, FILE_FREEZE, FILE_FROZEN };
 const char *mcg_version_file(const struct cgroup_ctx *ctx, enum version_file file);
 const char *mcg_freeze_value(const struct cgroup_ctx *ctx, mrb_bool freeze);
 mrb_bool mcg_follows_threads(const struct cgroup_ctx *ctx);
@@ -523,8 +542,7 @@ mrb_value mcg_group_file_new(mrb_state *mrb, const char *klass, mrb_value group,
                              const char *what, int fd);
 int mcg_group_file_fd(mrb_state *mrb, mrb_value self, const char *action);
 struct RClass *mcg_define_group_file_class(mrb_state *mrb, struct RClass *cgroup, const char *name);
-mrb_noreturn void mcg_raise_for_group_file(mrb_state *mrb, mrb_value self, const char *cls, int err,
-                                           const char *action, const char *reason);
+mrb_noreturn void mcg_raise_for_group_file(mrb_state *mrb, mrb_value self, const struct failure *f);
 
 /* ==== methods+ ======================================================== */
 void mcg_init_delegate(mrb_state *mrb, struct RClass *cgroup);

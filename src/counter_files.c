@@ -92,8 +92,9 @@ raise_for_file(mrb_state *mrb, mrb_value groups, struct counter_file *f, const c
 {
   struct cgroup_ctx *ctx = group_ctx(mrb, groups, f->group);
 
-  mcg_raise_error(mrb, err == ENODEV ? "NotFound" : NULL, err, ctx->controller, ctx->path, action,
-                  f->name, NULL, err == ENODEV ? "the group was removed" : NULL);
+  mcg_raise_error(mrb, MCG_FAILURE(.cls = err == ENODEV ? "NotFound" : NULL, .err = err, .ctx = ctx,
+                                   .action = action, .file = f->name,
+                                   .reason = err == ENODEV ? "the group was removed" : NULL));
 }
 
 /* Open counter file f of the group of ctx; a peak file that cannot be

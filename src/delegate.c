@@ -40,8 +40,9 @@ static void
 check_leaf_name(mrb_state *mrb, struct cgroup_ctx *ctx, const char *base, const char *leaf)
 {
   if (!*leaf || strchr(leaf, '/') || strcmp(leaf, ".") == 0 || strcmp(leaf, "..") == 0) {
-    mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, base, "claim", NULL, leaf,
-                    "the leaf must be one group name, without '/'");
+    mcg_raise_error(mrb, MCG_FAILURE(.cls = "InvalidValue", .err = EINVAL, .ctx = ctx,
+                                     .group = base, .action = "claim", .value = leaf,
+                                     .reason = "the leaf must be one group name, without '/'"));
   }
 }
 
@@ -102,13 +103,19 @@ collect(mrb_state *mrb, struct claim *c, mrb_value controllers, mrb_value leaf)
     find_base(mrb, probe, RSTRING_CSTR(mrb, leaf), base);
     check_leaf_name(mrb, probe, base, RSTRING_CSTR(mrb, leaf));
     if (strcmp(base, "/") == 0 && is_host_root(probe)) { /* every process of the host */
-      mcg_raise_error(mrb, "InvalidValue", EINVAL, id, base, "claim", NULL, NULL,
-                      "this process is in the root group: nothing was delegated to it");
+      mcg_raise_error(
+          mrb,
+          MCG_FAILURE(.cls = "InvalidValue", .err = EINVAL, .ctx = probe, .group = base,
+                      .action = "claim",
+                      .reason = "this process is in the root group: nothing was delegated to it"));
     }
     if (c->count == 0) memcpy(c->base, base, sizeof base);
     if (strcmp(base, c->base) != 0) {
-      mcg_raise_error(mrb, "InvalidValue", EINVAL, id, base, "claim", NULL, c->base,
-                      "this process is in different groups in different hierarchies");
+      mcg_raise_error(
+          mrb,
+          MCG_FAILURE(.cls = "InvalidValue", .err = EINVAL, .ctx = probe, .group = base,
+                      .action = "claim", .value = c->base,
+                      .reason = "this process is in different groups in different hierarchies"));
     }
     add_leaf(mrb, c, id, leaf);
   }
@@ -126,8 +133,10 @@ require_delegated(mrb_state *mrb, struct claim *c)
     if (!mcg_ctx_on_v2(ctx)) continue;
     if (!mcg_lists_word(mcg_kernel_read(mrb, ctx, c->base, "cgroup.controllers", FILE_ONCE),
                         name)) {
-      mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, c->base, "claim",
-                      "cgroup.controllers", name, "controller not delegated to this group");
+      mcg_raise_error(mrb, MCG_FAILURE(.cls = "Unsupported", .err = EOPNOTSUPP, .ctx = ctx,
+                                       .group = c->base, .action = "claim",
+                                       .file = "cgroup.controllers", .value = name,
+                                       .reason = "controller not delegated to this group"));
     }
   }
 }
@@ -159,12 +168,14 @@ empty_into_leaf(mrb_state *mrb, struct cgroup_ctx *ctx, const char *base)
       snprintf(pid, sizeof pid, "%d", (int)mrb_integer(RARRAY_PTR(pids)[i]));
       err = mcg_kernel_write(mrb, ctx, ctx->path, file, pid, FILE_ONCE);
       if (err && err != ESRCH) /* ESRCH: it exited meanwhile */
-        mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "claim", file, pid, NULL);
+        mcg_raise_error(mrb, MCG_FAILURE(.err = err, .ctx = ctx, .action = "claim", .file = file,
+                                         .value = pid));
     }
     mrb_gc_arena_restore(mrb, arena);
   }
-  mcg_raise_error(mrb, "Busy", EBUSY, ctx->controller, base, "claim", file, NULL,
-                  "tasks keep appearing in the delegated group");
+  mcg_raise_error(mrb, MCG_FAILURE(.cls = "Busy", .err = EBUSY, .ctx = ctx, .group = base,
+                                   .action = "claim", .file = file,
+                                   .reason = "tasks keep appearing in the delegated group"));
 }
 
 static mrb_value
@@ -243,8 +254,8 @@ hand_over(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const struct
     else if (chown(full, to->uid, to->gid) != 0)
       err = errno;
     if (err)
-      mcg_raise_error(mrb, NULL, err, ctx->controller, path, "delegate", **file ? *file : NULL,
-                      to->name, NULL);
+      mcg_raise_error(mrb, MCG_FAILURE(.err = err, .ctx = ctx, .group = path, .action = "delegate",
+                                       .file = **file ? *file : NULL, .value = to->name));
   }
 }
 
@@ -275,8 +286,8 @@ delegate_body(mrb_state *mrb, void *p)
     hand_over(mrb, ctx, c->base, &d->to);
     hand_over(mrb, ctx, ctx->path, &d->to);
     if ((err = mcg_kernel_write(mrb, ctx, ctx->path, "cgroup.procs", pid, FILE_ONCE)))
-      mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "delegate", "cgroup.procs", pid,
-                      NULL);
+      mcg_raise_error(mrb, MCG_FAILURE(.err = err, .ctx = ctx, .action = "delegate",
+                                       .file = "cgroup.procs", .value = pid));
   }
   return mrb_nil_value();
 }
@@ -334,8 +345,9 @@ cgroup_s_delegate(mrb_state *mrb, mrb_value self)
     mrb_value group = mcg_group_new(mrb, id, base);
     struct cgroup_ctx *ctx = mcg_get_ctx(mrb, group);
     if (strcmp(ctx->path, "/") == 0)
-      mcg_raise_error(mrb, "InvalidValue", EINVAL, id, "/", "delegate", NULL, NULL,
-                      "the root group cannot be handed over");
+      mcg_raise_error(mrb, MCG_FAILURE(.cls = "InvalidValue", .err = EINVAL, .ctx = ctx,
+                                       .group = "/", .action = "delegate",
+                                       .reason = "the root group cannot be handed over"));
     check_leaf_name(mrb, ctx, ctx->path, RSTRING_CSTR(mrb, leaf));
     memcpy(d.c.base, ctx->path, strlen(ctx->path) + 1);
     mrb_ary_push(mrb, d.leaf_objects, add_leaf(mrb, &d.c, id, leaf));

@@ -37,18 +37,29 @@ error_class_for(int err)
   }
 }
 
+/* The kernel's name of a controller where no object says which version
+ * serves it (a name refused before its object is made): v1's, or v2's
+ * where v1 has none.  An object's own is its hierarchy's. */
+static const char *const unplaced_names[CTL_COUNT] = {
+#define UNPLACED_NAME(klass, name, v1, v2) (v1) ? (v1) : (v2),
+    CGROUP_CONTROLLERS(UNPLACED_NAME)
+#undef UNPLACED_NAME
+};
+
 /*
  * A Cgroup::<class> exception with a message naming the group, the file and
  * the value, and the same facts in @errno, @controller, @group, @file and
- * @value.
+ * @value (struct failure says which fact comes from where).
  */
 mrb_value
-mcg_make_error(mrb_state *mrb, const char *cls, int err, enum controller_id controller,
-               const char *group, const char *action, const char *file, const char *value,
-               const char *reason)
+mcg_make_error(mrb_state *mrb, const struct failure *f)
 {
   struct RClass *module = mrb_module_get(mrb, "Cgroup");
-  const char *name = mcg_kernel_controller(controller);
+  enum controller_id controller = f->ctx ? f->ctx->controller : f->controller;
+  const char *name = f->ctx && f->ctx->host ? f->ctx->host->controller : unplaced_names[controller];
+  const char *group = f->group ? f->group : f->ctx->path;
+  const char *cls = f->cls, *reason = f->reason, *file = f->file, *value = f->value;
+  int err = f->err;
   mrb_value msg, exc;
 
   if (err == ENOSPC && controller == CTL_CPUSET && !reason) { /* not "No space left on device" */
@@ -58,7 +69,7 @@ mcg_make_error(mrb_state *mrb, const char *cls, int err, enum controller_id cont
   }
   if (!cls) cls = error_class_for(err);
   if (!reason) reason = err ? strerror(err) : "failed";
-  msg = mrb_format(mrb, "%s:%s: %s%s%s%s%s: %s", name, group, action, file ? " " : "",
+  msg = mrb_format(mrb, "%s:%s: %s%s%s%s%s: %s", name, group, f->action, file ? " " : "",
                    file ? file : "", value ? " = " : "", value ? value : "", reason);
   exc = mrb_exc_new_str(mrb, mrb_class_get_under(mrb, module, cls), msg);
   mrb_iv_set(mrb, exc, MRB_IVSYM(errno), mrb_int_value(mrb, err));
@@ -71,11 +82,9 @@ mcg_make_error(mrb_state *mrb, const char *cls, int err, enum controller_id cont
 }
 
 mrb_noreturn void
-mcg_raise_error(mrb_state *mrb, const char *cls, int err, enum controller_id controller,
-                const char *group, const char *action, const char *file, const char *value,
-                const char *reason)
+mcg_raise_error(mrb_state *mrb, const struct failure *f)
 {
-  mrb_exc_raise(mrb, mcg_make_error(mrb, cls, err, controller, group, action, file, value, reason));
+  mrb_exc_raise(mrb, mcg_make_error(mrb, f));
 }
 
 /* Whether exc is a Cgroup::<cls> (or of a subclass of it). */
@@ -86,20 +95,19 @@ mcg_error_is(mrb_state *mrb, mrb_value exc, const char *cls)
 }
 
 /* A Cgroup::<cls> exception about this process rather than a group (waiting
- * for a child, finding the hierarchies): "what: reason", with @errno; cls
- * NULL picks the class from err. */
+ * for a child, finding the hierarchies): "action: reason", with @errno;
+ * only f's cls, err, action and reason are used. */
 mrb_noreturn void
-mcg_raise_process_error(mrb_state *mrb, const char *cls, int err, const char *what,
-                        const char *reason)
+mcg_raise_process_error(mrb_state *mrb, const struct failure *f)
 {
   struct RClass *module = mrb_module_get(mrb, "Cgroup");
+  const char *cls = f->cls ? f->cls : error_class_for(f->err);
   mrb_value exc;
 
-  if (!cls) cls = error_class_for(err);
   exc = mrb_exc_new_str(mrb, mrb_class_get_under(mrb, module, cls),
-                        mrb_format(mrb, "%s: %s", what, reason));
+                        mrb_format(mrb, "%s: %s", f->action, f->reason));
 
-  mrb_iv_set(mrb, exc, MRB_IVSYM(errno), mrb_int_value(mrb, err));
+  mrb_iv_set(mrb, exc, MRB_IVSYM(errno), mrb_int_value(mrb, f->err));
   mrb_iv_set(mrb, exc, MRB_IVSYM(written), mrb_ary_new(mrb));
   mrb_exc_raise(mrb, exc);
 }
@@ -153,17 +161,19 @@ yield_pair(mrb_state *mrb, void *args)
 }
 
 /* Yield args[0] to the block args[1] (an Array's first two), and raise
- * mruby's refusal of a fiber switch inside it as Cgroup::FiberSwitch,
- * naming the group (controller, path), the action and why the switch
- * cannot be allowed there: attach's and Worker#run's blocks. */
+ * mruby's refusal of a fiber switch inside it as Cgroup::FiberSwitch
+ * (EDEADLK) with the facts in f: the group, the action and, as the reason,
+ * why the switch cannot be allowed there: attach's and Worker#run's blocks. */
 mrb_value
-mcg_yield_no_fiber_switch(mrb_state *mrb, mrb_value args, enum controller_id controller,
-                          const char *path, const char *action, const char *why)
+mcg_yield_no_fiber_switch(mrb_state *mrb, mrb_value args, const struct failure *f)
 {
   mrb_bool failed = FALSE;
   mrb_value result = mrb_protect_error(mrb, yield_pair, &args, &failed);
+  struct failure switched = *f;
 
   if (!failed) return result;
   if (!mcg_is_fiber_switch(mrb, result)) mrb_exc_raise(mrb, result);
-  mcg_raise_error(mrb, "FiberSwitch", EDEADLK, controller, path, action, NULL, NULL, why);
+  switched.cls = "FiberSwitch";
+  switched.err = EDEADLK;
+  mcg_raise_error(mrb, &switched);
 }

@@ -40,9 +40,10 @@ file_name_arg(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_value name, const char
   why = mcg_file_name_fault(RSTRING_PTR(name), RSTRING_LEN(name), version,
                             version == 1 ? ctx->host->controller : NULL, &other_version);
   if (why) {
-    mcg_raise_error(mrb, other_version ? "Unsupported" : "InvalidValue",
-                    other_version ? EOPNOTSUPP : EINVAL, ctx->controller, ctx->path, action,
-                    mcg_printable(mrb, name), NULL, why);
+    mcg_raise_error(mrb,
+                    MCG_FAILURE(.cls = other_version ? "Unsupported" : "InvalidValue",
+                                .err = other_version ? EOPNOTSUPP : EINVAL, .ctx = ctx,
+                                .action = action, .file = mcg_printable(mrb, name), .reason = why));
   }
   return RSTRING_CSTR(mrb, name);
 }
@@ -93,13 +94,15 @@ cgroup_write_file(mrb_state *mrb, mrb_value self)
   if ((why = mcg_file_value_fault(RSTRING_PTR(value), RSTRING_LEN(value)))) {
     mrb_value shown = mrb_str_substr(mrb, value, 0, 40); /* a message, not a page */
     if (RSTRING_LEN(value) > 40) mrb_str_cat_lit(mrb, shown, "...");
-    mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "write", file,
-                    mcg_printable(mrb, shown), why);
+    mcg_raise_error(mrb,
+                    MCG_FAILURE(.cls = "InvalidValue", .err = EINVAL, .ctx = ctx, .action = "write",
+                                .file = file, .value = mcg_printable(mrb, shown), .reason = why));
   }
   text = RSTRING_CSTR(mrb, value);
   if ((err = mcg_kernel_write(mrb, ctx, ctx->path, file, text, FILE_OFTEN))) {
-    mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "write", file, text,
-                    err == EOPNOTSUPP ? "this kernel has no such file" : NULL);
+    mcg_raise_error(
+        mrb, MCG_FAILURE(.err = err, .ctx = ctx, .action = "write", .file = file, .value = text,
+                         .reason = err == EOPNOTSUPP ? "this kernel has no such file" : NULL));
   }
   return self;
 }
@@ -177,22 +180,26 @@ mcg_group_file_new(mrb_state *mrb, const char *klass, mrb_value group, const cha
     mrb_exc_raise(mrb, obj);
   }
   if (!mcg_fd_adopt(&((struct group_file *)DATA_PTR(obj))->file, fd)) /* closed it */
-    mcg_raise_for_group_file(mrb, obj, NULL, EBADF, "open", "no identity to check it by");
+    mcg_raise_for_group_file(
+        mrb, obj,
+        MCG_FAILURE(.err = EBADF, .action = "open", .reason = "no identity to check it by"));
   return obj;
 }
 
-/* Raise for the object's file: its group, file and `what` named. */
+/* Raise f (its cls, err, action and reason) for the object's file: its
+ * group, file and `what` named. */
 mrb_noreturn void
-mcg_raise_for_group_file(mrb_state *mrb, mrb_value self, const char *cls, int err,
-                         const char *action, const char *reason)
+mcg_raise_for_group_file(mrb_state *mrb, mrb_value self, const struct failure *f)
 {
   mrb_value group = mrb_iv_get(mrb, self, mrb_intern_lit(mrb, "@group"));
   mrb_value file = mrb_iv_get(mrb, self, mrb_intern_lit(mrb, "@file"));
   mrb_value what = mrb_iv_get(mrb, self, mrb_intern_lit(mrb, "@what"));
-  struct cgroup_ctx *ctx = mcg_get_ctx(mrb, group);
+  struct failure named = *f;
 
-  mcg_raise_error(mrb, cls, err, ctx->controller, ctx->path, action, RSTRING_CSTR(mrb, file),
-                  mrb_nil_p(what) ? NULL : RSTRING_CSTR(mrb, what), reason);
+  named.ctx = mcg_get_ctx(mrb, group);
+  named.file = RSTRING_CSTR(mrb, file);
+  named.value = mrb_nil_p(what) ? NULL : RSTRING_CSTR(mrb, what);
+  mcg_raise_error(mrb, &named);
 }
 
 /* The object's descriptor; Cgroup::Error (EBADF) once it is closed, by
@@ -202,11 +209,15 @@ mcg_group_file_fd(mrb_state *mrb, mrb_value self, const char *action)
 {
   struct group_file *f = get_group_file(mrb, self);
 
-  if (f->file.fd < 0) mcg_raise_for_group_file(mrb, self, NULL, EBADF, action, "closed");
+  if (f->file.fd < 0)
+    mcg_raise_for_group_file(mrb, self,
+                             MCG_FAILURE(.err = EBADF, .action = action, .reason = "closed"));
   if (!mcg_fd_unchanged(&f->file)) {
     f->file.fd = -1;
-    mcg_raise_for_group_file(mrb, self, NULL, EBADF, action,
-                             "its descriptor was closed by another part of the program");
+    mcg_raise_for_group_file(
+        mrb, self,
+        MCG_FAILURE(.err = EBADF, .action = action,
+                    .reason = "its descriptor was closed by another part of the program"));
   }
   return f->file.fd;
 }

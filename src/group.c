@@ -42,7 +42,7 @@ mcg_make_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_boo
   int err = mkdir_level(ctx, path);
 
   if (err && err != EEXIST) /* EEXIST: made meanwhile */
-    mcg_raise_error(mrb, NULL, err, ctx->controller, path, "create", NULL, NULL, NULL);
+    mcg_raise_error(mrb, MCG_FAILURE(.err = err, .ctx = ctx, .group = path, .action = "create"));
   mcg_copy_inherited_settings(mrb, ctx, path, target);
 }
 
@@ -56,8 +56,9 @@ mcg_require_enabled_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char
   if (!err) return;
   mcg_parent_of(path, parent);
   snprintf(change, sizeof change, "+%s", ctx->host->controller);
-  mcg_raise_error(mrb, NULL, err, ctx->controller, parent, "enable controller",
-                  "cgroup.subtree_control", change, NULL);
+  mcg_raise_error(mrb, MCG_FAILURE(.err = err, .ctx = ctx, .group = parent,
+                                   .action = "enable controller", .file = "cgroup.subtree_control",
+                                   .value = change));
 }
 
 struct create_args {
@@ -73,11 +74,13 @@ make_threaded(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
 
   if (strcmp(mcg_kernel_read_line(mrb, ctx, path, "cgroup.type"), "threaded") == 0) return;
   if ((err = mcg_kernel_write(mrb, ctx, path, "cgroup.type", "threaded", FILE_ONCE))) {
-    mcg_raise_error(mrb, NULL, err, ctx->controller, path, "make threaded", "cgroup.type",
-                    "threaded",
-                    err == EOPNOTSUPP ? "the kernel refuses: a domain controller (memory, io) "
-                                        "is enabled for it, or a child is not threaded"
-                                      : NULL);
+    mcg_raise_error(
+        mrb, MCG_FAILURE(.err = err, .ctx = ctx, .group = path, .action = "make threaded",
+                         .file = "cgroup.type", .value = "threaded",
+                         .reason = err == EOPNOTSUPP
+                                       ? "the kernel refuses: a domain controller (memory, io) "
+                                         "is enabled for it, or a child is not threaded"
+                                       : NULL));
   }
 }
 
@@ -230,21 +233,22 @@ cgroup_delete(mrb_state *mrb, mrb_value self)
   int err;
 
   if (strcmp(ctx->path, "/") == 0) {
-    mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "delete", NULL, NULL,
-                    "the root group cannot be deleted");
+    mcg_raise_error(mrb,
+                    MCG_FAILURE(.cls = "InvalidValue", .err = EINVAL, .ctx = ctx,
+                                .action = "delete", .reason = "the root group cannot be deleted"));
   }
   mcg_require_mount(mrb, ctx);
   err = remove_level(ctx, ctx->path); /* no stat first: rmdir says whether it is there */
   if (err == ENOTDIR) {
-    mcg_raise_error(mrb, "NotFound", ENOENT, ctx->controller, ctx->path, "delete", NULL, NULL,
-                    "no such group");
+    mcg_raise_error(mrb, MCG_FAILURE(.cls = "NotFound", .err = ENOENT, .ctx = ctx,
+                                     .action = "delete", .reason = "no such group"));
   }
   if (err == EBUSY || err == ENOTEMPTY) {
-    mcg_raise_error(mrb, "Busy", err, ctx->controller, ctx->path, "delete", NULL, NULL,
-                    "group still has tasks or child groups");
+    mcg_raise_error(mrb, MCG_FAILURE(.cls = "Busy", .err = err, .ctx = ctx, .action = "delete",
+                                     .reason = "group still has tasks or child groups"));
   }
   if (err && err != ENOENT) /* ENOENT: gone already, which is what delete asks */
-    mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "delete", NULL, NULL, NULL);
+    mcg_raise_error(mrb, MCG_FAILURE(.err = err, .ctx = ctx, .action = "delete"));
   if (mcg_mount_path(ctx, ctx->path, NULL, full)) mcg_forget_kept_under(mrb, ctx, full);
   return self;
 }
@@ -288,8 +292,9 @@ cgroup_delete_tree(mrb_state *mrb, mrb_value self)
   mrb_get_args(mrb, "|o", &t);
   deadline = mcg_deadline_after(mcg_timeout_arg(mrb, t, 5));
   if (strcmp(ctx->path, "/") == 0) {
-    mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "delete", NULL, NULL,
-                    "the root group cannot be deleted");
+    mcg_raise_error(mrb,
+                    MCG_FAILURE(.cls = "InvalidValue", .err = EINVAL, .ctx = ctx,
+                                .action = "delete", .reason = "the root group cannot be deleted"));
   }
   mcg_require_mount(mrb, ctx);
   if (!mcg_path_exists(ctx, ctx->path)) return mrb_int_value(mrb, 0); /* gone: as delete */
@@ -304,10 +309,12 @@ cgroup_delete_tree(mrb_state *mrb, mrb_value self)
   }
   mcg_forget_kept_under(mrb, ctx, full);
   if (first_err) {
-    mcg_raise_error(mrb, first_err == ENOTEMPTY ? "Busy" : NULL, first_err, ctx->controller, failed,
-                    "delete", NULL, NULL,
-                    first_err == EBUSY || first_err == ENOTEMPTY ? "the group still has processes"
-                                                                 : NULL);
+    mcg_raise_error(mrb,
+                    MCG_FAILURE(.cls = first_err == ENOTEMPTY ? "Busy" : NULL, .err = first_err,
+                                .ctx = ctx, .group = failed, .action = "delete",
+                                .reason = first_err == EBUSY || first_err == ENOTEMPTY
+                                              ? "the group still has processes"
+                                              : NULL));
   }
   return mrb_int_value(mrb, removed);
 }
@@ -332,9 +339,12 @@ cgroup_threaded_bang(mrb_state *mrb, mrb_value self)
   mcg_require_mount(mrb, ctx);
   if (mcg_ctx_on_v2(ctx)) {
     if (!mcg_follows_threads(ctx)) {
-      mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, ctx->path, "make threaded",
-                      "cgroup.type", "threaded",
-                      "not a threaded controller: only cpu, cpuset and pids follow threads");
+      mcg_raise_error(
+          mrb,
+          MCG_FAILURE(.cls = "Unsupported", .err = EOPNOTSUPP, .ctx = ctx,
+                      .action = "make threaded", .file = "cgroup.type", .value = "threaded",
+                      .reason =
+                          "not a threaded controller: only cpu, cpuset and pids follow threads"));
     }
     if (mcg_path_exists(ctx, ctx->path)) make_threaded(mrb, ctx, ctx->path);
   }

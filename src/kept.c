@@ -394,7 +394,7 @@ group_file_usable(struct kept_group_file *g, struct kept_cycle *cycle)
 }
 
 /* Run io on the group file at full through a kept descriptor, in cycle
- * (NULL: a cycle of this one use). */
+ * (NULL: a cycle of this one use); 0 or an errno. */
 int
 mcg_kept_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags, fd_io io,
                  void *arg, struct kept_cycle *cycle)

@@ -28,7 +28,9 @@ mcg_require_hierarchies(mrb_state *mrb)
   mrb_bool none_mounted;
   int err = mcg_hierarchies_failure(why, sizeof why, &none_mounted);
 
-  if (err && !none_mounted) mcg_raise_process_error(mrb, NULL, err, "initialise libcgroup", why);
+  if (err && !none_mounted)
+    mcg_raise_process_error(
+        mrb, MCG_FAILURE(.err = err, .action = "initialise libcgroup", .reason = why));
 }
 
 /* The mount of ctx's controller, found once: raises if the hierarchies
@@ -41,12 +43,13 @@ mcg_require_mount(mrb_state *mrb, struct cgroup_ctx *ctx)
 
   if (ctx->host && ctx->host->mount) return ctx->host->mount;
   if (!(ctx->host = mcg_hierarchy(ctx->controller, why, sizeof why, &err))) {
-    mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "initialise libcgroup", NULL, NULL,
-                    why);
+    mcg_raise_error(
+        mrb, MCG_FAILURE(.err = err, .ctx = ctx, .action = "initialise libcgroup", .reason = why));
   }
   if (!ctx->host->mount) {
-    mcg_raise_error(mrb, "Unsupported", ENODEV, ctx->controller, ctx->path, "find controller", NULL,
-                    NULL, "controller is not mounted");
+    mcg_raise_error(mrb, MCG_FAILURE(.cls = "Unsupported", .err = ENODEV, .ctx = ctx,
+                                     .action = "find controller",
+                                     .reason = "controller is not mounted"));
   }
   return ctx->host->mount;
 }
@@ -89,8 +92,8 @@ mcg_require_group(mrb_state *mrb, struct cgroup_ctx *ctx, const char *action)
 {
   mcg_require_mount(mrb, ctx);
   if (!mcg_path_exists(ctx, ctx->path)) {
-    mcg_raise_error(mrb, "NotFound", ENOENT, ctx->controller, ctx->path, action, NULL, NULL,
-                    "no such group");
+    mcg_raise_error(mrb, MCG_FAILURE(.cls = "NotFound", .err = ENOENT, .ctx = ctx, .action = action,
+                                     .reason = "no such group"));
   }
 }
 
@@ -350,10 +353,13 @@ kernel_read(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char
   int err = group_file_io(mrb, ctx, path, file, O_RDONLY, use, read_text, &text, cycle);
 
   if (err == EOPNOTSUPP) {
-    mcg_raise_error(mrb, "Unsupported", err, ctx->controller, path, "read", file, NULL,
-                    "this kernel has no such file");
+    mcg_raise_error(mrb, MCG_FAILURE(.cls = "Unsupported", .err = err, .ctx = ctx, .group = path,
+                                     .action = "read", .file = file,
+                                     .reason = "this kernel has no such file"));
   }
-  if (err) mcg_raise_error(mrb, NULL, err, ctx->controller, path, "read", file, NULL, NULL);
+  if (err)
+    mcg_raise_error(
+        mrb, MCG_FAILURE(.err = err, .ctx = ctx, .group = path, .action = "read", .file = file));
   return text;
 }
 

@@ -42,16 +42,18 @@ cgroup_move_all(mrb_state *mrb, mrb_value self)
   mcg_require_group(mrb, ctx, "move processes");
   mcg_require_group(mrb, to, "move processes");
   if (strcmp(ctx->host->mount, to->host->mount) != 0) {
-    mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "move processes", NULL,
-                    to->path, "the target is in another hierarchy");
+    mcg_raise_error(mrb, MCG_FAILURE(.cls = "InvalidValue", .err = EINVAL, .ctx = ctx,
+                                     .action = "move processes", .value = to->path,
+                                     .reason = "the target is in another hierarchy"));
   }
   for (passes = 0; strcmp(ctx->path, to->path) != 0; passes++) {
     mrb_gc_arena_restore(mrb, ai);
     if (RARRAY_LEN(pids = mcg_read_pids(mrb, ctx, ctx->path, "cgroup.procs")) == 0) break;
     if (passes > 0) { /* some came back, or forked meanwhile: again, not for ever */
       if (mcg_ms_left(deadline) == 0) {
-        mcg_raise_error(mrb, NULL, ETIMEDOUT, ctx->controller, ctx->path, "move processes",
-                        "cgroup.procs", to->path, "processes remain");
+        mcg_raise_error(mrb, MCG_FAILURE(.err = ETIMEDOUT, .ctx = ctx, .action = "move processes",
+                                         .file = "cgroup.procs", .value = to->path,
+                                         .reason = "processes remain"));
       }
       mcg_back_off(&delay, deadline);
     }
@@ -62,8 +64,8 @@ cgroup_move_all(mrb_state *mrb, mrb_value self)
       err = mcg_kernel_write_in(mrb, to, to->path, "cgroup.procs", buf, &cycle);
       if (err == ESRCH) continue; /* exited meanwhile */
       if (err) {
-        mcg_raise_error(mrb, NULL, err, to->controller, to->path, "move processes", "cgroup.procs",
-                        buf, NULL);
+        mcg_raise_error(mrb, MCG_FAILURE(.err = err, .ctx = to, .action = "move processes",
+                                         .file = "cgroup.procs", .value = buf));
       }
       moved++;
     }
@@ -185,11 +187,15 @@ targets_without_caller(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_bool subtree)
   }
   return pids;
 refuse:
-  mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "kill", "cgroup.procs",
-                  NULL,
-                  subtree ? "the calling process is in this group or below it (cgroup.kill ends "
+  mcg_raise_error(
+      mrb,
+      MCG_FAILURE(.cls = "InvalidValue", .err = EINVAL, .ctx = ctx, .action = "kill",
+                  .file = "cgroup.procs",
+                  .reason =
+                      subtree
+                          ? "the calling process is in this group or below it (cgroup.kill ends "
                             "the whole subtree)"
-                          : "the calling process is in this group");
+                          : "the calling process is in this group"));
 }
 
 /*
@@ -222,12 +228,13 @@ cgroup_kill_all(mrb_state *mrb, mrb_value self)
   if (err == EOPNOTSUPP)
     signal_pids(mrb, ctx, pids, sig, subtree);
   else if (err)
-    mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "kill", "cgroup.kill", "1", NULL);
+    mcg_raise_error(mrb, MCG_FAILURE(.err = err, .ctx = ctx, .action = "kill",
+                                     .file = "cgroup.kill", .value = "1"));
   ai = mrb_gc_arena_save(mrb);
   while (sig == SIGKILL && RARRAY_LEN(pids = listed_pids(mrb, ctx, subtree)) > 0) {
     if (mcg_ms_left(deadline) == 0) {
-      mcg_raise_error(mrb, NULL, ETIMEDOUT, ctx->controller, ctx->path, "kill", "cgroup.procs",
-                      NULL, "processes remain");
+      mcg_raise_error(mrb, MCG_FAILURE(.err = ETIMEDOUT, .ctx = ctx, .action = "kill",
+                                       .file = "cgroup.procs", .reason = "processes remain"));
     }
     if (err == EOPNOTSUPP) signal_pids(mrb, ctx, pids, sig, subtree); /* also those forked since */
     mcg_back_off(&delay, deadline);

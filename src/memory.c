@@ -32,14 +32,18 @@ memory_reclaim(mrb_state *mrb, mrb_value self)
   snprintf(text, sizeof text, "%lld", (long long)bytes);
   mcg_require_group(mrb, ctx, "reclaim");
   if (!mcg_ctx_on_v2(ctx)) {
-    mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, ctx->path, "reclaim",
-                    "memory.reclaim", text, "cgroup v2 only");
+    mcg_raise_error(mrb, MCG_FAILURE(.cls = "Unsupported", .err = EOPNOTSUPP, .ctx = ctx,
+                                     .action = "reclaim", .file = "memory.reclaim", .value = text,
+                                     .reason = "cgroup v2 only"));
   }
   err = mcg_kernel_write(mrb, ctx, ctx->path, "memory.reclaim", text, FILE_ONCE);
   if (err == EAGAIN) return mrb_false_value();
   if (err) {
-    mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "reclaim", "memory.reclaim", text,
-                    err == EOPNOTSUPP ? "this kernel has no memory.reclaim (5.19)" : NULL);
+    mcg_raise_error(mrb, MCG_FAILURE(.err = err, .ctx = ctx, .action = "reclaim",
+                                     .file = "memory.reclaim", .value = text,
+                                     .reason = err == EOPNOTSUPP
+                                                   ? "this kernel has no memory.reclaim (5.19)"
+                                                   : NULL));
   }
   return mrb_true_value();
 }
@@ -66,15 +70,18 @@ open_peak(mrb_state *mrb, struct cgroup_ctx *ctx)
   if ((fd = mcg_open_in_mount(mrb, ctx, ctx->path, file, O_RDWR)) >= 0) return fd;
   err = errno;
   if (err == ENOENT && mcg_path_exists(ctx, ctx->path)) {
-    mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, ctx->path, "track the peak",
-                    file, NULL, "this kernel has no such file (5.19)");
+    mcg_raise_error(mrb, MCG_FAILURE(.cls = "Unsupported", .err = EOPNOTSUPP, .ctx = ctx,
+                                     .action = "track the peak", .file = file,
+                                     .reason = "this kernel has no such file (5.19)"));
   }
   if (err == EACCES && mcg_mount_path(ctx, ctx->path, file, full) && stat(full, &st) == 0 &&
       !(st.st_mode & 0222)) {
-    mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, ctx->path, "track the peak",
-                    file, NULL, "this kernel cannot reset it (6.12)");
+    mcg_raise_error(mrb, MCG_FAILURE(.cls = "Unsupported", .err = EOPNOTSUPP, .ctx = ctx,
+                                     .action = "track the peak", .file = file,
+                                     .reason = "this kernel cannot reset it (6.12)"));
   }
-  mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "track the peak", file, NULL, NULL);
+  mcg_raise_error(mrb,
+                  MCG_FAILURE(.err = err, .ctx = ctx, .action = "track the peak", .file = file));
 }
 
 /* Reset through the descriptor: v2 resets what this descriptor reads,
@@ -99,10 +106,11 @@ memory_peak_tracker(mrb_state *mrb, mrb_value self)
 
   if (err == EINVAL && mcg_ctx_on_v2(ctx)) { /* 5.19 to 6.11: the file takes no write */
     mrb_funcall(mrb, peak, "close", 0);
-    mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, ctx->path, "track the peak",
-                    "memory.peak", NULL, "this kernel cannot reset it (6.12)");
+    mcg_raise_error(mrb, MCG_FAILURE(.cls = "Unsupported", .err = EOPNOTSUPP, .ctx = ctx,
+                                     .action = "track the peak", .file = "memory.peak",
+                                     .reason = "this kernel cannot reset it (6.12)"));
   }
-  if (err) mcg_raise_for_group_file(mrb, peak, NULL, err, "reset", NULL);
+  if (err) mcg_raise_for_group_file(mrb, peak, MCG_FAILURE(.err = err, .action = "reset"));
   return peak;
 }
 
@@ -118,7 +126,7 @@ peak_reset(mrb_state *mrb, mrb_value self)
 {
   int err = reset_peak(mcg_group_file_fd(mrb, self, "reset"), peak_on_v2(mrb, self));
 
-  if (err) mcg_raise_for_group_file(mrb, self, NULL, err, "reset", NULL);
+  if (err) mcg_raise_for_group_file(mrb, self, MCG_FAILURE(.err = err, .action = "reset"));
   return self;
 }
 
@@ -131,10 +139,11 @@ peak_peak(mrb_state *mrb, mrb_value self)
   mrb_value v;
   ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
 
-  if (n < 0) mcg_raise_for_group_file(mrb, self, NULL, errno, "read", NULL);
+  if (n < 0) mcg_raise_for_group_file(mrb, self, MCG_FAILURE(.err = errno, .action = "read"));
   while (n > 0 && buf[n - 1] == '\n') n--;
   if (!mcg_parse_integer(mrb, buf, buf + n, &v))
-    mcg_raise_for_group_file(mrb, self, NULL, EIO, "read", "not a number");
+    mcg_raise_for_group_file(mrb, self,
+                             MCG_FAILURE(.err = EIO, .action = "read", .reason = "not a number"));
   return v;
 }
 

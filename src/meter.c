@@ -482,16 +482,15 @@ meter_lock(mrb_state *mrb, mrb_value self)
                          counter's descriptor (v2's peak reset) must not be shared */
   fd = mcg_open_in_mount(mrb, ctx, ctx->path, NULL, O_RDONLY | O_DIRECTORY);
   if (fd < 0 && errno == ENOENT) return mrb_false_value(); /* its holder removed it just now */
-  if (fd < 0)
-    mcg_raise_error(mrb, NULL, errno, ctx->controller, ctx->path, "lock", NULL, NULL, NULL);
+  if (fd < 0) mcg_raise_error(mrb, MCG_FAILURE(.err = errno, .ctx = ctx, .action = "lock"));
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     int err = errno;
     close(fd);
     if (err == EWOULDBLOCK) return mrb_false_value();
-    mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "lock", NULL, NULL, NULL);
+    mcg_raise_error(mrb, MCG_FAILURE(.err = err, .ctx = ctx, .action = "lock"));
   }
   if (!mcg_fd_adopt(&m->lock, fd))
-    mcg_raise_error(mrb, NULL, EBADF, ctx->controller, ctx->path, "lock", NULL, NULL, NULL);
+    mcg_raise_error(mrb, MCG_FAILURE(.err = EBADF, .ctx = ctx, .action = "lock"));
   if (!lock_is_slot(mrb, ctx, &m->lock)) {
     mcg_fd_close(&m->lock);
     return mrb_false_value();

@@ -76,7 +76,8 @@ cgroup_s_raise(mrb_state *mrb, mrb_value self)
 
   mrb_get_args(mrb, "ozizz!", &group, &cls, &err, &action, &reason);
   ctx = mcg_get_ctx(mrb, group);
-  mcg_raise_error(mrb, cls, (int)err, ctx->controller, ctx->path, action, NULL, NULL, reason);
+  mcg_raise_error(mrb, MCG_FAILURE(.cls = cls, .err = (int)err, .ctx = ctx, .action = action,
+                                   .reason = reason));
 }
 
 /* Cgroup.controllers => the controllers available here, by kernel name */
@@ -161,7 +162,8 @@ cgroup_s_favordynmods_p(mrb_state *mrb, mrb_value self)
   (void)self;
 
   if (found < 0)
-    mcg_raise_process_error(mrb, NULL, -found, "read /proc/self/mountinfo", strerror(-found));
+    mcg_raise_process_error(mrb, MCG_FAILURE(.err = -found, .action = "read /proc/self/mountinfo",
+                                             .reason = strerror(-found)));
   return mrb_bool_value(found);
 }
 

@@ -61,20 +61,25 @@ open_trigger(mrb_state *mrb, struct cgroup_ctx *ctx, const char *file, const cha
   if (fd < 0) {
     err = errno;
     if (err == ENOENT && mcg_path_exists(ctx, ctx->path)) {
-      mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, ctx->path,
-                      "set a trigger on", file, spec, "this kernel has no such file");
+      mcg_raise_error(mrb, MCG_FAILURE(.cls = "Unsupported", .err = EOPNOTSUPP, .ctx = ctx,
+                                       .action = "set a trigger on", .file = file, .value = spec,
+                                       .reason = "this kernel has no such file"));
     }
-    mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "set a trigger on", file, spec,
-                    NULL);
+    mcg_raise_error(mrb, MCG_FAILURE(.err = err, .ctx = ctx, .action = "set a trigger on",
+                                     .file = file, .value = spec));
   }
   if (write(fd, spec, strlen(spec) + 1) < 0) { /* the kernel's example writes the NUL too */
     err = errno;
     close(fd);
-    mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "set a trigger on", file, spec,
-                    err == EINVAL ? "the kernel takes a window of 500 ms to 10 s and a stall "
+    mcg_raise_error(
+        mrb,
+        MCG_FAILURE(.err = err, .ctx = ctx, .action = "set a trigger on", .file = file,
+                    .value = spec,
+                    .reason = err == EINVAL
+                                  ? "the kernel takes a window of 500 ms to 10 s and a stall "
                                     "within it; without CAP_SYS_RESOURCE (kernel 6.5 and later) "
                                     "a window of whole 2 s"
-                                  : NULL);
+                                  : NULL));
   }
   return fd;
 }
@@ -119,9 +124,12 @@ trigger_wait(mrb_state *mrb, mrb_value self)
     pfd.revents = 0;
     ready = poll(&pfd, 1, mcg_ms_left(deadline));
   } while (ready < 0 && errno == EINTR);
-  if (ready < 0) mcg_raise_for_group_file(mrb, self, NULL, errno, "wait for", NULL);
+  if (ready < 0)
+    mcg_raise_for_group_file(mrb, self, MCG_FAILURE(.err = errno, .action = "wait for"));
   if (pfd.revents & (POLLERR | POLLNVAL)) /* the group was removed */
-    mcg_raise_for_group_file(mrb, self, "NotFound", ENOENT, "wait for", "the group was removed");
+    mcg_raise_for_group_file(mrb, self,
+                             MCG_FAILURE(.cls = "NotFound", .err = ENOENT, .action = "wait for",
+                                         .reason = "the group was removed"));
   return mrb_bool_value(ready > 0 && (pfd.revents & POLLPRI));
 }
 

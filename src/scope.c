@@ -46,9 +46,10 @@ check_unit_name(mrb_state *mrb, const char *scope, const char *what, const char 
       strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789:_.-@\\") == n)
     return;
   mcg_raise_process_error(
-      mrb, "InvalidValue", EINVAL, scope,
-      RSTRING_CSTR(mrb,
-                   mrb_format(mrb, "%s %s must be a unit name ending in %s", what, name, suffix)));
+      mrb, MCG_FAILURE(.cls = "InvalidValue", .err = EINVAL, .action = scope,
+                       .reason = RSTRING_CSTR(
+                           mrb, mrb_format(mrb, "%s %s must be a unit name ending in %s", what,
+                                           name, suffix))));
 }
 
 /* The pid's group in the hierarchy systemd keeps (the v2 one, or v1's
@@ -96,13 +97,16 @@ wait_for_scope(mrb_state *mrb, const char *what, const char *name, pid_t pid)
 
   for (;;) {
     if (!systemd_group_of(pid, group))
-      mcg_raise_process_error(mrb, "NotFound", ESRCH, what, "the process has exited");
+      mcg_raise_process_error(mrb, MCG_FAILURE(.cls = "NotFound", .err = ESRCH, .action = what,
+                                               .reason = "the process has exited"));
     size_t len = strlen(group);
     if (len > n && group[len - n - 1] == '/' && strcmp(group + len - n, name) == 0)
       return mrb_str_new_cstr(mrb, group);
     if (mcg_ms_left(deadline) <= 0)
-      mcg_raise_process_error(mrb, "Timeout", ETIMEDOUT, what,
-                              "systemd accepted the scope but did not move the process into it");
+      mcg_raise_process_error(
+          mrb,
+          MCG_FAILURE(.cls = "Timeout", .err = ETIMEDOUT, .action = what,
+                      .reason = "systemd accepted the scope but did not move the process into it"));
     mcg_back_off(&delay, deadline);
   }
 }
@@ -161,9 +165,10 @@ pick_engine(mrb_state *mrb, const char *what, mrb_value asked)
 #endif
   if (name && strcmp(name, "libcgroup") != 0 && strcmp(name, "sd_bus") != 0)
     mrb_raisef(mrb, E_ARGUMENT_ERROR, "unknown scope engine %s (:libcgroup or :sd_bus)", name);
-  mcg_raise_process_error(mrb, "Unsupported", EOPNOTSUPP, what,
-                          name ? RSTRING_CSTR(mrb, mrb_format(mrb, "built without %s", name))
-                               : "built without libcgroup 3 or libsystemd (sd-bus)");
+  mcg_raise_process_error(
+      mrb, MCG_FAILURE(.cls = "Unsupported", .err = EOPNOTSUPP, .action = what,
+                       .reason = name ? RSTRING_CSTR(mrb, mrb_format(mrb, "built without %s", name))
+                                      : "built without libcgroup 3 or libsystemd (sd-bus)"));
 }
 
 /*
@@ -188,10 +193,12 @@ cgroup_s_scope(mrb_state *mrb, mrb_value self)
   check_unit_name(mrb, what, "name", name, ".scope");
   check_unit_name(mrb, what, "slice", slice, ".slice");
   if (pid <= 0 || pid > INT_MAX)
-    mcg_raise_process_error(mrb, "InvalidValue", EINVAL, what, "pid must be a positive pid_t");
+    mcg_raise_process_error(mrb, MCG_FAILURE(.cls = "InvalidValue", .err = EINVAL, .action = what,
+                                             .reason = "pid must be a positive pid_t"));
   if (!systemd_is_init())
-    mcg_raise_process_error(mrb, "Unsupported", EOPNOTSUPP, what,
-                            "systemd is not PID 1 here (no /run/systemd/system)");
+    mcg_raise_process_error(
+        mrb, MCG_FAILURE(.cls = "Unsupported", .err = EOPNOTSUPP, .action = what,
+                         .reason = "systemd is not PID 1 here (no /run/systemd/system)"));
   switch (pick_engine(mrb, what, engine)) {
 #ifdef MCG_HAVE_LIBCGROUP_SCOPE
   case ENGINE_LIBCGROUP:
@@ -203,7 +210,7 @@ cgroup_s_scope(mrb_state *mrb, mrb_value self)
 #endif
   default: break;
   }
-  if (why) mcg_raise_process_error(mrb, NULL, err, what, why);
+  if (why) mcg_raise_process_error(mrb, MCG_FAILURE(.err = err, .action = what, .reason = why));
   return wait_for_scope(mrb, what, name, (pid_t)pid);
 }
 

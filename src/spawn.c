@@ -154,8 +154,10 @@ require_one_v2_group(mrb_state *mrb, mrb_value groups, struct cgroup_ctx *ctx)
   for (i = 0; mcg_ctx_on_v2(ctx) && i < RARRAY_LEN(groups); i++) {
     struct cgroup_ctx *other = mcg_get_ctx(mrb, RARRAY_PTR(groups)[i]);
     if (mcg_ctx_on_v2(other) && strcmp(other->path, ctx->path) != 0) {
-      mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "spawn", NULL,
-                      other->path, "on cgroup v2 a process is in one group for all controllers");
+      mcg_raise_error(
+          mrb, MCG_FAILURE(.cls = "InvalidValue", .err = EINVAL, .ctx = ctx, .action = "spawn",
+                           .value = other->path,
+                           .reason = "on cgroup v2 a process is in one group for all controllers"));
     }
   }
 }
@@ -181,8 +183,7 @@ tasks_files_of(mrb_state *mrb, mrb_value groups, mrb_value *files, mrb_value *v1
     require_one_v2_group(mrb, groups, ctx);
     mcg_write_staged(mrb, ctx, STAGED_BEFORE_MOVE);
     if (!mcg_mount_path(ctx, ctx->path, file, full)) {
-      mcg_raise_error(mrb, NULL, ENAMETOOLONG, ctx->controller, ctx->path, "spawn", NULL, NULL,
-                      NULL);
+      mcg_raise_error(mrb, MCG_FAILURE(.err = ENAMETOOLONG, .ctx = ctx, .action = "spawn"));
     }
     mrb_ary_push(mrb, *files, mrb_str_new_cstr(mrb, full));
     mrb_ary_push(mrb, *v1_files, mcg_ctx_on_v2(ctx) ? mrb_nil_value() : RARRAY_PTR(*files)[i]);
@@ -295,7 +296,7 @@ start_child(mrb_state *mrb, mrb_value groups, struct start *how, mrb_value argv,
       close(pipefd[0]);
       close(pipefd[1]);
     }
-    mcg_raise_error(mrb, NULL, err, blamed->controller, blamed->path, "spawn", NULL, NULL, NULL);
+    mcg_raise_error(mrb, MCG_FAILURE(.err = err, .ctx = blamed, .action = "spawn"));
   }
   close(pipefd[1]);
   *report_fd = pipefd[0];
@@ -310,11 +311,11 @@ raise_report(mrb_state *mrb, mrb_value groups, mrb_value argv, struct spawn_repo
       mcg_get_ctx(mrb, RARRAY_PTR(groups)[report.stage < 0 ? 0 : report.stage]);
 
   if (report.stage < 0) {
-    mcg_raise_error(mrb, NULL, report.err, ctx->controller, ctx->path, "spawn: exec", NULL,
-                    RSTRING_PTR(RARRAY_PTR(argv)[0]), NULL);
+    mcg_raise_error(mrb, MCG_FAILURE(.err = report.err, .ctx = ctx, .action = "spawn: exec",
+                                     .value = RSTRING_PTR(RARRAY_PTR(argv)[0])));
   }
-  mcg_raise_error(mrb, NULL, report.err, ctx->controller, ctx->path, "spawn: join",
-                  mcg_version_file(ctx, FILE_MOVE_TASK), NULL, NULL);
+  mcg_raise_error(mrb, MCG_FAILURE(.err = report.err, .ctx = ctx, .action = "spawn: join",
+                                   .file = mcg_version_file(ctx, FILE_MOVE_TASK)));
 }
 
 /*
@@ -375,25 +376,31 @@ cgroup_s_waitpid(mrb_state *mrb, mrb_value self)
   mrb_get_args(mrb, "i", &pid);
   if (pid <= 0 || pid > INT_MAX) /* waitpid would take any child, or a process group's */
     mcg_raise_process_error(
-        mrb, "InvalidValue", EINVAL, "wait",
-        RSTRING_CSTR(mrb, mrb_format(mrb, "pid %i: must be a child's pid, above 0", pid)));
+        mrb, MCG_FAILURE(.cls = "InvalidValue", .err = EINVAL, .action = "wait",
+                         .reason = RSTRING_CSTR(
+                             mrb, mrb_format(mrb, "pid %i: must be a child's pid, above 0", pid))));
   while ((ret = waitpid((pid_t)pid, &status, 0)) < 0 && errno == EINTR) {
   }
   err = ret < 0 ? errno : 0;
   if (err == ECHILD && children_reaped_by_kernel()) {
-    mcg_raise_process_error(mrb, "Unsupported", ECHILD, "wait",
-                            "SIGCHLD is ignored here, so the kernel reaps children as they end "
-                            "and their status is lost");
+    mcg_raise_process_error(
+        mrb,
+        MCG_FAILURE(.cls = "Unsupported", .err = ECHILD, .action = "wait",
+                    .reason = "SIGCHLD is ignored here, so the kernel reaps children as they end "
+                              "and their status is lost"));
   }
   if (err == ECHILD) {
     mcg_raise_process_error(
-        mrb, "NotFound", ECHILD, "wait",
-        RSTRING_CSTR(mrb, mrb_format(mrb,
-                                     "pid %i is not a child of this process, or was reaped "
-                                     "already",
-                                     pid)));
+        mrb, MCG_FAILURE(.cls = "NotFound", .err = ECHILD, .action = "wait",
+                         .reason = RSTRING_CSTR(
+                             mrb, mrb_format(mrb,
+                                             "pid %i is not a child of this process, or was reaped "
+                                             "already",
+                                             pid))));
   }
-  if (err) mcg_raise_process_error(mrb, NULL, err, "wait", strerror(err));
+  if (err)
+    mcg_raise_process_error(mrb,
+                            MCG_FAILURE(.err = err, .action = "wait", .reason = strerror(err)));
   return mrb_assoc_new(
       mrb, WIFEXITED(status) ? mrb_int_value(mrb, WEXITSTATUS(status)) : mrb_nil_value(),
       WIFSIGNALED(status) ? mrb_int_value(mrb, WTERMSIG(status)) : mrb_nil_value());

@@ -50,8 +50,9 @@ pid_arg(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_value v, const char *action)
   if (pid <= 0 || pid > INT_MAX) {
     char buf[32];
     snprintf(buf, sizeof buf, "%" PRId64, (int64_t)pid);
-    mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, action,
-                    move_file(ctx, FALSE), buf, "pid must be positive");
+    mcg_raise_error(mrb, MCG_FAILURE(.cls = "InvalidValue", .err = EINVAL, .ctx = ctx,
+                                     .action = action, .file = move_file(ctx, FALSE), .value = buf,
+                                     .reason = "pid must be positive"));
   }
   return (pid_t)pid;
 }
@@ -111,14 +112,19 @@ reserve_attachment(mrb_state *mrb, struct cgroup_ctx *ctx)
       mrb, ctx->attached, sizeof *ctx->attached * (ctx->attached_count + 1));
 }
 
+/* Raise f for a move of pid by ctx (into f's group, else ctx's): the file
+ * that moves it and the pid named. */
 static mrb_noreturn void
-raise_for_task(mrb_state *mrb, struct cgroup_ctx *ctx, const char *cls, int err, const char *group,
-               const char *action, pid_t pid, mrb_bool whole, const char *reason)
+raise_for_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, mrb_bool whole,
+               const struct failure *f)
 {
   char buf[16];
+  struct failure named = *f;
 
-  mcg_raise_error(mrb, cls, err, ctx->controller, group, action, move_file(ctx, whole),
-                  pid_text(pid, buf), reason);
+  named.ctx = ctx;
+  named.file = move_file(ctx, whole);
+  named.value = pid_text(pid, buf);
+  mcg_raise_error(mrb, &named);
 }
 
 /* Count one attach of pid in its record in ctx, made if need be.  A new
@@ -167,10 +173,13 @@ require_domain_group(mrb_state *mrb, struct cgroup_ctx *ctx)
 {
   if (ctx->domain_seen || !mcg_ctx_on_v2(ctx) || mcg_follows_threads(ctx)) return;
   if (strcmp(mcg_kernel_read_line(mrb, ctx, ctx->path, "cgroup.type"), "threaded") == 0) {
-    mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, ctx->path, "attach",
-                    "cgroup.type", "threaded",
-                    "memory and io follow processes only: a threaded group has no limits of "
-                    "theirs (its threaded domain's apply)");
+    mcg_raise_error(
+        mrb,
+        MCG_FAILURE(.cls = "Unsupported", .err = EOPNOTSUPP, .ctx = ctx, .action = "attach",
+                    .file = "cgroup.type", .value = "threaded",
+                    .reason =
+                        "memory and io follow processes only: a threaded group has no limits of "
+                        "theirs (its threaded domain's apply)"));
   }
   ctx->domain_seen = TRUE;
 }
@@ -189,18 +198,21 @@ attach_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, mrb_bool other_pr
   drop_inherited_attachments(mrb, ctx);
   reserve_attachment(mrb, ctx);
   if ((err = mcg_current_group(mrb, ctx, pid, previous)) == ESRCH) {
-    raise_for_task(mrb, ctx, "NotFound", ESRCH, ctx->path, "attach", pid, whole, "no such process");
+    raise_for_task(mrb, ctx, pid, whole,
+                   MCG_FAILURE(.cls = "NotFound", .err = ESRCH, .action = "attach",
+                               .reason = "no such process"));
   }
   if (err) mcg_raise_unreadable_group(mrb, ctx, pid, err, previous);
   /* already there (on v2 a CPU and a MEMORY object of one name are one
    * group: Cgroup.with(cpu, mem) moves once) */
   if (strcmp(previous, ctx->path) != 0 && (err = move_task(mrb, ctx, ctx->path, pid, whole))) {
     mcg_require_group(mrb, ctx, "attach");
-    raise_for_task(mrb, ctx, NULL, err, ctx->path, "attach", pid, whole, NULL);
+    raise_for_task(mrb, ctx, pid, whole, MCG_FAILURE(.err = err, .action = "attach"));
   }
   if (other_process && may_be_exiting(ctx, previous) && !mcg_task_is_in(mrb, ctx, pid, ctx->path)) {
-    raise_for_task(mrb, ctx, "NotFound", ESRCH, ctx->path, "attach", pid, whole,
-                   "process has exited");
+    raise_for_task(mrb, ctx, pid, whole,
+                   MCG_FAILURE(.cls = "NotFound", .err = ESRCH, .action = "attach",
+                               .reason = "process has exited"));
   }
   record_attachment(mrb, ctx, pid, previous, whole);
 }
@@ -217,9 +229,11 @@ attach_yield(mrb_state *mrb, mrb_value args)
   struct cgroup_ctx *ctx = mcg_get_ctx(mrb, RARRAY_PTR(args)[0]);
 
   return mcg_yield_no_fiber_switch(
-      mrb, args, ctx->controller, ctx->path, "attach",
-      "a fiber switched inside the block (Fiber.yield, Nginx::Async): the process's other work "
-      "would run in this group meanwhile; wait outside the block");
+      mrb, args,
+      MCG_FAILURE(.ctx = ctx, .action = "attach",
+                  .reason = "a fiber switched inside the block (Fiber.yield, Nginx::Async): the "
+                            "process's other work would run in this group meanwhile; wait "
+                            "outside the block"));
 }
 
 static mrb_value
@@ -293,7 +307,7 @@ return_task(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, const char *targe
     err = move_task(mrb, ctx, up, pid, whole);
   }
   if (err == 0 || err == ESRCH) return; /* a task that has exited needs no move */
-  raise_for_task(mrb, ctx, NULL, err, up, "detach", pid, whole, NULL);
+  raise_for_task(mrb, ctx, pid, whole, MCG_FAILURE(.err = err, .group = up, .action = "detach"));
 }
 
 /*
@@ -336,8 +350,9 @@ detach_unrecorded(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid)
   char parent[PATH_MAX];
 
   if (!mcg_task_is_in(mrb, ctx, pid, ctx->path)) {
-    raise_for_task(mrb, ctx, "NotFound", ESRCH, ctx->path, "detach", pid, FALSE,
-                   "task is not attached to this group");
+    raise_for_task(mrb, ctx, pid, FALSE,
+                   MCG_FAILURE(.cls = "NotFound", .err = ESRCH, .action = "detach",
+                               .reason = "task is not attached to this group"));
   }
   mcg_parent_of(ctx->path, parent);
   return_task(mrb, ctx, pid, parent, TRUE, FALSE);

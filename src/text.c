@@ -85,8 +85,9 @@ mcg_normalise_name(mrb_state *mrb, enum controller_id controller, mrb_value name
     out[n] = '\0';
     if (seg_end == end) return;
   }
-  mcg_raise_error(mrb, "InvalidValue", EINVAL, controller, mcg_printable(mrb, name), "name", NULL,
-                  NULL, why);
+  mcg_raise_error(mrb,
+                  MCG_FAILURE(.cls = "InvalidValue", .err = EINVAL, .controller = controller,
+                              .group = mcg_printable(mrb, name), .action = "name", .reason = why));
 }
 
 /* Parse a decimal integer (or "max" = -1) from [s, end); FALSE if not one. */
@@ -124,8 +125,9 @@ mrb_noreturn void
 mcg_raise_unexpected(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
                      const char *text)
 {
-  mcg_raise_error(mrb, "Error", 0, ctx->controller, ctx->path, "parse", mcg_attr_file(ctx, attr),
-                  text, "unexpected content");
+  mcg_raise_error(mrb, MCG_FAILURE(.cls = "Error", .ctx = ctx, .action = "parse",
+                                   .file = mcg_attr_file(ctx, attr), .value = text,
+                                   .reason = "unexpected content"));
 }
 
 const char *
@@ -335,8 +337,9 @@ string_text(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr
   else if (attr->kind == KIND_DEVLIMIT && !is_device_limit(text))
     why = "expected \"MAJ:MIN VALUE\" in digits";
   if (why) {
-    mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "set",
-                    mcg_attr_file(ctx, attr), text, why);
+    mcg_raise_error(mrb,
+                    MCG_FAILURE(.cls = "InvalidValue", .err = EINVAL, .ctx = ctx, .action = "set",
+                                .file = mcg_attr_file(ctx, attr), .value = text, .reason = why));
   }
   return text;
 }
@@ -365,8 +368,9 @@ device_limit_number(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribu
   mrb_value v;
 
   if (!mcg_parse_integer(mrb, digits, digits + strlen(digits), &v) || !mrb_integer_p(v)) {
-    mcg_raise_error(mrb, "InvalidValue", ERANGE, ctx->controller, ctx->path, "set",
-                    mcg_attr_file(ctx, attr), text, "the value is beyond 64 bits");
+    mcg_raise_error(mrb, MCG_FAILURE(.cls = "InvalidValue", .err = ERANGE, .ctx = ctx,
+                                     .action = "set", .file = mcg_attr_file(ctx, attr),
+                                     .value = text, .reason = "the value is beyond 64 bits"));
   }
   return (long long)mrb_integer(v);
 }

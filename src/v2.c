@@ -178,10 +178,12 @@ swap_limit(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
   if (v != -1) {
     memory = text_bytes(mrb, ctx, attr, RSTRING_PTR(memory_text), RSTRING_END(memory_text));
     if (memory == -1 || v < memory) {
-      mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "write",
-                      mcg_attr_file(ctx, attr), RSTRING_CSTR(mrb, int_text(mrb, v)),
-                      memory == -1 ? "memory+swap needs a memory limit on cgroup v2"
-                                   : "below the memory limit");
+      mcg_raise_error(
+          mrb, MCG_FAILURE(.cls = "InvalidValue", .err = EINVAL, .ctx = ctx, .action = "write",
+                           .file = mcg_attr_file(ctx, attr),
+                           .value = RSTRING_CSTR(mrb, int_text(mrb, v)),
+                           .reason = memory == -1 ? "memory+swap needs a memory limit on cgroup v2"
+                                                  : "below the memory limit"));
     }
     v -= memory;
   }
@@ -221,6 +223,7 @@ static const char *const version_files[][2] = {
     [FILE_MOVE_TASK] = {"tasks", "cgroup.procs"},
     [FILE_THREADS] = {"tasks", "cgroup.threads"},
     [FILE_FREEZE] = {"freezer.state", "cgroup.freeze"},
+    [FILE_FROZEN] = {"freezer.state", "cgroup.events"}, /* where the state reached shows */
 };
 
 const char *

@@ -101,14 +101,45 @@ read_freezer_state(mrb_state *mrb, struct cgroup_ctx *ctx)
   return *mcg_kernel_read_line(mrb, ctx, ctx->path, "cgroup.freeze") == '1' ? "FREEZING" : "THAWED";
 }
 
+/* Whether v1's freezer.state, read through fd, says want: 0 if so,
+ * EAGAIN if not yet, or the errno of the read. */
+static int
+v1_state_is(int fd, const char *want)
+{
+  char buf[32];
+  size_t len = strlen(want);
+  ssize_t n = pread(fd, buf, sizeof buf, 0);
+
+  if (n < 0) return errno;
+  return (size_t)n > len && memcmp(buf, want, len) == 0 && buf[len] == '\n' ? 0 : EAGAIN;
+}
+
+/* v1's freezer.state has no notification: read it again through one
+ * descriptor after 1, 2, 4 .. 16 ms.  Returns as freezer_wait does. */
+static int
+freezer_wait_v1(mrb_state *mrb, struct cgroup_ctx *ctx, const char *want, double deadline)
+{
+  int fd = mcg_open_in_mount(mrb, ctx, ctx->path, "freezer.state", O_RDONLY), err = errno;
+  long delay = 1;
+
+  if (fd < 0) return err;
+  while ((err = v1_state_is(fd, want)) == EAGAIN) {
+    if (mcg_ms_left(deadline) == 0) {
+      err = ETIMEDOUT;
+      break;
+    }
+    mcg_back_off(&delay, deadline);
+  }
+  close(fd);
+  return err;
+}
+
 /* 0 once the freezer reached want, ETIMEDOUT at the deadline, or why its
- * state could not be watched (EMFILE; ENOENT: the group was removed).
- * v1's freezer.state has no notification: look again after 1, 2, 4 .. 16 ms. */
+ * state could not be watched (EMFILE; ENOENT: the group was removed); it
+ * never raises, so that a freeze is undone whatever stopped the wait. */
 static int
 freezer_wait(mrb_state *mrb, struct cgroup_ctx *ctx, const char *want, double deadline)
 {
-  long delay = 1;
-
   if (mcg_ctx_on_v2(ctx)) {
     int fd = mcg_open_in_mount(mrb, ctx, ctx->path, "cgroup.events", O_RDONLY), err = errno;
     long long frozen;
@@ -117,11 +148,7 @@ freezer_wait(mrb_state *mrb, struct cgroup_ctx *ctx, const char *want, double de
     close(fd);
     return frozen < 0 ? ENOENT : frozen == (strcmp(want, "FROZEN") == 0) ? 0 : ETIMEDOUT;
   }
-  while (strcmp(read_freezer_state(mrb, ctx), want) != 0) {
-    if (mcg_ms_left(deadline) == 0) return ETIMEDOUT;
-    mcg_back_off(&delay, deadline);
-  }
-  return 0;
+  return freezer_wait_v1(mrb, ctx, want, deadline);
 }
 
 static void
@@ -131,7 +158,9 @@ freezer_write(mrb_state *mrb, struct cgroup_ctx *ctx, mrb_bool freeze, const cha
   const char *value = mcg_freeze_value(ctx, freeze);
   int err = mcg_kernel_write(mrb, ctx, ctx->path, file, value, FILE_ONCE);
 
-  if (err) mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, action, file, value, NULL);
+  if (err)
+    mcg_raise_error(
+        mrb, MCG_FAILURE(.err = err, .ctx = ctx, .action = action, .file = file, .value = value));
 }
 
 /* FREEZER#freeze(timeout = 5) / #thaw(timeout = 5): ask, then wait until
@@ -149,22 +178,27 @@ freezer_change(mrb_state *mrb, mrb_value self, mrb_bool freeze)
   deadline = mcg_deadline_after(mcg_timeout_arg(mrb, t, 5));
   mcg_require_group(mrb, ctx, action);
   if (strcmp(ctx->path, "/") == 0) {
-    mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, action, NULL, NULL,
-                    "the root group cannot be frozen");
+    mcg_raise_error(mrb,
+                    MCG_FAILURE(.cls = "InvalidValue", .err = EINVAL, .ctx = ctx, .action = action,
+                                .reason = "the root group cannot be frozen"));
   }
   if (freeze && mcg_caller_within(mrb, ctx, ctx->path)) { /* it would freeze, never to return */
-    mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, action, NULL, NULL,
-                    "a thread of the calling process is in this group or below it");
+    mcg_raise_error(
+        mrb, MCG_FAILURE(.cls = "InvalidValue", .err = EINVAL, .ctx = ctx, .action = action,
+                         .reason = "a thread of the calling process is in this group or below it"));
   }
   freezer_write(mrb, ctx, freeze, action);
   if ((err = freezer_wait(mrb, ctx, want, deadline)) == 0) return self;
   if (freeze) freezer_write(mrb, ctx, FALSE, "undo freeze");
   if (err != ETIMEDOUT) { /* not a timeout: why the state could not be watched */
-    mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, action, "cgroup.events", want,
-                    freeze ? "could not watch the state (thawed again)" : NULL);
+    mcg_raise_error(
+        mrb, MCG_FAILURE(.err = err, .ctx = ctx, .action = action,
+                         .file = mcg_version_file(ctx, FILE_FROZEN), .value = want,
+                         .reason = freeze ? "could not watch the state (thawed again)" : NULL));
   }
-  mcg_raise_error(mrb, NULL, ETIMEDOUT, ctx->controller, ctx->path, action, NULL, want,
-                  freeze ? "not frozen in time (thawed again)" : "not thawed in time");
+  mcg_raise_error(mrb, MCG_FAILURE(.err = ETIMEDOUT, .ctx = ctx, .action = action, .value = want,
+                                   .reason = freeze ? "not frozen in time (thawed again)"
+                                                    : "not thawed in time"));
 }
 
 static mrb_value
@@ -221,8 +255,8 @@ oom_wait_v1(mrb_state *mrb, struct cgroup_ctx *ctx, double deadline)
   if (ready > 0 && read(efd, &count, sizeof count) != sizeof count) ready = 0;
   if (efd >= 0) close(efd);
   if (err) {
-    mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "wait for OOM",
-                    "cgroup.event_control", NULL, NULL);
+    mcg_raise_error(mrb, MCG_FAILURE(.err = err, .ctx = ctx, .action = "wait for OOM",
+                                     .file = "cgroup.event_control"));
   }
   return ready > 0;
 }
@@ -235,8 +269,8 @@ oom_wait_v2(mrb_state *mrb, struct cgroup_ctx *ctx, double deadline)
   long long before, now;
 
   if (fd < 0) {
-    mcg_raise_error(mrb, NULL, errno, ctx->controller, ctx->path, "wait for OOM", "memory.events",
-                    NULL, NULL);
+    mcg_raise_error(mrb, MCG_FAILURE(.err = errno, .ctx = ctx, .action = "wait for OOM",
+                                     .file = "memory.events"));
   }
   before = fd_key_value(fd, "oom");
   now = before < 0 ? -1 : wait_v2_key(fd, "oom", exceeds, before, deadline);
@@ -304,8 +338,8 @@ cgroup_wait_empty(mrb_state *mrb, mrb_value self)
   if (!mcg_ctx_on_v2(ctx)) return mrb_bool_value(empty_wait_v1(mrb, ctx, deadline));
   fd = mcg_open_in_mount(mrb, ctx, ctx->path, "cgroup.events", O_RDONLY);
   if (fd < 0) {
-    mcg_raise_error(mrb, NULL, errno, ctx->controller, ctx->path, "wait until empty",
-                    "cgroup.events", NULL, NULL);
+    mcg_raise_error(mrb, MCG_FAILURE(.err = errno, .ctx = ctx, .action = "wait until empty",
+                                     .file = "cgroup.events"));
   }
   populated = wait_v2_key(fd, "populated", equals, 0, deadline);
   close(fd);
@@ -372,21 +406,23 @@ memory_wait_for_events(mrb_state *mrb, mrb_value self)
   deadline = mcg_deadline_after(mcg_timeout_arg(mrb, t, -1));
   mcg_require_group(mrb, ctx, "wait for events");
   if (!mcg_ctx_on_v2(ctx)) {
-    mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, ctx->path, "wait for events",
-                    "memory.events", NULL, "cgroup v2 only");
+    mcg_raise_error(mrb, MCG_FAILURE(.cls = "Unsupported", .err = EOPNOTSUPP, .ctx = ctx,
+                                     .action = "wait for events", .file = "memory.events",
+                                     .reason = "cgroup v2 only"));
   }
   fd = mcg_open_in_mount(mrb, ctx, ctx->path, "memory.events", O_RDONLY);
   if (fd < 0) {
-    mcg_raise_error(mrb, NULL, errno, ctx->controller, ctx->path, "wait for events",
-                    "memory.events", NULL, NULL);
+    mcg_raise_error(mrb, MCG_FAILURE(.err = errno, .ctx = ctx, .action = "wait for events",
+                                     .file = "memory.events"));
   }
   read_event_counts(fd, mrb, keys, before);
   for (i = 0; i < n; i++) {
     if (before[i] < 0) {
       close(fd);
-      mcg_raise_error(mrb, "Unsupported", EOPNOTSUPP, ctx->controller, ctx->path, "wait for events",
-                      "memory.events", RSTRING_CSTR(mrb, RARRAY_PTR(keys)[i]),
-                      "no such counter in this kernel's memory.events");
+      mcg_raise_error(mrb, MCG_FAILURE(.cls = "Unsupported", .err = EOPNOTSUPP, .ctx = ctx,
+                                       .action = "wait for events", .file = "memory.events",
+                                       .value = RSTRING_CSTR(mrb, RARRAY_PTR(keys)[i]),
+                                       .reason = "no such counter in this kernel's memory.events"));
     }
   }
   do {

@@ -183,16 +183,20 @@ mcg_raise_unreadable_group(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, in
 
   snprintf(file, sizeof file, "/proc/%d/cgroup", (int)pid);
   if (err != EXDEV)
-    mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, "read", file, NULL, NULL);
+    mcg_raise_error(mrb, MCG_FAILURE(.err = err, .ctx = ctx, .action = "read", .file = file));
   if (mount_root(ctx, root)) snprintf(root, sizeof root, "(unreadable)");
   mcg_raise_error(
-      mrb, "NotFound", ENOENT, ctx->controller, seen, "find", file, NULL,
-      RSTRING_CSTR(mrb, mrb_format(mrb,
-                                   "the task's group is outside the cgroup mount at %s, whose root "
-                                   "is %s here: the mount shows another cgroup namespace's tree "
-                                   "(a bind of the host's cgroup tree: use the engine's own cgroup "
-                                   "mount, or the host's cgroup namespace)",
-                                   ctx->host->mount, root)));
+      mrb,
+      MCG_FAILURE(.cls = "NotFound", .err = ENOENT, .ctx = ctx, .group = seen, .action = "find",
+                  .file = file,
+                  .reason = RSTRING_CSTR(
+                      mrb,
+                      mrb_format(mrb,
+                                 "the task's group is outside the cgroup mount at %s, whose root "
+                                 "is %s here: the mount shows another cgroup namespace's tree "
+                                 "(a bind of the host's cgroup tree: use the engine's own cgroup "
+                                 "mount, or the host's cgroup namespace)",
+                                 ctx->host->mount, root))));
 }
 
 /* Whether the task is in the group at path (not when it has exited). */
@@ -357,10 +361,10 @@ mcg_subtree(mrb_state *mrb, struct cgroup_ctx *ctx, const char *action)
 
   mcg_require_mount(mrb, ctx);
   if (!mcg_mount_path(ctx, ctx->path, NULL, full) || !mcg_path_exists(ctx, ctx->path)) {
-    mcg_raise_error(mrb, "NotFound", ENOENT, ctx->controller, ctx->path, action, NULL, NULL,
-                    "no such group");
+    mcg_raise_error(mrb, MCG_FAILURE(.cls = "NotFound", .err = ENOENT, .ctx = ctx, .action = action,
+                                     .reason = "no such group"));
   }
   err = walk_groups(mrb, full, ctx->host->mount_length, list);
-  if (err) mcg_raise_error(mrb, NULL, err, ctx->controller, ctx->path, action, NULL, NULL, NULL);
+  if (err) mcg_raise_error(mrb, MCG_FAILURE(.err = err, .ctx = ctx, .action = action));
   return mrb_funcall_id(mrb, list, MRB_SYM(sort), 0);
 }

@@ -36,7 +36,8 @@ refuse(mrb_state *mrb, mrb_value self, const char *action, const char *why)
   mrb_value groups = mrb_iv_get(mrb, self, MRB_IVSYM(groups));
   struct cgroup_ctx *ctx = mcg_get_ctx(mrb, mrb_ary_ref(mrb, groups, 0));
 
-  mcg_raise_error(mrb, "Busy", EBUSY, ctx->controller, ctx->path, action, NULL, NULL, why);
+  mcg_raise_error(
+      mrb, MCG_FAILURE(.cls = "Busy", .err = EBUSY, .ctx = ctx, .action = action, .reason = why));
 }
 
 /* What is in force for attribute id between requests. */
@@ -87,8 +88,9 @@ level_plus(mrb_state *mrb, mrb_value group, mrb_value allowance)
 
   if (!mrb_integer_p(allowance) || mrb_integer(allowance) < 0 ||
       __builtin_add_overflow(level, mrb_integer(allowance), &limit)) {
-    mcg_raise_error(mrb, "InvalidValue", EINVAL, ctx->controller, ctx->path, "run",
-                    "memory.limit_in_bytes", NULL, "the allowance above the level is out of range");
+    mcg_raise_error(mrb, MCG_FAILURE(.cls = "InvalidValue", .err = EINVAL, .ctx = ctx,
+                                     .action = "run", .file = "memory.limit_in_bytes",
+                                     .reason = "the allowance above the level is out of range"));
   }
   return mrb_int_value(mrb, limit);
 }
@@ -207,9 +209,11 @@ yield_worker(mrb_state *mrb, mrb_value args)
       mcg_get_ctx(mrb, mrb_ary_ref(mrb, mrb_iv_get(mrb, self, MRB_IVSYM(groups)), 0));
 
   result = mcg_yield_no_fiber_switch(
-      mrb, args, ctx->controller, ctx->path, "run",
-      "a fiber switched inside the block (Fiber.yield, Nginx::Async): the request's limits are "
-      "the group's, and other work would run under them meanwhile; wait outside the block");
+      mrb, args,
+      MCG_FAILURE(.ctx = ctx, .action = "run",
+                  .reason = "a fiber switched inside the block (Fiber.yield, Nginx::Async): the "
+                            "request's limits are the group's, and other work would run under "
+                            "them meanwhile; wait outside the block"));
   mrb_iv_set(mrb, self, MRB_IVSYM(returned), mrb_true_value());
   return result;
 }
@@ -343,8 +347,9 @@ worker_s_claim_process(mrb_state *mrb, mrb_value self)
     snprintf(why, sizeof why,
              "this process lives in %s already (one Cgroup::Worker per process; close it first)",
              process_worker.name);
-    mcg_raise_error(mrb, "Busy", EBUSY, CTL_CPU, process_worker.name, "make a worker", NULL, NULL,
-                    why);
+    mcg_raise_error(mrb, MCG_FAILURE(.cls = "Busy", .err = EBUSY, .controller = CTL_CPU,
+                                     .group = process_worker.name, .action = "make a worker",
+                                     .reason = why));
   }
   if (name) {
     process_worker.pid = getpid();

@@ -168,3 +168,27 @@ assert('freeze refuses a group whose subtree holds a thread of the caller, which
     g.thaw if g.exist? && g.frozen?
   end
 end
+
+assert('a freeze whose state cannot be read back is undone, and says which file it watched') do
+  skip "needs root to hand the group's files to nobody (running as uid #{CgroupTest.uid})" unless CgroupTest.uid == 0
+  g = Cgroup::FREEZER.new("#{PREFIX}/blind")
+  CgroupTest.isolate do
+    g.create # empty: a freeze is reached at once
+    dir = "#{CgroupTest.mount('freezer')}#{g.group_name}"
+    v2 = CgroupTest.version('freezer') == 2
+    asked, watched = v2 ? %w[cgroup.freeze cgroup.events] : %w[freezer.state freezer.state]
+    [asked, watched].uniq.each { |f| CgroupTest.chown("#{dir}/#{f}", 65534, 65534) }
+    CgroupTest.chmod("#{dir}/#{watched}", 0o200) # nobody may ask, but not read the state back
+    e = begin
+      CgroupTest.set_euid(65534)
+      assert_raise(Cgroup::PermissionDenied) { g.freeze(5) }
+    ensure
+      CgroupTest.set_euid(0)
+    end
+    assert_false kernel_frozen?(g.group_name), "thawed again"
+    assert_equal [watched, "FROZEN"], [e.file, e.value]
+    assert_include e.message, "could not watch the state (thawed again)"
+  ensure
+    g.thaw if g.exist? && g.frozen?
+  end
+end
