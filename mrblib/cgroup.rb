@@ -40,9 +40,7 @@ module Cgroup
     first, *rest = groups
     first.attach { with(*rest, &block) }
   end
-end
 
-module Cgroup
   # MEMORY#peak_tracker's object (src/memory.c)
   class Peak
     def inspect

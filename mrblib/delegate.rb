@@ -1,4 +1,4 @@
-# Cgroup.claim: its C side is src/delegate.c.
+# Cgroup.claim and Cgroup.delegate: their C side is src/delegate.c.
 module Cgroup
   # Take over the subtree this service was delegated: move the processes of
   # the caller's group into the group leaf below it, enable the controllers
@@ -11,9 +11,7 @@ module Cgroup
   def self.claim(*controllers, leaf: "main")
     __claim(controllers, leaf)
   end
-end
 
-module Cgroup
   # The other side, for a root master whose workers run as another user
   # (nginx's `user nobody;`): make base and base/leaf in each controller's
   # hierarchy, hand both to the user `to` (a name or a uid) the way systemd
