@@ -9,7 +9,7 @@ module Cgroup
   # In a container (a cgroup namespace) whose root holds the caller, base is
   # "/": the container's processes go into "/main", and its groups are "/name".
   def self.claim(*controllers, leaf: "main")
-    __claim(controllers, leaf)
+    _claim(controllers, leaf)
   end
 
   # The other side, for a root master whose workers run as another user
@@ -21,6 +21,10 @@ module Cgroup
   # and, as that user, make and enter groups below base.  Returns base.
   #   base = Cgroup.delegate("/nginx", to: "nobody", controllers: [:cpu, :memory])
   def self.delegate(base, to:, controllers:, leaf: "main")
-    __delegate(base, to, controllers, leaf)
+    _delegate(base, to, controllers, leaf)
+  end
+
+  class << self
+    private :_claim, :_delegate # src/delegate.c
   end
 end

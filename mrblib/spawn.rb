@@ -57,7 +57,7 @@ module Cgroup
       watched = groups.select { |g| g.is_a?(MEMORY) }.map { |g| [g, *oom_counts(g)] }
       pid = spawn_in(groups, argv)
       forget_reaped
-      spawned[pid] = [watched, child_started(pid), @last_spawn_via]
+      spawned[pid] = [watched, _child_started(pid), @last_spawn_via]
       pid
     end
 
@@ -65,13 +65,13 @@ module Cgroup
     # Cgroup::Unsupported where SIGCHLD is ignored (no status is left).
     def wait(pid)
       watched, started, via = spawned.delete(pid)
-      watched = via = nil unless started && child_started(pid) == started # not a reused pid
+      watched = via = nil unless started && _child_started(pid) == started # not a reused pid
       exitstatus, termsig = waitpid(pid)
       rose = termsig == 9 ? (watched || []).map { |g, *before| oom_rise(g, before) } : []
       Status.new(pid, exitstatus, termsig, rose.any? { |r| r[0] }, rose.any? { |r| r[1] }, via)
     end
 
-    private :child_started
+    private :_child_started
 
     private
 
@@ -100,7 +100,7 @@ module Cgroup
     # Drop the records of children reaped without Cgroup.wait (Cgroup.waitpid,
     # the host's own SIGCHLD handler): the table holds live children only.
     def forget_reaped
-      spawned.keys.each { |pid| spawned.delete(pid) unless child_started(pid) == spawned[pid][1] }
+      spawned.keys.each { |pid| spawned.delete(pid) unless _child_started(pid) == spawned[pid][1] }
     end
   end
 end

@@ -63,7 +63,7 @@ cgroup_s_group(mrb_state *mrb, mrb_value self)
   return mcg_group_new(mrb, mcg_controller_from(mrb, controller), name);
 }
 
-/* Cgroup.__raise(group, class_name, errno, action, reason): the gem's
+/* Cgroup._raise(group, class_name, errno, action, reason): the gem's
  * exception about a group, for the parts written in Ruby (Cgroup::Pool). */
 static mrb_value
 cgroup_s_raise(mrb_state *mrb, mrb_value self)
@@ -195,7 +195,7 @@ mcg_init_module(mrb_state *mrb, struct RClass *cgroup)
   mrb_define_class_method(mrb, cgroup, "version", cgroup_s_version, MRB_ARGS_REQ(1));
   mrb_define_class_method(mrb, cgroup, "controllers", cgroup_s_controllers, MRB_ARGS_NONE());
   mrb_define_class_method(mrb, cgroup, "group", cgroup_s_group, MRB_ARGS_REQ(2));
-  mrb_define_class_method(mrb, cgroup, "__raise", cgroup_s_raise, MRB_ARGS_REQ(5));
+  mrb_define_class_method(mrb, cgroup, "_raise", cgroup_s_raise, MRB_ARGS_REQ(5));
   mrb_define_class_method(mrb, cgroup, "current_path", cgroup_s_current_path, MRB_ARGS_REQ(1));
   mrb_define_class_method(mrb, cgroup, "hugepage_sizes", cgroup_s_hugepage_sizes, MRB_ARGS_NONE());
   mrb_define_class_method(mrb, cgroup, "favordynmods?", cgroup_s_favordynmods_p, MRB_ARGS_NONE());

@@ -400,7 +400,7 @@ cgroup_s_waitpid(mrb_state *mrb, mrb_value self)
       WIFSIGNALED(status) ? mrb_int_value(mrb, WTERMSIG(status)) : mrb_nil_value());
 }
 
-/* Cgroup.child_started(pid) => when the child pid started (clock ticks
+/* Cgroup._child_started(pid) => when the child pid started (clock ticks
  * after boot, /proc/PID/stat), while it is this process's child and not
  * reaped; nil otherwise.  With the pid it names one process for good, so a
  * record of a spawned child is never taken for another that reuses its pid. */
@@ -423,7 +423,7 @@ cgroup_s_child_started(mrb_state *mrb, mrb_value self)
 void
 mcg_init_spawn(mrb_state *mrb, struct RClass *cgroup)
 {
-  mrb_define_class_method(mrb, cgroup, "child_started", cgroup_s_child_started, MRB_ARGS_REQ(1));
+  mrb_define_class_method(mrb, cgroup, "_child_started", cgroup_s_child_started, MRB_ARGS_REQ(1));
   mrb_define_class_method(mrb, cgroup, "spawn_in", cgroup_s_spawn_in, MRB_ARGS_REQ(2));
   mrb_define_class_method(mrb, cgroup, "waitpid", cgroup_s_waitpid, MRB_ARGS_REQ(1));
 }
