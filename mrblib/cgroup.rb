@@ -2,12 +2,12 @@
 # src/mrb_cgroup.c and the files it calls; spawn.rb and stat.rb pair with
 # src/spawn.c and the stat attributes.
 #
-# A name that begins with one underscore (Cgroup._claim, _delegate, _scope,
-# _raise, _child_started; Worker#_run, ...) is the gem's own, not API: a C
-# primitive under a Ruby method.  Each file that calls one makes it
-# private, which mruby enforces from 3.4 on; mruby 3.1 and 3.3 accept
-# `private` and do nothing (their C API defines public methods only), so
-# there the underscore is the mark.
+# A name that begins with one underscore (Cgroup._claim, _delegate,
+# _scope, _raise, _spawn_in, _child_started; Worker#_run, ...) is the gem's
+# own, not API: a C primitive under a Ruby method.  Each file that calls
+# one makes it private, which mruby enforces from 3.4 on; mruby 3.1 and 3.3
+# accept `private` and do nothing (their C API defines public methods
+# only), so there the underscore is the mark.
 module Cgroup
   alias open create
   alias close delete

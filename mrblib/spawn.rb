@@ -1,4 +1,4 @@
-# Running commands in groups, on Cgroup.spawn_in and Cgroup.waitpid
+# Running commands in groups, on Cgroup._spawn_in and Cgroup.waitpid
 # (src/spawn.c): the status of a child, and whether the OOM killer ended it.
 module Cgroup
   # Run argv in this group (see Cgroup.spawn); returns the pid.
@@ -55,10 +55,16 @@ module Cgroup
       groups = [groups] unless groups.is_a?(Array)
       # kernels before 4.13 have no oom_kill count: such a child is never reported OOM-killed
       watched = groups.select { |g| g.is_a?(MEMORY) }.map { |g| [g, *oom_counts(g)] }
-      pid = spawn_in(groups, argv)
+      pid, via = _spawn_in(groups, argv)
       forget_reaped
-      spawned[pid] = [watched, _child_started(pid), @last_spawn_via]
+      spawned[pid] = [watched, _child_started(pid), via]
       pid
+    end
+
+    # The primitive under spawn, without its record for wait: start argv in
+    # every group given (an Array), and return the pid.
+    def spawn_in(groups, argv)
+      _spawn_in(groups, argv)[0]
     end
 
     # Reap a child (spawned or not): a Cgroup::Status.  Raises
@@ -71,7 +77,7 @@ module Cgroup
       Status.new(pid, exitstatus, termsig, rose.any? { |r| r[0] }, rose.any? { |r| r[1] }, via)
     end
 
-    private :_child_started
+    private :_spawn_in, :_child_started # src/spawn.c
 
     private
 
