@@ -1,6 +1,13 @@
 # The Cgroup module's own Ruby: aliases, names, Cgroup.with.  Its C side is
 # src/mrb_cgroup.c and the files it calls; spawn.rb and stat.rb pair with
 # src/spawn.c and the stat attributes.
+#
+# A name that begins with one underscore (Cgroup._claim, _delegate,
+# _scope, _raise, _spawn_in, _child_started; Worker#_run, ...) is the gem's
+# own, not API: a C primitive under a Ruby method.  Each file that calls
+# one makes it private, which mruby enforces from 3.4 on; mruby 3.1 and 3.3
+# accept `private` and do nothing (their C API defines public methods
+# only), so there the underscore is the mark.
 module Cgroup
   alias open create
   alias close delete
@@ -26,6 +33,10 @@ module Cgroup
     version == 2 && read_file("cgroup.type") == "threaded"
   end
 
+  class << self
+    private :_raise # src/module.c; Pool and Worker call it with __send__
+  end
+
   # A group file opened for one object (src/files.c): Trigger, Peak.
   class GroupFile
     attr_reader :group, :file
@@ -40,9 +51,7 @@ module Cgroup
     first, *rest = groups
     first.attach { with(*rest, &block) }
   end
-end
 
-module Cgroup
   # MEMORY#peak_tracker's object (src/memory.c)
   class Peak
     def inspect

@@ -1,4 +1,4 @@
-# Cgroup.claim: its C side is src/delegate.c.
+# Cgroup.claim and Cgroup.delegate: their C side is src/delegate.c.
 module Cgroup
   # Take over the subtree this service was delegated: move the processes of
   # the caller's group into the group leaf below it, enable the controllers
@@ -9,11 +9,9 @@ module Cgroup
   # In a container (a cgroup namespace) whose root holds the caller, base is
   # "/": the container's processes go into "/main", and its groups are "/name".
   def self.claim(*controllers, leaf: "main")
-    __claim(controllers, leaf)
+    _claim(controllers, leaf)
   end
-end
 
-module Cgroup
   # The other side, for a root master whose workers run as another user
   # (nginx's `user nobody;`): make base and base/leaf in each controller's
   # hierarchy, hand both to the user `to` (a name or a uid) the way systemd
@@ -23,6 +21,10 @@ module Cgroup
   # and, as that user, make and enter groups below base.  Returns base.
   #   base = Cgroup.delegate("/nginx", to: "nobody", controllers: [:cpu, :memory])
   def self.delegate(base, to:, controllers:, leaf: "main")
-    __delegate(base, to, controllers, leaf)
+    _delegate(base, to, controllers, leaf)
+  end
+
+  class << self
+    private :_claim, :_delegate # src/delegate.c
   end
 end

@@ -10,7 +10,6 @@
 # but is not leased until it is empty, and close raises Busy for it.
 module Cgroup
   class Pool
-    EBUSY = 16 # Linux's errno for "every slot is taken"
     attr_reader :base, :size
 
     # controllers: names as Cgroup.group takes them (:cpu, :cpuacct, :memory,
@@ -98,7 +97,7 @@ module Cgroup
         drop(slot)
         tries += 1
       end
-      Cgroup.__raise(Cgroup.group(@controllers[0], @base), "Busy", EBUSY, "lease", "no slot could be started")
+      Cgroup.__send__(:_raise, Cgroup.group(@controllers[0], @base), "Busy", "lease", "no slot could be started")
     end
 
     # After each lease, the slots leases left tasks in, looked at again:
@@ -132,8 +131,8 @@ module Cgroup
         @held << slot
         return slot
       end
-      Cgroup.__raise(Cgroup.group(@controllers[0], @base), "Busy", EBUSY, "lease",
-                     "all #{@size} slots are held by other processes or hold tasks (size: sets how many)")
+      Cgroup.__send__(:_raise, Cgroup.group(@controllers[0], @base), "Busy", "lease",
+                      "all #{@size} slots are held by other processes or hold tasks (size: sets how many)")
     end
 
     # After a lease: ready for the next, made anew (a peak spent), kept

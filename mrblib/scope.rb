@@ -6,6 +6,10 @@ module Cgroup
   # :sd_bus, of Cgroup::SCOPE_ENGINES (nil: libcgroup for root where built).
   #   Cgroup.scope("batch-42.scope")   # => "/system.slice/batch-42.scope"
   def self.scope(name, pid: nil, slice: nil, engine: nil)
-    __scope(name, pid, slice, engine)
+    _scope(name, pid, slice, engine)
+  end
+
+  class << self
+    private :_scope # src/scope.c
   end
 end

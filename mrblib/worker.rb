@@ -101,12 +101,12 @@ module Cgroup
         return slot if slot.renew(nil)
       end
       group = Cgroup.group(controllers[0], base)
-      Cgroup.__raise(group, "Busy", Pool::EBUSY, "hold a worker's group",
-                     "all #{size} groups are held by workers or hold tasks (size: sets how many)")
+      Cgroup.__send__(:_raise, group, "Busy", "hold a worker's group",
+                      "all #{size} groups are held by workers or hold tasks (size: sets how many)")
     end
 
     def refuse_closed(action)
-      Cgroup.__raise(@groups[0], "Busy", Pool::EBUSY, action, "the worker is closed: its process no longer lives here")
+      Cgroup.__send__(:_raise, @groups[0], "Busy", action, "the worker is closed: its process no longer lives here")
     end
 
     # Into the group for good: the whole process (all its threads), once,

@@ -224,6 +224,7 @@ mrb_value mcg_make_error(mrb_state *mrb, const struct failure *f);
 mrb_noreturn void mcg_raise_error(mrb_state *mrb, const struct failure *f);
 mrb_noreturn void mcg_raise_process_error(mrb_state *mrb, const struct failure *f);
 mrb_bool mcg_error_is(mrb_state *mrb, mrb_value exc, const char *cls);
+int mcg_errno_for_class(const char *cls);
 void mcg_init_errors(mrb_state *mrb, struct RClass *cgroup);
 mrb_bool mcg_is_fiber_switch(mrb_state *mrb, mrb_value exc);
 mrb_value mcg_yield_no_fiber_switch(mrb_state *mrb, mrb_value args, const struct failure *f);

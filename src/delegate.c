@@ -197,7 +197,7 @@ claim_body(mrb_state *mrb, void *p)
 }
 
 /*
- * Cgroup.__claim(controllers, leaf) (Cgroup.claim in mrblib): move this
+ * Cgroup._claim(controllers, leaf) (Cgroup.claim in mrblib): move this
  * process's group's tasks into base/leaf, enable the controllers in base,
  * return base.  A refusal before any task moved removes the leaf it made.
  */
@@ -320,7 +320,7 @@ owner_arg(mrb_state *mrb, mrb_value to, struct owner *out)
 }
 
 /*
- * Cgroup.__delegate(base, to, controllers, leaf) (Cgroup.delegate in
+ * Cgroup._delegate(base, to, controllers, leaf) (Cgroup.delegate in
  * mrblib): make base and base/leaf in each controller's hierarchy, hand
  * both to the user `to` as systemd hands a Delegate=yes unit's group, and
  * move this process into the leaf; return base.  What a root master does
@@ -367,6 +367,6 @@ cgroup_s_delegate(mrb_state *mrb, mrb_value self)
 void
 mcg_init_delegate(mrb_state *mrb, struct RClass *cgroup)
 {
-  mrb_define_class_method(mrb, cgroup, "__claim", cgroup_s_claim, MRB_ARGS_REQ(2));
-  mrb_define_class_method(mrb, cgroup, "__delegate", cgroup_s_delegate, MRB_ARGS_REQ(4));
+  mrb_define_class_method(mrb, cgroup, "_claim", cgroup_s_claim, MRB_ARGS_REQ(2));
+  mrb_define_class_method(mrb, cgroup, "_delegate", cgroup_s_delegate, MRB_ARGS_REQ(4));
 }

@@ -46,6 +46,21 @@ static const char *const unplaced_names[CTL_COUNT] = {
 #undef UNPLACED_NAME
 };
 
+/* The errno of a Cgroup::<cls> raised with no failed call behind it (from
+ * Ruby, through Cgroup._raise): error_class_for's first for cls; 0 for
+ * Error itself. */
+int
+mcg_errno_for_class(const char *cls)
+{
+  static const int errnos[] = {ENOENT, EACCES, EINVAL, EBUSY, EOPNOTSUPP, ETIMEDOUT};
+  size_t i;
+
+  for (i = 0; i < sizeof errnos / sizeof errnos[0]; i++) {
+    if (strcmp(error_class_for(errnos[i]), cls) == 0) return errnos[i];
+  }
+  return 0;
+}
+
 /*
  * A Cgroup::<class> exception with a message naming the group, the file and
  * the value, and the same facts in @errno, @controller, @group, @file and

@@ -63,21 +63,21 @@ cgroup_s_group(mrb_state *mrb, mrb_value self)
   return mcg_group_new(mrb, mcg_controller_from(mrb, controller), name);
 }
 
-/* Cgroup.__raise(group, class_name, errno, action, reason): the gem's
- * exception about a group, for the parts written in Ruby (Cgroup::Pool). */
+/* Cgroup._raise(group, class_name, action, reason): the gem's exception
+ * about a group, for the parts written in Ruby (Cgroup::Pool), with the
+ * errno its class stands for (Busy: EBUSY), so Ruby names no errno. */
 static mrb_value
 cgroup_s_raise(mrb_state *mrb, mrb_value self)
 {
   mrb_value group;
   const char *cls, *action, *reason;
-  mrb_int err;
   struct cgroup_ctx *ctx;
   (void)self;
 
-  mrb_get_args(mrb, "ozizz!", &group, &cls, &err, &action, &reason);
+  mrb_get_args(mrb, "ozzz!", &group, &cls, &action, &reason);
   ctx = mcg_get_ctx(mrb, group);
-  mcg_raise_error(mrb, MCG_FAILURE(.cls = cls, .err = (int)err, .ctx = ctx, .action = action,
-                                   .reason = reason));
+  mcg_raise_error(mrb, MCG_FAILURE(.cls = cls, .err = mcg_errno_for_class(cls), .ctx = ctx,
+                                   .action = action, .reason = reason));
 }
 
 /* Cgroup.controllers => the controllers available here, by kernel name */
@@ -197,7 +197,7 @@ mcg_init_module(mrb_state *mrb, struct RClass *cgroup)
   mrb_define_class_method(mrb, cgroup, "version", cgroup_s_version, MRB_ARGS_REQ(1));
   mrb_define_class_method(mrb, cgroup, "controllers", cgroup_s_controllers, MRB_ARGS_NONE());
   mrb_define_class_method(mrb, cgroup, "group", cgroup_s_group, MRB_ARGS_REQ(2));
-  mrb_define_class_method(mrb, cgroup, "__raise", cgroup_s_raise, MRB_ARGS_REQ(5));
+  mrb_define_class_method(mrb, cgroup, "_raise", cgroup_s_raise, MRB_ARGS_REQ(4));
   mrb_define_class_method(mrb, cgroup, "current_path", cgroup_s_current_path, MRB_ARGS_REQ(1));
   mrb_define_class_method(mrb, cgroup, "hugepage_sizes", cgroup_s_hugepage_sizes, MRB_ARGS_NONE());
   mrb_define_class_method(mrb, cgroup, "favordynmods?", cgroup_s_favordynmods_p, MRB_ARGS_NONE());

@@ -172,7 +172,7 @@ pick_engine(mrb_state *mrb, const char *what, mrb_value asked)
 }
 
 /*
- * Cgroup.__scope(name, pid, slice, engine) (Cgroup.scope in mrblib): start
+ * Cgroup._scope(name, pid, slice, engine) (Cgroup.scope in mrblib): start
  * the scope around pid (nil: this process) in slice (nil: system.slice for
  * root, app.slice of the user's manager for others) and return its group,
  * e.g. "/system.slice/job.scope".
@@ -227,5 +227,5 @@ mcg_init_scope(mrb_state *mrb, struct RClass *cgroup)
 #endif
   /* the engines this build has, for Cgroup.scope(engine: ...) */
   mrb_define_const(mrb, cgroup, "SCOPE_ENGINES", engines);
-  mrb_define_class_method(mrb, cgroup, "__scope", cgroup_s_scope, MRB_ARGS_REQ(4));
+  mrb_define_class_method(mrb, cgroup, "_scope", cgroup_s_scope, MRB_ARGS_REQ(4));
 }

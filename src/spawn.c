@@ -319,35 +319,35 @@ raise_report(mrb_state *mrb, mrb_value groups, mrb_value argv, struct spawn_repo
 }
 
 /*
- * Cgroup.spawn_in(groups, argv): start a child in every group (staged
+ * Cgroup._spawn_in(groups, argv): start a child in every group (staged
  * values written first): born in the v2 group with clone3 where the kernel
  * can, else forked; it writes its own pid into each (other) group's
- * tasks/cgroup.procs, then execs argv (PATH searched).  Returns the pid; a
- * failure in the child raises here.  Cgroup's @last_spawn_via says how:
- * :clone3 or :fork.
+ * tasks/cgroup.procs, then execs argv (PATH searched).  Returns [pid, how
+ * it came into its groups: :clone3 or :fork]; a failure in the child raises
+ * here.
  */
 static mrb_value
 cgroup_s_spawn_in(mrb_state *mrb, mrb_value self)
 {
-  mrb_value groups, argv;
+  mrb_value groups, argv, via;
   struct spawn_report report;
   struct start how;
   int report_fd;
   pid_t pid;
   ssize_t n;
+  (void)self;
 
   mrb_get_args(mrb, "AA", &groups, &argv);
   if (RARRAY_LEN(groups) == 0) mrb_raise(mrb, E_ARGUMENT_ERROR, "no group to spawn in");
   if (RARRAY_LEN(argv) == 0) mrb_raise(mrb, E_ARGUMENT_ERROR, "no command to spawn");
   how.v2_group = tasks_files_of(mrb, groups, &how.files, &how.v1_files);
   pid = start_child(mrb, groups, &how, argv, &report_fd);
-  mrb_iv_set(
-      mrb, self, mrb_intern_lit(mrb, "@last_spawn_via"),
-      mrb_symbol_value(how.born_in ? mrb_intern_lit(mrb, "clone3") : mrb_intern_lit(mrb, "fork")));
+  via = mrb_symbol_value(how.born_in ? mrb_intern_lit(mrb, "clone3") : mrb_intern_lit(mrb, "fork"));
   while ((n = read(report_fd, &report, sizeof report)) < 0 && errno == EINTR) {
   }
   close(report_fd);
-  if (n != (ssize_t)sizeof report) return mrb_int_value(mrb, pid); /* exec'd */
+  if (n != (ssize_t)sizeof report)
+    return mrb_assoc_new(mrb, mrb_int_value(mrb, pid), via); /* exec'd */
   while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
   }
   raise_report(mrb, groups, argv, report);
@@ -406,7 +406,7 @@ cgroup_s_waitpid(mrb_state *mrb, mrb_value self)
       WIFSIGNALED(status) ? mrb_int_value(mrb, WTERMSIG(status)) : mrb_nil_value());
 }
 
-/* Cgroup.child_started(pid) => when the child pid started (clock ticks
+/* Cgroup._child_started(pid) => when the child pid started (clock ticks
  * after boot, /proc/PID/stat), while it is this process's child and not
  * reaped; nil otherwise.  With the pid it names one process for good, so a
  * record of a spawned child is never taken for another that reuses its pid. */
@@ -429,7 +429,7 @@ cgroup_s_child_started(mrb_state *mrb, mrb_value self)
 void
 mcg_init_spawn(mrb_state *mrb, struct RClass *cgroup)
 {
-  mrb_define_class_method(mrb, cgroup, "child_started", cgroup_s_child_started, MRB_ARGS_REQ(1));
-  mrb_define_class_method(mrb, cgroup, "spawn_in", cgroup_s_spawn_in, MRB_ARGS_REQ(2));
+  mrb_define_class_method(mrb, cgroup, "_child_started", cgroup_s_child_started, MRB_ARGS_REQ(1));
+  mrb_define_class_method(mrb, cgroup, "_spawn_in", cgroup_s_spawn_in, MRB_ARGS_REQ(2));
   mrb_define_class_method(mrb, cgroup, "waitpid", cgroup_s_waitpid, MRB_ARGS_REQ(1));
 }

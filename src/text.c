@@ -163,7 +163,9 @@ mcg_find_key(const char *s, const char *end, const char *key, const char **value
 }
 
 /* The part of a file's text the attribute reads: its key's value, if any
- * (io.max's keys are picked per device by v2.c). */
+ * (io.max's keys are picked per device by v2.c).  A key the file lacks is
+ * one this kernel does not count (v1's oom_kill before 4.13): Unsupported,
+ * as a file it lacks is. */
 mrb_value
 mcg_select_key(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr, mrb_value text)
 {
@@ -171,7 +173,12 @@ mcg_select_key(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *a
 
   if (!key || attr->conversion == V2_IOMAX) return text;
   value = mcg_find_key(RSTRING_PTR(text), end, key, &end);
-  if (!value) mcg_raise_unexpected(mrb, ctx, attr, key);
+  if (!value) {
+    mcg_raise_error(mrb,
+                    MCG_FAILURE(.cls = "Unsupported", .err = EOPNOTSUPP, .ctx = ctx,
+                                .action = "read", .file = mcg_attr_file(ctx, attr), .value = key,
+                                .reason = "this kernel has no such key in the file"));
+  }
   return mrb_str_new(mrb, value, end - value);
 }
 

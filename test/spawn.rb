@@ -110,6 +110,50 @@ assert('wait says a spawned child was OOM-killed in its MEMORY group') do
   end
 end
 
+# The file a MEMORY group's OOM kills are counted in.
+def oom_count_file
+  CgroupTest.version('memory') == 2 ? "memory.events" : "memory.oom_control"
+end
+
+assert('spawn raises what keeps it from reading a MEMORY group\'s OOM count (never "not OOM-killed" later), and starts nothing') do
+  skip "needs root to make a child nobody (running as uid #{CgroupTest.uid})" unless CgroupTest.uid == 0
+  skip "memory is not available here" unless CgroupTest.version('memory')
+  CgroupTest.isolate do
+    g = Cgroup::MEMORY.new("#{PREFIX}/unreadable").create
+    CgroupTest.chmod("#{CgroupTest.group_dir('memory', g.group_name)}/#{oom_count_file}", 0)
+    said = CgroupTest.in_child do
+      CgroupTest.become(65534)
+      Cgroup.spawn([g], "/bin/true")
+    end
+    assert_include said, "raised Cgroup::PermissionDenied"
+    assert_include said, "read #{oom_count_file}", "the count's file, before any child is started"
+    assert_equal [], g.procs
+  end
+end
+
+assert('wait keeps the status of a SIGKILLed child whose MEMORY group\'s OOM count became unreadable: oom_killed? raises why') do
+  skip "needs root to make a child nobody (running as uid #{CgroupTest.uid})" unless CgroupTest.uid == 0
+  skip "memory is not available here" unless CgroupTest.version('memory')
+  CgroupTest.isolate do
+    g = Cgroup::MEMORY.new("#{PREFIX}/unreadable-later").create
+    file = "#{CgroupTest.group_dir('memory', g.group_name)}/#{oom_count_file}"
+    said = CgroupTest.in_child do
+      pid = g.spawn("/bin/sleep", "30")
+      CgroupTest.kill(pid, 9) # a SIGKILL: wait then asks the count whether the OOM killer sent it
+      CgroupTest.chmod(file, 0)
+      CgroupTest.become(65534)
+      status = Cgroup.wait(pid)
+      e = begin
+        status.oom_killed?
+      rescue Cgroup::Error => x
+        x
+      end
+      [status.termsig, e.class, e.file, status.inspect.include?("OOM kill unknown")]
+    end
+    assert_equal "returned [9, Cgroup::PermissionDenied, #{oom_count_file.inspect}, true]", said
+  end
+end
+
 assert('wait says a spawned job was OOM-killed with its whole group (memory.oom.group)') do
   skip "no mruby binary at #{MRUBY}" unless CgroupTest.file?(MRUBY)
   skip "memory.oom.group is cgroup v2 only" unless CgroupTest.version('memory') == 2

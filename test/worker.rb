@@ -363,7 +363,7 @@ assert('Worker: its C entry points refuse a malformed step') do
       w.close
       { "a" => a.class, "b" => "#{b.class}: #{b.message}", "c" => c.class, "d" => d.class }
     end
-    # private where mruby has visibility (3.2 on); either way, no crash
+    # private where mruby has visibility (3.4 on); either way, no crash
     assert_include ["NoMethodError", "ArgumentError"], r["a"]
     assert_equal "ArgumentError: Cgroup::Worker: malformed step", r["b"]
     assert_equal ["ArgumentError", "ArgumentError"], [r["c"], r["d"]]
