@@ -1,6 +1,6 @@
 # Accounting per request without a group per request: Cgroup::Pool keeps
 # groups ("slots") made once under a base and leases each to one request at
-# a time; src/meter.c reads the slot's counters before and after.
+# a time; src/accounting.c reads the slot's counters before and after.
 #   POOL = Cgroup::Pool.new("#{base}/lease", :cpuacct, :memory, :pids)
 #   usage = POOL.lease { handle(request) }   # => Cgroup::Usage
 #   usage.cpu_usec, usage.memory_peak, usage.events
@@ -245,7 +245,7 @@ module Cgroup
     # in the group at once, the leased ones included.  io: {"rbytes",
     # "wbytes", "rios", "wios"}, summed over devices.  events: the memory and
     # pids events that rose, with how often ({"memory.oom_kill" => 1}).
-    # (Made by Cgroup::Meter#finish, src/meter.c.)
+    # (Made by Cgroup::Meter#finish, src/accounting.c.)
     NO_EVENTS = {}.freeze
     attr_reader :slot, :cpu_usec, :user_usec, :system_usec, :io, :memory_peak, :pids_peak, :events
 

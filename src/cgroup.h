@@ -6,33 +6,36 @@
  * round.  `rake calls` holds the built objects' calls (nm) against this
  * list, from the roof down:
  *
- *   roof:     mrb_cgroup.c
- *   methods+: delegate.c memory.c pressure.c
- *   methods:  group.c tasks.c kill.c wait.c files.c spawn.c meter.c worker.c scope.c module.c
- *   values:   attribute.c counter_files.c
- *   objects:  object.c where.c
- *   files:    kernel_io.c v2.c counters.c
- *   text:     text.c
- *   ground:   errors.c table.c deadline.c holds.c kept.c pace.c
- *   host:     libcgroup.c
+ *   roof:      mrb_cgroup.c
+ *   composite: delegate.c memory.c pressure.c
+ *   methods:   group.c tasks.c kill.c wait.c files.c spawn.c accounting.c worker.c scope.c
+ *              module.c
+ *   values:    attribute.c accounting_files.c accounting_usage.c
+ *   objects:   object.c membership.c
+ *   files:     kernel_io.c v2.c accounting_counters.c
+ *   text:      text.c
+ *   ground:    errors.c attribute_table.c deadline.c attachments.c kept_files.c pace.c
+ *   host:      libcgroup.c
  *
  * The roof is the gem's init: it makes the classes from the two tables
- * (CGROUP_CONTROLLERS below, CGROUP_ATTRIBUTES in surface.h) and lets each
- * file of methods define its own; nothing calls it.  Methods are what Ruby
- * calls (methods+ are those built on other methods' files: delegation on
- * group.c's levels, MEMORY's and PRESSURE's handles on files.c's).  Values
- * are an attribute read, staged and written, and a meter's counters.
- * Objects are a Cgroup object's C side and where tasks and groups are.
- * Files are a group's files under the mount, and the text of v2's and the
- * counters' files; text is kernel text <-> Ruby values, with no I/O.  The
- * ground is what everything stands on: the exceptions, the table's rows,
- * deadlines, descriptors kept open, the records of attachments, and the
- * pace of moves; the host is the hierarchies libcgroup finds.
+ * (CGROUP_CONTROLLERS below, CGROUP_ATTRIBUTES in attribute_table.h) and
+ * lets each file of methods define its own; nothing calls it.  Methods are
+ * what Ruby calls; composite methods are built on other methods' files
+ * (delegation on group.c's levels, MEMORY's and PRESSURE's handles on
+ * files.c's).  Values are an attribute read, staged and written, and
+ * accounting's counters read and turned into a lease's usage.  Objects are
+ * a Cgroup object's C side and the membership of groups: which group a
+ * task is in, which tasks and groups a group holds.  Files are a group's
+ * files under the mount, and the text of v2's and the counters' files;
+ * text is kernel text <-> Ruby values, with no I/O.  The ground is what
+ * everything stands on: the exceptions, the attribute table's rows,
+ * deadlines, the records of attachments, descriptors kept open, and the
+ * pace of moves; the host is the hierarchies libcgroup finds, which each
+ * object carries from its first use (struct hierarchy).
  *
  * Every name declared here starts with mcg_: the gem's objects end up in
  * libmruby.a beside other gems and the program that embeds mruby, and
- * libcgroup already owns cgroup_ and cg_.  Files are named so that none
- * shares a base name with a file of mruby (ar keys its members by it).
+ * libcgroup already owns cgroup_ and cg_.
  *
  * One rule for errors: a function that returns an errno says so in its
  * comment, in the form it takes ("0 or an errno", "-1 and errno", "NULL
@@ -51,7 +54,7 @@
 
 #include <mruby.h>
 
-#include "surface.h"
+#include "attribute_table.h"
 
 /*
  * X(Ruby class under Cgroup, its name in Ruby (CONTROLLER, Cgroup.version),
@@ -82,28 +85,19 @@ enum controller_id {
 #undef CONTROLLER_ENUM
 };
 
-/* The formats of cgroup files (named as in the kernel's cgroup-v2.rst). */
+/* A file's format, and how a value in v1 form maps onto v2's file: the
+ * one description of each is attribute_table.h's, beside the table. */
 enum value_kind {
-  KIND_INT,          /* decimal integer; the kernel's "max" reads as -1 */
-  KIND_LIMIT,        /* integer where Ruby's -1 is written as "max" */
-  KIND_STRING,       /* text, one value (trailing newline dropped) */
-  KIND_DEVLIMIT,     /* a STRING "MAJ:MIN VALUE" (digits only) */
-  KIND_FLAG,         /* true/false, written as 1/0 */
-  KIND_FLAT_KEYED,   /* "key value" lines: a Hash of Integers */
-  KIND_NESTED_KEYED, /* "KEY key=value ..." lines: a Hash of Hashes */
-  KIND_LIST          /* space separated integers: an Array */
+  KIND_INT,
+  KIND_LIMIT,
+  KIND_STRING,
+  KIND_DEVLIMIT,
+  KIND_FLAG,
+  KIND_FLAT_KEYED,
+  KIND_NESTED_KEYED,
+  KIND_LIST
 };
-
-/* How a value staged (and read) in v1 form maps onto v2's file. */
-enum v2_conversion {
-  V2_SAME,   /* as is ("-1" is written as "max") */
-  V2_FIELD0, /* one field of a two-field file (cpu.max) */
-  V2_FIELD1,
-  V2_WEIGHT, /* cpu.shares <-> cpu.weight */
-  V2_USEC,   /* microseconds on v2, nanoseconds in Ruby (read only) */
-  V2_IOMAX,  /* "MAJ:MIN N" <-> the io.max entry named by the v2 key */
-  V2_SWAP    /* memory+swap <-> memory.swap.X plus memory.X */
-};
+enum v2_conversion { V2_SAME, V2_FIELD0, V2_FIELD1, V2_WEIGHT, V2_USEC, V2_IOMAX, V2_SWAP };
 
 enum access {
   ACCESS_RO = 1,
@@ -113,7 +107,7 @@ enum access {
   ACCESS_RW_INHERIT = ACCESS_RW | ACCESS_INHERIT,
 };
 
-/* One row of CGROUP_ATTRIBUTES (surface.h). */
+/* One row of CGROUP_ATTRIBUTES (attribute_table.h). */
 struct attribute {
   enum controller_id controller;
   const char *name;
@@ -229,7 +223,7 @@ void mcg_init_errors(mrb_state *mrb, struct RClass *cgroup);
 mrb_bool mcg_is_fiber_switch(mrb_state *mrb, mrb_value exc);
 mrb_value mcg_yield_no_fiber_switch(mrb_state *mrb, mrb_value args, const struct failure *f);
 
-/* ---- table.c: the attribute table's rows ---------------------------- */
+/* ---- attribute_table.c: the attribute table's rows ---------------------------- */
 extern const struct attribute mcg_attributes[ATTR_COUNT];
 const char *mcg_attr_file(const struct cgroup_ctx *ctx, const struct attribute *attr);
 const char *mcg_attr_key(const struct cgroup_ctx *ctx, const struct attribute *attr);
@@ -240,7 +234,7 @@ double mcg_deadline_after(double timeout);
 int mcg_ms_left(double deadline);
 void mcg_back_off(long *delay, double deadline);
 
-/* ---- holds.c: attachments of one task across objects ----------------- */
+/* ---- attachments.c: attachments of one task across objects ----------------- */
 unsigned long mcg_next_seq(void);
 mrb_bool mcg_hold(mrb_state *mrb, struct cgroup_ctx *ctx);
 void mcg_release(struct cgroup_ctx *ctx);
@@ -248,7 +242,7 @@ struct attachment *mcg_find_attachment(struct cgroup_ctx *ctx, pid_t pid);
 void mcg_other_holds(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid, struct attachment **first,
                      struct attachment **last, struct cgroup_ctx **last_ctx);
 
-/* ---- kept.c: descriptors kept open across calls ---------------------- */
+/* ---- kept_files.c: descriptors kept open across calls ---------------------- */
 /*
  * A descriptor kept open, with the identity of the file it was opened on.
  * The program may close it behind the gem's back (daemons close every
@@ -312,6 +306,7 @@ struct kept_cycle {
 /* An I/O on a group file's descriptor; 0 or an errno. */
 typedef int (*fd_io)(mrb_state *mrb, int fd, void *arg);
 void mcg_init_kept(mrb_state *mrb, struct RClass *cgroup);
+void mcg_close_kept(mrb_state *mrb);
 int mcg_open_under_mount(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags);
 void mcg_kept_cycle_begin(mrb_state *mrb, struct cgroup_ctx *ctx, struct kept_cycle *cycle);
 int mcg_kept_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags, fd_io io,
@@ -347,9 +342,6 @@ mrb_value mcg_staged_to_value(mrb_state *mrb, const struct attribute *attr,
 const char *mcg_staged_v1_text(const struct attribute *attr, const struct staged_value *sv,
                                char buf[32]);
 const char *mcg_printable(mrb_state *mrb, mrb_value str);
-const char *mcg_file_name_fault(const char *name, size_t len, int version,
-                                const char *v1_controller, mrb_bool *other_version);
-const char *mcg_file_value_fault(const char *s, size_t len);
 void mcg_normalise_name(mrb_state *mrb, enum controller_id controller, mrb_value name, char *out,
                         size_t size);
 
@@ -400,59 +392,6 @@ const char *mcg_version_file(const struct cgroup_ctx *ctx, enum version_file fil
 const char *mcg_freeze_value(const struct cgroup_ctx *ctx, mrb_bool freeze);
 mrb_bool mcg_follows_threads(const struct cgroup_ctx *ctx);
 
-/* ---- counters.c: the counter files a pool slot's meter reads (no I/O) -- */
-/* What a lease reports (Cgroup::Usage); then the events (memory.events'
- * keys, pids.events' max); then what the meter keeps for itself: the levels
- * where a lease begins, and whether tasks are in the slot (v2). */
-enum usage_field {
-  F_CPU,
-  F_USER,
-  F_SYSTEM,
-  F_RBYTES,
-  F_WBYTES,
-  F_RIOS,
-  F_WIOS,
-  F_MEM_PEAK,
-  F_PIDS_PEAK,
-  F_FIRST_EVENT,
-  F_MEM_LOW = F_FIRST_EVENT,
-  F_MEM_HIGH,
-  F_MEM_MAX,
-  F_MEM_OOM,
-  F_MEM_OOM_KILL,
-  F_MEM_OOM_GROUP_KILL,
-  F_PIDS_MAX,
-  F_MEM_LEVEL,
-  F_PIDS_LEVEL,
-  F_POPULATED,
-  F_COUNT
-};
-enum counter_kind {
-  K_NUMBER, /* the file's number, or the value of its line `key` */
-  K_NANO,   /* nanoseconds, reported in microseconds */
-  K_IO_V1,  /* v1 blkio lines "MAJ:MIN Op N": the sum over devices of Op `key` */
-  K_IO_V2,  /* io.stat lines "MAJ:MIN key=N ...": the sum over devices */
-  K_COLUMN, /* a table whose first line names the columns: the sum of column
-               `key` over the rows, nanoseconds (cpuacct.usage_all's per CPU) */
-  K_PEAK    /* a high-water mark: reset at the start where the kernel can */
-};
-
-/* One number of one file; version 0: the same file on both versions. */
-struct counter {
-  enum controller_id controller;
-  int version;
-  const char *file, *key;
-  enum usage_field field;
-  enum counter_kind kind;
-};
-
-#define MCG_MAX_COUNTERS 40 /* room for mcg_counters' rows; counters.c checks it */
-extern const struct counter mcg_counters[];
-extern const int mcg_counter_count;
-const char *mcg_event_name(enum usage_field field);
-int64_t mcg_counter_value(const struct counter *row, const char *s, const char *end);
-mrb_bool mcg_counter_fits(const struct counter *row, const char *text, size_t len);
-
 /* ==== objects ========================================================= */
 
 /* ---- object.c: a Cgroup object's C side ----------------------------- */
@@ -462,7 +401,7 @@ const char *mcg_class_name(enum controller_id controller);
 mrb_value mcg_group_new(mrb_state *mrb, enum controller_id controller, mrb_value name);
 enum controller_id mcg_controller_from(mrb_state *mrb, mrb_value name);
 
-/* ---- where.c: where tasks and groups are ---------------------------- */
+/* ---- membership.c: where tasks and groups are ---------------------------- */
 pid_t mcg_calling_thread(void);
 void mcg_flush_cpu_time(pid_t pid);
 void mcg_flush_own_cpu_time(void);
@@ -495,36 +434,6 @@ void mcg_write_staged(mrb_state *mrb, struct cgroup_ctx *ctx, enum staged_write 
 void mcg_copy_inherited_settings(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path,
                                  mrb_bool target);
 
-/* ---- counter_files.c: a meter's counter files ----------------------- */
-#define MCG_COUNTER_FILES 16
-#define MCG_FIELD(field) (1u << (field))
-#define MCG_ALL_FIELDS (MCG_FIELD(F_COUNT) - 1)
-/* A file the meter keeps open, in the group (of its groups) that holds it. */
-struct counter_file {
-  const char *name;
-  int group;
-  int flags;
-  mrb_bool resets; /* a K_PEAK file the kernel lets this descriptor reset */
-  mrb_bool absent; /* this kernel has no such file: its counters are not measured */
-  struct kept_fd fd;
-};
-struct counter_files {
-  struct counter_file file[MCG_COUNTER_FILES];
-  int count;
-  int file_of[MCG_MAX_COUNTERS]; /* each counter's file; -1: not measured here */
-  char *buf;                     /* the last file read (mrb_malloc) */
-  size_t size;
-};
-void mcg_counter_files_init(mrb_state *mrb, struct counter_files *cf, mrb_value groups);
-void mcg_counter_files_close(struct counter_files *cf);
-int mcg_counter_row(const struct counter_files *cf, enum usage_field field);
-mrb_bool mcg_counter_resets(const struct counter_files *cf, int row);
-void mcg_read_counters(mrb_state *mrb, mrb_value groups, struct counter_files *cf, int64_t *out,
-                       unsigned fields, const char *action);
-mrb_bool mcg_read_counter(mrb_state *mrb, mrb_value groups, struct counter_files *cf, int row,
-                          const char *action, int64_t *out);
-void mcg_reset_peaks(mrb_state *mrb, mrb_value groups, struct counter_files *cf);
-
 /* ==== methods: each file defines its own (mcg_init_*) ================= */
 void mcg_init_group(mrb_state *mrb, struct RClass *cgroup);
 void mcg_make_level(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, mrb_bool target);
@@ -533,11 +442,15 @@ void mcg_init_tasks(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_kill(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_wait(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_spawn(mrb_state *mrb, struct RClass *cgroup);
-void mcg_init_meter(mrb_state *mrb, struct RClass *cgroup);
+void mcg_init_accounting(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_worker(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_scope(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_module(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_files(mrb_state *mrb, struct RClass *cgroup);
+/* files.c: the checks of a file's name and value (the fuzz target calls them too) */
+const char *mcg_file_name_fault(const char *name, size_t len, int version,
+                                const char *v1_controller, mrb_bool *other_version);
+const char *mcg_file_value_fault(const char *s, size_t len);
 /* files.c: Cgroup::GroupFile, a group file's descriptor owned by one object */
 mrb_value mcg_group_file_new(mrb_state *mrb, const char *klass, mrb_value group, const char *file,
                              const char *what, int fd);
@@ -545,7 +458,7 @@ int mcg_group_file_fd(mrb_state *mrb, mrb_value self, const char *action);
 struct RClass *mcg_define_group_file_class(mrb_state *mrb, struct RClass *cgroup, const char *name);
 mrb_noreturn void mcg_raise_for_group_file(mrb_state *mrb, mrb_value self, const struct failure *f);
 
-/* ==== methods+ ======================================================== */
+/* ==== composite methods ============================================== */
 void mcg_init_delegate(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_memory(mrb_state *mrb, struct RClass *cgroup);
 void mcg_init_pressure(mrb_state *mrb, struct RClass *cgroup);

@@ -2,7 +2,7 @@
  * Any interface file of a group, by name: Cgroup#read_file and #write_file
  * (aliases [] and []=), for the files the attribute table does not list
  * (memory.oom.group's neighbours, cgroup.max.descendants, io.latency, a
- * newer kernel's files).  The name and the value are checked (text.c) so
+ * newer kernel's files).  The name and the value are checked here so
  * that nothing is read or written outside the group's directory, and the
  * I/O goes through the same kept descriptors and exceptions as the
  * attributes.
@@ -25,6 +25,104 @@
 #include <mruby/version.h>
 
 #include "cgroup.h"
+
+/* The prefixes ("prefix.rest") of cgroup v2's interface files: every one
+ * lives in the group's one directory, whatever the object's controller. */
+static const char *const v2_families[] = {"cgroup", "cpu",     "cpuset", "io",   "memory",
+                                          "pids",   "hugetlb", "misc",   "rdma", "irq"};
+
+static mrb_bool
+is_family(const char *name, size_t len, const char *family)
+{
+  return strlen(family) == len && memcmp(name, family, len) == 0;
+}
+
+/* Whether some attribute names the file on the other cgroup version only. */
+static mrb_bool
+other_version_file(const char *name, int version)
+{
+  int i, here = version == 2, there = !here, elsewhere = FALSE;
+
+  for (i = 0; i < ATTR_COUNT; i++) {
+    const char *const *f = mcg_attributes[i].file;
+    if (f[here] && strcmp(f[here], name) == 0) return FALSE;
+    if (f[there] && strcmp(f[there], name) == 0) elsewhere = TRUE;
+  }
+  return elsewhere;
+}
+
+/*
+ * Check the name of an interface file of a group served by cgroup version
+ * `version` for the object's v1 controller `v1_controller`: one path
+ * component of letters, digits, '.' and '_' (what the kernel names its
+ * files with, hugetlb.2MB.max among them: nothing can point outside the
+ * group's directory),
+ * with a prefix this version uses.  On v1 that is the object's own
+ * controller or "cgroup" (another controller's files are in another
+ * hierarchy), or the files without one, tasks and notify_on_release
+ * (release_agent, a program the kernel runs as root, is left out).  NULL if
+ * the name is good; else why not, and *other_version says it is an
+ * attribute's file of the other version.
+ */
+const char *
+mcg_file_name_fault(const char *name, size_t len, int version, const char *v1_controller,
+                    mrb_bool *other_version)
+{
+  const char *dot;
+  size_t i, prefix;
+
+  *other_version = FALSE;
+  if (len == 0) return "an empty file name";
+  if (len > NAME_MAX) return "a file name longer than 255 bytes";
+  for (i = 0; i < len; i++) {
+    char c = name[i];
+    if (c == '/') return "a file name is one path component, without '/'";
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+          c == '_'))
+      return "a file name is letters, digits, '.' and '_'";
+  }
+  if (name[0] == '.') return "a file name does not start with '.'";
+  if (other_version_file(name, version)) {
+    *other_version = TRUE;
+    return version == 2 ? "a cgroup v1 file; this group is on cgroup v2"
+                        : "a cgroup v2 file; this group is on cgroup v1";
+  }
+  dot = memchr(name, '.', len);
+  if (!dot) {
+    if (version == 1 &&
+        (is_family(name, len, "tasks") || is_family(name, len, "notify_on_release")))
+      return NULL;
+    return "not an interface file (no controller prefix)";
+  }
+  prefix = dot - name;
+  if (version == 1) {
+    if (is_family(name, prefix, "cgroup") ||
+        (v1_controller && is_family(name, prefix, v1_controller)))
+      return NULL;
+    return "not a file of this controller's cgroup v1 hierarchy";
+  }
+  for (i = 0; i < sizeof v2_families / sizeof v2_families[0]; i++) {
+    if (is_family(name, prefix, v2_families[i])) return NULL;
+  }
+  return "not a cgroup v2 interface file";
+}
+
+/* Check a value for an interface file: one line of printable ASCII, at most
+ * 4096 bytes (a page: the kernel takes no more in one write).  NULL if
+ * good, else why not. */
+const char *
+mcg_file_value_fault(const char *s, size_t len)
+{
+  size_t i;
+
+  if (len > 4096) return "a value longer than 4096 bytes";
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '\n') return "a value is one line";
+    if (c < 0x20 || c >= 0x7f) return "a value is printable ASCII";
+  }
+  return NULL;
+}
 
 /* The file name argument, checked for this group's cgroup version. */
 static const char *

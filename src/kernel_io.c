@@ -280,7 +280,7 @@ controller_file(struct cgroup_ctx *ctx, const char *file)
 /*
  * Look again at a file of the group at path (full: the file's path, from
  * mcg_mount_path) that could not be opened, here and for a meter's counter
- * files (counter_files.c): back (another process removed the group and made
+ * files (accounting_files.c): back (another process removed the group and made
  * it again meanwhile), its group gone, its controller off for the group
  * (v2), or the group without it.  A group being removed loses its
  * controllers' files, then its own, then its directory, all within another

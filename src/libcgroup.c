@@ -146,7 +146,7 @@ give_at_fork(void)
 }
 
 /* A child forked while another thread is finding the hierarchies must not
- * inherit the lock taken (see holds.c). */
+ * inherit the lock taken (see attachments.c). */
 static void
 register_fork_handlers(void)
 {

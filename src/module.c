@@ -80,6 +80,17 @@ cgroup_s_raise(mrb_state *mrb, mrb_value self)
                                    .action = action, .reason = reason));
 }
 
+/* Cgroup.close_kept: every descriptor the gem keeps open in this state
+ * closed, opened anew at its next use (kept_files.c says when a program
+ * needs it: another user or cgroup namespace, another LSM label). */
+static mrb_value
+cgroup_s_close_kept(mrb_state *mrb, mrb_value self)
+{
+  (void)self;
+  mcg_close_kept(mrb);
+  return mrb_nil_value();
+}
+
 /* Cgroup.controllers => the controllers available here, by kernel name */
 static mrb_value
 cgroup_s_controllers(mrb_state *mrb, mrb_value self)
@@ -196,6 +207,7 @@ mcg_init_module(mrb_state *mrb, struct RClass *cgroup)
   mrb_define_class_method(mrb, cgroup, "groups", cgroup_s_groups, MRB_ARGS_ARG(1, 1));
   mrb_define_class_method(mrb, cgroup, "version", cgroup_s_version, MRB_ARGS_REQ(1));
   mrb_define_class_method(mrb, cgroup, "controllers", cgroup_s_controllers, MRB_ARGS_NONE());
+  mrb_define_class_method(mrb, cgroup, "close_kept", cgroup_s_close_kept, MRB_ARGS_NONE());
   mrb_define_class_method(mrb, cgroup, "group", cgroup_s_group, MRB_ARGS_REQ(2));
   mrb_define_class_method(mrb, cgroup, "_raise", cgroup_s_raise, MRB_ARGS_REQ(4));
   mrb_define_class_method(mrb, cgroup, "current_path", cgroup_s_current_path, MRB_ARGS_REQ(1));

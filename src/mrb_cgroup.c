@@ -2,7 +2,7 @@
  * mruby-cgroup: control groups for mruby, on top of libcgroup.
  *
  * The roof of the house: the gem's init.  It makes the classes of the two
- * tables (CGROUP_CONTROLLERS in cgroup.h, CGROUP_ATTRIBUTES in surface.h),
+ * tables (CGROUP_CONTROLLERS in cgroup.h, CGROUP_ATTRIBUTES in attribute_table.h),
  * with a reader and writer generated here for every attribute (their work
  * is attribute.c's), then lets each feature file define its own methods
  * (mcg_init_* below).  Nothing calls into this file; the Ruby parts are in
@@ -105,7 +105,7 @@ mrb_mruby_cgroup_gem_init(mrb_state *mrb)
   mcg_init_files(mrb, cgroup);
   mcg_init_pressure(mrb, cgroup);
   mcg_init_memory(mrb, cgroup);
-  mcg_init_meter(mrb, cgroup);
+  mcg_init_accounting(mrb, cgroup);
   mcg_init_worker(mrb, cgroup);
   mcg_init_delegate(mrb, cgroup);
   mcg_init_scope(mrb, cgroup);

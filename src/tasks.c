@@ -1,6 +1,6 @@
 /*
  * One task in and out of a group: Cgroup#attach and #detach (back to where
- * it was, with the records holds.c keeps across objects), and listing a
+ * it was, with the records attachments.c keeps across objects), and listing a
  * group's tasks (#procs, #tasks).
  */
 #include <errno.h>

@@ -1,4 +1,4 @@
-# The descriptors the gem keeps open (src/kept.c): how many, and that a file closed, reused,
+# The descriptors the gem keeps open (src/kept_files.c): how many, and that a file closed, reused,
 # removed or opened by another user behind the gem's back is never misused.
 
 PREFIX = CgroupTest.prefix

@@ -1,4 +1,4 @@
-# Cgroup::Pool: leased groups and what a lease used (src/meter.c,
+# Cgroup::Pool: leased groups and what a lease used (src/accounting.c,
 # mrblib/pool.rb).  Leases that move the leasing process into a MEMORY
 # group run in a forked child (the test runner stays in its memory group);
 # the others lease helper children by pid.  Every number is checked against

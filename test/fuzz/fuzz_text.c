@@ -1,7 +1,7 @@
 /*
  * libFuzzer target over the gem's text handling: group names, the parsers
  * of cgroup files (integers, stat and io.stat lines, lists, keyed values,
- * and the counter files a pool's meter reads: src/counters.c; a line of
+ * and the counter files a pool's meter reads: src/accounting_counters.c; a line of
  * /proc/self/mountinfo: src/pace.c),
  * every v1/v2 conversion both ways (they are pure: the partner file's text
  * comes from the input too) and the checks on values set from Ruby.
@@ -21,7 +21,7 @@
 #include <mruby/error.h>
 #include <mruby/string.h>
 
-#include "../../src/cgroup.h"
+#include "../../src/accounting.h"
 
 void mrb_mruby_cgroup_gem_init(mrb_state *mrb);
 

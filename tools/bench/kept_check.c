@@ -1,6 +1,6 @@
 /*
  * What the gem's check before a kept group file costs per use, measured
- * through the gem's own code (src/kept.c, from libmruby.a), for `rake
+ * through the gem's own code (src/kept_files.c, from libmruby.a), for `rake
  * bench`'s last line.  Each use goes through mcg_kept_file_io with an I/O
  * that does nothing, so what it costs is the look-up of the kept file and
  * its check; the same uses inside one cycle, after their first (checked

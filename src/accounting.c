@@ -31,7 +31,7 @@
 #include <mruby/presym.h>
 #include <mruby/variable.h>
 
-#include "cgroup.h"
+#include "accounting.h"
 
 /* What a lease that follows a finished one reads at its start: the other
  * counters cannot move while the slot holds no task, so the last lease's
@@ -43,11 +43,9 @@
 
 struct meter {
   struct counter_files files;
-  int64_t before[F_COUNT], after[F_COUNT];
-  int64_t pids_floor;  /* pids.current once the lease's tasks are in */
+  struct lease lease;  /* where the lease began and ended */
   mrb_bool finished;   /* finish ran since the last start */
-  mrb_bool carried;    /* after[] holds the last lease's end, and no lease ran since */
-  mrb_bool spent;      /* a peak the next lease could not read exactly */
+  mrb_bool carried;    /* lease.after holds the last lease's end, and no lease ran since */
   mrb_bool populated;  /* tasks stayed behind in the slot */
   mrb_bool inhabited;  /* a Cgroup::Worker's group: its process lives in it */
   struct kept_fd lock; /* the slot's directory, flock'ed */
@@ -74,12 +72,6 @@ meter_free(mrb_state *mrb, void *p)
 
 static const struct mrb_data_type meter_type = {"Cgroup::Meter", meter_free};
 
-static struct RClass *
-cgroup_module(mrb_state *mrb)
-{
-  return mrb_module_get_id(mrb, MRB_SYM(Cgroup));
-}
-
 static struct meter *
 get_meter(mrb_state *mrb, mrb_value self)
 {
@@ -101,7 +93,7 @@ group_ctx(mrb_state *mrb, mrb_value self, int i)
   return mcg_get_ctx(mrb, mrb_ary_ref(mrb, groups_of(mrb, self), i));
 }
 
-/* The counters of `fields` into out[] (counter_files.c). */
+/* The counters of `fields` into out[] (accounting_files.c). */
 static void
 read_counters(mrb_state *mrb, mrb_value self, struct meter *m, int64_t *out, unsigned fields,
               const char *action)
@@ -250,9 +242,9 @@ static mrb_value
 start_inhabited(mrb_state *mrb, mrb_value self, struct meter *m)
 {
   mcg_flush_own_cpu_time();
-  read_counters(mrb, self, m, m->before, MCG_ALL_FIELDS, "start a request");
+  read_counters(mrb, self, m, m->lease.before, MCG_ALL_FIELDS, "start a request");
   mcg_reset_peaks(mrb, groups_of(mrb, self), &m->files);
-  m->pids_floor = m->before[F_PIDS_LEVEL];
+  m->lease.pids_floor = m->lease.before[F_PIDS_LEVEL];
   return mrb_true_value();
 }
 
@@ -268,15 +260,17 @@ start_body(mrb_state *mrb, void *p)
   if (m->inhabited) return start_inhabited(mrb, self, m);
   if (!slot_still_there(mrb, self, m)) return mrb_false_value();
   if (quick) {
-    memcpy(m->before, m->after, sizeof m->before);
-    read_counters(mrb, self, m, m->before, QUICK_FIELDS, "start a lease");
+    memcpy(m->lease.before, m->lease.after, sizeof m->lease.before);
+    read_counters(mrb, self, m, m->lease.before, QUICK_FIELDS, "start a lease");
   }
-  was_run = quick && m->before[F_CPU] != m->after[F_CPU]; /* a task ran in the slot meanwhile */
-  if (!quick || was_run) read_counters(mrb, self, m, m->before, MCG_ALL_FIELDS, "start a lease");
-  if (m->before[F_POPULATED] > 0 || ((!quick || was_run) && slot_populated(mrb, self)))
+  was_run = quick &&
+            m->lease.before[F_CPU] != m->lease.after[F_CPU]; /* a task ran in the slot meanwhile */
+  if (!quick || was_run)
+    read_counters(mrb, self, m, m->lease.before, MCG_ALL_FIELDS, "start a lease");
+  if (m->lease.before[F_POPULATED] > 0 || ((!quick || was_run) && slot_populated(mrb, self)))
     return mrb_false_value();
   mcg_reset_peaks(mrb, groups_of(mrb, self), &m->files);
-  m->pids_floor = 0;
+  m->lease.pids_floor = 0;
   return mrb_true_value();
 }
 
@@ -305,72 +299,9 @@ meter_entered(mrb_state *mrb, mrb_value self)
   int row = mcg_counter_row(&m->files, F_PIDS_LEVEL);
 
   if (row >= 0)
-    mcg_read_counter(mrb, groups_of(mrb, self), &m->files, row, "enter a lease", &m->pids_floor);
+    mcg_read_counter(mrb, groups_of(mrb, self), &m->files, row, "enter a lease",
+                     &m->lease.pids_floor);
   return mrb_nil_value();
-}
-
-/* The peak a lease reached, above `floor` where it began; -1 when the
- * group's own peak hides it.  Sets m->spent when the next lease's would
- * be hidden (next_floor: where that lease is expected to begin). */
-static int64_t
-lease_peak(struct meter *m, enum usage_field field, int64_t floor, int64_t next_floor,
-           mrb_bool relative)
-{
-  int row = mcg_counter_row(&m->files, field);
-  int64_t peak = m->after[field];
-
-  if (row < 0) return -1;
-  if (!mcg_counter_resets(&m->files, row)) {
-    if (peak > next_floor) m->spent = TRUE;
-    if (peak <= m->before[field] && m->before[field] > floor) return -1;
-  }
-  if (!relative) return peak;
-  return peak > floor ? peak - floor : 0;
-}
-
-static mrb_value
-number_or_nil(mrb_state *mrb, const struct meter *m, enum usage_field field, int64_t v)
-{
-  return mcg_counter_row(&m->files, field) < 0 || v < 0 ? mrb_nil_value()
-                                                        : mrb_int_value(mrb, (mrb_int)v);
-}
-
-/* The Cgroup::Usage of the lease, from delta[] (mrblib/pool.rb names the
- * instance variables). */
-static mrb_value
-usage_new(mrb_state *mrb, const struct meter *m, mrb_value slot, const int64_t *delta)
-{
-  struct RClass *cls = mrb_class_get_under_id(mrb, cgroup_module(mrb), MRB_SYM(Usage));
-  mrb_value usage = mrb_obj_value(mrb_obj_alloc(mrb, MRB_TT_OBJECT, cls));
-  mrb_value events = mrb_nil_value(), io = mrb_nil_value();
-  int i;
-
-  mrb_iv_set(mrb, usage, MRB_IVSYM(slot), slot);
-  mrb_iv_set(mrb, usage, MRB_IVSYM(cpu_usec), number_or_nil(mrb, m, F_CPU, delta[F_CPU]));
-  mrb_iv_set(mrb, usage, MRB_IVSYM(user_usec), number_or_nil(mrb, m, F_USER, delta[F_USER]));
-  mrb_iv_set(mrb, usage, MRB_IVSYM(system_usec), number_or_nil(mrb, m, F_SYSTEM, delta[F_SYSTEM]));
-  mrb_iv_set(mrb, usage, MRB_IVSYM(memory_peak),
-             number_or_nil(mrb, m, F_MEM_PEAK, delta[F_MEM_PEAK]));
-  mrb_iv_set(mrb, usage, MRB_IVSYM(pids_peak),
-             number_or_nil(mrb, m, F_PIDS_PEAK, delta[F_PIDS_PEAK]));
-  if (mcg_counter_row(&m->files, F_RBYTES) >= 0) {
-    static const char *const names[] = {"rbytes", "wbytes", "rios", "wios"};
-    io = mrb_hash_new(mrb);
-    for (i = 0; i < 4; i++)
-      mrb_hash_set(mrb, io, mrb_str_new_cstr(mrb, names[i]),
-                   mrb_int_value(mrb, (mrb_int)delta[F_RBYTES + i]));
-  }
-  mrb_iv_set(mrb, usage, MRB_IVSYM(io), io);
-  for (i = F_FIRST_EVENT; i < F_MEM_LEVEL; i++) {
-    if (delta[i] <= 0) continue;
-    if (mrb_nil_p(events)) events = mrb_hash_new(mrb);
-    mrb_hash_set(mrb, events, mrb_str_new_cstr(mrb, mcg_event_name((enum usage_field)i)),
-                 mrb_int_value(mrb, (mrb_int)delta[i]));
-  }
-  /* most leases see none: Usage::NO_EVENTS, one frozen empty Hash */
-  if (mrb_nil_p(events)) events = mrb_const_get(mrb, mrb_obj_value(cls), MRB_SYM(NO_EVENTS));
-  mrb_iv_set(mrb, usage, MRB_IVSYM(events), events);
-  return usage;
 }
 
 /* Fields finish reads: all but memory's level where its peak resets (the
@@ -388,26 +319,18 @@ static mrb_value
 meter_finish(mrb_state *mrb, mrb_value self)
 {
   struct meter *m = get_meter(mrb, self);
-  int64_t delta[F_COUNT];
   mrb_value slot;
-  int i;
 
   mrb_get_args(mrb, "S", &slot);
   if (m->inhabited) mcg_flush_own_cpu_time(); /* the request's CPU time, charged */
-  read_counters(mrb, self, m, m->after, finish_fields(m), "finish a lease");
-  m->spent = FALSE;
-  for (i = 0; i < F_COUNT; i++)
-    delta[i] = m->after[i] > m->before[i] ? m->after[i] - m->before[i] : 0;
-  delta[F_MEM_PEAK] =
-      lease_peak(m, F_MEM_PEAK, m->before[F_MEM_LEVEL], m->after[F_MEM_LEVEL], TRUE);
-  delta[F_PIDS_PEAK] = lease_peak(m, F_PIDS_PEAK, m->pids_floor, m->pids_floor, FALSE);
+  read_counters(mrb, self, m, m->lease.after, finish_fields(m), "finish a lease");
   /* v2 says so in cgroup.events, pids counts them; on v1 without pids a
    * task that stayed is seen at the next start if it ran meanwhile (its CPU
    * time moved), and without cpuacct either by reading cgroup.procs now */
-  m->populated =
-      !m->inhabited && tasks_in_slot(mrb, self, m, m->after, mcg_counter_row(&m->files, F_CPU) < 0);
+  m->populated = !m->inhabited &&
+                 tasks_in_slot(mrb, self, m, m->lease.after, mcg_counter_row(&m->files, F_CPU) < 0);
   m->finished = m->carried = TRUE;
-  return usage_new(mrb, m, slot, delta);
+  return mcg_lease_usage(mrb, &m->files, &m->lease, slot);
 }
 
 /* Whether a peak the kernel does not reset hides the next lease's, from
@@ -421,9 +344,9 @@ peak_spent(mrb_state *mrb, mrb_value self, struct meter *m)
   mrb_bool pids_kept = pids >= 0 && !mcg_counter_resets(&m->files, pids);
 
   if (!mem_kept && !pids_kept) return FALSE;
-  read_counters(mrb, self, m, m->after, MCG_ALL_FIELDS, "look at the slot");
-  return (mem_kept && m->after[F_MEM_PEAK] > m->after[F_MEM_LEVEL]) ||
-         (pids_kept && m->after[F_PIDS_PEAK] > 0);
+  read_counters(mrb, self, m, m->lease.after, MCG_ALL_FIELDS, "look at the slot");
+  return (mem_kept && m->lease.after[F_MEM_PEAK] > m->lease.after[F_MEM_LEVEL]) ||
+         (pids_kept && m->lease.after[F_PIDS_PEAK] > 0);
 }
 
 /* meter.state => :ready (the next lease may have the slot as it is),
@@ -442,12 +365,12 @@ meter_state(mrb_state *mrb, mrb_value self)
    * have ended since, after moving counters the next start must read) */
   if (!m->finished || m->populated) {
     m->populated = m->finished ? tasks_still_in_slot(mrb, self, m) : slot_populated(mrb, self);
-    m->spent = !m->populated && peak_spent(mrb, self, m);
+    m->lease.spent = !m->populated && peak_spent(mrb, self, m);
     m->carried = FALSE;
   }
-  return mrb_symbol_value(m->populated ? MRB_SYM(populated)
-                          : m->spent   ? MRB_SYM(spent)
-                                       : MRB_SYM(ready));
+  return mrb_symbol_value(m->populated     ? MRB_SYM(populated)
+                          : m->lease.spent ? MRB_SYM(spent)
+                                           : MRB_SYM(ready));
 }
 
 /* Whether the directory locked is still the one at the slot's path.  A
@@ -546,7 +469,7 @@ meter_close(mrb_state *mrb, mrb_value self)
 }
 
 void
-mcg_init_meter(mrb_state *mrb, struct RClass *cgroup)
+mcg_init_accounting(mrb_state *mrb, struct RClass *cgroup)
 {
   struct RClass *meter = mrb_define_class_under(mrb, cgroup, "Meter", mrb->object_class);
 

@@ -1,5 +1,5 @@
 /*
- * The counter files of a Cgroup::Meter (meter.c): which of mcg_counters'
+ * The counter files of a Cgroup::Meter (accounting.c): which of mcg_counters'
  * files its groups have here, each kept open once opened, read whole with
  * a check of the descriptor only when the text is not what the file holds,
  * and the peaks the kernel lets a descriptor reset.  `groups` is the
@@ -14,7 +14,7 @@
 #include <mruby.h>
 #include <mruby/array.h>
 
-#include "cgroup.h"
+#include "accounting.h"
 
 static struct cgroup_ctx *
 group_ctx(mrb_state *mrb, mrb_value groups, int i)
@@ -235,27 +235,6 @@ mcg_reset_peaks(mrb_state *mrb, mrb_value groups, struct counter_files *cf)
     if (errno != EINVAL) raise_for_file(mrb, groups, f, "reset", errno);
     f->resets = FALSE; /* 5.19 to 6.11: memory.peak opens for writing, takes no write */
   }
-}
-
-/* The row of mcg_counters measured here for field, or -1 (none here, or
- * this kernel has no such file). */
-int
-mcg_counter_row(const struct counter_files *cf, enum usage_field field)
-{
-  int i;
-
-  for (i = 0; i < mcg_counter_count; i++) {
-    if (mcg_counters[i].field == field && cf->file_of[i] >= 0 && !cf->file[cf->file_of[i]].absent)
-      return i;
-  }
-  return -1;
-}
-
-/* Whether the peak of counter row is reset at a lease's start here. */
-mrb_bool
-mcg_counter_resets(const struct counter_files *cf, int row)
-{
-  return row >= 0 && cf->file[cf->file_of[row]].resets;
 }
 
 /* One counter (a row mcg_counter_row gave) into *out; FALSE when this

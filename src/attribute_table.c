@@ -1,5 +1,5 @@
 /*
- * The rows of the attribute table (surface.h) that the rest of the gem looks
+ * The rows of the attribute table (attribute_table.h) that the rest of the gem looks
  * attributes up in, and the file and key each has on the cgroup version
  * serving its controller here.
  */

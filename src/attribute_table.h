@@ -1,11 +1,11 @@
 /*
  * The one table of the Ruby surface: every attribute of every controller
  * class, from which mrb_cgroup.c generates the readers and writers and
- * table.c the rows the rest of the gem looks attributes up in.  Adding an
- * attribute is one line here.
+ * attribute_table.c the rows the rest of the gem looks attributes up in.
+ * Adding an attribute is one line here.
  */
-#ifndef MRUBY_CGROUP_SURFACE_H
-#define MRUBY_CGROUP_SURFACE_H
+#ifndef MRUBY_CGROUP_ATTRIBUTE_TABLE_H
+#define MRUBY_CGROUP_ATTRIBUTE_TABLE_H
 
 /*
  * X(class, Ruby name, kind, access, v1 file, v1 key, v2 file, v2 key, v2 conversion)
@@ -25,8 +25,9 @@
  * access: RO, WO, RW; RW_INHERIT is RW plus "copied from the parent on
  *         create when not set" on v1 (a v1 cpuset with empty cpus or mems
  *         refuses every task; on v2 an empty one inherits).
- * v2 conversion (values are staged in v1 form and translated when written
- * or read on v2, by v2.c):
+ * v2 conversion (a value is given in v1's terms, as the Ruby names say, and
+ * v2.c formats it for v2's file when written, and converts v2's text when
+ * read):
  *         SAME   as is ("-1" is written as "max")
  *         FIELD0, FIELD1  one field of a two-field file (cpu.max)
  *         WEIGHT cpu.shares <-> cpu.weight

@@ -1,5 +1,5 @@
 /*
- * What a pool slot's meter (meter.c) reads: one row per number of a counter
+ * What a pool slot's meter (accounting.c) reads: one row per number of a counter
  * file, per cgroup version, and the parsers of those files' text.  No I/O.
  */
 #include <stdint.h>
@@ -7,7 +7,7 @@
 
 #include <mruby.h>
 
-#include "cgroup.h"
+#include "accounting.h"
 
 static const char *const event_names[] = {"memory.low", "memory.high",     "memory.max",
                                           "memory.oom", "memory.oom_kill", "memory.oom_group_kill",

@@ -281,23 +281,23 @@ kept_files_free(mrb_state *mrb, void *p)
 static const struct mrb_data_type kept_files_type = {"Cgroup kept files", kept_files_free};
 
 /*
- * Cgroup.close_kept: close every descriptor this state keeps (the next call
- * opens what it needs anew), have every thread read its credentials anew
- * (a settled one too), and the mounts' roots be read anew.  For a program
- * that enters another user or cgroup namespace or changes its LSM label,
- * which a kept descriptor cannot tell (see struct opener); a change of
- * user, group or capability needs nothing.
+ * Close every descriptor this state keeps (the next call opens what it
+ * needs anew), have every thread read its credentials anew (a settled one
+ * too), and the mounts' roots be read anew: Cgroup.close_kept (module.c),
+ * for a program that enters another user or cgroup namespace or changes
+ * its LSM label, which a kept descriptor cannot tell (see struct opener);
+ * a change of user, group or capability needs nothing.
  */
-static mrb_value
-cgroup_s_close_kept(mrb_state *mrb, mrb_value self)
+void
+mcg_close_kept(mrb_state *mrb)
 {
+  mrb_value cgroup = mrb_obj_value(mrb_module_get_id(mrb, MRB_SYM(Cgroup)));
   struct kept_files *kept = (struct kept_files *)mrb_data_get_ptr(
-      mrb, mrb_iv_get(mrb, self, MRB_SYM(kept_files)), &kept_files_type);
+      mrb, mrb_iv_get(mrb, cgroup, MRB_SYM(kept_files)), &kept_files_type);
 
   __atomic_add_fetch(&kept_epoch, 1, __ATOMIC_RELAXED);
   mcg_forget_mount_roots();
   if (kept) close_all(mrb, kept);
-  return mrb_nil_value();
 }
 
 /* Kept in an ivar of the Cgroup module that Ruby cannot name. */
@@ -312,7 +312,6 @@ mcg_init_kept(mrb_state *mrb, struct RClass *cgroup)
   for (i = 0; i < KEPT_GROUP_FILES; i++) kept->group_file[i].file.fd = -1;
   mrb_iv_set(mrb, mrb_obj_value(cgroup), MRB_SYM(kept_files),
              mrb_obj_value(mrb_data_object_alloc(mrb, NULL, kept, &kept_files_type)));
-  mrb_define_class_method(mrb, cgroup, "close_kept", cgroup_s_close_kept, MRB_ARGS_NONE());
 }
 
 /* This state's kept files, looked up once per object. */
