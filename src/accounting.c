@@ -153,7 +153,7 @@ slot_populated(mrb_state *mrb, mrb_value self)
     char c;
     int fd;
     if (seen_before(mrb, self, (int)g)) continue; /* v2: CPU and MEMORY are one directory */
-    fd = mcg_open_in_mount(mrb, ctx, ctx->path, "cgroup.procs", O_RDONLY);
+    fd = mcg_open_in_mount(ctx, ctx->path, "cgroup.procs", O_RDONLY);
     ssize_t n = fd < 0 ? 0 : read(fd, &c, 1);
     if (fd >= 0) close(fd);
     if (n > 0) return TRUE;
@@ -378,12 +378,12 @@ meter_state(mrb_state *mrb, mrb_value self)
  * a directory opened just before that rmdir and locked just after is gone:
  * its lock would guard nothing while another process takes the new one. */
 static mrb_bool
-lock_is_slot(mrb_state *mrb, struct cgroup_ctx *ctx, const struct kept_fd *lock)
+lock_is_slot(const struct cgroup_ctx *ctx, const struct kept_fd *lock)
 {
   struct kept_fd now;
   mrb_bool same;
 
-  if (!mcg_fd_adopt(&now, mcg_open_in_mount(mrb, ctx, ctx->path, NULL, O_RDONLY | O_DIRECTORY)))
+  if (!mcg_fd_adopt(&now, mcg_open_in_mount(ctx, ctx->path, NULL, O_RDONLY | O_DIRECTORY)))
     return FALSE;
   same = now.dev == lock->dev && now.ino == lock->ino;
   mcg_fd_close(&now);
@@ -403,7 +403,7 @@ meter_lock(mrb_state *mrb, mrb_value self)
   if (held_here(m)) return mrb_true_value();
   meter_close_all(m); /* copies inherited over fork: the lock stays the parent's, and a
                          counter's descriptor (v2's peak reset) must not be shared */
-  fd = mcg_open_in_mount(mrb, ctx, ctx->path, NULL, O_RDONLY | O_DIRECTORY);
+  fd = mcg_open_in_mount(ctx, ctx->path, NULL, O_RDONLY | O_DIRECTORY);
   if (fd < 0 && errno == ENOENT) return mrb_false_value(); /* its holder removed it just now */
   if (fd < 0) mcg_raise_error(mrb, MCG_FAILURE(.err = errno, .ctx = ctx, .action = "lock"));
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -414,7 +414,7 @@ meter_lock(mrb_state *mrb, mrb_value self)
   }
   if (!mcg_fd_adopt(&m->lock, fd))
     mcg_raise_error(mrb, MCG_FAILURE(.err = EBADF, .ctx = ctx, .action = "lock"));
-  if (!lock_is_slot(mrb, ctx, &m->lock)) {
+  if (!lock_is_slot(ctx, &m->lock)) {
     mcg_fd_close(&m->lock);
     return mrb_false_value();
   }

@@ -101,13 +101,13 @@ raise_for_file(mrb_state *mrb, mrb_value groups, struct counter_file *f, const c
  * opened for writing is read only from then on: its peak is the group's
  * since it was made.  A descriptor, or -1 with errno. */
 static int
-open_counter_file(mrb_state *mrb, struct cgroup_ctx *ctx, struct counter_file *f)
+open_counter_file(const struct cgroup_ctx *ctx, struct counter_file *f)
 {
-  int fd = mcg_open_in_mount(mrb, ctx, ctx->path, f->name, f->flags);
+  int fd = mcg_open_in_mount(ctx, ctx->path, f->name, f->flags);
 
   if (fd < 0 && f->flags == O_RDWR && errno == EACCES) { /* before 6.12 memory.peak is 0444 */
     f->flags = O_RDONLY;
-    fd = mcg_open_in_mount(mrb, ctx, ctx->path, f->name, f->flags);
+    fd = mcg_open_in_mount(ctx, ctx->path, f->name, f->flags);
   }
   return fd;
 }
@@ -125,17 +125,16 @@ open_file(mrb_state *mrb, mrb_value groups, struct counter_file *f, const char *
           mrb_bool verify)
 {
   struct cgroup_ctx *ctx;
-  char full[PATH_MAX];
   int fd;
 
   if (f->absent) return FALSE;
   if (f->fd.fd >= 0 && (!verify || mcg_fd_unchanged(&f->fd))) return TRUE;
   mcg_fd_close(&f->fd); /* closed only while it is still ours */
   ctx = group_ctx(mrb, groups, f->group);
-  fd = open_counter_file(mrb, ctx, f);
-  if (fd < 0 && errno == ENOENT && mcg_mount_path(ctx, ctx->path, f->name, full)) {
-    switch (mcg_look_again(mrb, ctx, ctx->path, f->name, full)) {
-    case FILE_BACK: fd = open_counter_file(mrb, ctx, f); break;
+  fd = open_counter_file(ctx, f);
+  if (fd < 0 && errno == ENOENT) {
+    switch (mcg_look_again(mrb, ctx, ctx->path, f->name)) {
+    case FILE_BACK: fd = open_counter_file(ctx, f); break;
     case GROUP_GONE: errno = ENOENT; break;
     default: return !(f->absent = TRUE); /* lacking here, or its controller off (v2) */
     }

@@ -73,7 +73,7 @@ mcg_attr_get(mrb_state *mrb, mrb_value self, enum attribute_id id)
   mrb_value text;
 
   if (ctx->staged[id]) return mcg_staged_to_value(mrb, attr, ctx->staged[id]);
-  mcg_kept_cycle_begin(mrb, ctx, &cycle);
+  mcg_kept_cycle_begin(ctx, &cycle);
   text = mcg_select_key(mrb, ctx, attr, mcg_kernel_read_in(mrb, ctx, ctx->path, file, &cycle));
   if (mcg_ctx_on_v2(ctx)) {
     text = mcg_v2_to_v1(mrb, ctx, attr, text, partner_text(mrb, ctx, attr, NULL, &cycle));
@@ -315,7 +315,7 @@ mcg_write_staged(mrb_state *mrb, struct cgroup_ctx *ctx, enum staged_write how)
   int i, written[ATTR_COUNT], written_count = 0;
   struct kept_cycle cycle;
 
-  mcg_kept_cycle_begin(mrb, ctx, &cycle);
+  mcg_kept_cycle_begin(ctx, &cycle);
   for (i = 0; i < ATTR_COUNT; i++) {
     int id = write_order(i, swap_memory_pair);
     mrb_value exc;

@@ -16,6 +16,7 @@
  *   text:      text.c
  *   ground:    errors.c attribute_table.c deadline.c attachments.c kept_files.c pace.c
  *   host:      libcgroup.c
+ *   base:      descriptors.c
  *
  * The roof is the gem's init: it makes the classes from the two tables
  * (CGROUP_CONTROLLERS below, CGROUP_ATTRIBUTES in attribute_table.h) and
@@ -31,7 +32,8 @@
  * everything stands on: the exceptions, the attribute table's rows,
  * deadlines, the records of attachments, descriptors kept open, and the
  * pace of moves; the host is the hierarchies libcgroup finds, which each
- * object carries from its first use (struct hierarchy).
+ * object carries from its first use (struct hierarchy); the base is a
+ * descriptor kept open and checked before each use.
  *
  * Every name declared here starts with mcg_: the gem's objects end up in
  * libmruby.a beside other gems and the program that embeds mruby, and
@@ -160,7 +162,7 @@ struct cgroup_ctx {
   uint64_t reported; /* bit per attribute: its staged value failed to be written */
   struct attachment *attached;
   int attached_count;
-  struct kept_files *kept; /* this state's kept files, looked up on first use */
+  struct kept_files *kept; /* this state's kept files (mcg_kept_bind, at new) */
   mrb_bool threaded;       /* threaded!: on v2 attach and detach move threads (cgroup.threads) */
   mrb_bool domain_seen;    /* v2 memory, io: the group was seen not to be threaded */
   char path[];             /* normalised group path, "/" for the root */
@@ -261,9 +263,13 @@ struct kept_fd {
   gid_t gid;
   mode_t mode;
 };
+/* descriptors.c: a kept descriptor's open, checks and close */
 mrb_bool mcg_fd_adopt(struct kept_fd *kept, int fd);
+void mcg_fd_open(struct kept_fd *kept, const char *path, int flags);
+mrb_bool mcg_fd_valid(const struct kept_fd *kept);
 mrb_bool mcg_fd_unchanged(const struct kept_fd *kept);
 void mcg_fd_close(struct kept_fd *kept);
+ssize_t mcg_pread_whole(mrb_state *mrb, int fd, char **buf, size_t *size);
 /*
  * What the kernel looks at in the caller when a group file is opened, and
  * later when a task is moved through the descriptor that open made (the
@@ -307,13 +313,16 @@ struct kept_cycle {
 typedef int (*fd_io)(mrb_state *mrb, int fd, void *arg);
 void mcg_init_kept(mrb_state *mrb, struct RClass *cgroup);
 void mcg_close_kept(mrb_state *mrb);
-int mcg_open_under_mount(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags);
-void mcg_kept_cycle_begin(mrb_state *mrb, struct cgroup_ctx *ctx, struct kept_cycle *cycle);
-int mcg_kept_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags, fd_io io,
+void mcg_kept_bind(mrb_state *mrb, struct cgroup_ctx *ctx);
+int mcg_mount_dir(const struct cgroup_ctx *ctx);
+int mcg_open_below_mount(const struct cgroup_ctx *ctx, const char *rel, int flags);
+struct stat;
+int mcg_stat_below_mount(const struct cgroup_ctx *ctx, const char *rel, struct stat *st);
+void mcg_kept_cycle_begin(const struct cgroup_ctx *ctx, struct kept_cycle *cycle);
+int mcg_kept_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *rel, int flags, fd_io io,
                      void *arg, struct kept_cycle *cycle);
-void mcg_forget_kept_under(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full_dir);
-char *mcg_read_proc_cgroup(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid);
-ssize_t mcg_pread_whole(mrb_state *mrb, int fd, char **buf, size_t *size);
+void mcg_forget_kept_under(mrb_state *mrb, const struct cgroup_ctx *ctx, const char *rel_dir);
+char *mcg_read_proc_cgroup(mrb_state *mrb, const struct cgroup_ctx *ctx, pid_t pid);
 
 /* ---- pace.c: favordynmods, and moves at a server's pace -------------- */
 mrb_bool mcg_mountinfo_favors_dynmods(const char *line, size_t len);
@@ -352,12 +361,13 @@ void mcg_normalise_name(mrb_state *mrb, enum controller_id controller, mrb_value
 enum file_use { FILE_ONCE, FILE_OFTEN };
 void mcg_require_hierarchies(mrb_state *mrb);
 const char *mcg_require_mount(mrb_state *mrb, struct cgroup_ctx *ctx);
+mrb_bool mcg_group_path(const char *path, const char *file, char rel[PATH_MAX]);
 mrb_bool mcg_mount_path(const struct cgroup_ctx *ctx, const char *path, const char *file,
                         char full[PATH_MAX]);
 mrb_bool mcg_path_exists(const struct cgroup_ctx *ctx, const char *path);
+int mcg_remove_group_dir(const struct cgroup_ctx *ctx, const char *path);
 void mcg_require_group(mrb_state *mrb, struct cgroup_ctx *ctx, const char *action);
-int mcg_open_in_mount(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
-                      int flags);
+int mcg_open_in_mount(const struct cgroup_ctx *ctx, const char *path, const char *file, int flags);
 mrb_value mcg_kernel_read(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path,
                           const char *file, enum file_use use);
 const char *mcg_kernel_read_line(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path,
@@ -377,7 +387,7 @@ int mcg_enable_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *pat
  * its controller off for the group (v2), or lacking from the group. */
 enum file_absence { FILE_BACK, GROUP_GONE, CONTROLLER_OFF, FILE_LACKING };
 enum file_absence mcg_look_again(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path,
-                                 const char *file, const char *full);
+                                 const char *file);
 
 /* ---- v2.c: cgroup v1 form <-> v2 files (no I/O) ---------------------- */
 const char *mcg_v2_partner_file(const struct attribute *attr, const struct staged_value *staged,

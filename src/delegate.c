@@ -10,6 +10,7 @@
  * service's manager keeps its own settings.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
@@ -71,9 +72,8 @@ static mrb_bool
 is_host_root(const struct cgroup_ctx *ctx)
 {
   const char *marker = mcg_ctx_on_v2(ctx) ? "cgroup.type" : "release_agent";
-  char full[PATH_MAX];
   struct stat st;
-  mrb_bool present = mcg_mount_path(ctx, "/", marker, full) && stat(full, &st) == 0;
+  mrb_bool present = mcg_stat_below_mount(ctx, marker, &st) == 0; /* the root's own file */
 
   return mcg_ctx_on_v2(ctx) ? !present : present;
 }
@@ -216,10 +216,8 @@ cgroup_s_claim(mrb_state *mrb, mrb_value self)
   require_delegated(mrb, &c);
   exc = mrb_protect_error(mrb, claim_body, &c, &failed);
   if (failed) {
-    for (int i = 0; i < c.count; i++) {
-      char full[PATH_MAX];
-      if (c.made[i] && mcg_mount_path(c.leaf[i], c.leaf[i]->path, NULL, full))
-        rmdir(full); /* only while empty: a task already moved keeps it */
+    for (int i = 0; i < c.count; i++) { /* only while empty: a task already moved keeps it */
+      if (c.made[i]) mcg_remove_group_dir(c.leaf[i], c.leaf[i]->path);
     }
     mrb_exc_raise(mrb, exc);
   }
@@ -245,13 +243,14 @@ static void
 hand_over(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const struct owner *to)
 {
   const char *const *file = mcg_ctx_on_v2(ctx) ? handed_v2 : handed_v1;
-  char full[PATH_MAX];
+  char rel[PATH_MAX];
+  int dir = mcg_mount_dir(ctx);
 
   for (; *file; file++) {
     int err = 0;
-    if (!mcg_mount_path(ctx, path, **file ? *file : NULL, full))
+    if (!mcg_group_path(path, **file ? *file : NULL, rel))
       err = ENAMETOOLONG;
-    else if (chown(full, to->uid, to->gid) != 0)
+    else if (dir < 0 || fchownat(dir, rel, to->uid, to->gid, 0) != 0)
       err = errno;
     if (err)
       mcg_raise_error(mrb, MCG_FAILURE(.err = err, .ctx = ctx, .group = path, .action = "delegate",
@@ -355,9 +354,8 @@ cgroup_s_delegate(mrb_state *mrb, mrb_value self)
   exc = mrb_protect_error(mrb, delegate_body, &d, &failed);
   if (failed) {
     for (int i = 0; i < d.c.count; i++) {
-      char full[PATH_MAX];
-      if (d.leaf_made[i] && mcg_mount_path(d.c.leaf[i], d.c.leaf[i]->path, NULL, full)) rmdir(full);
-      if (d.c.made[i] && mcg_mount_path(d.c.leaf[i], d.c.base, NULL, full)) rmdir(full);
+      if (d.leaf_made[i]) mcg_remove_group_dir(d.c.leaf[i], d.c.leaf[i]->path);
+      if (d.c.made[i]) mcg_remove_group_dir(d.c.leaf[i], d.c.base);
     }
     mrb_exc_raise(mrb, exc);
   }

@@ -3,6 +3,7 @@
  * #modify, #exist? and #delete.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -21,10 +22,12 @@
 static int
 mkdir_level(const struct cgroup_ctx *ctx, const char *path)
 {
-  char full[PATH_MAX];
+  char rel[PATH_MAX];
+  int dir = mcg_mount_dir(ctx);
 
-  if (!mcg_mount_path(ctx, path, NULL, full)) return ENAMETOOLONG;
-  if (mkdir(full, 0755) == 0) return 0;
+  if (!mcg_group_path(path, NULL, rel)) return ENAMETOOLONG;
+  if (dir < 0) return errno;
+  if (mkdirat(dir, rel, 0755) == 0) return 0;
   return errno == EEXIST && !mcg_path_exists(ctx, path) ? ENOTDIR : errno;
 }
 
@@ -152,18 +155,6 @@ create_body(mrb_state *mrb, void *p)
   return mrb_nil_value();
 }
 
-/* Remove the (empty) group at path with rmdir(2); 0 or an errno.
- * libcgroup 2.0.2's delete returned 0 when rmdir failed and errors when it
- * worked. */
-static int
-remove_level(const struct cgroup_ctx *ctx, const char *path)
-{
-  char full[PATH_MAX];
-
-  if (!mcg_mount_path(ctx, path, NULL, full)) return ENAMETOOLONG;
-  return rmdir(full) == 0 ? 0 : errno;
-}
-
 /* Remove the levels create made, deepest first. */
 static void
 remove_made_levels(const struct cgroup_ctx *ctx, size_t first_made)
@@ -173,7 +164,7 @@ remove_made_levels(const struct cgroup_ctx *ctx, size_t first_made)
 
   memcpy(level, ctx->path, len + 1);
   while (first_made && len >= first_made) {
-    remove_level(ctx, level);
+    mcg_remove_group_dir(ctx, level);
     len = strrchr(level, '/') - level;
     level[len] = '\0';
   }
@@ -229,7 +220,7 @@ static mrb_value
 cgroup_delete(mrb_state *mrb, mrb_value self)
 {
   struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
-  char full[PATH_MAX];
+  char rel[PATH_MAX];
   int err;
 
   if (strcmp(ctx->path, "/") == 0) {
@@ -238,7 +229,7 @@ cgroup_delete(mrb_state *mrb, mrb_value self)
                                 .action = "delete", .reason = "the root group cannot be deleted"));
   }
   mcg_require_mount(mrb, ctx);
-  err = remove_level(ctx, ctx->path); /* no stat first: rmdir says whether it is there */
+  err = mcg_remove_group_dir(ctx, ctx->path); /* no stat first: rmdir says whether it is there */
   if (err == ENOTDIR) {
     mcg_raise_error(mrb, MCG_FAILURE(.cls = "NotFound", .err = ENOENT, .ctx = ctx,
                                      .action = "delete", .reason = "no such group"));
@@ -249,7 +240,7 @@ cgroup_delete(mrb_state *mrb, mrb_value self)
   }
   if (err && err != ENOENT) /* ENOENT: gone already, which is what delete asks */
     mcg_raise_error(mrb, MCG_FAILURE(.err = err, .ctx = ctx, .action = "delete"));
-  if (mcg_mount_path(ctx, ctx->path, NULL, full)) mcg_forget_kept_under(mrb, ctx, full);
+  if (mcg_group_path(ctx->path, NULL, rel)) mcg_forget_kept_under(mrb, ctx, rel);
   return self;
 }
 
@@ -262,7 +253,7 @@ remove_busy_level(const struct cgroup_ctx *ctx, const char *path, double deadlin
   long delay = 1;
   int err;
 
-  while ((err = remove_level(ctx, path)) == EBUSY || err == ENOTEMPTY) {
+  while ((err = mcg_remove_group_dir(ctx, path)) == EBUSY || err == ENOTEMPTY) {
     if (mcg_ms_left(deadline) == 0) return err;
     mcg_back_off(&delay, deadline);
   }
@@ -284,7 +275,7 @@ cgroup_delete_tree(mrb_state *mrb, mrb_value self)
   struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
   mrb_value t = mrb_undef_value(), groups;
   const char *failed = NULL;
-  char full[PATH_MAX];
+  char rel[PATH_MAX];
   double deadline;
   mrb_int i, removed = 0;
   int err, first_err = 0;
@@ -299,7 +290,7 @@ cgroup_delete_tree(mrb_state *mrb, mrb_value self)
   mcg_require_mount(mrb, ctx);
   if (!mcg_path_exists(ctx, ctx->path)) return mrb_int_value(mrb, 0); /* gone: as delete */
   groups = mcg_subtree(mrb, ctx, "delete"); /* sorted: a parent before its children */
-  mcg_mount_path(ctx, ctx->path, NULL, full);
+  mcg_group_path(ctx->path, NULL, rel);
   for (i = RARRAY_LEN(groups) - 1; i >= 0; i--) { /* each child before its parent */
     const char *path = RSTRING_CSTR(mrb, RARRAY_PTR(groups)[i]);
     if ((err = remove_busy_level(ctx, path, deadline)) == 0)
@@ -307,7 +298,7 @@ cgroup_delete_tree(mrb_state *mrb, mrb_value self)
     else if (!first_err) /* the deepest: its ancestors fail because of it */
       first_err = err, failed = path;
   }
-  mcg_forget_kept_under(mrb, ctx, full);
+  mcg_forget_kept_under(mrb, ctx, rel);
   if (first_err) {
     mcg_raise_error(mrb,
                     MCG_FAILURE(.cls = first_err == ENOTEMPTY ? "Busy" : NULL, .err = first_err,

@@ -26,82 +26,6 @@
 
 #include "cgroup.h"
 
-/* Keep fd (closed if its identity cannot be read); FALSE if none is kept. */
-mrb_bool
-mcg_fd_adopt(struct kept_fd *kept, int fd)
-{
-  struct stat st;
-
-  kept->fd = fd;
-  if (fd < 0) return FALSE;
-  if (fstat(fd, &st) != 0) {
-    close(fd);
-    kept->fd = -1;
-    return FALSE;
-  }
-  kept->dev = st.st_dev;
-  kept->ino = st.st_ino;
-  kept->uid = st.st_uid;
-  kept->gid = st.st_gid;
-  kept->mode = st.st_mode;
-  return TRUE;
-}
-
-static void
-kept_open(struct kept_fd *kept, const char *path, int flags)
-{
-  mcg_fd_adopt(kept, open(path, flags | O_CLOEXEC));
-}
-
-/* fstat, the check before a kept file's use: glibc makes it
- * fstatat(fd, "", AT_EMPTY_PATH), whose empty path the kernel copies in and
- * resolves (a tenth of the call on 6.18, more on older kernels); where the
- * kernel's struct stat is glibc's, the fstat call itself. */
-static int
-identity_of(int fd, struct stat *st)
-{
-#if defined(SYS_fstat) && (defined(__x86_64__) || defined(__aarch64__))
-  return (int)syscall(SYS_fstat, fd, st);
-#else
-  return fstat(fd, st);
-#endif
-}
-
-/* Whether kept->fd is still the file that was opened (st: its state now). */
-static mrb_bool
-kept_same_file(const struct kept_fd *kept, struct stat *st)
-{
-  return kept->fd >= 0 && identity_of(kept->fd, st) == 0 && st->st_dev == kept->dev &&
-         st->st_ino == kept->ino;
-}
-
-/* Usable: the same file, with the owner and mode it had when opened. */
-static mrb_bool
-kept_valid(const struct kept_fd *kept)
-{
-  struct stat st;
-
-  return kept_same_file(kept, &st) && st.st_uid == kept->uid && st.st_gid == kept->gid &&
-         st.st_mode == kept->mode;
-}
-
-/* Whether the descriptor is still the file it was opened on. */
-mrb_bool
-mcg_fd_unchanged(const struct kept_fd *kept)
-{
-  struct stat st;
-
-  return kept_same_file(kept, &st);
-}
-
-/* Closes the descriptor only while it is still the one that was opened. */
-void
-mcg_fd_close(struct kept_fd *kept)
-{
-  if (mcg_fd_unchanged(kept)) close(kept->fd);
-  kept->fd = -1;
-}
-
 /* FNV-1a of the caller's supplementary groups; 0 when they cannot be read
  * (over 64: such a caller's files are never the same, opened anew each time). */
 static uint64_t
@@ -207,8 +131,9 @@ caller(struct kept_cycle *cycle)
  * thread, five once per cycle otherwise), the file with one fstat.
  */
 struct kept_group_file {
-  char *path; /* the file's full path (mrb_malloc'd); NULL: slot free */
-  int flags;  /* O_RDONLY or O_WRONLY */
+  const char *mount; /* the mount it is below (a hierarchy's) */
+  char *path;        /* the file's path below it (mrb_malloc'd); NULL: slot free */
+  int flags;         /* O_RDONLY or O_WRONLY */
   struct kept_fd file;
   struct opener opener;
   uint64_t checked;   /* the cycle that last found it usable; 0: none */
@@ -314,69 +239,93 @@ mcg_init_kept(mrb_state *mrb, struct RClass *cgroup)
              mrb_obj_value(mrb_data_object_alloc(mrb, NULL, kept, &kept_files_type)));
 }
 
-/* This state's kept files, looked up once per object. */
-static struct kept_files *
-kept_files_of(mrb_state *mrb, struct cgroup_ctx *ctx)
+/* This state's kept files, for ctx to carry from its making on. */
+void
+mcg_kept_bind(mrb_state *mrb, struct cgroup_ctx *ctx)
 {
-  if (!ctx->kept) {
-    mrb_value cgroup = mrb_obj_value(mrb_module_get_id(mrb, MRB_SYM(Cgroup)));
-    ctx->kept = (struct kept_files *)mrb_data_get_ptr(
-        mrb, mrb_iv_get(mrb, cgroup, MRB_SYM(kept_files)), &kept_files_type);
-  }
-  return ctx->kept;
+  mrb_value cgroup = mrb_obj_value(mrb_module_get_id(mrb, MRB_SYM(Cgroup)));
+
+  ctx->kept = (struct kept_files *)mrb_data_get_ptr(
+      mrb, mrb_iv_get(mrb, cgroup, MRB_SYM(kept_files)), &kept_files_type);
 }
 
-/* Open the file at full (a path under ctx's mount) relative to the mount's
- * directory this state keeps open; -1 and errno on failure. */
+/* The directory of ctx's mount this state keeps open (O_PATH), which every
+ * path below the mount is resolved from (openat, fstatat, mkdirat, ...);
+ * -1 and errno when it cannot be opened. */
 int
-mcg_open_under_mount(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags)
+mcg_mount_dir(const struct cgroup_ctx *ctx)
 {
-  struct kept_fd *dir = &kept_files_of(mrb, ctx)->mount_dir[ctx->controller];
-  const char *mount = ctx->host->mount, *relative = full + ctx->host->mount_length;
+  struct kept_fd *dir = &ctx->kept->mount_dir[ctx->controller];
 
-  while (*relative == '/') relative++;
-  if (!kept_valid(dir)) {
+  if (!mcg_fd_valid(dir)) {
     mcg_fd_close(dir);
-    kept_open(dir, mount, O_PATH | O_DIRECTORY);
+    mcg_fd_open(dir, ctx->host->mount, O_PATH | O_DIRECTORY);
   }
-  if (!*relative || dir->fd < 0) return open(full, flags | O_CLOEXEC);
-  return openat(dir->fd, relative, flags | O_CLOEXEC);
+  return dir->fd;
 }
 
-/* The slot for the file at full opened with flags: the one that keeps it,
- * else the least recently used one, emptied. */
+/* Open the file at rel, a path below ctx's mount; -1 and errno. */
+int
+mcg_open_below_mount(const struct cgroup_ctx *ctx, const char *rel, int flags)
+{
+  int dir = mcg_mount_dir(ctx);
+
+  return dir < 0 ? -1 : openat(dir, rel, flags | O_CLOEXEC);
+}
+
+/* fstatat of the file at rel, a path below ctx's mount; 0, or -1 and errno. */
+int
+mcg_stat_below_mount(const struct cgroup_ctx *ctx, const char *rel, struct stat *st)
+{
+  int dir = mcg_mount_dir(ctx);
+
+  return dir < 0 ? -1 : fstatat(dir, rel, st, 0);
+}
+
+/* Whether g keeps the file at rel below mount, opened with flags. */
+static mrb_bool
+keeps(const struct kept_group_file *g, const char *mount, const char *rel, int flags)
+{
+  return g->path && g->flags == flags && strcmp(g->path, rel) == 0 &&
+         (g->mount == mount || strcmp(g->mount, mount) == 0);
+}
+
+/* The slot for the file at rel below mount opened with flags: the one that
+ * keeps it, else the least recently used one, emptied. */
 static struct kept_group_file *
-group_file_slot(mrb_state *mrb, struct kept_files *files, const char *full, int flags)
+group_file_slot(mrb_state *mrb, struct kept_files *files, const char *mount, const char *rel,
+                int flags)
 {
   struct kept_group_file *oldest = &files->group_file[0];
   int i;
 
   for (i = 0; i < KEPT_GROUP_FILES; i++) {
     struct kept_group_file *g = &files->group_file[i];
-    if (g->path && g->flags == flags && strcmp(g->path, full) == 0) return g;
+    if (keeps(g, mount, rel, flags)) return g;
     if (g->used < oldest->used) oldest = g;
   }
   group_file_forget(mrb, oldest);
   return oldest;
 }
 
-/* Whether the file at full is still the one kept open: its group was not
+/* Whether the file at rel is still the one kept open: its group was not
  * removed (a removed group's files fail with ENODEV, and so does a write
  * naming a device that does not exist). */
 static mrb_bool
-still_at(const struct kept_fd *kept, const char *full)
+still_at(const struct cgroup_ctx *ctx, const struct kept_fd *kept, const char *rel)
 {
   struct stat st;
 
-  return stat(full, &st) == 0 && st.st_dev == kept->dev && st.st_ino == kept->ino;
+  return mcg_stat_below_mount(ctx, rel, &st) == 0 && st.st_dev == kept->dev &&
+         st.st_ino == kept->ino;
 }
 
 /* Begin a cycle (struct kept_cycle) on the stack of the function that
  * makes its uses. */
 void
-mcg_kept_cycle_begin(mrb_state *mrb, struct cgroup_ctx *ctx, struct kept_cycle *cycle)
+mcg_kept_cycle_begin(const struct cgroup_ctx *ctx, struct kept_cycle *cycle)
 {
-  cycle->serial = ++kept_files_of(mrb, ctx)->cycles;
+  cycle->serial = ++ctx->kept->cycles;
   cycle->read = FALSE;
 }
 
@@ -387,90 +336,67 @@ group_file_usable(struct kept_group_file *g, struct kept_cycle *cycle)
 {
   if (!g->path) return FALSE;
   if (g->checked == cycle->serial) return TRUE;
-  if (!same_opener(&g->opener, caller(cycle)) || !kept_valid(&g->file)) return FALSE;
+  if (!same_opener(&g->opener, caller(cycle)) || !mcg_fd_valid(&g->file)) return FALSE;
   g->checked = cycle->serial;
   return TRUE;
 }
 
-/* Run io on the group file at full through a kept descriptor, in cycle
- * (NULL: a cycle of this one use); 0 or an errno. */
+/* Run io on the group file at rel (below ctx's mount) through a kept
+ * descriptor, in cycle (NULL: a cycle of this one use); 0 or an errno. */
 int
-mcg_kept_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags, fd_io io,
+mcg_kept_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *rel, int flags, fd_io io,
                  void *arg, struct kept_cycle *cycle)
 {
-  struct kept_files *files = kept_files_of(mrb, ctx);
-  struct kept_group_file *g = group_file_slot(mrb, files, full, flags);
-  size_t size = strlen(full) + 1;
+  struct kept_files *files = ctx->kept;
+  struct kept_group_file *g = group_file_slot(mrb, files, ctx->host->mount, rel, flags);
+  size_t size = strlen(rel) + 1;
   struct kept_cycle own;
   mrb_bool answered = FALSE;
   int fd, err;
 
-  if (!cycle) mcg_kept_cycle_begin(mrb, ctx, cycle = &own);
+  if (!cycle) mcg_kept_cycle_begin(ctx, cycle = &own);
   if (group_file_usable(g, cycle)) {
     err = io(mrb, g->file.fd, arg);
-    answered = err != ENODEV || still_at(&g->file, full); /* ENODEV for a missing device */
+    answered = err != ENODEV || still_at(ctx, &g->file, rel); /* ENODEV for a missing device */
   }
   if (!answered) { /* none kept, or its group was removed since: open anew */
     group_file_forget(mrb, g);
     g->opener = *caller(cycle); /* who opens it: read before the open */
-    if ((fd = mcg_open_under_mount(mrb, ctx, full, flags)) < 0) return errno;
+    if ((fd = mcg_open_below_mount(ctx, rel, flags)) < 0) return errno;
     if (!mcg_fd_adopt(&g->file, fd)) return EIO; /* no identity to check it by: closed */
     g->flags = flags;
     g->checked = cycle->serial;
-    g->path = (char *)memcpy(mrb_malloc(mrb, size), full, size); /* may raise: fd is kept */
+    g->mount = ctx->host->mount;
+    g->path = (char *)memcpy(mrb_malloc(mrb, size), rel, size); /* may raise: fd is kept */
     err = io(mrb, fd, arg);
   }
   g->used = ++files->clock;
   return err;
 }
 
-/* Close the kept files of the group whose directory is full_dir, and of
- * the groups below it. */
+/* Close the kept files of the group whose directory is rel_dir (below
+ * ctx's mount), and of the groups below it. */
 void
-mcg_forget_kept_under(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full_dir)
+mcg_forget_kept_under(mrb_state *mrb, const struct cgroup_ctx *ctx, const char *rel_dir)
 {
-  struct kept_files *files = kept_files_of(mrb, ctx);
-  size_t len = strlen(full_dir);
+  size_t len = strlen(rel_dir);
   int i;
 
   for (i = 0; i < KEPT_GROUP_FILES; i++) {
-    struct kept_group_file *g = &files->group_file[i];
-    if (g->path && strncmp(g->path, full_dir, len) == 0 && g->path[len] == '/')
+    struct kept_group_file *g = &ctx->kept->group_file[i];
+    if (g->path && strcmp(g->mount, ctx->host->mount) == 0 && strncmp(g->path, rel_dir, len) == 0 &&
+        g->path[len] == '/')
       group_file_forget(mrb, g);
   }
-}
-
-/* The whole file behind fd into *buf (grown as needed, *size its room),
- * NUL-terminated: its length, or -1 and errno.  The kernel renders a
- * cgroup or /proc file whole, so a read that leaves room is all of it. */
-ssize_t
-mcg_pread_whole(mrb_state *mrb, int fd, char **buf, size_t *size)
-{
-  size_t len = 0, room;
-  ssize_t n;
-
-  for (;;) {
-    if (*size - len < 2) {
-      *size = *size ? *size * 2 : 4096;
-      *buf = (char *)mrb_realloc(mrb, *buf, *size);
-    }
-    room = *size - len - 1;
-    n = pread(fd, *buf + len, room, (off_t)len);
-    if (n < 0) return -1;
-    len += (size_t)n;
-    if ((size_t)n < room) break;
-  }
-  (*buf)[len] = '\0';
-  return (ssize_t)len;
 }
 
 /* /proc/PID/cgroup's text, in a buffer of this state's that the caller may
  * cut up and the next call reuses; NULL and errno when it cannot be read:
  * ESRCH when there is no such task, else what kept it (EMFILE). */
 char *
-mcg_read_proc_cgroup(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid)
+mcg_read_proc_cgroup(mrb_state *mrb, const struct cgroup_ctx *ctx, pid_t pid)
 {
-  struct kept_files *files = kept_files_of(mrb, ctx);
+  struct kept_files *files = ctx->kept;
   struct kept_fd *kept = NULL;
   char name[32];
   int i, err;
@@ -478,7 +404,7 @@ mcg_read_proc_cgroup(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid)
   for (i = 0; i < KEPT_PROC_FILES && !kept; i++) {
     if (files->proc[i].fd >= 0 && files->pid[i] == pid) kept = &files->proc[i];
   }
-  if (kept && kept_valid(kept) && mcg_pread_whole(mrb, kept->fd, &files->buf, &files->size) >= 0)
+  if (kept && mcg_fd_valid(kept) && mcg_pread_whole(mrb, kept->fd, &files->buf, &files->size) >= 0)
     return files->buf;
   if (!kept) { /* a new task takes the next slot in turn */
     kept = &files->proc[files->next_proc];
@@ -487,7 +413,7 @@ mcg_read_proc_cgroup(mrb_state *mrb, struct cgroup_ctx *ctx, pid_t pid)
   }
   mcg_fd_close(kept); /* its task was reaped: open the pid anew */
   snprintf(name, sizeof name, "/proc/%d/cgroup", (int)pid);
-  kept_open(kept, name, O_RDONLY);
+  mcg_fd_open(kept, name, O_RDONLY);
   if (kept->fd >= 0 && mcg_pread_whole(mrb, kept->fd, &files->buf, &files->size) >= 0)
     return files->buf;
   err = errno;

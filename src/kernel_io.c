@@ -54,37 +54,68 @@ mcg_require_mount(mrb_state *mrb, struct cgroup_ctx *ctx)
   return ctx->host->mount;
 }
 
-/* Where a group (file NULL), or one of its files, is in the file system;
- * FALSE when that does not fit in PATH_MAX, or the object's mount is not
- * known yet (mcg_require_mount has not been called).  Never raises. */
+/* The path of a group (file NULL), or of one of its files, below the
+ * mount ("a/b/file"; "." for the root group itself): what the *at calls
+ * resolve from the mount's kept directory (mcg_mount_dir).  FALSE when it
+ * does not fit in PATH_MAX. */
+mrb_bool
+mcg_group_path(const char *path, const char *file, char rel[PATH_MAX])
+{
+  const char *parts[3] = {path + 1, path[1] && file ? "/" : "", file ? file : ""};
+  size_t n = 0;
+
+  /* not snprintf: on the per-request path, after a quiet spell, its code
+   * is cold, and this runs for every file used */
+  for (int i = 0; i < 3; i++) {
+    size_t len = strlen(parts[i]);
+    if (n + len >= PATH_MAX) return FALSE;
+    memcpy(rel + n, parts[i], len);
+    n += len;
+  }
+  if (n == 0) rel[n++] = '.';
+  rel[n] = '\0';
+  return TRUE;
+}
+
+/* The whole path of a group or one of its files, for what cannot start
+ * from the mount's directory (a forked child's opens, a walk of the
+ * subtree); FALSE when it does not fit, or the mount is not known yet
+ * (mcg_require_mount has not been called). */
 mrb_bool
 mcg_mount_path(const struct cgroup_ctx *ctx, const char *path, const char *file,
                char full[PATH_MAX])
 {
-  const char *parts[4] = {ctx->host ? ctx->host->mount : NULL, path, file ? "/" : "",
-                          file ? file : ""};
-  size_t n = 0;
+  const char *mount = ctx->host ? ctx->host->mount : NULL;
+  int n;
 
-  if (!parts[0]) return FALSE;
-  /* not snprintf: on the per-request path, after a quiet spell, its code
-   * is cold, and this runs for every file used */
-  for (int i = 0; i < 4; i++) {
-    size_t len = strlen(parts[i]);
-    if (n + len >= PATH_MAX) return FALSE;
-    memcpy(full + n, parts[i], len);
-    n += len;
-  }
-  full[n] = '\0';
-  return TRUE;
+  if (!mount) return FALSE;
+  n = snprintf(full, PATH_MAX, "%s%s%s%s", mount, path, file ? "/" : "", file ? file : "");
+  return n >= 0 && n < PATH_MAX;
 }
 
+/* Remove the (empty) group at path with rmdir(2); 0 or an errno.
+ * libcgroup 2.0.2's delete returned 0 when rmdir failed and errors when it
+ * worked. */
+int
+mcg_remove_group_dir(const struct cgroup_ctx *ctx, const char *path)
+{
+  char rel[PATH_MAX];
+  int dir = mcg_mount_dir(ctx);
+
+  if (!mcg_group_path(path, NULL, rel)) return ENAMETOOLONG;
+  if (dir < 0) return errno;
+  return unlinkat(dir, rel, AT_REMOVEDIR) == 0 ? 0 : errno;
+}
+
+/* Whether the group at path is there (a directory below the mount). */
 mrb_bool
 mcg_path_exists(const struct cgroup_ctx *ctx, const char *path)
 {
-  char full[PATH_MAX];
+  char rel[PATH_MAX];
   struct stat st;
 
-  return mcg_mount_path(ctx, path, NULL, full) && stat(full, &st) == 0 && S_ISDIR(st.st_mode);
+  return mcg_group_path(path, NULL, rel) && mcg_stat_below_mount(ctx, rel, &st) == 0 &&
+         S_ISDIR(st.st_mode);
 }
 
 void
@@ -111,16 +142,15 @@ mcg_parent_of(const char *path, char parent[PATH_MAX])
 
 /* Open a file of the group at path; -1 and errno on failure. */
 int
-mcg_open_in_mount(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
-                  int flags)
+mcg_open_in_mount(const struct cgroup_ctx *ctx, const char *path, const char *file, int flags)
 {
-  char full[PATH_MAX];
+  char rel[PATH_MAX];
 
-  if (!mcg_mount_path(ctx, path, file, full)) {
+  if (!mcg_group_path(path, file, rel)) {
     errno = ENAMETOOLONG;
     return -1;
   }
-  return mcg_open_under_mount(mrb, ctx, full, flags);
+  return mcg_open_below_mount(ctx, rel, flags);
 }
 
 struct text {
@@ -172,13 +202,13 @@ io_call_body(mrb_state *mrb, void *p)
   return mrb_nil_value();
 }
 
-/* Run io on the file at full, opened for it alone, and closed also when io
+/* Run io on the file at rel, opened for it alone, and closed also when io
  * raises (read_text's String may not grow: NoMemoryError). */
 static int
-io_on_file_once(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags, fd_io io,
+io_on_file_once(mrb_state *mrb, const struct cgroup_ctx *ctx, const char *rel, int flags, fd_io io,
                 void *arg)
 {
-  struct io_call call = {mcg_open_under_mount(mrb, ctx, full, flags), io, arg, 0};
+  struct io_call call = {mcg_open_below_mount(ctx, rel, flags), io, arg, 0};
   mrb_bool failed;
   mrb_value exc;
 
@@ -257,11 +287,11 @@ mcg_enable_in_parent(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path)
 
 /* cycle: the kept_cycle of a FILE_OFTEN use, or NULL for one of its own. */
 static int
-file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *full, int flags, enum file_use use,
+file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *rel, int flags, enum file_use use,
         fd_io io, void *arg, struct kept_cycle *cycle)
 {
-  if (use == FILE_OFTEN) return mcg_kept_file_io(mrb, ctx, full, flags, io, arg, cycle);
-  return io_on_file_once(mrb, ctx, full, flags, io, arg);
+  if (use == FILE_OFTEN) return mcg_kept_file_io(mrb, ctx, rel, flags, io, arg, cycle);
+  return io_on_file_once(mrb, ctx, rel, flags, io, arg);
 }
 
 /* Whether file is one of ctx's controller's own ("pids.max"), which the
@@ -278,36 +308,34 @@ controller_file(struct cgroup_ctx *ctx, const char *file)
 }
 
 /*
- * Look again at a file of the group at path (full: the file's path, from
- * mcg_mount_path) that could not be opened, here and for a meter's counter
- * files (accounting_files.c): back (another process removed the group and made
- * it again meanwhile), its group gone, its controller off for the group
- * (v2), or the group without it.  A group being removed loses its
- * controllers' files, then its own, then its directory, all within another
- * process's rmdir, so "without it" needs more: its parent, which cannot be
- * removed meanwhile, lacks the file too; or, for a child of the root (which
- * lacks many files), it still holds a millisecond later.
+ * Look again at a file of the group at path that could not be opened, here and for a meter's
+ * counter files (accounting_files.c): back (another process removed the group and made it again
+ * meanwhile), its group gone, its controller off for the group (v2), or the group without it.  A
+ * group being removed loses its controllers' files, then its own, then its directory, all within
+ * another process's rmdir, so "without it" needs more: its parent, which cannot be removed
+ * meanwhile, lacks the file too; or, for a child of the root (which lacks many files), it still
+ * holds a millisecond later.
  */
 enum file_absence
-mcg_look_again(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file,
-               const char *full)
+mcg_look_again(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file)
 {
   struct timespec ms = {0, 1000000};
-  char parent[PATH_MAX], parent_file[PATH_MAX];
+  char parent[PATH_MAX], rel[PATH_MAX];
   mrb_bool off;
   struct stat st;
 
-  if (stat(full, &st) == 0) return FILE_BACK;
+  if (!mcg_group_path(path, file, rel)) return FILE_LACKING;
+  if (mcg_stat_below_mount(ctx, rel, &st) == 0) return FILE_BACK;
   if (!mcg_path_exists(ctx, path)) return GROUP_GONE;
   if (controller_file(ctx, file) && controller_off(mrb, ctx, path, &off) == 0 && off)
     return CONTROLLER_OFF;
   mcg_parent_of(path, parent);
   if (strcmp(parent, "/") != 0) {
-    if (!mcg_mount_path(ctx, parent, file, parent_file)) return FILE_LACKING;
-    return stat(parent_file, &st) == 0 ? GROUP_GONE : FILE_LACKING;
+    if (!mcg_group_path(parent, file, rel)) return FILE_LACKING;
+    return mcg_stat_below_mount(ctx, rel, &st) == 0 ? GROUP_GONE : FILE_LACKING;
   }
   nanosleep(&ms, NULL);
-  if (stat(full, &st) == 0) return FILE_BACK;
+  if (mcg_group_path(path, file, rel) && mcg_stat_below_mount(ctx, rel, &st) == 0) return FILE_BACK;
   return mcg_path_exists(ctx, path) ? FILE_LACKING : GROUP_GONE;
 }
 
@@ -322,19 +350,19 @@ static int
 group_file_io(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const char *file, int flags,
               enum file_use use, fd_io io, void *arg, struct kept_cycle *cycle)
 {
-  char full[PATH_MAX];
+  char rel[PATH_MAX];
   int err;
 
-  if (!mcg_mount_path(ctx, path, file, full)) return ENAMETOOLONG;
-  err = file_io(mrb, ctx, full, flags, use, io, arg, cycle);
+  if (!mcg_group_path(path, file, rel)) return ENAMETOOLONG;
+  err = file_io(mrb, ctx, rel, flags, use, io, arg, cycle);
   if (err != ENOENT) return err;
-  switch (mcg_look_again(mrb, ctx, path, file, full)) {
-  case FILE_BACK: return file_io(mrb, ctx, full, flags, use, io, arg, cycle);
+  switch (mcg_look_again(mrb, ctx, path, file)) {
+  case FILE_BACK: return file_io(mrb, ctx, rel, flags, use, io, arg, cycle);
   case GROUP_GONE: return ENOENT;
   case CONTROLLER_OFF:
     if (flags != O_WRONLY) return EOPNOTSUPP;                   /* reads never enable */
     if ((err = turn_controller_on(mrb, ctx, path))) return err; /* seen off */
-    return file_io(mrb, ctx, full, flags, use, io, arg, cycle);
+    return file_io(mrb, ctx, rel, flags, use, io, arg, cycle);
   default: return EOPNOTSUPP;
   }
 }

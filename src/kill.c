@@ -57,7 +57,7 @@ cgroup_move_all(mrb_state *mrb, mrb_value self)
       }
       mcg_back_off(&delay, deadline);
     }
-    mcg_kept_cycle_begin(mrb, to, &cycle); /* the pids read, no Ruby code till the last write */
+    mcg_kept_cycle_begin(to, &cycle); /* the pids read, no Ruby code till the last write */
     for (i = 0; i < RARRAY_LEN(pids); i++) {
       pid_t pid = (pid_t)mrb_integer(RARRAY_PTR(pids)[i]);
       snprintf(buf, sizeof buf, "%d", (int)pid);

@@ -62,20 +62,20 @@ static int
 open_peak(mrb_state *mrb, struct cgroup_ctx *ctx)
 {
   const char *file = peak_file(ctx);
-  char full[PATH_MAX];
+  char rel[PATH_MAX];
   struct stat st;
   int fd, err;
 
   mcg_require_group(mrb, ctx, "track the peak");
-  if ((fd = mcg_open_in_mount(mrb, ctx, ctx->path, file, O_RDWR)) >= 0) return fd;
+  if ((fd = mcg_open_in_mount(ctx, ctx->path, file, O_RDWR)) >= 0) return fd;
   err = errno;
   if (err == ENOENT && mcg_path_exists(ctx, ctx->path)) {
     mcg_raise_error(mrb, MCG_FAILURE(.cls = "Unsupported", .err = EOPNOTSUPP, .ctx = ctx,
                                      .action = "track the peak", .file = file,
                                      .reason = "this kernel has no such file (5.19)"));
   }
-  if (err == EACCES && mcg_mount_path(ctx, ctx->path, file, full) && stat(full, &st) == 0 &&
-      !(st.st_mode & 0222)) {
+  if (err == EACCES && mcg_group_path(ctx->path, file, rel) &&
+      mcg_stat_below_mount(ctx, rel, &st) == 0 && !(st.st_mode & 0222)) {
     mcg_raise_error(mrb, MCG_FAILURE(.cls = "Unsupported", .err = EOPNOTSUPP, .ctx = ctx,
                                      .action = "track the peak", .file = file,
                                      .reason = "this kernel cannot reset it (6.12)"));

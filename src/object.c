@@ -82,6 +82,7 @@ mcg_initialize(mrb_state *mrb, mrb_value self, enum controller_id controller)
   ctx = (struct cgroup_ctx *)mrb_calloc(mrb, 1, sizeof *ctx + len + 1);
   ctx->controller = controller;
   ctx->host = host;
+  mcg_kept_bind(mrb, ctx);
   memcpy(ctx->path, path, len + 1);
   ctx_free(mrb, DATA_PTR(self)); /* initialize called again */
   mrb_data_init(self, ctx, &ctx_type);

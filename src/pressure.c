@@ -57,7 +57,7 @@ open_trigger(mrb_state *mrb, struct cgroup_ctx *ctx, const char *file, const cha
 
   mcg_require_mount(mrb, ctx);
   mcg_require_group(mrb, ctx, "set a trigger on");
-  fd = mcg_open_in_mount(mrb, ctx, ctx->path, file, O_RDWR | O_NONBLOCK);
+  fd = mcg_open_in_mount(ctx, ctx->path, file, O_RDWR | O_NONBLOCK);
   if (fd < 0) {
     err = errno;
     if (err == ENOENT && mcg_path_exists(ctx, ctx->path)) {

@@ -251,10 +251,9 @@ struct start {
 /* The v2 group's directory for clone3 (a failure to open it, EMFILE say,
  * only means the child is forked and writes its pid there instead). */
 static int
-open_group_dir(mrb_state *mrb, struct cgroup_ctx *v2_group)
+open_group_dir(const struct cgroup_ctx *v2_group)
 {
-  return v2_group ? mcg_open_in_mount(mrb, v2_group, v2_group->path, NULL, O_RDONLY | O_DIRECTORY)
-                  : -1;
+  return v2_group ? mcg_open_in_mount(v2_group, v2_group->path, NULL, O_RDONLY | O_DIRECTORY) : -1;
 }
 
 /* Start the child, born in the v2 group where the kernel can, else forked;
@@ -266,7 +265,7 @@ start_child(mrb_state *mrb, mrb_value groups, struct start *how, mrb_value argv,
 {
   char **c_argv = c_strings(mrb, argv), **c_files = c_strings(mrb, how->files); /* may raise */
   char **c_v1_files = c_strings(mrb, how->v1_files);
-  int pipefd[2] = {-1, -1}, cgroup_fd = open_group_dir(mrb, how->v2_group), err;
+  int pipefd[2] = {-1, -1}, cgroup_fd = open_group_dir(how->v2_group), err;
   struct cgroup_ctx *blamed = mcg_get_ctx(mrb, RARRAY_PTR(groups)[0]);
   mrb_bool refused = FALSE; /* clone3 refused the v2 group (EACCES, EBUSY...) */
   sigset_t all, host_mask;

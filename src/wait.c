@@ -117,9 +117,9 @@ v1_state_is(int fd, const char *want)
 /* v1's freezer.state has no notification: read it again through one
  * descriptor after 1, 2, 4 .. 16 ms.  Returns as freezer_wait does. */
 static int
-freezer_wait_v1(mrb_state *mrb, struct cgroup_ctx *ctx, const char *want, double deadline)
+freezer_wait_v1(const struct cgroup_ctx *ctx, const char *want, double deadline)
 {
-  int fd = mcg_open_in_mount(mrb, ctx, ctx->path, "freezer.state", O_RDONLY), err = errno;
+  int fd = mcg_open_in_mount(ctx, ctx->path, "freezer.state", O_RDONLY), err = errno;
   long delay = 1;
 
   if (fd < 0) return err;
@@ -138,17 +138,17 @@ freezer_wait_v1(mrb_state *mrb, struct cgroup_ctx *ctx, const char *want, double
  * state could not be watched (EMFILE; ENOENT: the group was removed); it
  * never raises, so that a freeze is undone whatever stopped the wait. */
 static int
-freezer_wait(mrb_state *mrb, struct cgroup_ctx *ctx, const char *want, double deadline)
+freezer_wait(const struct cgroup_ctx *ctx, const char *want, double deadline)
 {
   if (mcg_ctx_on_v2(ctx)) {
-    int fd = mcg_open_in_mount(mrb, ctx, ctx->path, "cgroup.events", O_RDONLY), err = errno;
+    int fd = mcg_open_in_mount(ctx, ctx->path, "cgroup.events", O_RDONLY), err = errno;
     long long frozen;
     if (fd < 0) return err;
     frozen = wait_v2_key(fd, "frozen", equals, strcmp(want, "FROZEN") == 0, deadline);
     close(fd);
     return frozen < 0 ? ENOENT : frozen == (strcmp(want, "FROZEN") == 0) ? 0 : ETIMEDOUT;
   }
-  return freezer_wait_v1(mrb, ctx, want, deadline);
+  return freezer_wait_v1(ctx, want, deadline);
 }
 
 static void
@@ -188,7 +188,7 @@ freezer_change(mrb_state *mrb, mrb_value self, mrb_bool freeze)
                          .reason = "a thread of the calling process is in this group or below it"));
   }
   freezer_write(mrb, ctx, freeze, action);
-  if ((err = freezer_wait(mrb, ctx, want, deadline)) == 0) return self;
+  if ((err = freezer_wait(ctx, want, deadline)) == 0) return self;
   if (freeze) freezer_write(mrb, ctx, FALSE, "undo freeze");
   if (err != ETIMEDOUT) { /* not a timeout: why the state could not be watched */
     mcg_raise_error(
@@ -240,7 +240,7 @@ oom_wait_v1(mrb_state *mrb, struct cgroup_ctx *ctx, double deadline)
 {
   char line[64];
   int efd = eventfd(0, EFD_CLOEXEC),
-      ofd = mcg_open_in_mount(mrb, ctx, ctx->path, "memory.oom_control", O_RDONLY);
+      ofd = mcg_open_in_mount(ctx, ctx->path, "memory.oom_control", O_RDONLY);
   int err = efd < 0 || ofd < 0 ? errno : 0, ready = 0;
   struct pollfd pfd = {efd, POLLIN, 0};
   uint64_t count;
@@ -265,7 +265,7 @@ oom_wait_v1(mrb_state *mrb, struct cgroup_ctx *ctx, double deadline)
 static mrb_bool
 oom_wait_v2(mrb_state *mrb, struct cgroup_ctx *ctx, double deadline)
 {
-  int fd = mcg_open_in_mount(mrb, ctx, ctx->path, "memory.events", O_RDONLY);
+  int fd = mcg_open_in_mount(ctx, ctx->path, "memory.events", O_RDONLY);
   long long before, now;
 
   if (fd < 0) {
@@ -336,7 +336,7 @@ cgroup_wait_empty(mrb_state *mrb, mrb_value self)
   deadline = mcg_deadline_after(mcg_timeout_arg(mrb, t, -1));
   mcg_require_group(mrb, ctx, "wait until empty");
   if (!mcg_ctx_on_v2(ctx)) return mrb_bool_value(empty_wait_v1(mrb, ctx, deadline));
-  fd = mcg_open_in_mount(mrb, ctx, ctx->path, "cgroup.events", O_RDONLY);
+  fd = mcg_open_in_mount(ctx, ctx->path, "cgroup.events", O_RDONLY);
   if (fd < 0) {
     mcg_raise_error(mrb, MCG_FAILURE(.err = errno, .ctx = ctx, .action = "wait until empty",
                                      .file = "cgroup.events"));
@@ -410,7 +410,7 @@ memory_wait_for_events(mrb_state *mrb, mrb_value self)
                                      .action = "wait for events", .file = "memory.events",
                                      .reason = "cgroup v2 only"));
   }
-  fd = mcg_open_in_mount(mrb, ctx, ctx->path, "memory.events", O_RDONLY);
+  fd = mcg_open_in_mount(ctx, ctx->path, "memory.events", O_RDONLY);
   if (fd < 0) {
     mcg_raise_error(mrb, MCG_FAILURE(.err = errno, .ctx = ctx, .action = "wait for events",
                                      .file = "memory.events"));
