@@ -4,7 +4,7 @@ demo:
 	./tools/bootstrap >/dev/null && rake demo
 test:
 	./tools/bootstrap >/dev/null && rake test
-# the host suite only, in a minute after a build; TESTS="test/attach.rb" for just those files
+# the host suite only, without the soak (about 25 s after a build); TESTS="test/attach.rb" for just those files
 check:
 	./tools/bootstrap >/dev/null && rake check TESTS="$(TESTS)"
 clean:

@@ -2,7 +2,7 @@
  * A lease's Cgroup::Usage from its counters (struct lease: where it began
  * and ended): the differences, the peaks where the kernel resets them or
  * where the group's own peak does not hide the lease's, and the events.
- * No I/O: accounting.c reads the counters.  And which counter row
+ * No I/O: accounting_files.c reads the counters.  And which counter row
  * measures a field here, and whether its peak resets.
  */
 #include <mruby.h>

@@ -257,6 +257,10 @@ mcg_mount_dir(const struct cgroup_ctx *ctx)
 {
   struct kept_fd *dir = &ctx->kept->mount_dir[ctx->controller];
 
+  if (!ctx->host || !ctx->host->mount) { /* mcg_require_mount raises for it first */
+    errno = ENODEV;
+    return -1;
+  }
   if (!mcg_fd_valid(dir)) {
     mcg_fd_close(dir);
     mcg_fd_open(dir, ctx->host->mount, O_PATH | O_DIRECTORY);
