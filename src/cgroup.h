@@ -123,7 +123,7 @@ struct attribute {
 /* A value set from Ruby, not yet written: checked and typed once, when
  * set (text.c), and formatted for the version in force when written. */
 struct staged_value {
-  long long number; /* INT, LIMIT: -1 (unlimited) or more; FLAG: 1 or 0; DEVLIMIT: its VALUE */
+  long long number; /* INT, LIMIT: -1 (unlimited) or more; FLAG: 1 or 0 */
   char text[];      /* STRING, DEVLIMIT: as given ("MAJ:MIN VALUE"); else "" */
 };
 
@@ -157,7 +157,7 @@ struct hierarchy {
 /* The C side of one Cgroup::X object, owned by its Data object. */
 struct cgroup_ctx {
   enum controller_id controller;
-  const struct hierarchy *host;            /* NULL until the hierarchies were found */
+  const struct hierarchy *host; /* its controller's; filled in once the hierarchies are found */
   struct staged_value *staged[ATTR_COUNT]; /* values set from Ruby, not yet written */
   uint64_t reported; /* bit per attribute: its staged value failed to be written */
   struct attachment *attached;
@@ -172,7 +172,7 @@ struct cgroup_ctx {
 static inline mrb_bool
 mcg_ctx_on_v2(const struct cgroup_ctx *ctx)
 {
-  return ctx->host && ctx->host->version == 2;
+  return ctx->host->version == 2;
 }
 
 /* ==== host ============================================================ */
@@ -209,6 +209,7 @@ struct failure {
   const char *cls;               /* Cgroup::<cls>; NULL: picked from err */
   int err;                       /* the errno (@errno) */
   const struct cgroup_ctx *ctx;  /* the object: its controller, and its group unless .group */
+  const struct hierarchy *host;  /* without ctx: the controller's hierarchy, which names it */
   enum controller_id controller; /* without ctx (named as v1 names it, see errors.c) */
   const char *group;             /* the group named; NULL: ctx's (ctx->path) */
   const char *action;            /* what was tried: "write", "attach" */
@@ -314,7 +315,8 @@ typedef int (*fd_io)(mrb_state *mrb, int fd, void *arg);
 void mcg_init_kept(mrb_state *mrb, struct RClass *cgroup);
 void mcg_close_kept(mrb_state *mrb);
 void mcg_kept_bind(mrb_state *mrb, struct cgroup_ctx *ctx);
-int mcg_mount_dir(const struct cgroup_ctx *ctx);
+int mcg_below_mount(const struct cgroup_ctx *ctx, const char *rel, char buf[PATH_MAX],
+                    const char **path);
 int mcg_open_below_mount(const struct cgroup_ctx *ctx, const char *rel, int flags);
 struct stat;
 int mcg_stat_below_mount(const struct cgroup_ctx *ctx, const char *rel, struct stat *st);
@@ -351,7 +353,7 @@ mrb_value mcg_staged_to_value(mrb_state *mrb, const struct attribute *attr,
 const char *mcg_staged_v1_text(const struct attribute *attr, const struct staged_value *sv,
                                char buf[32]);
 const char *mcg_printable(mrb_state *mrb, mrb_value str);
-void mcg_normalise_name(mrb_state *mrb, enum controller_id controller, mrb_value name, char *out,
+void mcg_normalise_name(mrb_state *mrb, const struct hierarchy *host, mrb_value name, char *out,
                         size_t size);
 
 /* ==== files =========================================================== */

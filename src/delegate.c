@@ -243,14 +243,16 @@ static void
 hand_over(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const struct owner *to)
 {
   const char *const *file = mcg_ctx_on_v2(ctx) ? handed_v2 : handed_v1;
-  char rel[PATH_MAX];
-  int dir = mcg_mount_dir(ctx);
+  char rel[PATH_MAX], buf[PATH_MAX];
+  const char *at;
+  int dir;
 
   for (; *file; file++) {
     int err = 0;
     if (!mcg_group_path(path, **file ? *file : NULL, rel))
       err = ENAMETOOLONG;
-    else if (dir < 0 || fchownat(dir, rel, to->uid, to->gid, 0) != 0)
+    else if ((dir = mcg_below_mount(ctx, rel, buf, &at)) == -1 ||
+             fchownat(dir, at, to->uid, to->gid, 0) != 0)
       err = errno;
     if (err)
       mcg_raise_error(mrb, MCG_FAILURE(.err = err, .ctx = ctx, .group = path, .action = "delegate",

@@ -37,9 +37,9 @@ error_class_for(int err)
   }
 }
 
-/* The kernel's name of a controller where no object says which version
- * serves it (a name refused before its object is made): v1's, or v2's
- * where v1 has none.  An object's own is its hierarchy's. */
+/* The kernel's name of a controller where neither an object nor its
+ * hierarchy says which version serves it: v1's, or v2's where v1 has
+ * none.  An object's own is its hierarchy's. */
 static const char *const unplaced_names[CTL_COUNT] = {
 #define UNPLACED_NAME(klass, name, v1, v2) (v1) ? (v1) : (v2),
     CGROUP_CONTROLLERS(UNPLACED_NAME)
@@ -71,7 +71,9 @@ mcg_make_error(mrb_state *mrb, const struct failure *f)
 {
   struct RClass *module = mrb_module_get(mrb, "Cgroup");
   enum controller_id controller = f->ctx ? f->ctx->controller : f->controller;
-  const char *name = f->ctx && f->ctx->host ? f->ctx->host->controller : unplaced_names[controller];
+  const char *name = f->ctx    ? f->ctx->host->controller
+                     : f->host ? f->host->controller
+                               : unplaced_names[controller];
   const char *group = f->group ? f->group : f->ctx->path;
   const char *cls = f->cls, *reason = f->reason, *file = f->file, *value = f->value;
   int err = f->err;

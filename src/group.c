@@ -22,12 +22,13 @@
 static int
 mkdir_level(const struct cgroup_ctx *ctx, const char *path)
 {
-  char rel[PATH_MAX];
-  int dir = mcg_mount_dir(ctx);
+  char rel[PATH_MAX], buf[PATH_MAX];
+  const char *at;
+  int dir;
 
   if (!mcg_group_path(path, NULL, rel)) return ENAMETOOLONG;
-  if (dir < 0) return errno;
-  if (mkdirat(dir, rel, 0755) == 0) return 0;
+  if ((dir = mcg_below_mount(ctx, rel, buf, &at)) == -1) return errno;
+  if (mkdirat(dir, at, 0755) == 0) return 0;
   return errno == EEXIST && !mcg_path_exists(ctx, path) ? ENOTDIR : errno;
 }
 

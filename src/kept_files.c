@@ -252,12 +252,12 @@ mcg_kept_bind(mrb_state *mrb, struct cgroup_ctx *ctx)
 /* The directory of ctx's mount this state keeps open (O_PATH), which every
  * path below the mount is resolved from (openat, fstatat, mkdirat, ...);
  * -1 and errno when it cannot be opened. */
-int
-mcg_mount_dir(const struct cgroup_ctx *ctx)
+static int
+mount_dir(const struct cgroup_ctx *ctx)
 {
   struct kept_fd *dir = &ctx->kept->mount_dir[ctx->controller];
 
-  if (!ctx->host || !ctx->host->mount) { /* mcg_require_mount raises for it first */
+  if (!ctx->host->mount) { /* mcg_require_mount raises for it first */
     errno = ENODEV;
     return -1;
   }
@@ -268,22 +268,46 @@ mcg_mount_dir(const struct cgroup_ctx *ctx)
   return dir->fd;
 }
 
+/* Where an *at call resolves rel, a path below ctx's mount, from: the
+ * mount's kept directory, rel as it is in *path; or, when that cannot be
+ * kept open (no descriptor free), AT_FDCWD with the whole path in buf, as
+ * a call without the directory would.  -1 and errno when neither can be. */
+int
+mcg_below_mount(const struct cgroup_ctx *ctx, const char *rel, char buf[PATH_MAX],
+                const char **path)
+{
+  int dir = mount_dir(ctx);
+
+  *path = rel;
+  if (dir >= 0 || !ctx->host->mount) return dir;
+  if (snprintf(buf, PATH_MAX, "%s/%s", ctx->host->mount, rel) >= PATH_MAX) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  *path = buf;
+  return AT_FDCWD;
+}
+
 /* Open the file at rel, a path below ctx's mount; -1 and errno. */
 int
 mcg_open_below_mount(const struct cgroup_ctx *ctx, const char *rel, int flags)
 {
-  int dir = mcg_mount_dir(ctx);
+  char buf[PATH_MAX];
+  const char *path;
+  int dir = mcg_below_mount(ctx, rel, buf, &path);
 
-  return dir < 0 ? -1 : openat(dir, rel, flags | O_CLOEXEC);
+  return dir == -1 ? -1 : openat(dir, path, flags | O_CLOEXEC);
 }
 
 /* fstatat of the file at rel, a path below ctx's mount; 0, or -1 and errno. */
 int
 mcg_stat_below_mount(const struct cgroup_ctx *ctx, const char *rel, struct stat *st)
 {
-  int dir = mcg_mount_dir(ctx);
+  char buf[PATH_MAX];
+  const char *path;
+  int dir = mcg_below_mount(ctx, rel, buf, &path);
 
-  return dir < 0 ? -1 : fstatat(dir, rel, st, 0);
+  return dir == -1 ? -1 : fstatat(dir, path, st, 0);
 }
 
 /* Whether g keeps the file at rel below mount, opened with flags. */

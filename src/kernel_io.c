@@ -38,25 +38,27 @@ mcg_require_hierarchies(mrb_state *mrb)
 const char *
 mcg_require_mount(mrb_state *mrb, struct cgroup_ctx *ctx)
 {
+  const char *mount = __atomic_load_n(&ctx->host->mount, __ATOMIC_ACQUIRE);
   char why[PATH_MAX + 160];
   int err;
 
-  if (ctx->host && ctx->host->mount) return ctx->host->mount;
-  if (!(ctx->host = mcg_hierarchy(ctx->controller, why, sizeof why, &err))) {
+  if (mount) return mount;
+  mcg_hierarchy(ctx->controller, why, sizeof why, &err); /* found now, or why not */
+  if (err) {
     mcg_raise_error(
         mrb, MCG_FAILURE(.err = err, .ctx = ctx, .action = "initialise libcgroup", .reason = why));
   }
-  if (!ctx->host->mount) {
+  if (!(mount = __atomic_load_n(&ctx->host->mount, __ATOMIC_ACQUIRE))) {
     mcg_raise_error(mrb, MCG_FAILURE(.cls = "Unsupported", .err = ENODEV, .ctx = ctx,
                                      .action = "find controller",
                                      .reason = "controller is not mounted"));
   }
-  return ctx->host->mount;
+  return mount;
 }
 
 /* The path of a group (file NULL), or of one of its files, below the
  * mount ("a/b/file"; "." for the root group itself): what the *at calls
- * resolve from the mount's kept directory (mcg_mount_dir).  FALSE when it
+ * resolve from the mount's kept directory (mcg_below_mount).  FALSE when it
  * does not fit in PATH_MAX. */
 mrb_bool
 mcg_group_path(const char *path, const char *file, char rel[PATH_MAX])
@@ -80,7 +82,10 @@ mcg_group_path(const char *path, const char *file, char rel[PATH_MAX])
 /* The whole path of a group or one of its files, for what cannot start
  * from the mount's directory (a forked child's opens, a walk of the
  * subtree); FALSE when it does not fit, or the mount is not known yet
- * (mcg_require_mount has not been called). */
+ * (mcg_require_mount has not been called).  It is resolved in the
+ * caller's mount namespace now, where the kept directory was opened in
+ * the one of its time: a program that changes namespace calls
+ * Cgroup.close_kept (kept_files.c). */
 mrb_bool
 mcg_mount_path(const struct cgroup_ctx *ctx, const char *path, const char *file,
                char full[PATH_MAX])
@@ -99,12 +104,13 @@ mcg_mount_path(const struct cgroup_ctx *ctx, const char *path, const char *file,
 int
 mcg_remove_group_dir(const struct cgroup_ctx *ctx, const char *path)
 {
-  char rel[PATH_MAX];
-  int dir = mcg_mount_dir(ctx);
+  char rel[PATH_MAX], buf[PATH_MAX];
+  const char *at;
+  int dir;
 
   if (!mcg_group_path(path, NULL, rel)) return ENAMETOOLONG;
-  if (dir < 0) return errno;
-  return unlinkat(dir, rel, AT_REMOVEDIR) == 0 ? 0 : errno;
+  if ((dir = mcg_below_mount(ctx, rel, buf, &at)) == -1) return errno;
+  return unlinkat(dir, at, AT_REMOVEDIR) == 0 ? 0 : errno;
 }
 
 /* Whether the group at path is there (a directory below the mount). */

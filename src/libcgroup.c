@@ -40,7 +40,13 @@ static const char *const own_names[CTL_COUNT] = {
 static pthread_mutex_t library_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t fork_handlers_once = PTHREAD_ONCE_INIT;
 static int library_ready; /* set (release) once the hierarchies are filled in */
-static struct hierarchy hierarchies[CTL_COUNT];
+/* Each controller's; its name is v1's (or v2's where v1 has none) until
+ * the hierarchies are found, so that an object made before then names it. */
+static struct hierarchy hierarchies[CTL_COUNT] = {
+#define UNFOUND(klass, name, v1, v2) {.controller = (v1) ? (v1) : (v2)},
+    CGROUP_CONTROLLERS(UNFOUND)
+#undef UNFOUND
+};
 static char *mount_roots[CTL_COUNT]; /* under library_lock; NULL: not read yet */
 
 static mrb_bool
@@ -95,10 +101,11 @@ serve(enum controller_id id, char *mount, int version)
   struct hierarchy *h = &hierarchies[id];
 
   h->version = version;
-  h->mount = mount;
   h->mount_length = strlen(mount);
   h->controller = mcg_kernel_controller(id);
   h->core_files = version == 2 && strcmp(controller_names[id][1], V2_CORE_FILES) == 0;
+  /* last: an object that sees the mount sees the rest (mcg_require_mount) */
+  __atomic_store_n(&h->mount, mount, __ATOMIC_RELEASE);
 }
 
 /* Each controller's mount and version, from what cgroup_init found.  A
@@ -111,7 +118,6 @@ find_mounts(void)
   int i, v;
 
   for (i = 0; i < CTL_COUNT; i++) {
-    hierarchies[i].controller = mcg_kernel_controller(i);
     for (v = 1; v <= 2 && !hierarchies[i].mount; v++) {
       if ((mount = find_mount(controller_names[i][v - 1], v))) serve(i, mount, v);
     }
@@ -184,16 +190,17 @@ init_errno(int ret)
   return ret == ECGOTHER ? cgroup_get_last_errno() : 0;
 }
 
-/* What serves the controller, for an object to carry; NULL when the
- * hierarchies could not be looked at, with the errno in *err and why in
- * why (as mcg_hierarchies_failure; why may be NULL with size 0). */
+/* What serves the controller, for an object to carry from its making on:
+ * filled in once the hierarchies are found, by this call or a later one.
+ * *err is 0, or why they could not be looked at yet (as
+ * mcg_hierarchies_failure, which fills why; why may be NULL, size 0). */
 const struct hierarchy *
 mcg_hierarchy(enum controller_id id, char *why, size_t size, int *err)
 {
   mrb_bool none_mounted;
 
   *err = mcg_hierarchies_failure(why, size, &none_mounted);
-  return *err ? NULL : &hierarchies[id];
+  return &hierarchies[id];
 }
 
 int

@@ -61,12 +61,13 @@ peak_file(struct cgroup_ctx *ctx)
 static int
 open_peak(mrb_state *mrb, struct cgroup_ctx *ctx)
 {
-  const char *file = peak_file(ctx);
+  const char *file;
   char rel[PATH_MAX];
   struct stat st;
   int fd, err;
 
-  mcg_require_group(mrb, ctx, "track the peak");
+  mcg_require_group(mrb, ctx, "track the peak"); /* first: the version names the file */
+  file = peak_file(ctx);
   if ((fd = mcg_open_in_mount(ctx, ctx->path, file, O_RDWR)) >= 0) return fd;
   err = errno;
   if (err == ENOENT && mcg_path_exists(ctx, ctx->path)) {

@@ -37,8 +37,8 @@ ctx_free(mrb_state *mrb, void *p)
       fprintf(stderr,
               "mruby-cgroup: warning: %s:%s: %s = %s was set but never written "
               "(call modify or create)\n",
-              ctx->host ? ctx->host->controller : mcg_kernel_controller(ctx->controller), ctx->path,
-              mcg_attributes[i].name, mcg_staged_v1_text(&mcg_attributes[i], ctx->staged[i], buf));
+              ctx->host->controller, ctx->path, mcg_attributes[i].name,
+              mcg_staged_v1_text(&mcg_attributes[i], ctx->staged[i], buf));
     mrb_free(mrb, ctx->staged[i]);
   }
   mcg_release(ctx);
@@ -76,8 +76,7 @@ mcg_initialize(mrb_state *mrb, mrb_value self, enum controller_id controller)
   mrb_get_args(mrb, "S", &name);
   /* room for the mount before the name and any file name after it: a name
    * that leaves less could be made, but its files never reached */
-  mcg_normalise_name(mrb, controller, name, path,
-                     PATH_MAX - (host ? host->mount_length : 0) - 1 - NAME_MAX);
+  mcg_normalise_name(mrb, host, name, path, PATH_MAX - host->mount_length - 1 - NAME_MAX);
   len = strlen(path);
   ctx = (struct cgroup_ctx *)mrb_calloc(mrb, 1, sizeof *ctx + len + 1);
   ctx->controller = controller;

@@ -178,8 +178,9 @@ tasks_files_of(mrb_state *mrb, mrb_value groups, mrb_value *files, mrb_value *v1
   *v1_files = mrb_ary_new(mrb);
   for (i = 0; i < RARRAY_LEN(groups); i++) {
     struct cgroup_ctx *ctx = mcg_get_ctx(mrb, RARRAY_PTR(groups)[i]);
-    const char *file = mcg_version_file(ctx, FILE_MOVE_TASK);
-    mcg_require_group(mrb, ctx, "spawn");
+    const char *file;
+    mcg_require_group(mrb, ctx, "spawn"); /* first: the version says which file moves it */
+    file = mcg_version_file(ctx, FILE_MOVE_TASK);
     require_one_v2_group(mrb, groups, ctx);
     mcg_write_staged(mrb, ctx, STAGED_BEFORE_MOVE);
     if (!mcg_mount_path(ctx, ctx->path, file, full)) {

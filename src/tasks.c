@@ -253,6 +253,7 @@ attach_with(mrb_state *mrb, mrb_value self, mrb_bool whole)
   pid_t pid;
 
   mrb_get_args(mrb, "|o&", &v, &block);
+  mcg_require_mount(mrb, ctx); /* the hierarchies found, as the move's files need */
   pid = whole && mrb_nil_p(v) ? getpid() : pid_arg(mrb, ctx, v, "attach");
   attach_task(mrb, ctx, pid, !mrb_nil_p(v), whole);
   if (mrb_nil_p(block)) return self;
@@ -415,6 +416,7 @@ cgroup_tasks(mrb_state *mrb, mrb_value self)
 {
   struct cgroup_ctx *ctx = mcg_get_ctx(mrb, self);
 
+  mcg_require_mount(mrb, ctx); /* first: the version names the file */
   return list_pids(mrb, self, mcg_version_file(ctx, FILE_THREADS), "list threads");
 }
 

@@ -61,7 +61,7 @@ segment_fault(const char *seg, const char *end, size_t n, size_t size)
  * as "#{base}/req" from Cgroup.claim's "/" at a namespace's root.
  */
 void
-mcg_normalise_name(mrb_state *mrb, enum controller_id controller, mrb_value name, char *out,
+mcg_normalise_name(mrb_state *mrb, const struct hierarchy *host, mrb_value name, char *out,
                    size_t size)
 {
   const char *s = RSTRING_PTR(name), *end = s + RSTRING_LEN(name), *seg_end;
@@ -86,7 +86,7 @@ mcg_normalise_name(mrb_state *mrb, enum controller_id controller, mrb_value name
     if (seg_end == end) return;
   }
   mcg_raise_error(mrb,
-                  MCG_FAILURE(.cls = "InvalidValue", .err = EINVAL, .controller = controller,
+                  MCG_FAILURE(.cls = "InvalidValue", .err = EINVAL, .host = host,
                               .group = mcg_printable(mrb, name), .action = "name", .reason = why));
 }
 
@@ -366,22 +366,6 @@ integer_number(mrb_state *mrb, const struct attribute *attr, mrb_value v)
   return (long long)mrb_integer(v);
 }
 
-/* A DEVLIMIT's VALUE: digits (is_device_limit checked them), within 64 bits. */
-static long long
-device_limit_number(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr,
-                    const char *text)
-{
-  const char *digits = strchr(text, ' ') + 1;
-  mrb_value v;
-
-  if (!mcg_parse_integer(mrb, digits, digits + strlen(digits), &v) || !mrb_integer_p(v)) {
-    mcg_raise_error(mrb, MCG_FAILURE(.cls = "InvalidValue", .err = ERANGE, .ctx = ctx,
-                                     .action = "set", .file = mcg_attr_file(ctx, attr),
-                                     .value = text, .reason = "the value is beyond 64 bits"));
-  }
-  return (long long)mrb_integer(v);
-}
-
 /* A Ruby value checked and typed for attr (mrb_malloc'd); raises
  * TypeError, RangeError or InvalidValue. */
 struct staged_value *
@@ -394,11 +378,8 @@ mcg_stage_value(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *
 
   switch (attr->kind) {
   case KIND_FLAG: number = flag_number(mrb, attr, v); break;
-  case KIND_STRING: text = string_text(mrb, ctx, attr, v); break;
-  case KIND_DEVLIMIT:
-    text = string_text(mrb, ctx, attr, v);
-    number = device_limit_number(mrb, ctx, attr, text);
-    break;
+  case KIND_STRING:
+  case KIND_DEVLIMIT: text = string_text(mrb, ctx, attr, v); break;
   default: number = integer_number(mrb, attr, v);
   }
   len = strlen(text);

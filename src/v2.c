@@ -133,16 +133,19 @@ mcg_v2_to_v1(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *att
              mrb_value partner)
 {
   const char *s = RSTRING_PTR(text), *end = RSTRING_END(text);
+  char buf[32];
   long long a, b;
 
   switch (attr->conversion) {
   case V2_FIELD1: s = mcg_skip_blanks(mcg_token_end(s, end), end); /* fall through */
   case V2_FIELD0: return mrb_str_new(mrb, s, mcg_token_end(s, end) - s);
   case V2_WEIGHT: return int_text(mrb, shares_from_weight(text_integer(mrb, ctx, attr, s, end)));
-  case V2_USEC: /* to nanoseconds: 292 years of CPU time fit */
+  case V2_USEC: /* to nanoseconds; past 2^63 (292 CPU-years) a Float, as other counters */
     a = text_integer(mrb, ctx, attr, s, end);
-    if (a < 0 || __builtin_mul_overflow(a, 1000LL, &a)) mcg_raise_unexpected(mrb, ctx, attr, s);
-    return int_text(mrb, a);
+    if (a < 0) mcg_raise_unexpected(mrb, ctx, attr, s);
+    if (!__builtin_mul_overflow(a, 1000LL, &b)) return int_text(mrb, b);
+    snprintf(buf, sizeof buf, "%.0f", (double)a * 1000.0); /* digits only, in any locale */
+    return mrb_str_new_cstr(mrb, buf);
   case V2_IOMAX: return iomax_to_blkio(mrb, mcg_attr_key(ctx, attr), text);
   case V2_SWAP: /* a sum past the integer range is no limit either */
     a = text_bytes(mrb, ctx, attr, s, end);
@@ -197,16 +200,17 @@ mcg_v2_text(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr
             const struct staged_value *sv, mrb_value partner)
 {
   long long v = sv->number;
+  const char *value;
 
   switch (attr->conversion) {
   case V2_FIELD0:
   case V2_FIELD1: return replace_field(mrb, attr, v, partner);
   case V2_WEIGHT: return RSTRING_CSTR(mrb, int_text(mrb, weight_from_shares(v)));
   case V2_IOMAX: /* "MAJ:MIN KEY=VALUE"; a VALUE of 0 lifts the limit on v1, "max" on v2 */
-    return RSTRING_CSTR(mrb,
-                        mrb_format(mrb, "%v %s=%v",
-                                   mrb_str_new(mrb, sv->text, strchr(sv->text, ' ') - sv->text),
-                                   mcg_attr_key(ctx, attr), int_text(mrb, v == 0 ? -1 : v)));
+    value = strchr(sv->text, ' ') + 1; /* digits, as the kernel's u64 takes them */
+    return RSTRING_CSTR(
+        mrb, mrb_format(mrb, "%v %s=%s", mrb_str_new(mrb, sv->text, value - 1 - sv->text),
+                        mcg_attr_key(ctx, attr), value[strspn(value, "0")] ? value : "max"));
   case V2_SWAP: return swap_limit(mrb, ctx, attr, v, partner);
   default:
     if (attr->kind == KIND_STRING) return sv->text;

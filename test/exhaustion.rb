@@ -89,3 +89,48 @@ assert('a process whose first call finds no descriptor free gets EMFILE, and the
   assert_equal 0, status, out
   assert_equal ["Cgroup::Error 24", CgroupTest.version('pids').inspect], out.split("\n")
 end
+
+# An object made while the hierarchies could not be looked at carries its controller's
+# hierarchy, which the first call that finds them fills in: it works, never crashes.
+assert('an object made with no descriptor free works once they are free: attach, the task in tasks') do
+  skip "no mruby binary at #{MRUBY}" unless CgroupTest.file?(MRUBY)
+  name = "#{PREFIX}/made-starved"
+  script = <<~'RUBY'
+    files = []
+    begin
+      loop { files << File.open("/dev/null") }
+    rescue
+    end
+    g = Cgroup::PIDS.new(ARGV[0]) # the first call of the process: no hierarchy found yet
+    files.each(&:close)
+    seen = nil
+    g.attach { seen = Cgroup.current_path(:pids) } # its first call: this process, moved and back
+    puts seen, Cgroup.current_path(:pids) != ARGV[0], g.tasks.size
+  RUBY
+  CgroupTest.isolate do
+    Cgroup::PIDS.new(name).create
+    out, status, = CgroupTest.capture_as(CgroupTest.uid, "/bin/sh", "-c", 'ulimit -n 64 && exec "$0" -e "$1" "$2"',
+                                         MRUBY, script, name)
+    assert_equal 0, status, out
+    assert_equal [name, "true", "0"], out.split("\n")
+  end
+end
+
+# Paths below the mount are resolved from its directory, kept open; with no descriptor free
+# to open it, the whole path is used, as a plain call would: never "no such group".
+assert('with no descriptor free and no mount directory kept: exist? and delete_tree tell the truth') do
+  CgroupTest.isolate do
+    g = Cgroup::PIDS.new("#{PREFIX}/nodir").create
+    Cgroup::PIDS.new("#{PREFIX}/nodir/a").create
+    Cgroup.close_kept # the mount's directory is opened again at its next use
+    assert_true CgroupTest.without_fds { g.exist? }, "exist? of a group that is there"
+    Cgroup.close_kept
+    removed = starved("delete_tree") { g.delete_tree }
+    if removed.is_a?(Cgroup::Error)
+      assert_true CgroupTest.dir?(CgroupTest.group_dir('pids', g.group_name)), "still there after EMFILE"
+      removed = g.delete_tree
+    end
+    assert_equal 2, removed
+    assert_false CgroupTest.dir?(CgroupTest.group_dir('pids', g.group_name)), "the tree is gone"
+  end
+end

@@ -85,7 +85,7 @@ run_case(mrb_state *mrb, void *p)
       abort();
     mcg_file_value_fault(RSTRING_PTR(text), RSTRING_LEN(text));
     mcg_mountinfo_favors_dynmods(in->text, in->len); /* a line of /proc/self/mountinfo */
-    mcg_normalise_name(mrb, CTL_CPU, text, name, sizeof name);
+    mcg_normalise_name(mrb, ctx->host, text, name, sizeof name);
     break;
   case 1: /* a file's text read: key selection, v2 to v1, to Ruby; and as a pool meter's counter */
     mcg_counter_fits(&mcg_counters[in->row % mcg_counter_count], in->text, in->len);

@@ -40,7 +40,7 @@
 struct bench {
   mrb_state *mrb;
   struct cgroup_ctx *ctx;
-  char full[FILES][PATH_MAX];
+  char rel[FILES][PATH_MAX]; /* each file's path below the mount */
   long n;
 };
 
@@ -63,7 +63,7 @@ no_io(mrb_state *mrb, int fd, void *arg)
 static int
 use(struct bench *b, int file, struct kept_cycle *cycle)
 {
-  return mcg_kept_file_io(b->mrb, b->ctx, b->full[file], O_RDONLY, no_io, NULL, cycle);
+  return mcg_kept_file_io(b->mrb, b->ctx, b->rel[file], O_RDONLY, no_io, NULL, cycle);
 }
 
 /* us per use of the first `files` files: each use a call of its own
@@ -76,9 +76,9 @@ per_use(struct bench *b, int files, int cycles)
   double t = now_us();
   int err = 0;
 
-  if (cycles == 2) mcg_kept_cycle_begin(b->mrb, b->ctx, &cycle);
+  if (cycles == 2) mcg_kept_cycle_begin(b->ctx, &cycle);
   for (long i = 0; i < b->n; i++) {
-    if (cycles == 1) mcg_kept_cycle_begin(b->mrb, b->ctx, &cycle);
+    if (cycles == 1) mcg_kept_cycle_begin(b->ctx, &cycle);
     for (int f = 0; f < files; f++) err |= use(b, f, cycles ? &cycle : NULL);
   }
   t = now_us() - t;
@@ -169,8 +169,8 @@ main(int argc, char **argv)
     return 1;
   }
   b.ctx = mcg_get_ctx(b.mrb, obj);
-  if (mcg_on_v2(CTL_CPU)) files[2] = "cgroup.type"; /* v2 has no notify_on_release */
-  for (int f = 0; f < FILES; f++) mcg_mount_path(b.mrb, b.ctx, b.ctx->path, files[f], b.full[f]);
+  if (mcg_ctx_on_v2(b.ctx)) files[2] = "cgroup.type"; /* v2 has no notify_on_release */
+  for (int f = 0; f < FILES; f++) mcg_group_path(b.ctx->path, files[f], b.rel[f]);
   one = check_cost(&b, 1, 0, &null_us);
   three = check_cost(&b, FILES, 1, NULL);
   worker = worker_cost(&b);
