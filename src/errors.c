@@ -71,9 +71,10 @@ mcg_make_error(mrb_state *mrb, const struct failure *f)
 {
   struct RClass *module = mrb_module_get(mrb, "Cgroup");
   enum controller_id controller = f->ctx ? f->ctx->controller : f->controller;
-  const char *name = f->ctx    ? f->ctx->host->controller
-                     : f->host ? f->host->controller
-                               : unplaced_names[controller];
+  const struct hierarchy *host = f->ctx ? f->ctx->host : f->host;
+  /* atomic: another thread may be finding the hierarchies (libcgroup.c) */
+  const char *name =
+      host ? __atomic_load_n(&host->controller, __ATOMIC_RELAXED) : unplaced_names[controller];
   const char *group = f->group ? f->group : f->ctx->path;
   const char *cls = f->cls, *reason = f->reason, *file = f->file, *value = f->value;
   int err = f->err;

@@ -102,7 +102,7 @@ serve(enum controller_id id, char *mount, int version)
 
   h->version = version;
   h->mount_length = strlen(mount);
-  h->controller = mcg_kernel_controller(id);
+  __atomic_store_n(&h->controller, mcg_kernel_controller(id), __ATOMIC_RELAXED); /* errors.c */
   h->core_files = version == 2 && strcmp(controller_names[id][1], V2_CORE_FILES) == 0;
   /* last: an object that sees the mount sees the rest (mcg_require_mount) */
   __atomic_store_n(&h->mount, mount, __ATOMIC_RELEASE);

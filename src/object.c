@@ -76,7 +76,10 @@ mcg_initialize(mrb_state *mrb, mrb_value self, enum controller_id controller)
   mrb_get_args(mrb, "S", &name);
   /* room for the mount before the name and any file name after it: a name
    * that leaves less could be made, but its files never reached */
-  mcg_normalise_name(mrb, host, name, path, PATH_MAX - host->mount_length - 1 - NAME_MAX);
+  mcg_normalise_name(
+      mrb, host, name, path,
+      PATH_MAX - (__atomic_load_n(&host->mount, __ATOMIC_ACQUIRE) ? host->mount_length : 0) - 1 -
+          NAME_MAX);
   len = strlen(path);
   ctx = (struct cgroup_ctx *)mrb_calloc(mrb, 1, sizeof *ctx + len + 1);
   ctx->controller = controller;

@@ -110,8 +110,8 @@ mcg_parse_integer(mrb_state *mrb, const char *s, const char *end, mrb_value *out
   if (*stop != '\0') return FALSE;
   if (errno == ERANGE) {
 #ifndef MRB_NO_FLOAT
-    /* counters above 2**63 (u64 "unlimited" values) */
-    *out = mrb_float_value(mrb, (mrb_float)strtoull(buf, NULL, 10));
+    /* counters above 2**63 (u64 "unlimited" values), and past 2**64 */
+    *out = mrb_float_value(mrb, (mrb_float)strtod(buf, NULL));
     return TRUE;
 #else
     return FALSE;
@@ -317,6 +317,20 @@ is_device_limit(const char *s)
          (s = skip_digits(s)) && *s == '\0';
 }
 
+/* A device limit's VALUE without its leading zeros ("0" for zero); NULL
+ * when it passes the kernel's u64, which would wrap it (%llu) into
+ * another, tiny limit. */
+static const char *
+device_limit_value(const char *text)
+{
+  const char *v = strchr(text, ' ') + 1;
+  size_t len;
+
+  while (v[0] == '0' && v[1]) v++;
+  len = strlen(v);
+  return len < 20 || (len == 20 && strcmp(v, "18446744073709551615") <= 0) ? v : NULL;
+}
+
 static mrb_noreturn void
 raise_type(mrb_state *mrb, const struct attribute *attr, mrb_value v, const char *expected)
 {
@@ -343,6 +357,8 @@ string_text(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *attr
     why = "control character in value";
   else if (attr->kind == KIND_DEVLIMIT && !is_device_limit(text))
     why = "expected \"MAJ:MIN VALUE\" in digits";
+  else if (attr->kind == KIND_DEVLIMIT && !device_limit_value(text))
+    why = "VALUE is beyond 64 bits (at most 18446744073709551615)";
   if (why) {
     mcg_raise_error(mrb,
                     MCG_FAILURE(.cls = "InvalidValue", .err = EINVAL, .ctx = ctx, .action = "set",
@@ -378,8 +394,13 @@ mcg_stage_value(mrb_state *mrb, struct cgroup_ctx *ctx, const struct attribute *
 
   switch (attr->kind) {
   case KIND_FLAG: number = flag_number(mrb, attr, v); break;
-  case KIND_STRING:
-  case KIND_DEVLIMIT: text = string_text(mrb, ctx, attr, v); break;
+  case KIND_STRING: text = string_text(mrb, ctx, attr, v); break;
+  case KIND_DEVLIMIT: /* "MAJ:MIN VALUE", its VALUE without leading zeros */
+    text = string_text(mrb, ctx, attr, v);
+    text =
+        RSTRING_CSTR(mrb, mrb_format(mrb, "%v %s", mrb_str_new(mrb, text, strchr(text, ' ') - text),
+                                     device_limit_value(text)));
+    break;
   default: number = integer_number(mrb, attr, v);
   }
   len = strlen(text);

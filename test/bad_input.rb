@@ -151,6 +151,19 @@ assert('string values with a newline or NUL never reach the kernel') do
     ["garbage", "8:0", "8:0 x", "8:0 1 2", "8:0  1", " 8:0 1", "8 1", "8:0 -1", "a:b 1", "8:0 1 "].each do |v|
       refused(Cgroup::InvalidValue, "throttle = #{v.inspect}") { Cgroup::BLKIO.new("#{PREFIX}/fixture").throttle_write_iops_device = v }
     end
+    # past the kernel's u64 the kernel's %llu would wrap VALUE into another, tiny limit: refused
+    # when set, naming the file and the value; up to 2**64 - 1 (leading zeros dropped) the kernel judges
+    blk = Cgroup::BLKIO.new("#{PREFIX}/fixture")
+    file = blk.version == 2 ? 'io.max' : 'blkio.throttle.read_bps_device'
+    u64_max = "18446744073709551615" # 2**64 - 1: mruby's Integer has 64 bits
+    ["8:0 18446744073709551616", "8:0 #{'9' * 20}", "8:0 018446744073709551616"].each do |huge|
+      e = refused(Cgroup::InvalidValue, "throttle = #{huge}") { blk.throttle_read_bps_device = huge }
+      assert_equal [huge, file], [e.value, e.file]
+    end
+    never = Cgroup::BLKIO.new("#{PREFIX}/never-made")
+    never.throttle_read_bps_device = "8:0 000#{u64_max}"
+    assert_equal "8:0 #{u64_max}", never.throttle_read_bps_device, "staged, its leading zeros dropped"
+    assert_raise(Cgroup::NotFound) { never.modify } # no such group: the write's exception tells of it
   end
 end
 
