@@ -69,19 +69,24 @@ assert('with no descriptor free: a kept file is written; another raises EMFILE o
   end
 end
 
+# The start of a script run under `ulimit -n 64`: every descriptor taken (files), and what the
+# process's first call to the gem said (first: "Cgroup::Error 24", or the pids version).
+STARVED = <<~'RUBY'
+  files = []
+  begin
+    loop { files << File.open("/dev/null") }
+  rescue
+  end
+  first = begin
+    "#{Cgroup.version(:pids).inspect}"
+  rescue Cgroup::Error => e
+    "#{e.class} #{e.errno}"
+  end
+RUBY
+
 assert('a process whose first call finds no descriptor free gets EMFILE, and the hierarchies on its next') do
   skip "no mruby binary at #{MRUBY}" unless CgroupTest.file?(MRUBY)
-  script = <<~'RUBY'
-    files = []
-    begin
-      loop { files << File.open("/dev/null") }
-    rescue
-    end
-    first = begin
-      "#{Cgroup.version(:pids).inspect}"
-    rescue Cgroup::Error => e
-      "#{e.class} #{e.errno}"
-    end
+  script = STARVED + <<~'RUBY'
     files.each(&:close)
     puts first, Cgroup.version(:pids).inspect
   RUBY
@@ -95,17 +100,7 @@ end
 assert('an object made with no descriptor free works once they are free: attach, the task in tasks') do
   skip "no mruby binary at #{MRUBY}" unless CgroupTest.file?(MRUBY)
   name = "#{PREFIX}/made-starved"
-  script = <<~'RUBY'
-    files = []
-    begin
-      loop { files << File.open("/dev/null") }
-    rescue
-    end
-    first = begin
-      "#{Cgroup.version(:pids).inspect}"
-    rescue Cgroup::Error => e
-      "#{e.class} #{e.errno}"
-    end
+  script = STARVED + <<~'RUBY'
     g = Cgroup::PIDS.new(ARGV[0]) # made while no hierarchy could be found
     files.each(&:close)
     # the kernel's own word for this process's pids group: v1's pids line, or v2's one
