@@ -206,15 +206,14 @@ const char *mcg_lib_create_scope(const char *name, const char *slice, pid_t pid)
  * mcg_raise_process_error uses only cls, err, action and reason.
  */
 struct failure {
-  const char *cls;               /* Cgroup::<cls>; NULL: picked from err */
-  int err;                       /* the errno (@errno) */
-  const struct cgroup_ctx *ctx;  /* the object: its controller, and its group unless .group */
-  const struct hierarchy *host;  /* without ctx: the controller's hierarchy, which names it */
-  enum controller_id controller; /* without ctx (named as v1 names it, see errors.c) */
-  const char *group;             /* the group named; NULL: ctx's (ctx->path) */
-  const char *action;            /* what was tried: "write", "attach" */
-  const char *file, *value;      /* the file and the value, if any */
-  const char *reason;            /* NULL: strerror(err) */
+  const char *cls;              /* Cgroup::<cls>; NULL: picked from err */
+  int err;                      /* the errno (@errno) */
+  const struct cgroup_ctx *ctx; /* the object: its controller, and its group unless .group */
+  const struct hierarchy *host; /* without ctx: the hierarchy that names the controller */
+  const char *group;            /* the group named; NULL: ctx's (ctx->path) */
+  const char *action;           /* what was tried: "write", "attach" */
+  const char *file, *value;     /* the file and the value, if any */
+  const char *reason;           /* NULL: strerror(err) */
 };
 #define MCG_FAILURE(...) (&(struct failure){__VA_ARGS__})
 mrb_value mcg_make_error(mrb_state *mrb, const struct failure *f);

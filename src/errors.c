@@ -37,15 +37,6 @@ error_class_for(int err)
   }
 }
 
-/* The kernel's name of a controller where neither an object nor its
- * hierarchy says which version serves it: v1's, or v2's where v1 has
- * none.  An object's own is its hierarchy's. */
-static const char *const unplaced_names[CTL_COUNT] = {
-#define UNPLACED_NAME(klass, name, v1, v2) (v1) ? (v1) : (v2),
-    CGROUP_CONTROLLERS(UNPLACED_NAME)
-#undef UNPLACED_NAME
-};
-
 /* The errno of a Cgroup::<cls> raised with no failed call behind it (from
  * Ruby, through Cgroup._raise): error_class_for's first for cls; 0 for
  * Error itself. */
@@ -70,17 +61,16 @@ mrb_value
 mcg_make_error(mrb_state *mrb, const struct failure *f)
 {
   struct RClass *module = mrb_module_get(mrb, "Cgroup");
-  enum controller_id controller = f->ctx ? f->ctx->controller : f->controller;
   const struct hierarchy *host = f->ctx ? f->ctx->host : f->host;
   /* atomic: another thread may be finding the hierarchies (libcgroup.c) */
-  const char *name =
-      host ? __atomic_load_n(&host->controller, __ATOMIC_RELAXED) : unplaced_names[controller];
+  const char *name = host ? __atomic_load_n(&host->controller, __ATOMIC_RELAXED) : "cgroup";
   const char *group = f->group ? f->group : f->ctx->path;
   const char *cls = f->cls, *reason = f->reason, *file = f->file, *value = f->value;
   int err = f->err;
   mrb_value msg, exc;
 
-  if (err == ENOSPC && controller == CTL_CPUSET && !reason) { /* not "No space left on device" */
+  if (err == ENOSPC && f->ctx && f->ctx->controller == CTL_CPUSET &&
+      !reason) { /* not "No space left on device" */
     if (!cls) cls = "InvalidValue";
     reason = "the group has no CPU or no memory node to run a task on (cpuset.cpus or "
              "cpuset.mems is empty)";

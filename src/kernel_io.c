@@ -90,7 +90,7 @@ mrb_bool
 mcg_mount_path(const struct cgroup_ctx *ctx, const char *path, const char *file,
                char full[PATH_MAX])
 {
-  const char *mount = ctx->host ? ctx->host->mount : NULL;
+  const char *mount = ctx->host->mount;
   int n;
 
   if (!mount) return FALSE;
@@ -341,7 +341,7 @@ mcg_look_again(mrb_state *mrb, struct cgroup_ctx *ctx, const char *path, const c
     return mcg_stat_below_mount(ctx, rel, &st) == 0 ? GROUP_GONE : FILE_LACKING;
   }
   nanosleep(&ms, NULL);
-  if (mcg_group_path(path, file, rel) && mcg_stat_below_mount(ctx, rel, &st) == 0) return FILE_BACK;
+  if (mcg_stat_below_mount(ctx, rel, &st) == 0) return FILE_BACK; /* rel: still the file's */
   return mcg_path_exists(ctx, path) ? FILE_LACKING : GROUP_GONE;
 }
 

@@ -344,10 +344,12 @@ worker_s_claim_process(mrb_state *mrb, mrb_value self)
   mrb_get_args(mrb, "z!", &name);
   if (process_worker.pid == getpid()) {
     char why[PATH_MAX + 80];
+    int err; /* a worker lives in a cpu group, which names the error */
+    const struct hierarchy *cpu = mcg_hierarchy(CTL_CPU, NULL, 0, &err);
     snprintf(why, sizeof why,
              "this process lives in %s already (one Cgroup::Worker per process; close it first)",
              process_worker.name);
-    mcg_raise_error(mrb, MCG_FAILURE(.cls = "Busy", .err = EBUSY, .controller = CTL_CPU,
+    mcg_raise_error(mrb, MCG_FAILURE(.cls = "Busy", .err = EBUSY, .host = cpu,
                                      .group = process_worker.name, .action = "make a worker",
                                      .reason = why));
   }
